@@ -1,0 +1,170 @@
+"""The three learning rules as peers: backpropagation (BP), Direct Feedback Alignment (DFA)
+and Direct Random Target Projection (DRTP).
+
+They share everything but one line — where hidden block k's learning signal δy_k comes
+from — so :class:`Trainer` writes the shared part once (PROTOCOL.md):
+
+* forward pass; J = mean over batch and outputs of (ŷ − y*)²; error e = 2(ŷ − y*), not
+  divided by the batch size, so weight gradients are sums over the batch;
+* output layer: its true gradient δz_L = e ⊙ tanh′(z_L), for all three algorithms;
+* hidden block k: δz_k from δy_k through its own activation derivative/STE and BN;
+* plain SGD, W_k ← W_k − lr · y_{k−1}ᵀ δz_k, every Linear weight clipped to [−1, 1];
+
+and each subclass gives :meth:`Trainer.hidden_signal`:
+
+* BP: δy_k = δz_{k+1} W_{k+1}ᵀ (sign(W_{k+1}) for binary layers);
+* DFA: δy_k = e B_k, B_k ∈ R^{classes × n_k} ~ U(−1, 1) fixed per member;
+* DRTP: δy_k = t B_k with t the one-hot target in {0, 1}.
+
+In DFA and DRTP nothing flows between hidden blocks and no backward chain is computed.
+All three expose ``step(x, targets) -> loss per member``.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+
+from .model import BinaryMLP, ForwardCache, FloatOrPerMember, per_member
+from .registry import Registry
+from .seeding import member_generator, uniform
+
+TRAINERS: Registry[type] = Registry("trainer")
+
+
+class Trainer:
+    """Shared training step; subclasses say where each hidden block's signal comes from."""
+
+    name = ""
+
+    def __init__(self, model: BinaryMLP, lr: FloatOrPerMember):
+        if not isinstance(model, BinaryMLP):
+            raise ValueError(f"model must be a BinaryMLP, got {type(model).__name__}")
+        self.model = model
+        self.lr_values = per_member(lr, model.n_members, "lr")
+        self.lr = torch.tensor(self.lr_values, device=model.device).view(-1, 1, 1)
+
+    # ------------------------------------------------------------------ to override
+    def hidden_signal(self, k: int, delta_z_above: torch.Tensor, cache: ForwardCache,
+                      error: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """δy_k for hidden block k, given δz of the Linear layer above it (k + 1)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared part
+    def check_batch(self, x: torch.Tensor, targets: torch.Tensor):
+        """Validate shapes and values before any compute; returns (S, B, ·) tensors."""
+        model, S = self.model, self.model.n_members
+        if not isinstance(x, torch.Tensor) or not isinstance(targets, torch.Tensor):
+            raise ValueError("x and targets must be torch tensors")
+        x_shape, targets_shape = tuple(x.shape), tuple(targets.shape)
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(S, -1, -1)
+        if targets.dim() == 2:
+            targets = targets.unsqueeze(0).expand(S, -1, -1)
+        expected_x = f"(batch, {model.input_size}) or ({S}, batch, {model.input_size})"
+        if x.dim() != 3 or x.shape[0] != S or x.shape[2] != model.input_size:
+            raise ValueError(f"x has shape {x_shape}; expected {expected_x}")
+        if targets.dim() != 3 or targets.shape[0] != S or targets.shape[2] != model.n_classes:
+            raise ValueError(f"targets has shape {targets_shape}; expected "
+                             f"(batch, {model.n_classes}) or ({S}, batch, {model.n_classes})")
+        if targets.shape[1] != x.shape[1]:
+            raise ValueError(f"targets hold {targets.shape[1]} samples but x holds {x.shape[1]}")
+        if x.shape[1] == 0:
+            raise ValueError("empty batch")
+        # one reduction instead of an elementwise isfinite pass (a NaN or inf propagates to
+        # the sum); only a failing batch pays for locating the culprit
+        if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or infinite values")
+        if not bool(((targets == 1) | (targets == -1)).all()):
+            raise ValueError("targets must be ±1 vectors (one-hot × 2 − 1)")
+        return x, targets
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One SGD step on a batch; returns the loss J of each member, shape (S,)."""
+        x, targets = self.check_batch(x, targets)
+        model = self.model
+        cache = model.forward_train(x)
+        output = cache.output
+        difference = output - targets
+        loss = difference.square().mean(dim=(1, 2))
+        error = difference.mul_(2.0)  # e = 2(ŷ − y*), a batch sum follows: no 1/B
+        # output layer: its true gradient e ⊙ (1 − ŷ²), as e − e·ŷ·ŷ in one fused pass
+        delta_z = torch.addcmul(error, error * output, output, value=-1.0)
+        onehot = (targets + 1.0).mul_(0.5)
+        for k in range(model.n_hidden, -1, -1):  # Linear layers, output first
+            if k > 0:  # the signal for the hidden block below, computed before W_k moves
+                delta_y = self.hidden_signal(k - 1, delta_z, cache, error, onehot)
+            self._sgd_update(k, cache.inputs[k], delta_z)
+            if k > 0:
+                delta_z = model.block_backward(k - 1, cache, delta_y, self.lr)
+        return loss
+
+    def _sgd_update(self, k: int, layer_input: torch.Tensor, delta_z: torch.Tensor) -> None:
+        # W ← clip(W − lr · inputᵀ δz): scaling δz (batch × out) is cheaper than the gradient
+        weight = self.model.weights[k]
+        weight.baddbmm_(layer_input.transpose(1, 2), delta_z.mul_(self.lr), alpha=-1.0)
+        weight.clamp_(-1.0, 1.0)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@TRAINERS.register("BP")
+class BP(Trainer):
+    """Backpropagation: δy_k = δz_{k+1} W_{k+1}ᵀ, through sign(W_{k+1}) for binary layers."""
+
+    name = "BP"
+
+    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
+        return torch.bmm(delta_z_above, cache.effective_weights[k + 1].transpose(1, 2))
+
+
+class _RandomProjection(Trainer):
+    """Shared by DFA and DRTP: fixed random matrices B_k ~ U(−1, 1), one set per member."""
+
+    def __init__(self, model: BinaryMLP, lr: FloatOrPerMember):
+        super().__init__(model, lr)
+        per_block: List[List[torch.Tensor]] = [[] for _ in model.hidden_sizes]
+        for seed in model.seeds:
+            generator = member_generator(seed, "feedback")
+            for k, n in enumerate(model.hidden_sizes):
+                per_block[k].append(uniform((model.n_classes, n), 1.0, generator))
+        #: B_k, one (S, classes, n_k) tensor per hidden block
+        self.feedback = [torch.stack(bs).to(model.device) for bs in per_block]
+
+    def state_dict(self) -> dict:
+        return {"feedback": [b.cpu().clone() for b in self.feedback]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for dst, src in zip(self.feedback, state["feedback"]):
+            dst.copy_(src)
+
+
+@TRAINERS.register("DFA")
+class DFA(_RandomProjection):
+    """Direct Feedback Alignment (Nøkland 2016): δy_k = e B_k."""
+
+    name = "DFA"
+
+    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
+        return torch.bmm(error, self.feedback[k])
+
+
+@TRAINERS.register("DRTP")
+class DRTP(_RandomProjection):
+    """Direct Random Target Projection (Frenkel et al. 2021): δy_k = t B_k, t ∈ {0, 1} one-hot."""
+
+    name = "DRTP"
+
+    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
+        return torch.bmm(onehot, self.feedback[k])
+
+
+def make_trainer(name: str, model: BinaryMLP, lr: FloatOrPerMember) -> Trainer:
+    """``make_trainer("DFA", model, lr=1e-4)``; unknown names raise a ValueError listing the accepted."""
+    return TRAINERS.get(name)(model, lr)

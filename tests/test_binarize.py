@@ -1,0 +1,59 @@
+"""Binarisation primitives, table-driven: (input, expected output, expected gradient)."""
+
+import pytest
+import torch
+
+from bnnlib import ACTIVATIONS, WEIGHT_BINARISERS, sign
+from bnnlib.binarize import tanh
+
+# name, registry, input, expected forward, expected gradient for an upstream gradient of 1
+CASES = [
+    # sign activation: sign(0) = −1 (the paper's convention, unlike larq/bitorch), STE 1[|z|<1]
+    ("sign", ACTIVATIONS, [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0],
+     [-1, -1, -1, -1, 1, 1, 1], [0, 0, 1, 1, 1, 0, 0]),
+    ("sign", ACTIVATIONS, [-1e-30, 1e-30, -0.999, 0.999],
+     [-1, 1, -1, 1], [1, 1, 1, 1]),
+    ("tanh", ACTIVATIONS, [-1.0, 0.0, 0.5, 3.0],
+     [torch.tanh(torch.tensor(v)).item() for v in (-1.0, 0.0, 0.5, 3.0)],
+     [1 - torch.tanh(torch.tensor(v)).item() ** 2 for v in (-1.0, 0.0, 0.5, 3.0)]),
+    # binary weights: sign forward, identity STE (the gradient reaches the latent W unchanged)
+    ("sign", WEIGHT_BINARISERS, [-3.0, -0.2, 0.0, 0.7, 1.5],
+     [-1, -1, -1, 1, 1], [1, 1, 1, 1, 1]),
+    ("identity", WEIGHT_BINARISERS, [-3.0, 0.0, 0.7],
+     [-3.0, 0.0, 0.7], [1, 1, 1]),
+]
+
+
+@pytest.mark.parametrize("name,registry,inputs,expected,expected_grad", CASES)
+def test_forward_and_straight_through_gradient(name, registry, inputs, expected, expected_grad):
+    primitive = registry.get(name)
+    x = torch.tensor(inputs, requires_grad=True)
+    # autograd face
+    y = primitive.autograd(x)
+    y.backward(torch.ones_like(y))
+    torch.testing.assert_close(y.detach(), torch.tensor(expected, dtype=torch.float32), atol=1e-6, rtol=0)
+    torch.testing.assert_close(x.grad, torch.tensor(expected_grad, dtype=torch.float32), atol=1e-6, rtol=0)
+    # explicit face used by the trainers
+    with torch.no_grad():
+        y2 = primitive.forward(x.detach())
+        torch.testing.assert_close(y2, torch.tensor(expected, dtype=torch.float32), atol=1e-6, rtol=0)
+        if registry is ACTIVATIONS:
+            grad = primitive.backward(x.detach(), y2, torch.ones_like(y2))
+            torch.testing.assert_close(grad, torch.tensor(expected_grad, dtype=torch.float32), atol=1e-6, rtol=0)
+
+
+def test_sign_of_zero_is_minus_one():
+    assert sign(torch.zeros(3)).tolist() == [-1.0, -1.0, -1.0]
+    assert sign(torch.tensor([-0.0])).item() == -1.0
+
+
+def test_sigmoid_form_of_tanh_matches_torch():
+    x = torch.linspace(-20, 20, 200001)
+    assert (tanh(x) - torch.tanh(x)).abs().max().item() < 3e-7
+
+
+def test_unknown_names_list_the_accepted():
+    with pytest.raises(ValueError, match=r"unknown activation 'relu'; accepted: sign, tanh"):
+        ACTIVATIONS.get("relu")
+    with pytest.raises(ValueError, match=r"accepted: identity, sign"):
+        WEIGHT_BINARISERS.get("xnor")
