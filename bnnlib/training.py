@@ -1,0 +1,81 @@
+"""Epochs: per-member shuffling, the batch loop, and evaluation on full splits.
+
+:class:`MemberTraining` couples a model, its trainer and one shuffling generator per member
+(``member_generator(seed, "shuffle")``). Each epoch every member draws its own permutation
+of the training set, the last incomplete batch is dropped (PROTOCOL.md), and the members
+step together. Its state (model, trainer, generators, epoch) round-trips through
+``state_dict`` so an interrupted run resumes bit-identically.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+
+from .data import Dataset
+from .metrics import evaluate
+from .model import BinaryMLP
+from .seeding import member_generator
+from .trainers import Trainer
+
+PAPER_BATCH_SIZE = 128
+
+
+class MemberTraining:
+    def __init__(self, model: BinaryMLP, trainer: Trainer, batch_size: int = PAPER_BATCH_SIZE):
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.model, self.trainer, self.batch_size = model, trainer, batch_size
+        self.shufflers = [member_generator(seed, "shuffle") for seed in model.seeds]
+        self.epochs_done = 0
+
+    def permutations(self, n: int) -> torch.Tensor:
+        """(S, n) — one permutation of the training set per member, from its own stream."""
+        return torch.stack([torch.randperm(n, generator=g) for g in self.shufflers])
+
+    def train_epoch(self, dataset: Dataset, progress=None) -> torch.Tensor:
+        """One epoch; returns each member's mean batch loss, (S,) float64 on the CPU."""
+        device = self.model.device
+        x_all = dataset.x_train.to(device)
+        targets_all = dataset.targets(dataset.labels_train).to(device)
+        n = x_all.shape[0]
+        n_batches = n // self.batch_size
+        if n_batches == 0:
+            raise ValueError(f"the training set has {n} samples, fewer than one batch of {self.batch_size}")
+        order = self.permutations(n).to(device)
+        loss_sum = torch.zeros(self.model.n_members, dtype=torch.float64, device=device)
+        for b in range(n_batches):
+            index = order[:, b * self.batch_size:(b + 1) * self.batch_size]
+            loss_sum += self.trainer.step(x_all[index], targets_all[index])
+            if progress is not None:
+                progress.update(1)
+        self.epochs_done += 1
+        return (loss_sum / n_batches).cpu()
+
+    def evaluate(self, dataset: Dataset, batch_size: Optional[int] = None) -> Dict[str, torch.Tensor]:
+        """Accuracy, precision and F1 per member on the full train and test sets.
+
+        Keys ``train_accuracy``, ``test_accuracy``, ``train_precision``, …; values (S,).
+        """
+        out = {}
+        for split, x, labels in (("train", dataset.x_train, dataset.labels_train),
+                                 ("test", dataset.x_test, dataset.labels_test)):
+            for metric, values in evaluate(self.model, x, labels, batch_size).items():
+                out[f"{split}_{metric}"] = values.cpu()
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "trainer": self.trainer.state_dict(),
+            "shufflers": [g.get_state() for g in self.shufflers],
+            "epochs_done": self.epochs_done,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.trainer.load_state_dict(state["trainer"])
+        for g, s in zip(self.shufflers, state["shufflers"]):
+            g.set_state(s)
+        self.epochs_done = int(state["epochs_done"])

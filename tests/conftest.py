@@ -1,0 +1,24 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def mnist_mirror():
+    """The real MNIST files of ../shared/data, in torchvision's layout (read-only)."""
+    mirror = Path(os.environ.get("BNNLIB_TEST_MNIST_MIRROR", SHARED_DATA))
+    if not (mirror / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found under {mirror} (set BNNLIB_TEST_MNIST_MIRROR)")
+    return mirror
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_mirror, tmp_path_factory):
+    """Real MNIST loaded through the mirror path into a temporary writable root."""
+    from bnnlib.data import load_dataset
+    root = tmp_path_factory.mktemp("data-root")
+    return load_dataset("mnist", root=root, mirror=mnist_mirror, download=False)
