@@ -17,8 +17,15 @@ def mnist_mirror():
 
 
 @pytest.fixture(scope="session")
-def mnist(mnist_mirror, tmp_path_factory):
-    """Real MNIST loaded through the mirror path into a temporary writable root."""
+def mnist_root(mnist_mirror, tmp_path_factory):
+    """A writable data root holding real MNIST, loaded once through the mirror path."""
     from bnnlib.data import load_dataset
     root = tmp_path_factory.mktemp("data-root")
-    return load_dataset("mnist", root=root, mirror=mnist_mirror, download=False)
+    load_dataset("mnist", root=root, mirror=mnist_mirror, download=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_root):
+    from bnnlib.data import load_dataset
+    return load_dataset("mnist", root=mnist_root, download=False)

@@ -1,0 +1,179 @@
+"""Command line: ``python -m bnnlib {run,sweep,status} …`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+import torch
+
+from .config import WEIGHTS, RunConfig
+from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
+from .runner import DataOptions, execute, plan
+from .store import ResultsStore
+from .sweep import load_sweep, restrict, run_summary
+
+EXAMPLES = """examples:
+  python -m bnnlib run --dataset mnist --algorithm DFA --epochs 1 --results results/try
+  python -m bnnlib sweep sweeps/grid_search.yaml --only dataset=mnist --epochs 5 --results results/grid
+  python -m bnnlib sweep sweeps/grid_search.yaml --cluster local:2 --results results/grid
+  python -m bnnlib status results/grid --sweep sweeps/grid_search.yaml
+"""
+
+
+def _add_execution_options(parser):
+    parser.add_argument("--results", type=Path, default=Path("results/runs"),
+                        help="results folder (epochs.csv, runs.csv, checkpoints/); default results/runs")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (overrides the runs' device)")
+    parser.add_argument("--data-root", help=f"where datasets are stored (default ${ROOT_VARIABLE} or ./data)")
+    parser.add_argument("--data-mirror", help=f"offline mirror in torchvision's layout (default ${MIRROR_VARIABLE})")
+    parser.add_argument("--no-download", action="store_true", help="never try the internet for data")
+    parser.add_argument("--max-members", type=int, default=10,
+                        help="at most this many runs trained together as one model (default 10)")
+    parser.add_argument("--cluster", help="Dask: local:N for a LocalCluster of N workers, or a scheduler address")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep each run's last state after it completes (to extend it later)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bnnlib", description="Train the paper's binary MLPs "
+                                     "with BP, DFA or DRTP; store per-epoch results; resume after interruption.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train one run (or resume it) and print its metrics",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--dataset", required=True, choices=DATASETS)
+    run.add_argument("--algorithm", required=True, choices=["BP", "DFA", "DRTP"])
+    run.add_argument("--weights", default="continuous", choices=WEIGHTS)
+    run.add_argument("--activation", default="tanh", choices=["tanh", "sign"])
+    run.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
+    run.add_argument("--init", type=float, default=0.1, help="weights ~ U(-init, init) (default 0.1)")
+    run.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
+    run.add_argument("--epochs", type=int, default=100, help="default 100, as the paper")
+    run.add_argument("--batch-size", type=int, default=128)
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--n-train", type=int, help="use only the first N training samples")
+    run.add_argument("--n-test", type=int, help="use only the first N test samples")
+    _add_execution_options(run)
+
+    sweep = commands.add_parser("sweep", help="run every configuration of a sweep file (YAML) not yet done",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("file", type=Path, help="YAML: run fields mapped to values or lists to cross")
+    sweep.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
+                       help="restrict the sweep (repeatable), e.g. --only dataset=mnist")
+    sweep.add_argument("--epochs", type=int, help="override the epochs of every run")
+    sweep.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    _add_execution_options(sweep)
+
+    status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
+    status.add_argument("results", type=Path)
+    status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
+    status.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]")
+    return parser
+
+
+def _override(configs: List[RunConfig], **changes) -> List[RunConfig]:
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return [dataclasses.replace(c, **changes) for c in configs] if changes else list(configs)
+
+
+def _check_device(configs: List[RunConfig]) -> None:
+    if any(c.device.startswith("cuda") for c in configs) and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for but torch sees no GPU here; accepted: cpu")
+
+
+def _execute(configs: List[RunConfig], args) -> int:
+    configs = _override(configs, device=args.device)
+    _check_device(configs)
+    if args.max_members < 1:
+        raise ValueError(f"--max-members must be ≥ 1, got {args.max_members}")
+    store = ResultsStore(args.results)
+    data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
+    work = execute(configs, store, data, max_members=args.max_members, cluster=args.cluster,
+                   progress=not args.quiet, keep_checkpoints=args.keep_checkpoints)
+    print(f"{len(work.pending)} run(s) trained, {len(work.complete)} already complete, "
+          f"{len(work.diverged)} diverged earlier; results in {args.results}")
+    return 0
+
+
+def _show_summary(store: ResultsStore, configs: List[RunConfig]) -> None:
+    epochs = store.epochs()
+    if epochs.empty:
+        return
+    wanted = {c.run_id for c in configs}
+    summary = run_summary(epochs[epochs["run_id"].isin(wanted)], store.runs())
+    columns = ["run_id", "algorithm", "weights", "activation", "batch_norm", "seed", "epochs_done",
+               "best_train_accuracy", "best_test_accuracy", "last_test_accuracy", "diverged"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary[columns].to_string(index=False))
+
+
+def cmd_run(args) -> int:
+    config = RunConfig(dataset=args.dataset, algorithm=args.algorithm, weights=args.weights,
+                       activation=args.activation, batch_norm=args.batch_norm, init=args.init, lr=args.lr,
+                       epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                       n_train=args.n_train, n_test=args.n_test)
+    code = _execute([config], args)
+    _show_summary(ResultsStore(args.results), [config])
+    return code
+
+
+def cmd_sweep(args) -> int:
+    configs = restrict(load_sweep(args.file), args.only)
+    configs = _override(configs, epochs=args.epochs)
+    if not configs:
+        raise ValueError(f"the sweep {args.file} has no run left after --only {' '.join(args.only)}")
+    if args.dry_run:
+        work = plan(_override(configs, device=args.device), ResultsStore(args.results), args.max_members)
+        print(f"{len(configs)} runs: {len(work.complete)} complete, {len(work.diverged)} diverged, "
+              f"{len(work.pending)} to train in {len(work.groups)} member group(s)")
+        return 0
+    return _execute(configs, args)
+
+
+def cmd_status(args) -> int:
+    if not args.results.is_dir():
+        raise ValueError(f"results folder {args.results} does not exist")
+    store = ResultsStore(args.results)
+    runs = store.runs()
+    if runs.empty:
+        print(f"{args.results}: no runs recorded yet")
+    else:
+        counts = runs["status"].value_counts()
+        print(f"{args.results}: {len(runs)} run(s) recorded — " +
+              ", ".join(f"{counts.get(s, 0)} {s}" for s in ("complete", "running", "diverged")))
+        print("  ('running' means started and not finished: in progress, or interrupted and resumable)")
+        by_setting = runs.groupby(["dataset", "batch_norm", "status"]).size().unstack(fill_value=0)
+        print(by_setting.to_string())
+        for _, row in runs[runs["status"] == "diverged"].iterrows():
+            print(f"  diverged: {row['run_id']} {row['algorithm']} {row['weights']} {row['activation']} "
+                  f"init={row['init']} lr={row['lr']} seed={row['seed']} at epoch {row['epochs_done']}")
+    if args.sweep:
+        configs = restrict(load_sweep(args.sweep), args.only)
+        known = {} if runs.empty else dict(zip(runs["run_id"], zip(runs["status"], runs["epochs_done"])))
+        missing = [c for c in configs if c.run_id not in known]
+        short = [c for c in configs if c.run_id in known and known[c.run_id][0] != "diverged"
+                 and known[c.run_id][1] < c.epochs]
+        print(f"sweep {args.sweep}: {len(configs)} runs, {len(missing)} missing, "
+              f"{len(short)} with fewer epochs than asked")
+        for c in missing[:20]:
+            print(f"  missing: {c.run_id} {c.dataset} {c.algorithm} {c.weights} {c.activation} "
+                  f"bn={c.batch_norm} init={c.init} lr={c.lr} seed={c.seed}")
+        if len(missing) > 20:
+            print(f"  … and {len(missing) - 20} more")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "sweep": cmd_sweep, "status": cmd_status}[args.command](args)
+    except (ValueError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,316 @@
+"""Executing runs: member groups, per-epoch records, checkpoints, resumption, divergence.
+
+The unit of work is a *member group*: runs with the same structure (``RunConfig.group_key``),
+device and progress (epochs already done) trained together as the members of one model.
+:func:`train_group` yields, after every epoch, the records of every run and each member's
+resumable state; :func:`execute` drives groups in-process or on a Dask cluster and is the
+only writer of the store (workers just compute and return).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import RunConfig
+from .data import load_dataset
+from .model import BinaryMLP
+from .store import ResultsStore
+from .trainers import make_trainer
+from .training import MemberTraining
+
+METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "test_precision", "test_f1")
+
+
+def library_versions() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "bnnlib": __version__, "platform": platform.platform()}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class DataOptions:
+    """Where datasets come from; travels to Dask workers with each group."""
+
+    root: Optional[str] = None
+    mirror: Optional[str] = None
+    download: bool = True
+
+
+@dataclass
+class EpochOutcome:
+    epoch: int
+    rows: List[dict]
+    states: Dict[str, dict]
+    diverged: List[str]
+    seconds: float
+
+
+def _member_slice(state: dict, s: int):
+    """One member's part of a MemberTraining state (tensors with a leading member axis)."""
+    def cut(value):
+        if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+            return [t[s].clone() for t in value]
+        if isinstance(value, dict):
+            return {k: cut(v) for k, v in value.items()}
+        return value
+    return {"model": cut(state["model"]), "trainer": cut(state["trainer"]),
+            "shuffler": state["shufflers"][s], "epochs_done": state["epochs_done"]}
+
+
+def _assemble(training: MemberTraining, member_states: Sequence[Optional[dict]]) -> None:
+    """Load per-member states (None = keep the fresh member) into one MemberTraining."""
+    if all(m is None for m in member_states):
+        return
+    full = training.state_dict()
+    for s, member in enumerate(member_states):
+        if member is None:
+            continue
+        for part in ("model", "trainer"):
+            for name, tensors in member[part].items():
+                if isinstance(tensors, list):
+                    for i, t in enumerate(tensors):
+                        full[part][name][i][s] = t
+                else:
+                    full[part][name] = tensors
+        full["shufflers"][s] = member["shuffler"]
+        full["epochs_done"] = member["epochs_done"]
+    training.load_state_dict(full)
+
+
+def build_training(configs: Sequence[RunConfig]) -> MemberTraining:
+    first = configs[0]
+    if any(c.group_key() != first.group_key() or c.device != first.device for c in configs):
+        raise ValueError("a member group needs runs of the same structure and device")
+    if len({c.run_id for c in configs}) != len(configs):
+        raise ValueError("a member group cannot hold the same run twice")
+    input_size = 3072 if first.dataset == "cifar10" else 784
+    model = BinaryMLP([c.seed for c in configs], input_size=input_size, activation=first.activation,
+                      binary_weights=first.binary_weights, batch_norm=first.batch_norm,
+                      init=[c.init for c in configs], device=first.device)
+    trainer = make_trainer(first.algorithm, model, lr=[c.lr for c in configs])
+    return MemberTraining(model, trainer, batch_size=first.batch_size)
+
+
+def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
+                member_states: Optional[Sequence[Optional[dict]]] = None,
+                batch_progress: Optional[Callable[[int], object]] = None) -> Iterator[EpochOutcome]:
+    """Train a member group up to ``epochs``, yielding after every epoch.
+
+    ``member_states`` (one per config, None for a fresh start) must all be at the same epoch.
+    """
+    first = configs[0]
+    dataset = load_dataset(first.dataset, data.root, data.mirror, data.download).subset(first.n_train, first.n_test)
+    training = build_training(configs)
+    _assemble(training, member_states or [None] * len(configs))
+    diverged = set()
+    n_batches = dataset.x_train.shape[0] // first.batch_size
+    while training.epochs_done < epochs:
+        start = time.perf_counter()
+        bar = batch_progress(n_batches) if batch_progress else None
+        loss = training.train_epoch(dataset, progress=bar)
+        if bar is not None:
+            bar.close()
+        metrics = training.evaluate(dataset)
+        if first.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        epoch = training.epochs_done
+        state = training.state_dict()
+        rows, states, newly_diverged = [], {}, []
+        for s, config in enumerate(configs):
+            if config.run_id in diverged:
+                continue
+            row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
+            row.update({name: float(metrics[name][s]) for name in METRICS})
+            row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
+            rows.append(row)
+            if not math.isfinite(row["loss"]):
+                diverged.add(config.run_id)
+                newly_diverged.append(config.run_id)
+            else:
+                states[config.run_id] = _member_slice(state, s)
+        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds)
+        if len(diverged) == len(configs):
+            return
+
+
+def train_group_to_end(configs, epochs, data, member_states=None) -> List[EpochOutcome]:
+    """The whole of :func:`train_group` at once (a Dask task: returns, never writes).
+
+    Only the last epoch's states travel back: the client needs no more to checkpoint.
+    """
+    outcomes = list(train_group(configs, epochs, data, member_states))
+    for outcome in outcomes[:-1]:
+        outcome.states = {}
+    return outcomes
+
+
+# ---------------------------------------------------------------------- planning
+@dataclass
+class Plan:
+    """What a sweep still has to do against a store."""
+
+    complete: List[RunConfig] = field(default_factory=list)
+    diverged: List[RunConfig] = field(default_factory=list)
+    groups: List[tuple] = field(default_factory=list)  # (configs, member_states)
+
+    @property
+    def pending(self) -> List[RunConfig]:
+        return [c for configs, _ in self.groups for c in configs]
+
+
+def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 10) -> Plan:
+    """Sort runs into done, diverged and member groups to train (resuming from checkpoints)."""
+    if max_members < 1:
+        raise ValueError(f"max_members must be ≥ 1, got {max_members}")
+    runs = store.runs()
+    records = {r["run_id"]: r for r in runs.to_dict("records")} if not runs.empty else {}
+    result = Plan()
+    buckets = defaultdict(list)
+    seen = set()
+    for config in configs:
+        if config.run_id in seen:
+            continue
+        seen.add(config.run_id)
+        record = records.get(config.run_id)
+        if record is not None and record["status"] == "diverged":
+            result.diverged.append(config)
+            continue
+        if record is not None and int(record["epochs_done"]) >= config.epochs:
+            result.complete.append(config)
+            continue
+        state = store.load_checkpoint(config.run_id)
+        done = state["epochs_done"] if state is not None else 0
+        if state is not None and done >= config.epochs:
+            result.complete.append(config)
+            continue
+        buckets[(config.group_key(), config.device, config.epochs, done)].append((config, state))
+    for key in sorted(buckets, key=str):
+        members = buckets[key]
+        for i in range(0, len(members), max_members):
+            chunk = members[i:i + max_members]
+            result.groups.append(([c for c, _ in chunk], [s for _, s in chunk]))
+    return result
+
+
+# ---------------------------------------------------------------------- execution
+def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, members: int,
+                  started: str) -> dict:
+    return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
+            "epochs_done": epoch, "status": status, "device": config.device, "members_in_group": members,
+            "seconds": seconds, "started": started, "updated": _now(), **library_versions()}
+
+
+class _Recorder:
+    """Writes one group's outcomes into the store (the client side of every executor)."""
+
+    def __init__(self, store: ResultsStore, configs: Sequence[RunConfig], keep_checkpoints: bool):
+        self.store, self.configs, self.keep = store, list(configs), keep_checkpoints
+        self.started = _now()
+        self.seconds = {}
+        for config in configs:
+            previous = store.run_record(config.run_id)
+            self.seconds[config.run_id] = float(previous["seconds"]) if previous and \
+                int(previous.get("epochs_done", 0)) > 0 else 0.0
+
+    def record(self, outcome: EpochOutcome) -> None:
+        by_id = {c.run_id: c for c in self.configs}
+        self.store.add_epochs(outcome.rows)  # records first: a crash before the checkpoint
+        metadata = []                        # only makes the resumed run recompute this epoch
+        for row in outcome.rows:
+            config = by_id[row["run_id"]]
+            self.seconds[config.run_id] += outcome.seconds / len(self.configs)
+            if row["run_id"] in outcome.diverged:
+                status = "diverged"
+            elif outcome.epoch >= config.epochs:
+                status = "complete"
+            else:
+                status = "running"
+            metadata.append(_run_metadata(config, outcome.epoch, status, self.seconds[config.run_id],
+                                          len(self.configs), self.started))
+            if status == "running" and row["run_id"] in outcome.states:
+                self.store.save_checkpoint(config.run_id, outcome.states[config.run_id])
+            elif status == "complete" and self.keep and row["run_id"] in outcome.states:
+                self.store.save_checkpoint(config.run_id, outcome.states[config.run_id])
+            elif not self.keep:
+                self.store.delete_checkpoint(config.run_id)
+        self.store.update_runs(metadata)
+
+
+def _progress(total_epochs: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total_epochs, desc="run-epochs", unit="epoch", disable=not enabled, file=sys.stderr)
+
+
+def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
+            max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
+            keep_checkpoints: bool = False) -> Plan:
+    """Run every config not yet complete in ``store``; returns the plan it executed.
+
+    ``cluster``: None runs in this process; ``"local:N"`` starts a Dask LocalCluster of N
+    workers; anything else is a Dask scheduler address (``tcp://host:8786``).
+    """
+    data = data or DataOptions()
+    work = plan(configs, store, max_members)
+    total = sum(c.epochs - (s["epochs_done"] if s else 0) for group, states in work.groups
+                for c, s in zip(group, states))
+    bar = _progress(total, progress)
+    bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
+    if cluster is None:
+        from tqdm.auto import tqdm
+
+        def batch_bar(n):
+            return tqdm(total=n, desc="batches", unit="batch", leave=False, disable=not progress, file=sys.stderr)
+
+        for group, states in work.groups:
+            recorder = _Recorder(store, group, keep_checkpoints)
+            for outcome in train_group(group, group[0].epochs, data, states, batch_bar):
+                recorder.record(outcome)
+                bar.update(len(outcome.rows))
+    else:
+        _execute_dask(work, store, data, cluster, bar, keep_checkpoints)
+    bar.close()
+    return work
+
+
+def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: str, bar,
+                  keep_checkpoints: bool) -> None:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    local = None
+    if cluster.startswith("local:"):
+        n = int(cluster.split(":", 1)[1])
+        # one thread per worker process: each worker's torch uses its own cores
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(local)
+    else:
+        client = Client(cluster)
+    try:
+        futures = {}
+        for group, states in work.groups:
+            future = client.submit(train_group_to_end, group, group[0].epochs, data, states, pure=False)
+            futures[future] = group
+        for future in as_completed(futures):
+            group = futures[future]
+            recorder = _Recorder(store, group, keep_checkpoints)
+            for outcome in future.result():
+                recorder.record(outcome)
+                bar.update(len(outcome.rows))
+    finally:
+        client.close()
+        if local is not None:
+            local.close()

@@ -1,0 +1,153 @@
+"""Sweeps as data, and the protocol's selection helpers.
+
+A sweep is a dict (or a YAML file) whose values are lists to cross, or single values::
+
+    dataset: mnist
+    batch_norm: [false, true]
+    algorithm: [BP, DFA, DRTP]
+    weights: [continuous, binary]
+    activation: [tanh, sign]
+    init: [0.1, 0.001]
+    lr: [1.0e-4, 1.0e-5, 1.0e-6]
+    seed: 1
+    epochs: 100
+
+``grids:`` may hold a list of such dicts (their union; top-level keys are shared defaults).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence, Union
+
+import pandas as pd
+import yaml
+
+from .config import RunConfig
+
+SELECTION_KEYS = ["algorithm", "weights", "activation"]
+SETTING_KEYS = ["dataset", "batch_norm"]
+
+
+def expand_grid(spec: dict) -> List[RunConfig]:
+    """Every combination of the listed values, as validated RunConfigs (in a stable order)."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"a sweep must be a mapping of run fields to values or lists, got {type(spec).__name__}")
+    spec = dict(spec)
+    grids = spec.pop("grids", None)
+    if grids is not None:
+        configs = []
+        for grid in grids:
+            configs.extend(expand_grid({**spec, **grid}))
+        return _unique(configs)
+    keys = list(spec)
+    values = [v if isinstance(v, list) else [v] for v in spec.values()]
+    for key, options in zip(keys, values):
+        if not options:
+            raise ValueError(f"sweep field {key!r} has an empty list")
+    return _unique(RunConfig.from_dict(dict(zip(keys, combo))) for combo in itertools.product(*values))
+
+
+def _unique(configs: Iterable[RunConfig]) -> List[RunConfig]:
+    seen, out = set(), []
+    for c in configs:
+        if c.run_id not in seen:
+            seen.add(c.run_id)
+            out.append(c)
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; a sweep means the number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+def load_sweep(path: Union[str, Path]) -> List[RunConfig]:
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"sweep file {path} does not exist")
+    return expand_grid(parse_yaml(path.read_text()))
+
+
+def _parse_value(text: str):
+    return parse_yaml(text)
+
+
+def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Sequence[str]]) -> List[RunConfig]:
+    """Keep the configs matching every filter: {"dataset": "mnist"} or ["dataset=mnist", "lr=1e-4,1e-5"]."""
+    if not isinstance(filters, dict):
+        parsed = {}
+        for item in filters:
+            if "=" not in item:
+                raise ValueError(f"restriction {item!r} is not FIELD=VALUE[,VALUE…]")
+            key, text = item.split("=", 1)
+            parsed[key.strip()] = [_parse_value(v) for v in text.split(",")]
+        filters = parsed
+    fields = set(RunConfig.__dataclass_fields__)
+    for key in filters:
+        if key not in fields:
+            raise ValueError(f"cannot restrict on unknown field {key!r}; accepted: {', '.join(sorted(fields))}")
+    wanted = {k: (v if isinstance(v, list) else [v]) for k, v in filters.items()}
+
+    def matches(config):
+        for key, options in wanted.items():
+            value = getattr(config, key)
+            if not any(value == o or (isinstance(value, float) and isinstance(o, (int, float)) and float(o) == value)
+                       for o in options):
+                return False
+        return True
+
+    return [c for c in configs if matches(c)]
+
+
+# ---------------------------------------------------------------------- selection helpers
+def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None, max_epochs: int = None) -> pd.DataFrame:
+    """One row per run: best (max over epochs) and last-epoch metrics, and whether it diverged.
+
+    ``max_epochs`` keeps only epochs ≤ it (a budget reading a store that went further).
+    Diverged runs keep their row with ``diverged = True``; callers must not average them in.
+    """
+    if max_epochs is not None:
+        epochs = epochs[epochs["epoch"] <= max_epochs]
+    config_columns = [c for c in epochs.columns if c in RunConfig.__dataclass_fields__]
+    grouped = epochs.sort_values("epoch").groupby("run_id", sort=True)
+    summary = grouped[config_columns].first()
+    summary["epochs_done"] = grouped["epoch"].max()
+    for split in ("train", "test"):
+        summary[f"best_{split}_accuracy"] = grouped[f"{split}_accuracy"].max()
+        summary[f"last_{split}_accuracy"] = grouped[f"{split}_accuracy"].last()
+        best_index = epochs.loc[epochs.groupby("run_id")[f"{split}_accuracy"].idxmax()].set_index("run_id")
+        summary[f"best_{split}_epoch"] = best_index["epoch"]
+        for metric in ("precision", "f1"):
+            # precision and F1 at the epoch of best accuracy on the same split
+            summary[f"{split}_{metric}_at_best"] = best_index[f"{split}_{metric}"]
+    summary["diverged"] = grouped["loss"].apply(lambda s: not s.map(lambda v: v == v and abs(v) != float("inf")).all())
+    if runs is not None and not runs.empty:
+        status = runs.set_index("run_id")["status"]
+        summary["diverged"] |= summary.index.map(lambda r: status.get(r) == "diverged").astype(bool)
+    return summary.reset_index()
+
+
+def select_hyperparameters(summary: pd.DataFrame) -> pd.DataFrame:
+    """The protocol's grid-search choice: per dataset × BN × algorithm × weights × activation,
+    the (init, lr) whose run has the best training accuracy (max over epochs).
+
+    Diverged runs are never selected. Ties go to the larger init, then the larger lr (a
+    deterministic rule; the paper does not say).
+    """
+    usable = summary[~summary["diverged"]]
+    keys = [k for k in SETTING_KEYS if k in usable.columns] + SELECTION_KEYS
+    ordered = usable.sort_values(keys + ["best_train_accuracy", "init", "lr"],
+                                 ascending=[True] * len(keys) + [False, False, False], kind="stable")
+    return ordered.groupby(keys, sort=True).head(1).reset_index(drop=True)

@@ -1,0 +1,243 @@
+"""Runs as data, the results store, resumption, divergence, sweeps, selection, CLI, Dask."""
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from bnnlib.config import RunConfig
+from bnnlib.runner import DataOptions, execute, plan
+from bnnlib.store import ResultsStore
+from bnnlib.sweep import expand_grid, restrict, run_summary, select_hyperparameters
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(dataset="mnist", n_train=640, n_test=300, batch_size=128)
+METRIC_COLUMNS = ["run_id", "epoch", "loss", "train_accuracy", "train_precision", "train_f1",
+                  "test_accuracy", "test_precision", "test_f1"]
+
+
+# ---------------------------------------------------------------------- configs
+def test_run_id_is_stable_and_ignores_epochs_and_device():
+    config = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", init=0.001,
+                       lr=1e-6, seed=2)
+    # pinned: changing how ids are computed would orphan every stored result
+    assert config.run_id == RunConfig.from_dict(dict(dataset="mnist", algorithm="DFA", weights="binary",
+                                                     activation="sign", init=0.001, lr=0.000001, seed=2)).run_id
+    assert config.run_id == dataclasses.replace(config, epochs=5, device="cuda").run_id
+    assert config.run_id != dataclasses.replace(config, seed=3).run_id
+    assert config.run_id != dataclasses.replace(config, n_train=100).run_id
+    assert config.run_id == "8f90de100b9092bd"
+
+
+BAD_CONFIGS = [
+    (dict(dataset="svhn"), r"dataset='svhn' is not accepted; accepted: mnist, fashion-mnist, cifar10"),
+    (dict(algorithm="SGD"), r"algorithm='SGD' is not accepted; accepted: BP, DFA, DRTP"),
+    (dict(weights="ternary"), r"weights='ternary' is not accepted; accepted: continuous, binary"),
+    (dict(activation="relu"), r"activation='relu' is not accepted; accepted: sign, tanh"),
+    (dict(batch_norm="yes"), r"batch_norm='yes' is not accepted; accepted: True, False"),
+    (dict(lr=0), r"lr=0 is not accepted; accepted: a finite number > 0"),
+    (dict(init=-1.0), r"init=-1.0 is not accepted"),
+    (dict(epochs=0), r"epochs=0 is not accepted; accepted: a positive integer"),
+    (dict(epochs=2.5), r"epochs=2.5 is not accepted"),
+    (dict(seed=-1), r"seed=-1 is not accepted"),
+    (dict(device="tpu"), r"device='tpu' is not accepted; accepted: cpu, cuda, cuda:N"),
+]
+
+
+@pytest.mark.parametrize("change,message", BAD_CONFIGS)
+def test_invalid_config_names_field_and_accepted_values(change, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**{"dataset": "mnist", "algorithm": "BP", **change})
+
+
+def test_unknown_field_is_rejected():
+    with pytest.raises(ValueError, match=r"unknown run field\(s\) learning_rate; accepted: .*lr"):
+        RunConfig.from_dict({"dataset": "mnist", "algorithm": "BP", "learning_rate": 1e-4})
+
+
+def test_grid_expands_restricts_and_groups(tmp_path):
+    grid = expand_grid({"dataset": ["mnist", "fashion-mnist"], "algorithm": ["BP", "DFA", "DRTP"],
+                        "weights": ["continuous", "binary"], "activation": ["tanh", "sign"],
+                        "init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6], "seed": 1})
+    assert len(grid) == 144
+    mnist = restrict(grid, ["dataset=mnist", "lr=1e-4,1e-5"])
+    assert len(mnist) == 48 and {c.lr for c in mnist} == {1e-4, 1e-5}
+    with pytest.raises(ValueError, match="unknown field 'colour'"):
+        restrict(grid, ["colour=red"])
+    work = plan(restrict(grid, {"dataset": "mnist"}), ResultsStore(tmp_path), max_members=4)
+    assert len(work.pending) == 72
+    assert all(len({c.group_key() for c in g}) == 1 and len(g) <= 4 for g, _ in work.groups)
+    assert len(work.groups) == 12 * 2  # 12 structures × 6 (init, lr) members in chunks of 4
+
+
+# ---------------------------------------------------------------------- store
+def _write_rows(directory, writer, n):
+    store = ResultsStore(directory)
+    for i in range(n):
+        store.add_epochs([{"run_id": f"w{writer}", "epoch": i + 1, "loss": 0.5, "train_accuracy": 0.1}])
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    processes = [ctx.Process(target=_write_rows, args=(tmp_path, w, 40)) for w in range(3)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+        assert p.exitcode == 0
+    table = pd.read_csv(tmp_path / "epochs.csv")  # one pandas call
+    assert len(table) == 120 and set(table["run_id"]) == {"w0", "w1", "w2"}
+
+
+# ---------------------------------------------------------------------- execution
+def _grid(epochs=3, **extra):
+    return expand_grid({**TINY, "algorithm": ["BP", "DRTP"], "activation": "sign", "weights": "binary",
+                        "init": [0.1, 0.001], "lr": 1e-4, "seed": [1, 2], "epochs": epochs, **extra})
+
+
+def test_sweep_records_every_epoch_and_never_recomputes(tmp_path, mnist_root):
+    store = ResultsStore(tmp_path / "store")
+    configs = _grid()
+    work = execute(configs, store, DataOptions(root=str(mnist_root)), progress=False)
+    assert len(work.pending) == 8 and len(work.groups) == 2
+    epochs = store.epochs()
+    assert len(epochs) == 8 * 3 and sorted(epochs["epoch"].unique()) == [1, 2, 3]
+    runs = store.runs()
+    assert set(runs["status"]) == {"complete"} and set(runs["torch"]) and (runs["seconds"] > 0).all()
+    assert not store.checkpoints.exists() or not any(store.checkpoints.iterdir())
+    assert epochs["test_accuracy"].between(0, 1).all()
+    modified = store.epochs_path.stat().st_mtime_ns
+    again = execute(configs, store, DataOptions(root=str(mnist_root)), progress=False)
+    assert len(again.complete) == 8 and not again.groups
+    assert store.epochs_path.stat().st_mtime_ns == modified
+    summary = run_summary(epochs, runs)
+    assert len(summary) == 8 and not summary["diverged"].any()
+    assert (summary["best_test_accuracy"] >= summary["last_test_accuracy"]).all()
+
+
+def test_diverged_run_is_stopped_marked_and_never_selected(tmp_path, mnist_root):
+    store = ResultsStore(tmp_path / "store")
+    base = dict(**TINY, algorithm="BP", weights="continuous", activation="tanh", init=0.1, epochs=3, seed=1)
+    healthy, exploding = RunConfig(lr=1e-4, **base), RunConfig(lr=3e38, **base)
+    execute([healthy, exploding], store, DataOptions(root=str(mnist_root)), progress=False)
+    runs = store.runs().set_index("run_id")
+    assert runs.loc[exploding.run_id, "status"] == "diverged"
+    assert runs.loc[healthy.run_id, "status"] == "complete"
+    epochs = store.epochs()
+    assert epochs[epochs["run_id"] == exploding.run_id]["epoch"].max() < 3  # stopped
+    assert epochs[epochs["run_id"] == healthy.run_id]["epoch"].max() == 3
+    summary = run_summary(epochs, store.runs())
+    assert summary.set_index("run_id").loc[exploding.run_id, "diverged"]
+    chosen = select_hyperparameters(summary)
+    assert list(chosen["run_id"]) == [healthy.run_id]
+    # a later sweep does not retry it
+    assert execute([healthy, exploding], store, DataOptions(root=str(mnist_root)), progress=False).diverged
+
+
+def test_select_hyperparameters_takes_best_max_over_epochs_training_accuracy():
+    rows = []
+    for run, (init, lr, curve) in enumerate([(0.1, 1e-4, [0.5, 0.9, 0.7]), (0.001, 1e-4, [0.85, 0.88, 0.89]),
+                                             (0.1, 1e-5, [0.2, 0.3, 0.4])]):
+        for epoch, accuracy in enumerate(curve, 1):
+            rows.append(dict(run_id=f"r{run}", dataset="mnist", batch_norm=False, algorithm="DFA",
+                             weights="binary", activation="sign", init=init, lr=lr, seed=1, epoch=epoch,
+                             loss=0.1, train_accuracy=accuracy, train_precision=accuracy, train_f1=accuracy,
+                             test_accuracy=accuracy - 0.01, test_precision=0.5, test_f1=0.5))
+    summary = run_summary(pd.DataFrame(rows))
+    chosen = select_hyperparameters(summary)
+    assert len(chosen) == 1 and chosen.iloc[0]["run_id"] == "r0"  # 0.9 at epoch 2 beats 0.89
+    assert chosen.iloc[0]["best_train_epoch"] == 2
+    assert run_summary(pd.DataFrame(rows), max_epochs=1).pipe(select_hyperparameters).iloc[0]["run_id"] == "r1"
+
+
+def _env(mnist_root):
+    return {**os.environ, "BNNLIB_DATA_ROOT": str(mnist_root), "PYTHONPATH": str(ROOT)}
+
+
+def test_run_killed_mid_way_resumes_to_identical_records(tmp_path, mnist_root):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("dataset: mnist\nn_train: 1280\nn_test: 300\nalgorithm: DFA\nweights: binary\n"
+                     "activation: sign\nbatch_norm: true\ninit: 0.1\nlr: [1.0e-4, 1.0e-5]\nseed: [3, 4]\n"
+                     "epochs: 8\n")
+    command = [sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--quiet", "--no-download"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--results", str(killed)], env=_env(mnist_root), cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (killed / "epochs.csv").exists() and pd.read_csv(killed / "epochs.csv")["epoch"].max() >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    runs = ResultsStore(killed).runs()
+    assert (runs["status"] == "running").all() and (runs["epochs_done"] < 8).all(), "killed too late"
+    checkpointed = {path.stem: torch.load(path)["epochs_done"]
+                    for path in (killed / "checkpoints").glob("*.pt")}
+    assert len(checkpointed) == 4 and min(checkpointed.values()) >= 1
+    before_resume = ResultsStore(killed).epochs()
+    resumed = subprocess.run(command + ["--results", str(killed)], env=_env(mnist_root), cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = subprocess.run(command + ["--results", str(tmp_path / "straight")], env=_env(mnist_root),
+                              cwd=tmp_path, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    after = ResultsStore(killed).epochs()
+    # epochs up to the checkpoint were not recomputed: their rows (wall times included) are untouched
+    kept = before_resume[before_resume["epoch"] <= min(checkpointed.values())]
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True),
+                                  after.merge(kept[["run_id", "epoch"]]).reset_index(drop=True))
+    a = after[METRIC_COLUMNS]
+    b = ResultsStore(tmp_path / "straight").epochs()[METRIC_COLUMNS]
+    assert len(a) == 4 * 8
+    pd.testing.assert_frame_equal(a, b)  # exactly, not approximately
+
+
+def test_dask_local_cluster_gives_the_in_process_records(tmp_path, mnist_root):
+    pytest.importorskip("dask.distributed")
+    configs = _grid(epochs=2, batch_norm=True)
+    data = DataOptions(root=str(mnist_root))
+    execute(configs, ResultsStore(tmp_path / "local"), data, max_members=2, progress=False)
+    execute(configs, ResultsStore(tmp_path / "dask"), data, max_members=2, progress=False, cluster="local:2")
+    a = ResultsStore(tmp_path / "local").epochs()[METRIC_COLUMNS]
+    b = ResultsStore(tmp_path / "dask").epochs()[METRIC_COLUMNS]
+    assert len(a) == 16
+    pd.testing.assert_frame_equal(a, b)
+    assert set(ResultsStore(tmp_path / "dask").runs()["status"]) == {"complete"}
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_errors_name_the_bad_value(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "BP",
+                             "--lr", "-1", "--results", str(tmp_path)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "lr=-1.0 is not accepted" in result.stderr
+    assert not (tmp_path / "epochs.csv").exists()
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "cifar100", "--algorithm", "BP"],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "invalid choice: 'cifar100'" in result.stderr
+
+
+@pytest.mark.slow
+def test_cli_run_of_one_mnist_epoch_as_in_the_readme(tmp_path, mnist_mirror):
+    # exactly the README's command, data through the offline mirror into a fresh root
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BNNLIB_DATA_MIRROR": str(mnist_mirror),
+           "BNNLIB_DATA_ROOT": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "DFA",
+                             "--weights", "binary", "--activation", "sign", "--init", "0.1", "--lr", "1e-4",
+                             "--epochs", "1", "--results", str(tmp_path / "results")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    epochs = pd.read_csv(tmp_path / "results" / "epochs.csv")
+    assert len(epochs) == 1 and epochs["test_accuracy"].iloc[0] > 0.5
+    status = subprocess.run([sys.executable, "-m", "bnnlib", "status", str(tmp_path / "results")],
+                            capture_output=True, text=True, env=env)
+    assert status.returncode == 0 and "1 complete" in status.stdout
