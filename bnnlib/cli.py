@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     _add_execution_options(sweep)
 
+    protocol = commands.add_parser("protocol", help="the paper's protocol at a budget: grid search, "
+                                   "selection, final runs (what the book's chapters run)")
+    protocol.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"])
+    protocol.add_argument("--dataset", action="append", choices=DATASETS,
+                          help="repeatable; default mnist and fashion-mnist")
+    protocol.add_argument("--batch-norm", choices=["off", "on", "both"], default="both")
+    protocol.add_argument("--grid-only", action="store_true", help="stop after the grid search")
+    _add_execution_options(protocol)
+    protocol.set_defaults(results=None)
+
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
@@ -137,6 +147,27 @@ def cmd_sweep(args) -> int:
     return _execute(configs, args)
 
 
+def cmd_protocol(args) -> int:
+    from .protocol import ensure_finals, ensure_grid, get_budget, results_dir
+
+    budget = get_budget(args.budget)
+    store = ResultsStore(args.results or results_dir(budget))
+    data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
+    device = args.device or "cpu"
+    _check_device([RunConfig(dataset="mnist", algorithm="BP", device=device)])
+    options = dict(max_members=args.max_members, cluster=args.cluster, progress=not args.quiet,
+                   keep_checkpoints=args.keep_checkpoints)
+    settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
+    for dataset in args.dataset or ["mnist", "fashion-mnist"]:
+        for batch_norm in settings:
+            print(f"[{budget.name}] {dataset}, BN {'on' if batch_norm else 'off'} → {store.directory}", flush=True)
+            if args.grid_only:
+                ensure_grid(dataset, batch_norm, budget, store, data, device, **options)
+            else:
+                ensure_finals(dataset, batch_norm, budget, store, data, device, **options)
+    return 0
+
+
 def cmd_status(args) -> int:
     if not args.results.is_dir():
         raise ValueError(f"results folder {args.results} does not exist")
@@ -173,7 +204,8 @@ def cmd_status(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "sweep": cmd_sweep, "status": cmd_status}[args.command](args)
+        return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol,
+                "status": cmd_status}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -235,8 +235,10 @@ class BinaryMLP:
     def predict(self, x: torch.Tensor, batch_size: Optional[int] = None) -> torch.Tensor:
         """Predicted class per member and sample, (S, N), evaluated in chunks."""
         if batch_size is None:
-            # keep the widest activation of a chunk around 64k rows (~180 MB at 700 units)
-            batch_size = max(1024, 65536 // self.n_members)
+            # small chunks keep each layer's activations in cache for the elementwise passes:
+            # 1024 rows (one member) or 512 rows × S ran at 70–90% of the matmul peak here,
+            # 16k–64k rows at ~50% (benchmarks/train_speed.py measures the result)
+            batch_size = 1024 if self.n_members <= 2 else 512
         chunks = [self.forward_eval(x[i:i + batch_size].to(self.device)).argmax(dim=2)
                   for i in range(0, x.shape[-2], batch_size)]
         return torch.cat(chunks, dim=1)

@@ -1,0 +1,111 @@
+"""The paper's protocol as functions: budgets, the grid search, selection and the final runs.
+
+The book's chapters call these; so does ``python -m bnnlib protocol``. Everything is
+resumable: what a results folder already holds is read, never recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pandas as pd
+
+from .config import RunConfig
+from .runner import DataOptions, execute
+from .store import ResultsStore
+from .sweep import expand_grid, run_summary, select_hyperparameters
+
+ALGORITHMS = ("BP", "DFA", "DRTP")
+WEIGHT_KINDS = ("continuous", "binary")
+ACTIVATION_KINDS = ("tanh", "sign")
+GRID = {"init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6]}
+GRID_SEED = 1
+FINAL_SEEDS = tuple(range(2, 12))  # seeds 2 … 11
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of the protocol to run. Only ``epochs``, the data subset and the seeds vary."""
+
+    name: str
+    epochs: int
+    n_train: Optional[int]
+    n_test: Optional[int]
+    seeds: Tuple[int, ...]
+    description: str
+
+
+BUDGETS: Dict[str, Budget] = {
+    "smoke": Budget("smoke", 2, 512, 256, FINAL_SEEDS[:2],
+                    "seconds: the first 512 training and 256 test images, 2 epochs, 2 seeds — checks "
+                    "that the pipeline runs (CI); its numbers mean nothing"),
+    "cpu": Budget("cpu", 5, None, None, FINAL_SEEDS,
+                  "full data, the full 72-run grid and 10 seeds, 5 epochs instead of 100 — about 40 minutes "
+                  "per epoch of the whole protocol on a 2-core CPU, so the book fits a few hours"),
+    "paper": Budget("paper", 100, None, None, FINAL_SEEDS,
+                    "exactly the paper: full data, full grid, 10 seeds, 100 epochs (days on a CPU; hours on a GPU)"),
+}
+
+# The paper ran its grid search on MNIST (and CIFAR-10); Fashion-MNIST reused MNIST's choice.
+GRID_DATASET = {"mnist": "mnist", "fashion-mnist": "mnist", "cifar10": "cifar10"}
+
+
+def get_budget(name: str) -> Budget:
+    if name not in BUDGETS:
+        raise ValueError(f"unknown budget {name!r}; accepted: {', '.join(BUDGETS)}")
+    return BUDGETS[name]
+
+
+def results_dir(budget: Budget, base: Path = Path("results")) -> Path:
+    return Path(base) / budget.name
+
+
+def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "cpu") -> List[RunConfig]:
+    """The 72 runs of the grid search for one dataset and BN setting."""
+    return expand_grid({"dataset": dataset, "batch_norm": batch_norm, "algorithm": list(ALGORITHMS),
+                        "weights": list(WEIGHT_KINDS), "activation": list(ACTIVATION_KINDS), **GRID,
+                        "seed": GRID_SEED, "epochs": budget.epochs, "n_train": budget.n_train,
+                        "n_test": budget.n_test, "device": device})
+
+
+def final_configs(selection: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                  device: str = "cpu") -> List[RunConfig]:
+    """The 12 selected (algorithm, weights, activation) settings × the budget's seeds."""
+    configs = []
+    for row in selection.itertuples():
+        for seed in budget.seeds:
+            configs.append(RunConfig(dataset=dataset, algorithm=row.algorithm, weights=row.weights,
+                                     activation=row.activation, batch_norm=batch_norm, init=float(row.init),
+                                     lr=float(row.lr), seed=seed, epochs=budget.epochs,
+                                     n_train=budget.n_train, n_test=budget.n_test, device=device))
+    return configs
+
+
+def summarise(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    """run_summary of exactly these runs, cut at the budget's epochs."""
+    epochs = store.epochs()
+    if epochs.empty:
+        return pd.DataFrame()
+    wanted = {c.run_id for c in configs}
+    return run_summary(epochs[epochs["run_id"].isin(wanted)], store.runs(), max_epochs=budget.epochs)
+
+
+def ensure_grid(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                data: Optional[DataOptions] = None, device: str = "cpu", **execute_options) -> pd.DataFrame:
+    """Run whatever of the grid search is missing; return its per-run summary."""
+    configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, device)
+    execute(configs, store, data, **execute_options)
+    return summarise(store, configs, budget)
+
+
+def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                  data: Optional[DataOptions] = None, device: str = "cpu",
+                  **execute_options) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Grid search (on the grid dataset), selection, then the final runs; returns (selection, summary)."""
+    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, **execute_options)
+    selection = select_hyperparameters(grid)
+    configs = final_configs(selection, dataset, batch_norm, budget, device)
+    execute(configs, store, data, **execute_options)
+    return selection, summarise(store, configs, budget)
