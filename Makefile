@@ -1,20 +1,38 @@
-# One command for the tests: `make test`. It creates .venv if needed.
+# The two commands of the README:
+#   make book   environment if needed, every chapter at the default budget (cpu), HTML in _build/html
+#   make test   pytest (library, runner, a smoke execution of every chapter, the book build and
+#               a headless-browser check), then nbval on the committed executed notebooks
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# kernels started by papermill/nbval run `python` from PATH: make it the project's
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+BUDGET ?= cpu
+# executed pages (not the results template, which papermill instantiates per dataset × BN)
+NOTEBOOKS := $(filter-out chapters/04_results_template.ipynb,$(wildcard chapters/*.ipynb))
 
-.PHONY: test env bench clean-env
+.PHONY: env test book pipeline html bench clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,book,cluster]"
 	touch $@
 
 env: $(VENV)/.installed
 
 test: env
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests
+	BNNLIB_FIGURES_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
+	    --sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+
+pipeline: env
+	$(PY) -m bnnlib book --budget $(BUDGET)
+
+html: env
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+book: pipeline html
 
 bench: env
 	$(PY) benchmarks/train_speed.py

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
 
+    book = commands.add_parser("book", help="execute every chapter of the book with papermill at a budget")
+    book.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"])
+    book.add_argument("--output", type=Path, help="where executed notebooks go (default: chapters/, in place)")
+    book.add_argument("--results-base", help="results folder base (default results/); <base>/<budget> is used")
+    book.add_argument("--only", action="append", help="only pages whose file name contains this (repeatable)")
+
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
@@ -168,6 +174,13 @@ def cmd_protocol(args) -> int:
     return 0
 
 
+def cmd_book(args) -> int:
+    from .pipeline import execute_book
+
+    execute_book(args.budget, args.output, args.results_base, only=args.only)
+    return 0
+
+
 def cmd_status(args) -> int:
     if not args.results.is_dir():
         raise ValueError(f"results folder {args.results} does not exist")
@@ -204,7 +217,7 @@ def cmd_status(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol,
+        return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
                 "status": cmd_status}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)

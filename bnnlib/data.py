@@ -201,8 +201,9 @@ def _load_torchvision(name: str, root: Path, mirror: Optional[Path], download: b
     try:
         train = cls(str(root), train=True, download=True)
         test = cls(str(root), train=False, download=True)
-    except RuntimeError as error:  # torchvision's download or integrity failure
-        raise DatasetError(f"{name}: could not be loaded from {root}: {error}\n{_how_to_provide(name)}") from error
+    except (RuntimeError, OSError) as error:  # torchvision's download (URLError) or integrity failure
+        raise DatasetError(f"{name}: not found under {root}, and the download failed ({error}).\n"
+                           f"{_how_to_provide(name)}") from error
     return train, test
 
 

@@ -13,6 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from .config import RunConfig
+
+# notebooks show one progress bar over run-epochs, not one per epoch
+NOTEBOOK_EXECUTION = {"batch_progress": False}
 from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters

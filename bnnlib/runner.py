@@ -252,29 +252,36 @@ class _Recorder:
 
 
 def _progress(total_epochs: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: they render in terminals and in stored notebook outputs
     return tqdm(total=total_epochs, desc="run-epochs", unit="epoch", disable=not enabled, file=sys.stderr)
 
 
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
             max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
-            keep_checkpoints: bool = False) -> Plan:
+            keep_checkpoints: bool = False, batch_progress: bool = True) -> Plan:
     """Run every config not yet complete in ``store``; returns the plan it executed.
 
     ``cluster``: None runs in this process; ``"local:N"`` starts a Dask LocalCluster of N
     workers; anything else is a Dask scheduler address (``tcp://host:8786``).
+    ``progress`` shows one bar over run-epochs; ``batch_progress`` adds one per epoch.
     """
     data = data or DataOptions()
     work = plan(configs, store, max_members)
+    if not work.groups:
+        return work
+    # every dataset needed must load before any compute starts (a missing one fails now)
+    for dataset in sorted({group[0].dataset for group, _ in work.groups}):
+        load_dataset(dataset, data.root, data.mirror, data.download)
     total = sum(c.epochs - (s["epochs_done"] if s else 0) for group, states in work.groups
                 for c, s in zip(group, states))
     bar = _progress(total, progress)
     bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
     if cluster is None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         def batch_bar(n):
-            return tqdm(total=n, desc="batches", unit="batch", leave=False, disable=not progress, file=sys.stderr)
+            return tqdm(total=n, desc="batches", unit="batch", leave=False,
+                        disable=not (progress and batch_progress), file=sys.stderr)
 
         for group, states in work.groups:
             recorder = _Recorder(store, group, keep_checkpoints)

@@ -1,0 +1,52 @@
+"""The book's pipeline: execute every chapter with papermill at one budget.
+
+    python -m bnnlib book --budget cpu              # chapters executed in place, then built
+    python -m bnnlib book --budget smoke --output /tmp/book --results-base /tmp/results
+
+The results chapter is ONE template notebook (``chapters/04_results_template.ipynb``)
+executed once per dataset × BN setting into its own page.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
+TEMPLATE = "04_results_template.ipynb"
+RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
+                                        ("fashion-mnist", True), ("cifar10", False), ("cifar10", True)]
+CHAPTERS = ["02_methods.ipynb", "03_grid_search.ipynb", TEMPLATE, "05_learning_curves.ipynb",
+            "06_batch_norm.ipynb", "07_conclusions.ipynb", "08_reproducing.ipynb"]
+
+
+def result_page_name(dataset: str, batch_norm: bool) -> str:
+    return f"04_results_{dataset.replace('-', '_')}_{'bn' if batch_norm else 'nobn'}.ipynb"
+
+
+def execute_book(budget: str, output: Optional[Path] = None, results_base: Optional[str] = None,
+                 extra: Optional[Dict] = None, kernel: str = "python3", only: Optional[List[str]] = None) -> List[Path]:
+    """Execute every chapter (in order) with papermill; returns the executed notebooks."""
+    import papermill
+
+    output = Path(output) if output else CHAPTERS_DIR
+    output.mkdir(parents=True, exist_ok=True)
+    parameters = {"budget": budget, "results_base": str(results_base) if results_base else None, **(extra or {})}
+    jobs = []
+    for chapter in CHAPTERS:
+        if chapter == TEMPLATE:
+            for dataset, batch_norm in RESULT_PAGES:
+                jobs.append((chapter, result_page_name(dataset, batch_norm),
+                             {**parameters, "dataset": dataset, "batch_norm": batch_norm}))
+        else:
+            jobs.append((chapter, chapter, parameters))
+    done = []
+    for source, target, params in jobs:
+        if only and not any(o in target for o in only):
+            continue
+        print(f"papermill {source} → {output / target} ({params})", flush=True)
+        papermill.execute_notebook(str(CHAPTERS_DIR / source), str(output / target), parameters=params,
+                                   kernel_name=kernel, cwd=str(CHAPTERS_DIR), progress_bar=False)
+        done.append(output / target)
+    return done

@@ -1,0 +1,249 @@
+"""What the book's chapters need more than once: stores, labels, tables, figures, tests.
+
+Notebooks stay thin: a parameters cell, calls into here, a table or a figure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .paper import paper_selection
+from .protocol import ALGORITHMS, Budget, get_budget
+from .store import ResultsStore
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
+
+
+# ---------------------------------------------------------------------- where things are
+def open_store(budget: str, results_base: Optional[str] = None) -> tuple:
+    """(Budget, ResultsStore) for a budget; results under ``<results_base>/<budget>``."""
+    budget_obj = get_budget(budget)
+    base = Path(results_base) if results_base else PROJECT_ROOT / "results"
+    return budget_obj, ResultsStore(base / budget_obj.name)
+
+
+def figures_dir() -> Path:
+    folder = Path(os.environ.get(FIGURES_VARIABLE) or PROJECT_ROOT / "figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_figure(fig, name: str) -> Path:
+    """Write ``figures/<name>.png`` (200 dpi) and ``.svg``; returns the PNG path."""
+    folder = figures_dir()
+    fig.savefig(folder / f"{name}.png", dpi=200, bbox_inches="tight")
+    fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+    return folder / f"{name}.png"
+
+
+def style():
+    """Publication style: seaborn, readable fonts, colour-blind palette."""
+    import matplotlib
+    import seaborn as sns
+    matplotlib.rcParams["svg.hashsalt"] = "bnnlib"  # stable SVG ids, so re-runs diff cleanly
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.1)
+
+
+def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
+    """A sentence, from the run metadata, saying which budget produced a page."""
+    runs = store.runs()
+    ids = {c.run_id for c in configs}
+    mine = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
+    if mine.empty:
+        return f"Budget **{budget.name}** ({budget.description}): no runs recorded yet."
+    devices = ", ".join(sorted(set(mine["device"])))
+    torch_versions = ", ".join(sorted(set(mine["torch"])))
+    complete = int((mine["status"] == "complete").sum())
+    diverged = int((mine["status"] == "diverged").sum())
+    return (f"Produced at budget **{budget.name}** ({budget.description}) from `{_relative(store.directory)}`: "
+            f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
+            f"epochs at most, computed on {devices} with torch {torch_versions}, "
+            f"last updated {mine['updated'].max()}.")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return Path(path).name
+
+
+# ---------------------------------------------------------------------- tables
+def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
+    frame = frame.copy()
+    frame["setting"] = pd.Categorical(frame["weights"] + " " + frame["activation"], SETTINGS, ordered=True)
+    frame["algorithm"] = pd.Categorical(frame["algorithm"], list(ALGORITHMS), ordered=True)
+    return frame
+
+
+def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
+    """Our selected (init, lr) with its metrics (in %, at the epoch of best accuracy on each split),
+    beside the paper's choice."""
+    ours = with_setting(selection)
+    paper = paper_selection(batch_norm).rename(columns={"init": "paper init", "lr": "paper lr"})
+    table = ours.merge(paper, on=["algorithm", "weights", "activation"], how="left")
+    table["same as paper"] = (table["init"] == table["paper init"]) & (table["lr"] == table["paper lr"])
+    for column in ("init", "lr", "paper init", "paper lr"):
+        table[column] = table[column].map(lambda v: f"{v:g}")
+    for column in ("best_train_accuracy", "best_test_accuracy", "train_precision_at_best", "train_f1_at_best",
+                   "test_precision_at_best", "test_f1_at_best"):
+        table[column] = (100 * table[column]).round(2)
+    columns = {"algorithm": "algorithm", "setting": "setting", "init": "init", "lr": "lr",
+               "best_train_accuracy": "train acc (%)", "best_test_accuracy": "test acc (%)",
+               "train_precision_at_best": "train precision (%)", "train_f1_at_best": "train F1 (%)",
+               "test_precision_at_best": "test precision (%)", "test_f1_at_best": "test F1 (%)",
+               "paper init": "paper init", "paper lr": "paper lr", "same as paper": "same as paper"}
+    return table.sort_values(["setting", "algorithm"])[list(columns)].rename(columns=columns).reset_index(drop=True)
+
+
+def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Best test accuracy over seeds per algorithm × setting: mean ± std, median, n (diverged apart)."""
+    frame = with_setting(summary)
+    usable = frame[~frame["diverged"]]
+    grouped = usable.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    table = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(), "median": grouped.median(),
+                          "seeds": grouped.size()})
+    table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
+    table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
+    return table.reset_index()
+
+
+def one_way_anova(summary: pd.DataFrame, a: str = "DFA", b: str = "BP", setting: str = "binary sign") -> Dict:
+    """One-way ANOVA of best test accuracy, algorithm a versus b, in one setting (diverged excluded)."""
+    from scipy import stats
+    frame = with_setting(summary)
+    frame = frame[(frame["setting"] == setting) & ~frame["diverged"]]
+    x = frame[frame["algorithm"] == a]["best_test_accuracy"].to_numpy()
+    y = frame[frame["algorithm"] == b]["best_test_accuracy"].to_numpy()
+    result = {"a": a, "b": b, "setting": setting, "n_a": len(x), "n_b": len(y),
+              "mean_a": float(np.mean(x)) if len(x) else float("nan"),
+              "mean_b": float(np.mean(y)) if len(y) else float("nan"), "F": float("nan"), "p": float("nan")}
+    if len(x) >= 2 and len(y) >= 2 and (np.ptp(x) > 0 or np.ptp(y) > 0 or x.mean() != y.mean()):
+        f, p = stats.f_oneway(x, y)
+        result.update(F=float(f), p=float(p))
+    return result
+
+
+def welch_difference(x: Iterable[float], y: Iterable[float], confidence: float = 0.95) -> Dict:
+    """mean(x) − mean(y) with a Welch t confidence interval and p-value."""
+    from scipy import stats
+    x, y = np.asarray(list(x), float), np.asarray(list(y), float)
+    out = {"difference": float(x.mean() - y.mean()) if len(x) and len(y) else float("nan"),
+           "low": float("nan"), "high": float("nan"), "p": float("nan"), "n_x": len(x), "n_y": len(y)}
+    if len(x) < 2 or len(y) < 2:
+        return out
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = np.sqrt(vx + vy)
+    if se == 0:
+        out.update(low=out["difference"], high=out["difference"], p=1.0 if out["difference"] == 0 else 0.0)
+        return out
+    dof = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+    p = 2 * stats.t.sf(abs(out["difference"]) / se, dof)
+    out.update(low=out["difference"] - half, high=out["difference"] + half, p=float(p))
+    return out
+
+
+def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame) -> pd.DataFrame:
+    """Change in best test accuracy when BN is removed (no BN − BN), per algorithm × setting, 95% CI."""
+    a, b = with_setting(without_bn), with_setting(with_bn)
+    rows = []
+    for setting in SETTINGS:
+        for algorithm in ALGORITHMS:
+            pick = lambda f: f[(f["setting"] == setting) & (f["algorithm"] == algorithm) & ~f["diverged"]]  # noqa: E731
+            d = welch_difference(pick(a)["best_test_accuracy"], pick(b)["best_test_accuracy"])
+            rows.append({"setting": setting, "algorithm": algorithm, **d})
+    return pd.DataFrame(rows)
+
+
+def holm(p_values: Sequence[float]) -> List[float]:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
+    p = np.asarray(p_values, float)
+    order = [i for i in np.argsort(p) if not np.isnan(p[i])]
+    adjusted = np.full(len(p), np.nan)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+# ---------------------------------------------------------------------- figures
+def best_test_boxplot(summary: pd.DataFrame, title: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(summary[~summary["diverged"]])
+    frame["best test accuracy (%)"] = 100 * frame["best_test_accuracy"]
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
+                ax=ax, fliersize=3)
+    ax.set_title(title)
+    ax.legend(title=None, loc="best", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(summary[~summary["diverged"]])
+    frame["best training accuracy (%)"] = 100 * frame["best_train_accuracy"]
+    frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, fliersize=3)
+    sns.stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True, ax=ax,
+                  palette={"continuous": "black", "binary": "black"}, size=3, alpha=0.5, legend=False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(epochs: pd.DataFrame, title: str):
+    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(epochs)
+    frame["test accuracy (%)"] = 100 * frame["test_accuracy"]
+    weights = ["continuous", "binary"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, kind in zip(axes, weights):
+        part = frame[frame["weights"] == kind]
+        sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
+                     marker="o", hue_order=list(ALGORITHMS))
+        ax.set_title(f"{kind} weights, sign activations")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bn_effect_figure(table: pd.DataFrame, title: str):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    palette = dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3)))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    offsets = {"BP": -0.25, "DFA": 0.0, "DRTP": 0.25}
+    for _, row in table.iterrows():
+        x = SETTINGS.index(row["setting"]) + offsets[row["algorithm"]]
+        ax.errorbar(x, 100 * row["difference"], yerr=[[100 * (row["difference"] - row["low"])],
+                                                      [100 * (row["high"] - row["difference"])]],
+                    fmt="o", color=palette[row["algorithm"]], capsize=4)
+    for algorithm in ALGORITHMS:
+        ax.plot([], [], "o", color=palette[algorithm], label=algorithm)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(SETTINGS)), SETTINGS)
+    ax.set_ylabel("Δ best test accuracy, no BN − BN (points)")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
