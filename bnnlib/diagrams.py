@@ -10,8 +10,8 @@ FORWARD, SIGNAL, STE = "#555555", "#D55E00", "#0072B2"  # colour-blind safe (Oka
 
 def _box(ax, x, y, text, width=0.9, height=0.42, colour="#F0F0F0"):
     ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                boxstyle="round,pad=0.03", facecolor=colour, edgecolor="#333333"))
-    ax.text(x, y, text, ha="center", va="center", fontsize=10)
+                                boxstyle="round,pad=0.03", facecolor=colour, edgecolor="#333333", zorder=3))
+    ax.text(x, y, text, ha="center", va="center", fontsize=10, zorder=4)  # boxes above arrows
 
 
 def _arrow(ax, start, end, colour, style="-|>", rad=0.0, dashed=False, width=1.4):
@@ -34,9 +34,12 @@ def learning_signal_diagram():
             _box(ax, 0.6, y, name)
         for y in ys[:-1]:
             _arrow(ax, (0.6, y), (0.6, y + 1), FORWARD)
-        source = {"BP": "e = 2(ŷ − y*)", "DFA": "e = 2(ŷ − y*)", "DRTP": "t (one-hot target)"}[algorithm]
-        _box(ax, 2.5, 5.9, source, width=1.5, colour="#FBE3D6")
+        _box(ax, 2.5, 5.9, "e = 2(ŷ − y*)", width=1.5, colour="#FBE3D6")
         _arrow(ax, (2.5, 5.9), (0.6, 5), SIGNAL)  # the output layer always gets its true gradient
+        hidden_source = (2.5, 5.9)
+        if algorithm == "DRTP":  # hidden blocks get the target, not the error
+            hidden_source = (2.5, 3.6)
+            _box(ax, 2.5, 3.6, "t (one-hot target)", width=1.5, colour="#FBE3D6")
         if algorithm == "BP":
             for y in range(5, 1, -1):
                 _arrow(ax, (0.6, y), (0.6, y - 1), SIGNAL, rad=-0.6)
@@ -44,7 +47,7 @@ def learning_signal_diagram():
                     fontsize=9, color=SIGNAL, va="center")
         else:
             for y in range(1, 5):
-                _arrow(ax, (2.5, 5.9), (0.6, y), SIGNAL, rad=0.15, dashed=True, width=1.1)
+                _arrow(ax, hidden_source, (0.6, y), SIGNAL, rad=0.15, dashed=True, width=1.1)
             ax.text(1.55, 0.2, f"δy_k = {'e' if algorithm == 'DFA' else 't'} B_k\nB_k ~ U(−1, 1), fixed\n"
                     "no signal between blocks", fontsize=9, color=SIGNAL)
     handles = [plt.Line2D([], [], color=FORWARD, lw=2, label="forward pass"),
