@@ -24,7 +24,7 @@ env: $(VENV)/.installed
 test: env
 	$(PY) -m pytest -q tests
 	BNNLIB_FIGURES_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
-	    --sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 
 pipeline: env
 	$(PY) -m bnnlib book --budget $(BUDGET)
