@@ -215,15 +215,18 @@ class BinaryMLP:
         return out, x_hat, inv_std
 
     @torch.no_grad()
-    def forward_eval(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_eval(self, x: torch.Tensor, effective_weights: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
         """Evaluation-mode forward pass: BN uses running statistics; nothing is updated.
 
         ``x`` is (N, in) — the same inputs for every member — or (S, N, in).
+        ``effective_weights`` lets a caller evaluating many chunks binarise the weights once.
         Returns (S, N, n_classes).
         """
+        if effective_weights is None:
+            effective_weights = [self.effective_weight(k) for k in range(self.n_hidden)]
         y = x
         for k in range(self.n_hidden):
-            z = self._linear(y, self.effective_weight(k))
+            z = self._linear(y, effective_weights[k])
             if self.batch_norm:
                 scale = torch.rsqrt(self.running_var[k] + BN_EPS).mul_(self.bn_gamma[k])
                 shift = self.bn_beta[k] - self.running_mean[k] * scale
@@ -239,7 +242,8 @@ class BinaryMLP:
             # 1024 rows (one member) or 512 rows × S ran at 70–90% of the matmul peak here,
             # 16k–64k rows at ~50% (benchmarks/train_speed.py measures the result)
             batch_size = 1024 if self.n_members <= 2 else 512
-        chunks = [self.forward_eval(x[i:i + batch_size].to(self.device)).argmax(dim=2)
+        weights = [self.effective_weight(k) for k in range(self.n_hidden)]
+        chunks = [self.forward_eval(x[i:i + batch_size].to(self.device), weights).argmax(dim=2)
                   for i in range(0, x.shape[-2], batch_size)]
         return torch.cat(chunks, dim=1)
 
