@@ -242,11 +242,11 @@ class _Recorder:
                 status = "running"
             metadata.append(_run_metadata(config, outcome.epoch, status, self.seconds[config.run_id],
                                           len(self.configs), self.started))
-            if status == "running" and row["run_id"] in outcome.states:
-                self.store.save_checkpoint(config.run_id, outcome.states[config.run_id])
-            elif status == "complete" and self.keep and row["run_id"] in outcome.states:
-                self.store.save_checkpoint(config.run_id, outcome.states[config.run_id])
-            elif not self.keep:
+            state = outcome.states.get(config.run_id)
+            if status == "running" or (status == "complete" and self.keep):
+                if state is not None:  # a Dask group returns only its last epoch's states
+                    self.store.save_checkpoint(config.run_id, state)
+            else:  # complete (and not kept) or diverged: nothing left to resume
                 self.store.delete_checkpoint(config.run_id)
         self.store.update_runs(metadata)
 
@@ -269,9 +269,11 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     work = plan(configs, store, max_members)
     if not work.groups:
         return work
-    # every dataset needed must load before any compute starts (a missing one fails now)
-    for dataset in sorted({group[0].dataset for group, _ in work.groups}):
-        load_dataset(dataset, data.root, data.mirror, data.download)
+    # every dataset needed must load before any compute starts (a missing one fails now);
+    # a remote cluster's workers may see data that this client does not, so it is not checked
+    if cluster is None or cluster.startswith("local:"):
+        for dataset in sorted({group[0].dataset for group, _ in work.groups}):
+            load_dataset(dataset, data.root, data.mirror, data.download)
     total = sum(c.epochs - (s["epochs_done"] if s else 0) for group, states in work.groups
                 for c, s in zip(group, states))
     bar = _progress(total, progress)

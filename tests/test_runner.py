@@ -241,3 +241,12 @@ def test_cli_run_of_one_mnist_epoch_as_in_the_readme(tmp_path, mnist_mirror):
     status = subprocess.run([sys.executable, "-m", "bnnlib", "status", str(tmp_path / "results")],
                             capture_output=True, text=True, env=env)
     assert status.returncode == 0 and "1 complete" in status.stdout
+
+
+def test_missing_dataset_fails_before_any_compute(tmp_path):
+    from bnnlib.data import DatasetError
+    store = ResultsStore(tmp_path / "store")
+    config = RunConfig(dataset="cifar10", algorithm="BP", epochs=1)
+    with pytest.raises(DatasetError, match="(?s)cifar10.*BNNLIB_DATA_MIRROR"):
+        execute([config], store, DataOptions(root=str(tmp_path / "empty"), download=False), progress=False)
+    assert store.epochs().empty and store.runs().empty
