@@ -199,7 +199,7 @@ def main(argv=None):
             print(f"    {algorithm:<5} {ratio:.3f}  -> {'S = %d' % (large if ratio < 1 else small)} is faster per member here")
             report["members"][large][algorithm]["cost_vs_single"] = ratio
 
-    print(f"\nEvery setting, S = 1, seconds per epoch (training + evaluation), against NumPy float64")
+    print("\nEvery setting, S = 1, seconds per epoch (training + evaluation), against NumPy float64")
     print(f"{'activation':<6} {'weights':<10} {'BN':<5} {'algorithm':<6} {'bnnlib':>7} {'NumPy':>7} "
           f"{'speed-up':>8} {'paper code':>10} {'speed-up':>8}")
     for activation, binary, bn in [("tanh", False, False), ("sign", False, False), ("tanh", True, False),

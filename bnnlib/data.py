@@ -92,10 +92,10 @@ def _how_to_provide(name: str) -> str:
     folder = {"mnist": "MNIST/raw/", "fashion-mnist": "FashionMNIST/raw/", "cifar10": ""}[name]
     lines = [
         "Provide it in one of these ways:",
-        f"  1. with internet: run again with download allowed (the default) and torchvision fetches it;",
+        "  1. with internet: run again with download allowed (the default) and torchvision fetches it;",
         f"  2. offline mirror: point ${MIRROR_VARIABLE} (or --data-mirror) at a folder holding "
         f"torchvision's layout ({folder or ''}{'the four .gz files' if folder else 'cifar-10-python.tar.gz'});",
-        f"  3. copy the files yourself into the data root, in the same layout.",
+        "  3. copy the files yourself into the data root, in the same layout.",
     ]
     if name == "fashion-mnist":
         lines.append("  (Debian/Ubuntu: `apt-get install dataset-fashion-mnist` is also used when present.)")

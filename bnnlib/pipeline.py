@@ -9,7 +9,6 @@ executed once per dataset × BN setting into its own page.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 

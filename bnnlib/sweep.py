@@ -80,9 +80,6 @@ def load_sweep(path: Union[str, Path]) -> List[RunConfig]:
     return expand_grid(parse_yaml(path.read_text()))
 
 
-def _parse_value(text: str):
-    return parse_yaml(text)
-
 
 def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Sequence[str]]) -> List[RunConfig]:
     """Keep the configs matching every filter: {"dataset": "mnist"} or ["dataset=mnist", "lr=1e-4,1e-5"]."""
@@ -92,7 +89,7 @@ def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Seq
             if "=" not in item:
                 raise ValueError(f"restriction {item!r} is not FIELD=VALUE[,VALUE…]")
             key, text = item.split("=", 1)
-            parsed[key.strip()] = [_parse_value(v) for v in text.split(",")]
+            parsed[key.strip()] = [parse_yaml(v) for v in text.split(",")]
         filters = parsed
     fields = set(RunConfig.__dataclass_fields__)
     for key in filters:

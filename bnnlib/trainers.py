@@ -22,7 +22,7 @@ All three expose ``step(x, targets) -> loss per member``.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 import torch
 
