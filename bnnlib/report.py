@@ -115,6 +115,7 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
                           "seeds": grouped.size()})
     table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
+    table["median (%)"] = (100 * table["median"]).round(2)
     return table.reset_index()
 
 
