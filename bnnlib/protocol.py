@@ -13,12 +13,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from .config import RunConfig
-
-# notebooks show one progress bar over run-epochs, not one per epoch
-NOTEBOOK_EXECUTION = {"batch_progress": False}
 from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters
+
+# notebooks show one progress bar over run-epochs, not one per epoch
+NOTEBOOK_EXECUTION = {"batch_progress": False}
 
 ALGORITHMS = ("BP", "DFA", "DRTP")
 WEIGHT_KINDS = ("continuous", "binary")
@@ -86,13 +86,25 @@ def final_configs(selection: pd.DataFrame, dataset: str, batch_norm: bool, budge
     return configs
 
 
-def summarise(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
-    """run_summary of exactly these runs, cut at the budget's epochs."""
+def epoch_records(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    """The per-epoch records of exactly these runs, up to the budget's epochs.
+
+    Run ids exclude ``epochs`` (a longer run extends a shorter one), so a results folder may hold
+    epochs beyond the budget: they are cut here, so every page shows the budget it states.
+    """
     epochs = store.epochs()
     if epochs.empty:
-        return pd.DataFrame()
+        return epochs
     wanted = {c.run_id for c in configs}
-    return run_summary(epochs[epochs["run_id"].isin(wanted)], store.runs(), max_epochs=budget.epochs)
+    return epochs[epochs["run_id"].isin(wanted) & (epochs["epoch"] <= budget.epochs)]
+
+
+def summarise(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    """run_summary of exactly these runs, cut at the budget's epochs."""
+    epochs = epoch_records(store, configs, budget)
+    if epochs.empty:
+        return pd.DataFrame()
+    return run_summary(epochs, store.runs(), max_epochs=budget.epochs)
 
 
 def ensure_grid(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,

@@ -250,3 +250,22 @@ def test_missing_dataset_fails_before_any_compute(tmp_path):
     with pytest.raises(DatasetError, match="(?s)cifar10.*BNNLIB_DATA_MIRROR"):
         execute([config], store, DataOptions(root=str(tmp_path / "empty"), download=False), progress=False)
     assert store.epochs().empty and store.runs().empty
+
+
+def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
+    """A store may hold other runs and epochs beyond the budget (run ids exclude epochs): pages
+    built from it must show exactly the budget they state."""
+    from bnnlib.protocol import Budget, epoch_records, summarise
+
+    budget = Budget("two", 2, None, None, (2,), "two epochs")
+    config = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", init=0.1,
+                       lr=1e-4, seed=2, epochs=2)
+    store = ResultsStore(tmp_path)
+    store.add_epochs([dict(run_id=run_id, epoch=epoch, **dataclasses.asdict(config), loss=0.1,
+                           train_accuracy=0.1 * epoch, train_precision=0.0, train_f1=0.0,
+                           test_accuracy=0.1 * epoch, test_precision=0.0, test_f1=0.0)
+                      for run_id in (config.run_id, "someone-else") for epoch in (1, 2, 3)])
+    records = epoch_records(store, [config], budget)
+    assert set(records["run_id"]) == {config.run_id} and sorted(records["epoch"]) == [1, 2]
+    summary = summarise(store, [config], budget)
+    assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
