@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"])
     book.add_argument("--output", type=Path, help="where executed notebooks go (default: chapters/, in place)")
     book.add_argument("--results-base", help="results folder base (default results/); <base>/<budget> is used")
-    book.add_argument("--only", action="append", help="only pages whose file name contains this (repeatable)")
+    book.add_argument("--only", action="append",
+                      help="only pages whose file name starts with this, e.g. 04_results_mnist_bn or "
+                           "04_results (repeatable)")
 
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)

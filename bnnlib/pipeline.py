@@ -24,14 +24,8 @@ def result_page_name(dataset: str, batch_norm: bool) -> str:
     return f"04_results_{dataset.replace('-', '_')}_{'bn' if batch_norm else 'nobn'}.ipynb"
 
 
-def execute_book(budget: str, output: Optional[Path] = None, results_base: Optional[str] = None,
-                 extra: Optional[Dict] = None, kernel: str = "python3", only: Optional[List[str]] = None) -> List[Path]:
-    """Execute every chapter (in order) with papermill; returns the executed notebooks."""
-    import papermill
-
-    output = Path(output) if output else CHAPTERS_DIR
-    output.mkdir(parents=True, exist_ok=True)
-    parameters = {"budget": budget, "results_base": str(results_base) if results_base else None, **(extra or {})}
+def book_pages(parameters: Dict) -> List[Tuple[str, str, Dict]]:
+    """(source notebook, executed page, papermill parameters) for every page, in book order."""
     jobs = []
     for chapter in CHAPTERS:
         if chapter == TEMPLATE:
@@ -40,10 +34,35 @@ def execute_book(budget: str, output: Optional[Path] = None, results_base: Optio
                              {**parameters, "dataset": dataset, "batch_norm": batch_norm}))
         else:
             jobs.append((chapter, chapter, parameters))
+    return jobs
+
+
+def select_pages(jobs: List[Tuple[str, str, Dict]], only: Optional[List[str]]) -> List[Tuple[str, str, Dict]]:
+    """The pages named by ``only``: each entry is a page's file name, with or without
+    ``.ipynb``, or a prefix of it (``04_results`` = every results page). A prefix, not a
+    substring, so that ``04_results_mnist_bn`` does not also select ``…_fashion_mnist_bn``.
+    An entry that names no page is an error, raised before anything is executed."""
+    if not only:
+        return jobs
+    pages = [target for _, target, _ in jobs]
+    unknown = [o for o in only if not any(page.startswith(o) for page in pages)]
+    if unknown:
+        raise ValueError(f"--only {', '.join(map(repr, unknown))} names no page; accepted: a page name "
+                         f"or its prefix, of {', '.join(page.removesuffix('.ipynb') for page in pages)}")
+    return [job for job in jobs if any(job[1].startswith(o) for o in only)]
+
+
+def execute_book(budget: str, output: Optional[Path] = None, results_base: Optional[str] = None,
+                 extra: Optional[Dict] = None, kernel: str = "python3", only: Optional[List[str]] = None) -> List[Path]:
+    """Execute every chapter (in order) with papermill; returns the executed notebooks."""
+    import papermill
+
+    output = Path(output) if output else CHAPTERS_DIR
+    parameters = {"budget": budget, "results_base": str(results_base) if results_base else None, **(extra or {})}
+    jobs = select_pages(book_pages(parameters), only)
+    output.mkdir(parents=True, exist_ok=True)
     done = []
     for source, target, params in jobs:
-        if only and not any(o in target for o in only):
-            continue
         print(f"papermill {source} → {output / target} ({params})", flush=True)
         papermill.execute_notebook(str(CHAPTERS_DIR / source), str(output / target), parameters=params,
                                    kernel_name=kernel, cwd=str(CHAPTERS_DIR), progress_bar=False)

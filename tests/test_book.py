@@ -28,6 +28,24 @@ def toc_pages():
     return pages
 
 
+@pytest.mark.parametrize("only, expected", [
+    (["04_results_mnist_bn"], ["04_results_mnist_bn.ipynb"]),  # not also …_fashion_mnist_bn
+    (["04_results_mnist_bn.ipynb", "05"], ["04_results_mnist_bn.ipynb", "05_learning_curves.ipynb"]),
+    (["04_results"], [f"04_results_{d}_{b}.ipynb" for d in ("mnist", "fashion_mnist", "cifar10")
+                      for b in ("nobn", "bn")]),
+])
+def test_only_selects_pages_by_name_or_prefix(only, expected):
+    from bnnlib.pipeline import book_pages, select_pages
+    assert [target for _, target, _ in select_pages(book_pages({}), only)] == expected
+
+
+def test_only_naming_no_page_fails_before_executing_and_lists_the_pages(tmp_path):
+    from bnnlib.pipeline import execute_book
+    with pytest.raises(ValueError, match=r"'mnist_bn' names no page.*04_results_mnist_bn"):
+        execute_book("smoke", tmp_path / "out", only=["mnist_bn"])
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_every_chapter_executes_at_the_smoke_budget(tmp_path, mnist_mirror):
     from bnnlib.pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, execute_book, result_page_name
