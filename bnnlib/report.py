@@ -202,8 +202,15 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, fliersize=3)
-    sns.stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True, ax=ax,
-                  palette={"continuous": "black", "binary": "black"}, size=3, alpha=0.5, legend=False)
+    # seaborn jitters the points with numpy's global RNG: seed it here (and restore it) so the
+    # figure, like every other, is the same each time the page is executed
+    rng_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        sns.stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True,
+                      ax=ax, palette={"continuous": "black", "binary": "black"}, size=3, alpha=0.5, legend=False)
+    finally:
+        np.random.set_state(rng_state)
     ax.set_title(title)
     fig.tight_layout()
     return fig
