@@ -127,6 +127,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     c3 = table[table["claim"] == "C3"]
     glue["c3_pairs"] = str(len(deltas))
     glue["c3_verdict"] = _verdict(c3["p_holm"].to_numpy(), alpha, need_all=True)
+    glue["c3_p"] = ", ".join(f"{r['comparison'].split()[-1]} {r['p_holm']:.2g}" for _, r in c3.iterrows())
     for algorithm in ("BP", "DFA", "DRTP"):
         glue[f"c3_{algorithm.lower()}"] = f"{100 * deltas[algorithm].median():.2f}" if len(deltas) else "n/a"
     return {"glue": glue, "table": table, "bn_deltas": deltas}
