@@ -100,11 +100,11 @@ def epoch_records(store: ResultsStore, configs: Sequence[RunConfig], budget: Bud
 
 
 def summarise(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
-    """run_summary of exactly these runs, cut at the budget's epochs."""
+    """run_summary of exactly these runs, cut at the budget's epochs (by epoch_records)."""
     epochs = epoch_records(store, configs, budget)
     if epochs.empty:
         return pd.DataFrame()
-    return run_summary(epochs, store.runs(), max_epochs=budget.epochs)
+    return run_summary(epochs, store.runs())
 
 
 def ensure_grid(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,

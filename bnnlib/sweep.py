@@ -80,7 +80,6 @@ def load_sweep(path: Union[str, Path]) -> List[RunConfig]:
     return expand_grid(parse_yaml(path.read_text()))
 
 
-
 def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Sequence[str]]) -> List[RunConfig]:
     """Keep the configs matching every filter: {"dataset": "mnist"} or ["dataset=mnist", "lr=1e-4,1e-5"]."""
     if not isinstance(filters, dict):
