@@ -48,6 +48,8 @@ class Activation:
     """A hidden-layer activation y = f(z) with its (possibly straight-through) derivative."""
 
     name: str = ""
+    #: True when every output is −1 or +1 (lets ±1 × ±1 layers use exact integer GEMMs)
+    binary_output: bool = False
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
@@ -100,6 +102,7 @@ class Sign(Activation):
     """y = sign(z) ∈ {−1, +1}; saturating STE δz = δy · 1[|z| < 1] (Courbariaux/Hubara)."""
 
     name = "sign"
+    binary_output = True
 
     @staticmethod
     def forward(z):
