@@ -3,11 +3,16 @@
     <dir>/epochs.csv       one row per run per epoch (config columns + metrics + timing)
     <dir>/runs.csv         one row per run: config, status, epochs done, device, versions, time
     <dir>/checkpoints/     per-run resume state (git-ignored; deleted once a run completes)
+    <dir>/states/          final trained states kept for export or extension (git-ignored)
+    <dir>/claims/          one lock file per run: who is training it now (git-ignored)
 
 Both tables load with one pandas call (``pd.read_csv(dir / "epochs.csv")``) or with
 :meth:`ResultsStore.epochs` / :meth:`ResultsStore.runs`. Every write takes an exclusive
-``flock`` on ``<dir>/.lock``, rewrites the table into a temporary file and renames it over
-the old one, so readers never see half a file and two processes never lose each other's rows.
+``flock`` on ``<dir>/.lock``. ``runs.csv`` (one row per run) is rewritten into a temporary
+file and renamed over the old one. ``epochs.csv`` grows by appends — rewriting it after every
+epoch cost more than the epoch itself once it held the 62 400 rows of the paper budget; a
+recomputed epoch appends a second copy of its row and readers keep the newest. A torn last
+line (a process killed mid-append) is dropped by readers and cut before the next append.
 """
 
 from __future__ import annotations
@@ -53,14 +58,29 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ tables
     @staticmethod
-    def _read(path: Path) -> pd.DataFrame:
-        if not path.exists() or path.stat().st_size == 0:
+    def _complete_bytes(path: Path) -> bytes:
+        """The file's content up to its last complete line (a torn tail is left out)."""
+        if not path.exists():
+            return b""
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+        return data
+
+    @classmethod
+    def _read(cls, path: Path) -> pd.DataFrame:
+        data = cls._complete_bytes(path)
+        if not data.strip():
             return pd.DataFrame()
-        return pd.read_csv(path)
+        return pd.read_csv(io.BytesIO(data))
 
     def epochs(self) -> pd.DataFrame:
-        """All epoch records, sorted by run and epoch."""
-        return self._read(self.epochs_path)
+        """All epoch records (the newest copy of each run × epoch), sorted by run and epoch."""
+        table = self._read(self.epochs_path)
+        if table.empty:
+            return table
+        table = table.drop_duplicates(subset=EPOCH_KEY, keep="last")
+        return table.sort_values(EPOCH_KEY, kind="stable").reset_index(drop=True)
 
     def runs(self) -> pd.DataFrame:
         """One row per run (its latest metadata)."""
@@ -71,16 +91,36 @@ class ResultsStore:
         if new.empty:
             return
         with self._locked():
-            old = self._read(path)
-            table = pd.concat([old, new], ignore_index=True) if not old.empty else new
-            # a resumed epoch recomputes the same row: keep the newest copy of each key
-            table = table.drop_duplicates(subset=key, keep="last").sort_values(key, kind="stable")
-            buffer = io.StringIO()
-            table.to_csv(buffer, index=False)  # floats as shortest round-trip repr
-            _atomic_write_bytes(path, buffer.getvalue().encode())
+            self._merge_unlocked(path, new, key)
+
+    def _merge_unlocked(self, path: Path, new: pd.DataFrame, key: List[str]) -> None:
+        old = self._read(path)
+        table = pd.concat([old, new], ignore_index=True) if not old.empty else new
+        # a resumed epoch recomputes the same row: keep the newest copy of each key
+        table = table.drop_duplicates(subset=key, keep="last").sort_values(key, kind="stable")
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)  # floats as shortest round-trip repr
+        _atomic_write_bytes(path, buffer.getvalue().encode())
 
     def add_epochs(self, rows: Iterable[dict]) -> None:
-        self._merge(self.epochs_path, rows, EPOCH_KEY)
+        """Append epoch rows (a new column rewrites the table once, with every column)."""
+        new = pd.DataFrame(list(rows))
+        if new.empty:
+            return
+        with self._locked():
+            data = self._complete_bytes(self.epochs_path)
+            header = data[:data.find(b"\n")].decode().split(",") if data else None
+            if header is None or set(new.columns) - set(header):
+                self._merge_unlocked(self.epochs_path, new, EPOCH_KEY)
+                return
+            if self.epochs_path.stat().st_size != len(data):  # a torn tail: cut it first
+                os.truncate(self.epochs_path, len(data))
+            buffer = io.StringIO()
+            new.reindex(columns=header).to_csv(buffer, index=False, header=False)
+            with open(self.epochs_path, "ab") as f:
+                f.write(buffer.getvalue().encode())
+                f.flush()
+                os.fsync(f.fileno())
 
     def update_runs(self, rows: Iterable[dict]) -> None:
         self._merge(self.runs_path, rows, ["run_id"])
@@ -95,17 +135,59 @@ class ResultsStore:
     def checkpoint_path(self, run_id: str) -> Path:
         return self.checkpoints / f"{run_id}.pt"
 
-    def save_checkpoint(self, run_id: str, state: dict) -> None:
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+    def state_path(self, run_id: str) -> Path:
+        return self.directory / "states" / f"{run_id}.pt"
+
+    @staticmethod
+    def _save(path: Path, state: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        _atomic_write_bytes(self.checkpoint_path(run_id), buffer.getvalue())
+        _atomic_write_bytes(path, buffer.getvalue())
+
+    def save_checkpoint(self, run_id: str, state: dict) -> None:
+        self._save(self.checkpoint_path(run_id), state)
+
+    def save_final_state(self, run_id: str, state: dict) -> None:
+        """Keep a completed run's trained state (for export, or to extend the run later)."""
+        self._save(self.state_path(run_id), state)
+        self.delete_checkpoint(run_id)
 
     def load_checkpoint(self, run_id: str) -> Optional[dict]:
-        path = self.checkpoint_path(run_id)
-        if not path.exists():
-            return None
-        return torch.load(path, weights_only=True)
+        """The run's resume state: its checkpoint, else its kept final state, else None."""
+        for path in (self.checkpoint_path(run_id), self.state_path(run_id)):
+            if path.exists():
+                return torch.load(path, weights_only=True)
+        return None
+
+    def load_final_state(self, run_id: str) -> Optional[dict]:
+        path = self.state_path(run_id)
+        return torch.load(path, weights_only=True) if path.exists() else None
 
     def delete_checkpoint(self, run_id: str) -> None:
         self.checkpoint_path(run_id).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ claims
+    @contextmanager
+    def claim(self, run_ids: Iterable[str], wait: bool = False):
+        """Claim runs for training: yields the ids this process holds (an exclusive ``flock``
+        per run, released on exit or when the process dies). Without ``wait``, runs another
+        process is training are left out; with it, their claims are waited for."""
+        folder = self.directory / "claims"
+        folder.mkdir(parents=True, exist_ok=True)
+        handles, held = [], []
+        try:
+            for run_id in sorted(set(run_ids)):  # one global order: two waiters never deadlock
+                handle = open(folder / f"{run_id}.lock", "a")
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    handle.close()
+                    continue
+                handles.append(handle)
+                held.append(run_id)
+            yield held
+        finally:
+            for handle in handles:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
