@@ -34,9 +34,13 @@ def _add_execution_options(parser):
     parser.add_argument("--no-download", action="store_true", help="never try the internet for data")
     parser.add_argument("--max-members", type=int, default=10,
                         help="at most this many runs trained together as one model (default 10)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="N > 1: N single-threaded worker processes train member groups side by side "
+                             "(the fastest way through a sweep on a multi-core or shared machine); default 1")
     parser.add_argument("--cluster", help="Dask: local:N for a LocalCluster of N workers, or a scheduler address")
     parser.add_argument("--keep-checkpoints", action="store_true",
-                        help="keep each run's last state after it completes (to extend it later)")
+                        help="keep each run's trained state after it completes, in <results>/states/ "
+                             "(to export or extend it later)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -114,7 +118,7 @@ def _execute(configs: List[RunConfig], args) -> int:
     store = ResultsStore(args.results)
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     work = execute(configs, store, data, max_members=args.max_members, cluster=args.cluster,
-                   progress=not args.quiet, keep_checkpoints=args.keep_checkpoints)
+                   progress=not args.quiet, keep_checkpoints=args.keep_checkpoints, workers=args.workers)
     print(f"{len(work.pending)} run(s) trained, {len(work.complete)} already complete, "
           f"{len(work.diverged)} diverged earlier; results in {args.results}")
     return 0
@@ -164,7 +168,7 @@ def cmd_protocol(args) -> int:
     device = args.device or "cpu"
     _check_device([RunConfig(dataset="mnist", algorithm="BP", device=device)])
     options = dict(max_members=args.max_members, cluster=args.cluster, progress=not args.quiet,
-                   keep_checkpoints=args.keep_checkpoints)
+                   keep_checkpoints=args.keep_checkpoints, workers=args.workers)
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
         for batch_norm in settings:

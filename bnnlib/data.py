@@ -73,6 +73,8 @@ class Dataset:
     x_test: torch.Tensor
     labels_test: torch.Tensor
     n_classes: int = 10
+    #: sha256 of the decoded images and labels (all splits, before scaling); runs record it
+    digest: str = ""
 
     @property
     def input_size(self) -> int:
@@ -85,7 +87,7 @@ class Dataset:
     def subset(self, n_train: Optional[int] = None, n_test: Optional[int] = None) -> "Dataset":
         """The first n_train / n_test samples (for smoke budgets); None keeps all."""
         return Dataset(self.name, self.x_train[:n_train], self.labels_train[:n_train],
-                       self.x_test[:n_test], self.labels_test[:n_test], self.n_classes)
+                       self.x_test[:n_test], self.labels_test[:n_test], self.n_classes, self.digest)
 
 
 def _how_to_provide(name: str) -> str:
@@ -236,6 +238,16 @@ def resolve_mirror(mirror: Union[str, Path, None]) -> Optional[Path]:
     return path
 
 
+def array_digest(arrays: dict) -> str:
+    """sha256 over the decoded arrays (name, dtype, shape and bytes of each, in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = arrays[name].contiguous()
+        digest.update(f"{name}:{array.dtype}:{tuple(array.shape)};".encode())
+        digest.update(array.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_dataset(name: str, root: Union[str, Path, None] = None, mirror: Union[str, Path, None] = None,
                  download: bool = True) -> Dataset:
     """Load ``name`` ("mnist", "fashion-mnist", "cifar10") as protocol-ready tensors.
@@ -265,6 +277,6 @@ def load_dataset(name: str, root: Union[str, Path, None] = None, mirror: Union[s
         torch.save(arrays, partial)
         os.replace(partial, cache_file)  # atomic: a concurrent reader never sees half a file
     dataset = Dataset(name, _to_protocol(arrays["train_images"]), arrays["train_labels"],
-                      _to_protocol(arrays["test_images"]), arrays["test_labels"])
+                      _to_protocol(arrays["test_images"]), arrays["test_labels"], digest=array_digest(arrays))
     _MEMORY_CACHE[key] = dataset
     return dataset

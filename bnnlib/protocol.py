@@ -118,9 +118,13 @@ def ensure_grid(dataset: str, batch_norm: bool, budget: Budget, store: ResultsSt
 def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
                   data: Optional[DataOptions] = None, device: str = "cpu",
                   **execute_options) -> Tuple[pd.DataFrame, pd.DataFrame]:
-    """Grid search (on the grid dataset), selection, then the final runs; returns (selection, summary)."""
+    """Grid search (on the grid dataset), selection, then the final runs; returns (selection, summary).
+
+    Final runs keep their trained state (``<results>/states/``, git-ignored): the deployment
+    chapter exports the fully binary ones without retraining.
+    """
     grid = ensure_grid(dataset, batch_norm, budget, store, data, device, **execute_options)
     selection = select_hyperparameters(grid)
     configs = final_configs(selection, dataset, batch_norm, budget, device)
-    execute(configs, store, data, **execute_options)
+    execute(configs, store, data, **{**execute_options, "keep_checkpoints": True})
     return selection, summarise(store, configs, budget)

@@ -10,10 +10,16 @@ only writer of the store (workers just compute and return).
 from __future__ import annotations
 
 import math
+import multiprocessing
 import platform
+import subprocess
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from functools import lru_cache
+from pathlib import Path
+from queue import Empty
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
@@ -24,7 +30,7 @@ import torch
 from . import __version__
 from .config import RunConfig
 from .data import load_dataset
-from .model import BinaryMLP
+from .model import ARITHMETIC_VERSION, BinaryMLP
 from .store import ResultsStore
 from .trainers import make_trainer
 from .training import MemberTraining
@@ -32,9 +38,30 @@ from .training import MemberTraining
 METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "test_precision", "test_f1")
 
 
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The git commit bnnlib runs from, with ``-dirty`` when its ``bnnlib/`` has uncommitted
+    changes; ``unknown`` outside a git checkout (an installed wheel)."""
+    package = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = git("status", "--porcelain", "--", ".").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit.stdout.strip()[:12] + ("-dirty" if dirty else "")
+
+
 def library_versions() -> dict:
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "bnnlib": __version__, "platform": platform.platform()}
+    """What produced a run's numbers: the arithmetic version, the code, the libraries."""
+    return {"arithmetic": ARITHMETIC_VERSION, "code": code_version(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "bnnlib": __version__,
+            "threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
 def _now() -> str:
@@ -57,6 +84,7 @@ class EpochOutcome:
     states: Dict[str, dict]
     diverged: List[str]
     seconds: float
+    data_digest: str = ""
 
 
 def _member_slice(state: dict, s: int):
@@ -142,7 +170,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 newly_diverged.append(config.run_id)
             else:
                 states[config.run_id] = _member_slice(state, s)
-        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds)
+        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest)
         if len(diverged) == len(configs):
             return
 
@@ -208,14 +236,19 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 1
 
 # ---------------------------------------------------------------------- execution
 def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, members: int,
-                  started: str) -> dict:
+                  started: str, data_digest: str) -> dict:
     return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
             "epochs_done": epoch, "status": status, "device": config.device, "members_in_group": members,
-            "seconds": seconds, "started": started, "updated": _now(), **library_versions()}
+            "seconds": seconds, "started": started, "updated": _now(), "data_digest": data_digest,
+            **library_versions()}
 
 
 class _Recorder:
-    """Writes one group's outcomes into the store (the client side of every executor)."""
+    """Writes one group's outcomes into the store (the client side of every executor).
+
+    ``keep_checkpoints``: a run that completes keeps its trained state (``states/``), to be
+    exported or extended later; otherwise its checkpoint is deleted.
+    """
 
     def __init__(self, store: ResultsStore, configs: Sequence[RunConfig], keep_checkpoints: bool):
         self.store, self.configs, self.keep = store, list(configs), keep_checkpoints
@@ -240,11 +273,12 @@ class _Recorder:
             else:
                 status = "running"
             metadata.append(_run_metadata(config, outcome.epoch, status, self.seconds[config.run_id],
-                                          len(self.configs), self.started))
+                                          len(self.configs), self.started, outcome.data_digest))
             state = outcome.states.get(config.run_id)
-            if status == "running" or (status == "complete" and self.keep):
-                if state is not None:  # a Dask group returns only its last epoch's states
-                    self.store.save_checkpoint(config.run_id, state)
+            if status == "running" and state is not None:  # a Dask group returns only its last states
+                self.store.save_checkpoint(config.run_id, state)
+            elif status == "complete" and self.keep and state is not None:
+                self.store.save_final_state(config.run_id, state)
             else:  # complete (and not kept) or diverged: nothing left to resume
                 self.store.delete_checkpoint(config.run_id)
         self.store.update_runs(metadata)
@@ -255,16 +289,51 @@ def _progress(total_epochs: int, enabled: bool):
     return tqdm(total=total_epochs, desc="run-epochs", unit="epoch", disable=not enabled, file=sys.stderr)
 
 
+def _train_and_record(configs: Sequence[RunConfig], states, store: ResultsStore, data: DataOptions,
+                      keep_checkpoints: bool, on_epoch: Callable[[int], object], batch_bar=None) -> None:
+    recorder = _Recorder(store, configs, keep_checkpoints)
+    for outcome in train_group(configs, configs[0].epochs, data, states, batch_bar):
+        recorder.record(outcome)
+        on_epoch(len(outcome.rows))
+
+
+def _claim_and_train(configs: Sequence[RunConfig], store: ResultsStore, data: DataOptions, max_members: int,
+                     keep_checkpoints: bool, on_epoch: Callable[[int], object], wait_for_claims: bool,
+                     batch_bar=None) -> List[RunConfig]:
+    """Train the runs of ``configs`` that this process can claim; return those claimed elsewhere.
+
+    Two processes sweeping one folder split the work instead of repeating it (a lock per run,
+    :meth:`ResultsStore.claim`); what another process is training is left to it, or waited
+    for with ``wait_for_claims``. The runs are planned again once claimed: another process
+    may have advanced them since this one planned.
+    """
+    with store.claim([c.run_id for c in configs], wait=wait_for_claims) as held:
+        mine = [c for c in configs if c.run_id in held]
+        for group, states in plan(mine, store, max_members).groups:
+            _train_and_record(group, states, store, data, keep_checkpoints, on_epoch, batch_bar)
+    return [c for c in configs if c.run_id not in held]
+
+
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
             max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
-            keep_checkpoints: bool = False, batch_progress: bool = True) -> Plan:
+            keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1) -> Plan:
     """Run every config not yet complete in ``store``; returns the plan it executed.
 
-    ``cluster``: None runs in this process; ``"local:N"`` starts a Dask LocalCluster of N
-    workers; anything else is a Dask scheduler address (``tcp://host:8786``).
+    ``workers``: 1 trains the member groups one after the other in this process (torch's own
+    threads); N > 1 starts N single-threaded worker processes that take groups in plan order —
+    the throughput of a sweep on a shared machine (benchmarks/train_speed.py measures both).
+    ``cluster``: ``"local:N"`` starts a Dask LocalCluster of N workers; anything else is a Dask
+    scheduler address (``tcp://host:8786``).
     ``progress`` shows one bar over run-epochs; ``batch_progress`` adds one per epoch.
+    ``keep_checkpoints``: completed runs keep their trained state (``<results>/states/``).
+    When this returns, every run is complete or diverged — also those another process was
+    training at the same time (their claims are waited for).
     """
     data = data or DataOptions()
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r} is not accepted; accepted: an integer ≥ 1")
+    if workers > 1 and cluster is not None:
+        raise ValueError("workers and cluster exclude each other; accepted: one of them")
     work = plan(configs, store, max_members)
     if not work.groups:
         return work
@@ -277,22 +346,74 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
                 for c, s in zip(group, states))
     bar = _progress(total, progress)
     bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
-    if cluster is None:
+    if cluster is not None:
+        _execute_dask(work, store, data, cluster, bar, keep_checkpoints)
+    elif workers > 1:
+        _execute_workers(work, store, data, workers, max_members, keep_checkpoints, bar)
+    else:
         from tqdm import tqdm
 
         def batch_bar(n):
             return tqdm(total=n, desc="batches", unit="batch", leave=False,
                         disable=not (progress and batch_progress), file=sys.stderr)
 
-        for group, states in work.groups:
-            recorder = _Recorder(store, group, keep_checkpoints)
-            for outcome in train_group(group, group[0].epochs, data, states, batch_bar):
-                recorder.record(outcome)
-                bar.update(len(outcome.rows))
-    else:
-        _execute_dask(work, store, data, cluster, bar, keep_checkpoints)
+        deferred = []
+        for group, _ in work.groups:
+            deferred += _claim_and_train(group, store, data, max_members, keep_checkpoints, bar.update,
+                                         False, batch_bar)
+        if deferred:
+            _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update, True, batch_bar)
     bar.close()
     return work
+
+
+_WORKER_QUEUE = None
+
+
+def _init_worker(queue) -> None:
+    global _WORKER_QUEUE
+    _WORKER_QUEUE = queue
+    # one thread per worker process: N workers on N cores never wait for each other's
+    # threads, and a core taken by something else slows one worker instead of all of them
+    torch.set_num_threads(1)
+
+
+def _worker_task(configs, directory: str, data: DataOptions, max_members: int, keep_checkpoints: bool,
+                 wait_for_claims: bool) -> List[RunConfig]:
+    store = ResultsStore(directory)
+    return _claim_and_train(configs, store, data, max_members, keep_checkpoints, _WORKER_QUEUE.put,
+                            wait_for_claims)
+
+
+def _execute_workers(work: Plan, store: ResultsStore, data: DataOptions, workers: int, max_members: int,
+                     keep_checkpoints: bool, bar) -> None:
+    context = multiprocessing.get_context("spawn")  # fork would copy this process's torch threads
+    queue = context.Queue()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(queue,)) as pool:
+        def run_all(groups, wait_for_claims):
+            pending = {pool.submit(_worker_task, group, str(store.directory), data, max_members,
+                                   keep_checkpoints, wait_for_claims) for group in groups}
+            left = []
+            while pending:
+                done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                _drain(queue, bar)
+                for future in done:
+                    left += future.result()  # a worker's exception surfaces here
+            _drain(queue, bar)
+            return left
+
+        deferred = run_all([group for group, _ in work.groups], False)
+        if deferred:
+            run_all([deferred[i:i + max_members] for i in range(0, len(deferred), max_members)], True)
+
+
+def _drain(queue, bar) -> None:
+    while True:
+        try:
+            bar.update(queue.get_nowait())
+        except Empty:
+            return
 
 
 def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: str, bar,
