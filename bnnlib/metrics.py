@@ -26,7 +26,8 @@ def confusion_matrices(predictions: torch.Tensor, labels: torch.Tensor, n_classe
 
 
 def classification_metrics(predictions: torch.Tensor, labels: torch.Tensor, n_classes: int) -> Dict[str, torch.Tensor]:
-    """Accuracy, macro precision and macro F1 per member, each a float64 tensor of shape (S,)."""
+    """Accuracy, macro precision and macro F1 per member, each a float64 tensor of shape (S,),
+    and ``classes_predicted``: how many distinct classes each member predicts (1 = collapsed)."""
     confusion = confusion_matrices(predictions, labels, n_classes).double()
     true_positive = confusion.diagonal(dim1=1, dim2=2)
     predicted = confusion.sum(dim=1)
@@ -38,6 +39,7 @@ def classification_metrics(predictions: torch.Tensor, labels: torch.Tensor, n_cl
         "accuracy": true_positive.sum(dim=1) / confusion.sum(dim=(1, 2)),
         "precision": precision.mean(dim=1),
         "f1": f1.mean(dim=1),
+        "classes_predicted": (predicted > 0).sum(dim=1),
     }
 
 

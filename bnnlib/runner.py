@@ -36,6 +36,9 @@ from .trainers import make_trainer
 from .training import MemberTraining
 
 METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "test_precision", "test_f1")
+#: how many distinct classes a member predicts on each split: 1 means it collapsed onto one
+#: class (a huge learning rate can do that with a finite loss); recorded every epoch
+CLASS_COUNTS = ("train_classes_predicted", "test_classes_predicted")
 
 
 @lru_cache(maxsize=1)
@@ -163,6 +166,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 continue
             row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
             row.update({name: float(metrics[name][s]) for name in METRICS})
+            row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
             row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
             rows.append(row)
             if not math.isfinite(row["loss"]):
@@ -236,11 +240,11 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 1
 
 # ---------------------------------------------------------------------- execution
 def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, members: int,
-                  started: str, data_digest: str) -> dict:
+                  started: str, data_digest: str, collapsed: bool) -> dict:
     return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
-            "epochs_done": epoch, "status": status, "device": config.device, "members_in_group": members,
-            "seconds": seconds, "started": started, "updated": _now(), "data_digest": data_digest,
-            **library_versions()}
+            "epochs_done": epoch, "status": status, "collapsed": collapsed, "device": config.device,
+            "members_in_group": members, "seconds": seconds, "started": started, "updated": _now(),
+            "data_digest": data_digest, **library_versions()}
 
 
 class _Recorder:
@@ -272,8 +276,10 @@ class _Recorder:
                 status = "complete"
             else:
                 status = "running"
+            # collapsed: one class predicted for every test image at its latest epoch
+            collapsed = row.get("test_classes_predicted") == 1
             metadata.append(_run_metadata(config, outcome.epoch, status, self.seconds[config.run_id],
-                                          len(self.configs), self.started, outcome.data_digest))
+                                          len(self.configs), self.started, outcome.data_digest, collapsed))
             state = outcome.states.get(config.run_id)
             if status == "running" and state is not None:  # a Dask group returns only its last states
                 self.store.save_checkpoint(config.run_id, state)

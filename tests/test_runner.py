@@ -269,3 +269,18 @@ def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
     assert set(records["run_id"]) == {config.run_id} and sorted(records["epoch"]) == [1, 2]
     summary = summarise(store, [config], budget)
     assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
+
+
+def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
+    """lr = 10 saturates every unit: the loss stays finite, one class is predicted for every
+    image — recorded as complete (it is not diverged) and flagged collapsed."""
+    store = ResultsStore(tmp_path / "store")
+    base = dict(**TINY, algorithm="BP", weights="continuous", activation="tanh", init=0.1, epochs=2, seed=1)
+    healthy, saturated = RunConfig(lr=1e-4, **base), RunConfig(lr=10.0, **base)
+    execute([healthy, saturated], store, DataOptions(root=str(mnist_root)), progress=False)
+    runs = store.runs().set_index("run_id")
+    assert runs.loc[saturated.run_id, "status"] == "complete" and bool(runs.loc[saturated.run_id, "collapsed"])
+    assert not bool(runs.loc[healthy.run_id, "collapsed"])
+    epochs = store.epochs().set_index("run_id")
+    assert (epochs.loc[saturated.run_id, "test_classes_predicted"] == 1).all()
+    assert (epochs.loc[healthy.run_id, "test_classes_predicted"] > 1).all()
