@@ -13,6 +13,7 @@ import torch
 
 from .config import WEIGHTS, RunConfig
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
+from .protocol import BUDGETS
 from .runner import DataOptions, execute, plan
 from .store import ResultsStore
 from .sweep import load_sweep, restrict, run_summary
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
     status.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]")
+    status.add_argument("--budget", choices=["smoke", "cpu", "paper"],
+                        help="progress against this budget's protocol (default: the folder's name, if a budget)")
+    status.add_argument("--workers", type=int, default=2,
+                        help="worker processes assumed for the hours left (default 2)")
     return parser
 
 
@@ -204,6 +209,9 @@ def cmd_status(args) -> int:
         for _, row in runs[runs["status"] == "diverged"].iterrows():
             print(f"  diverged: {row['run_id']} {row['algorithm']} {row['weights']} {row['activation']} "
                   f"init={row['init']} lr={row['lr']} seed={row['seed']} at epoch {row['epochs_done']}")
+    budget_name = args.budget or (args.results.resolve().name if args.results.resolve().name in BUDGETS else None)
+    if budget_name:
+        _show_progress(store, BUDGETS[budget_name], args.workers)
     if args.sweep:
         configs = restrict(load_sweep(args.sweep), args.only)
         known = {} if runs.empty else dict(zip(runs["run_id"], zip(runs["status"], runs["epochs_done"])))
@@ -218,6 +226,23 @@ def cmd_status(args) -> int:
         if len(missing) > 20:
             print(f"  … and {len(missing) - 20} more")
     return 0
+
+
+def _show_progress(store: ResultsStore, budget, workers: int) -> None:
+    from .protocol import progress
+
+    if workers < 1:
+        raise ValueError(f"--workers must be ≥ 1, got {workers}")
+    state = progress(store, budget)
+    print(f"protocol at budget {budget.name} (mnist and fashion-mnist): {state.runs_complete}/{state.runs_total} "
+          f"runs finished, {state.run_epochs_done}/{state.run_epochs_total} run-epochs "
+          f"({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
+    for stage, finished, total in state.stages:
+        print(f"  {stage:<28} {finished:>4}/{total}")
+    hours = state.hours_left(workers)
+    if hours is not None:
+        print(f"  measured {state.seconds_per_run_epoch:.2f} s per run-epoch per worker (median over runs): "
+              f"about {hours:.1f} h left with {workers} worker(s)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -128,3 +128,69 @@ def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: Results
     configs = final_configs(selection, dataset, batch_norm, budget, device)
     execute(configs, store, data, **{**execute_options, "keep_checkpoints": True})
     return selection, summarise(store, configs, budget)
+
+
+DEFAULT_DATASETS = ("mnist", "fashion-mnist")
+
+
+@dataclass
+class Progress:
+    """How far a results folder is through a budget's protocol."""
+
+    runs_total: int
+    runs_complete: int          # complete or diverged (a diverged run is finished too)
+    run_epochs_total: int
+    run_epochs_done: int
+    seconds_per_run_epoch: Optional[float]  # median over runs, per worker process
+    stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
+
+    def hours_left(self, workers: int = 1) -> Optional[float]:
+        if self.seconds_per_run_epoch is None:
+            return None
+        return (self.run_epochs_total - self.run_epochs_done) * self.seconds_per_run_epoch / workers / 3600
+
+
+def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFAULT_DATASETS) -> Progress:
+    """Runs finished / total and run-epochs done / total for the protocol of ``budget``, stage by
+    stage in the order ``python -m bnnlib protocol`` runs them. A setting's final runs are
+    known once its grid search is complete (they depend on its selection); until then they
+    count as not started."""
+    runs = store.runs()
+    record = {} if runs.empty else runs.set_index("run_id")[["status", "epochs_done"]].to_dict("index")
+
+    def done_epochs(config):
+        r = record.get(config.run_id)
+        if r is None:
+            return 0
+        return budget.epochs if r["status"] == "diverged" else min(int(r["epochs_done"]), budget.epochs)
+
+    stages, seen = [], set()
+    runs_total = runs_complete = epochs_done = 0
+    n_finals = 12 * len(budget.seeds)
+    for dataset in datasets:
+        for batch_norm in (False, True):
+            grid = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
+            key = (GRID_DATASET[dataset], batch_norm)
+            grid_done = [done_epochs(c) for c in grid]
+            if key not in seen:
+                seen.add(key)
+                finished = sum(d >= budget.epochs for d in grid_done)
+                stages.append((f"{GRID_DATASET[dataset]} grid, BN {'on' if batch_norm else 'off'}", finished, len(grid)))
+                runs_total += len(grid)
+                runs_complete += finished
+                epochs_done += sum(grid_done)
+            finals_done = []
+            if all(d >= budget.epochs for d in grid_done):
+                selection = select_hyperparameters(summarise(store, grid, budget))
+                finals_done = [done_epochs(c) for c in final_configs(selection, dataset, batch_norm, budget)]
+            finished = sum(d >= budget.epochs for d in finals_done)
+            stages.append((f"{dataset} finals, BN {'on' if batch_norm else 'off'}", finished, n_finals))
+            runs_total += n_finals
+            runs_complete += finished
+            epochs_done += sum(finals_done)
+    rate = None
+    if not runs.empty:
+        timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)]
+        if not timed.empty:
+            rate = float((timed["seconds"] / timed["epochs_done"]).median())
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages)

@@ -284,3 +284,33 @@ def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
     epochs = store.epochs().set_index("run_id")
     assert (epochs.loc[saturated.run_id, "test_classes_predicted"] == 1).all()
     assert (epochs.loc[healthy.run_id, "test_classes_predicted"] > 1).all()
+
+
+def test_status_progress_counts_stages_in_protocol_order(tmp_path):
+    """Synthetic records: the MNIST grid without BN complete, two of its finals done."""
+    from bnnlib.protocol import Budget, final_configs, grid_configs, progress
+
+    budget = Budget("tiny", 2, None, None, (2, 3), "two epochs, two seeds")
+    store = ResultsStore(tmp_path)
+    grid = grid_configs("mnist", False, budget)
+
+    def record(configs, epochs_done, status="complete"):
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
+                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
+                               test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
+        store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
+                                seconds=3.0 * epochs_done) for c in configs])
+
+    record(grid, 2)
+    state = progress(store, budget)
+    assert state.runs_total == 2 * 72 + 4 * 24 and state.runs_complete == 72
+    assert state.stages[0] == ("mnist grid, BN off", 72, 72) and state.stages[1] == ("mnist finals, BN off", 0, 24)
+    from bnnlib.sweep import select_hyperparameters
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, budget)
+    record(finals[:2], 2)
+    record(finals[2:3], 1, status="running")
+    state = progress(store, budget)
+    assert state.stages[1] == ("mnist finals, BN off", 2, 24)
+    assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
+    assert state.seconds_per_run_epoch == 3.0
+    assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)
