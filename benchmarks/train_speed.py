@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bnnlib  # noqa: E402,F401  (first, as the CLI does: it sets libgomp's spin count before torch loads)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from bnnlib import BinaryMLP, make_trainer  # noqa: E402
 from bnnlib.data import Dataset  # noqa: E402
@@ -143,6 +145,142 @@ def time_numpy(algorithm, data, batches, activation, binary, bn, eval_samples):
     return train, evaluation
 
 
+FLOOR_TARGET = 1.2
+
+
+class FloatOnlyMLP(BinaryMLP):
+    """bnnlib's model with its exact int8 path switched off (every layer in float32)."""
+
+    @property
+    def integer_layers(self):
+        return range(0)
+
+
+def epoch_seconds(algorithm, data, batches, repeats, activation, binary, bn, model_class=BinaryMLP):
+    """Seconds of one epoch of one member: training (extrapolated from ``batches``) + evaluation
+    of the full training and test sets."""
+    model = model_class([0], activation=activation, binary_weights=binary, batch_norm=bn)
+    trainer = make_trainer(algorithm, model, lr=1e-4)
+    targets = data.targets(data.labels_train)
+    order = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(1))
+    runs = []
+    for repeat in range(repeats + 1):  # the first run warms up
+        start = time.perf_counter()
+        for b in range(batches):
+            index = order[b * PAPER_BATCH_SIZE:(b + 1) * PAPER_BATCH_SIZE]
+            trainer.step(data.x_train[index], targets[index])
+        runs.append(time.perf_counter() - start)
+    train = statistics.median(runs[1:]) / batches * BATCHES_PER_EPOCH
+    model.predict(data.x_test[:2048])  # warm-up: the first call of a shape prepares its kernels
+    return train, time_evaluation(model, data, max(repeats // 2, 1))
+
+
+def floors(data, args, local_peak, report):
+    """Every setting of issue #8 against the float32 FLOP floor of its epoch, and the exact
+    integer path of the ±1 × ±1 layers against the same model in float32 alone."""
+    n_eval = data.x_train.shape[0] + data.x_test.shape[0]
+    settings = [(a, "tanh", False, False) for a in ALGORITHMS] + [(a, "sign", True, False) for a in ALGORITHMS] \
+        + [(a, "sign", True, True) for a in ALGORITHMS] + [(a, "tanh", False, True) for a in ALGORITHMS]
+    print(f"\nEvery setting, one member, default threads ({torch.get_num_threads()}): seconds per epoch "
+          f"(training + evaluation of 70 000 samples) against the float32 FLOP floor at the peak measured "
+          f"just before; target ≤ {FLOOR_TARGET}× the floor")
+    print(f"{'algorithm':<6} {'activation':<6} {'weights':<10} {'BN':<3} {'train s':>8} {'eval s':>7} "
+          f"{'s/epoch':>8} {'floor s':>8} {'× floor':>8}")
+    rows = []
+    for algorithm, activation, binary, bn in settings:
+        peak = local_peak()
+        train, evaluation = epoch_seconds(algorithm, data, args.batches, args.repeats, activation, binary, bn)
+        seconds = train + evaluation
+        flops = flops_per_sample(algorithm, "train") * BATCHES_PER_EPOCH * PAPER_BATCH_SIZE \
+            + flops_per_sample(algorithm, "eval") * n_eval
+        floor = flops / peak / 1e9
+        rows.append(dict(algorithm=algorithm, activation=activation, binary=binary, batch_norm=bn, train_s=train,
+                         eval_s=evaluation, seconds=seconds, floor_s=floor, ratio=seconds / floor))
+        print(f"{algorithm:<6} {activation:<6} {'binary' if binary else 'continuous':<10} {'BN' if bn else '-':<3} "
+              f"{train:8.3f} {evaluation:7.3f} {seconds:8.3f} {floor:8.3f} {seconds / floor:7.2f}×")
+    worst = max(rows, key=lambda r: r["ratio"])
+    print(f"    worst: {worst['ratio']:.2f}× the floor ({worst['algorithm']} {worst['activation']} "
+          f"{'binary' if worst['binary'] else 'continuous'}{' BN' if worst['batch_norm'] else ''}); "
+          f"{sum(r['ratio'] <= FLOOR_TARGET for r in rows)}/{len(rows)} settings within {FLOOR_TARGET}×")
+    report["floors"] = rows
+
+    print("\nExact integer path (binary weights × sign activations: int8 GEMMs, int32 sums, bit-identical):")
+    print(f"{'algorithm':<6} {'BN':<3} {'float32 s':>9} {'int8 s':>8} {'speed-up':>8}")
+    integer = []
+    for algorithm, bn in [(a, bn) for bn in (False, True) for a in ALGORITHMS]:
+        local_peak()
+        exact = sum(epoch_seconds(algorithm, data, args.batches, args.repeats, "sign", True, bn))
+        plain = sum(epoch_seconds(algorithm, data, args.batches, args.repeats, "sign", True, bn, FloatOnlyMLP))
+        integer.append(dict(algorithm=algorithm, batch_norm=bn, float32_s=plain, int8_s=exact))
+        print(f"{algorithm:<6} {'BN' if bn else '-':<3} {plain:9.3f} {exact:8.3f} {plain / exact:7.2f}×")
+    report["integer_path"] = integer
+
+
+CONTENTION_CHILD = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+import bnnlib  # first, as the CLI and the book do: it sets libgomp's spin count before torch loads
+import torch
+from bnnlib import BinaryMLP, make_trainer
+if {threads}:
+    torch.set_num_threads({threads})
+g = torch.Generator().manual_seed(0)
+x = torch.rand(1, 128, 784, generator=g) * 2 - 1
+t = torch.nn.functional.one_hot(torch.randint(0, 10, (1, 128), generator=g), 10).float() * 2 - 1
+trainer = make_trainer("BP", BinaryMLP([0]), lr=1e-4)
+for _ in range(5):
+    trainer.step(x, t)
+start = time.perf_counter()
+for _ in range({batches}):
+    trainer.step(x, t)
+print((time.perf_counter() - start) / {batches} * {per_epoch})
+"""
+
+
+def _children(n, threads, batches):
+    """Start n timing processes at once; returns each one's training seconds per epoch."""
+    import subprocess
+    code = CONTENTION_CHILD.format(root=str(Path(__file__).resolve().parents[1]), threads=threads,
+                                   batches=batches, per_epoch=BATCHES_PER_EPOCH)
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}  # bnnlib's own default
+    processes = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(n)]
+    return [float(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
+
+
+def contention(args, report):
+    """A run beside a busy core, and two runs at once, against a run alone (BP, tanh, MNIST
+    shapes, training only). Children import bnnlib first, as the CLI and the book do."""
+    import subprocess
+    batches = args.contention_batches
+    alone = statistics.median([_children(1, 0, batches)[0] for _ in range(3)])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        beside_busy = statistics.median([_children(1, 0, batches)[0] for _ in range(3)])
+        beside_busy_single = statistics.median([_children(1, 1, batches)[0] for _ in range(3)])
+    finally:
+        busy.kill()
+        busy.wait()
+    pair = _children(2, 0, batches)
+    pair_single = _children(2, 1, batches)
+    sequential = 2 * alone
+    print(f"\nContention (BP tanh, one member, training only, s/epoch; targets: ≤ 2.5× alone with one core "
+          f"taken, two runs at once no slower together than one after the other)")
+    print(f"    alone, default threads ({torch.get_num_threads()})                 {alone:7.2f}")
+    print(f"    one core taken by a busy loop, default threads     {beside_busy:7.2f}  "
+          f"{beside_busy / alone:5.2f}× alone")
+    print(f"    one core taken by a busy loop, one thread          {beside_busy_single:7.2f}  "
+          f"{beside_busy_single / alone:5.2f}× alone")
+    print(f"    two runs at once, default threads: {pair[0]:.2f} and {pair[1]:.2f}; together "
+          f"{max(pair):.2f} s for 2 epochs against {sequential:.2f} one after the other "
+          f"({max(pair) / sequential:.2f}×)")
+    print(f"    two single-threaded workers at once (--workers 2): {pair_single[0]:.2f} and {pair_single[1]:.2f}; "
+          f"together {max(pair_single):.2f} s for 2 epochs ({max(pair_single) / sequential:.2f}× one after the other)")
+    report["contention"] = dict(alone_s=alone, busy_core_s=beside_busy, busy_core_one_thread_s=beside_busy_single,
+                                pair_s=pair, pair_workers_s=pair_single, sequential_s=sequential)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=60, help="batches timed per run (default 60)")
@@ -150,10 +288,14 @@ def main(argv=None):
     parser.add_argument("--members", type=int, nargs="+", default=[1, 10], help="member counts S to time")
     parser.add_argument("--numpy-batches", type=int, default=15, help="batches timed for the NumPy reference")
     parser.add_argument("--quick", action="store_true", help="a few batches only: checks that it runs")
+    parser.add_argument("--contention-batches", type=int, default=100, help="batches timed per contention child")
+    parser.add_argument("--sections", nargs="+", default=["floors", "contention", "members", "numpy"],
+                        choices=["floors", "contention", "members", "numpy"], help="what to measure (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.repeats, args.members, args.numpy_batches = 2, 1, [1, 2], 2
+        args.contention_batches = 3
     torch.manual_seed(0)
     data = synthetic_mnist()
     if args.quick:
@@ -168,59 +310,65 @@ def main(argv=None):
               "torch": torch.__version__, "members": {}, "settings": []}
     print(f"float32 matmul peak (2048³ GEMM, median of 5), measured before each timing: "
           f"{local_peak():.1f} GFLOP/s now, on {torch.get_num_threads()} threads")
-    print(f"\nProtocol MLP, tanh, continuous weights, no BN; batch {PAPER_BATCH_SIZE}; "
-          f"seconds per epoch per member ({BATCHES_PER_EPOCH} batches; evaluation = 70 000 samples)")
-    print(f"{'S':>3} {'algorithm':<6} {'train s':>8} {'% peak':>7} {'eval s':>7} {'% peak':>7} {'total s':>8}")
-    n_eval = data.x_train.shape[0] + data.x_test.shape[0]
-    for S in args.members:
-        rows = {}
-        for algorithm in ALGORITHMS:
-            peak = local_peak()
-            train, model = time_training(algorithm, data, S, args.batches, args.repeats)
-            train_fraction = flops_per_sample(algorithm, "train") * BATCHES_PER_EPOCH * PAPER_BATCH_SIZE / train / 1e9 / peak
-            if algorithm == "BP":  # evaluation is the same forward pass for every algorithm
+    if "floors" in args.sections:
+        floors(data, args, local_peak, report)
+    if "contention" in args.sections:
+        contention(args, report)
+    if "members" in args.sections:
+        print(f"\nProtocol MLP, tanh, continuous weights, no BN; batch {PAPER_BATCH_SIZE}; "
+              f"seconds per epoch per member ({BATCHES_PER_EPOCH} batches; evaluation = 70 000 samples)")
+        print(f"{'S':>3} {'algorithm':<6} {'train s':>8} {'% peak':>7} {'eval s':>7} {'% peak':>7} {'total s':>8}")
+        n_eval = data.x_train.shape[0] + data.x_test.shape[0]
+        for S in args.members:
+            rows = {}
+            for algorithm in ALGORITHMS:
                 peak = local_peak()
-                evaluation = time_evaluation(model, data, args.repeats)
-                eval_fraction = flops_per_sample(algorithm, "eval") * n_eval / evaluation / 1e9 / peak
-            rows[algorithm] = dict(train_s=train, train_peak_fraction=train_fraction,
-                                   eval_s=evaluation, eval_peak_fraction=eval_fraction)
-            print(f"{S:>3} {algorithm:<6} {train:8.3f} {100 * train_fraction:6.1f}% {evaluation:7.3f} "
-                  f"{100 * eval_fraction:6.1f}% {train + evaluation:8.3f}")
-        report["members"][S] = rows
-        print(f"    DFA / BP training time: {rows['DFA']['train_s'] / rows['BP']['train_s']:.3f}   "
-              f"DRTP / BP: {rows['DRTP']['train_s'] / rows['BP']['train_s']:.3f}   "
-              f"(FLOP ratio {flops_per_sample('DFA', 'train') / flops_per_sample('BP', 'train'):.3f})")
-    if len(args.members) >= 2:
-        small, large = min(args.members), max(args.members)
-        print(f"\nS = {large} against {large // small} × S = {small}, per member (training + evaluation):")
-        for algorithm in ALGORITHMS:
-            a, b = report["members"][small][algorithm], report["members"][large][algorithm]
-            ratio = (b["train_s"] + b["eval_s"]) / (a["train_s"] + a["eval_s"])
-            print(f"    {algorithm:<5} {ratio:.3f}  -> {'S = %d' % (large if ratio < 1 else small)} is faster per member here")
-            report["members"][large][algorithm]["cost_vs_single"] = ratio
+                train, model = time_training(algorithm, data, S, args.batches, args.repeats)
+                train_fraction = flops_per_sample(algorithm, "train") * BATCHES_PER_EPOCH * PAPER_BATCH_SIZE / train / 1e9 / peak
+                if algorithm == "BP":  # evaluation is the same forward pass for every algorithm
+                    peak = local_peak()
+                    evaluation = time_evaluation(model, data, args.repeats)
+                    eval_fraction = flops_per_sample(algorithm, "eval") * n_eval / evaluation / 1e9 / peak
+                rows[algorithm] = dict(train_s=train, train_peak_fraction=train_fraction,
+                                       eval_s=evaluation, eval_peak_fraction=eval_fraction)
+                print(f"{S:>3} {algorithm:<6} {train:8.3f} {100 * train_fraction:6.1f}% {evaluation:7.3f} "
+                      f"{100 * eval_fraction:6.1f}% {train + evaluation:8.3f}")
+            report["members"][S] = rows
+            print(f"    DFA / BP training time: {rows['DFA']['train_s'] / rows['BP']['train_s']:.3f}   "
+                  f"DRTP / BP: {rows['DRTP']['train_s'] / rows['BP']['train_s']:.3f}   "
+                  f"(FLOP ratio {flops_per_sample('DFA', 'train') / flops_per_sample('BP', 'train'):.3f})")
+        if len(args.members) >= 2:
+            small, large = min(args.members), max(args.members)
+            print(f"\nS = {large} against {large // small} × S = {small}, per member (training + evaluation):")
+            for algorithm in ALGORITHMS:
+                a, b = report["members"][small][algorithm], report["members"][large][algorithm]
+                ratio = (b["train_s"] + b["eval_s"]) / (a["train_s"] + a["eval_s"])
+                print(f"    {algorithm:<5} {ratio:.3f}  -> {'S = %d' % (large if ratio < 1 else small)} is faster per member here")
+                report["members"][large][algorithm]["cost_vs_single"] = ratio
 
-    print("\nEvery setting, S = 1, seconds per epoch (training + evaluation), against NumPy float64")
-    print(f"{'activation':<6} {'weights':<10} {'BN':<5} {'algorithm':<6} {'bnnlib':>7} {'NumPy':>7} "
-          f"{'speed-up':>8} {'paper code':>10} {'speed-up':>8}")
-    for activation, binary, bn in [("tanh", False, False), ("sign", False, False), ("tanh", True, False),
-                                   ("sign", True, False), ("tanh", False, True), ("sign", True, True)]:
-        for algorithm in ALGORITHMS:
-            local_peak()
-            train, model = time_training(algorithm, data, 1, max(args.batches // 2, 1), args.repeats,
-                                         activation, binary, bn)
-            if bn:
-                model.forward_train(data.x_train[:PAPER_BATCH_SIZE].unsqueeze(0))  # running stats exist
-            evaluation = time_evaluation(model, data, 1)
-            np_train, np_eval = time_numpy(algorithm, data, args.numpy_batches, activation, binary, bn,
-                                           eval_samples=min(10_000, data.x_test.shape[0]))
-            ours, numpy_total = train + evaluation, np_train + np_eval
-            quoted = paper_code_seconds(activation, binary, bn, algorithm)
-            weights = "binary" if binary else "continuous"
-            print(f"{activation:<6} {weights:<10} {'BN' if bn else '-':<5} {algorithm:<6} {ours:7.3f} "
-                  f"{numpy_total:7.2f} {numpy_total / ours:7.2f}× {quoted:10.1f} {quoted / ours:7.2f}×")
-            report["settings"].append(dict(activation=activation, binary=binary, batch_norm=bn,
-                                           algorithm=algorithm, bnnlib_s=ours, numpy_s=numpy_total,
-                                           paper_code_s=quoted))
+    if "numpy" in args.sections:
+        print("\nEvery setting, S = 1, seconds per epoch (training + evaluation), against NumPy float64")
+        print(f"{'activation':<6} {'weights':<10} {'BN':<5} {'algorithm':<6} {'bnnlib':>7} {'NumPy':>7} "
+              f"{'speed-up':>8} {'paper code':>10} {'speed-up':>8}")
+        for activation, binary, bn in [("tanh", False, False), ("sign", False, False), ("tanh", True, False),
+                                       ("sign", True, False), ("tanh", False, True), ("sign", True, True)]:
+            for algorithm in ALGORITHMS:
+                local_peak()
+                train, model = time_training(algorithm, data, 1, max(args.batches // 2, 1), args.repeats,
+                                             activation, binary, bn)
+                if bn:
+                    model.forward_train(data.x_train[:PAPER_BATCH_SIZE].unsqueeze(0))  # running stats exist
+                evaluation = time_evaluation(model, data, 1)
+                np_train, np_eval = time_numpy(algorithm, data, args.numpy_batches, activation, binary, bn,
+                                               eval_samples=min(10_000, data.x_test.shape[0]))
+                ours, numpy_total = train + evaluation, np_train + np_eval
+                quoted = paper_code_seconds(activation, binary, bn, algorithm)
+                weights = "binary" if binary else "continuous"
+                print(f"{activation:<6} {weights:<10} {'BN' if bn else '-':<5} {algorithm:<6} {ours:7.3f} "
+                      f"{numpy_total:7.2f} {numpy_total / ours:7.2f}× {quoted:10.1f} {quoted / ours:7.2f}×")
+                report["settings"].append(dict(activation=activation, binary=binary, batch_norm=bn,
+                                               algorithm=algorithm, bnnlib_s=ours, numpy_s=numpy_total,
+                                               paper_code_s=quoted))
     report["peak_gflops"] = dict(median=statistics.median(peaks), min=min(peaks), max=max(peaks))
     print(f"\nfloat32 peak over the run: median {statistics.median(peaks):.1f}, "
           f"min {min(peaks):.1f}, max {max(peaks):.1f} GFLOP/s ({len(peaks)} measurements)")
