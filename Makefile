@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make book   environment if needed, every chapter at the default budget (cpu), HTML in _build/html
+#   make book   environment if needed, every chapter at the default budget (best: paper where its runs
+#               are complete, else cpu), HTML in _build/html
 #   make test   pytest (library, runner, a smoke execution of every chapter, the book build and
 #               a headless-browser check), then nbval on the committed executed notebooks
 PYTHON ?= python3.11
@@ -7,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # kernels started by papermill/nbval run `python` from PATH: make it the project's
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-BUDGET ?= cpu
+BUDGET ?= best
 # executed pages (not the results template, which papermill instantiates per dataset × BN)
 NOTEBOOKS := $(filter-out chapters/04_results_template.ipynb,$(wildcard chapters/*.ipynb))
 

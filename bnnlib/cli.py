@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.set_defaults(results=None)
 
     book = commands.add_parser("book", help="execute every chapter of the book with papermill at a budget")
-    book.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"])
+    book.add_argument("--budget", default="best", choices=["best", "smoke", "cpu", "paper"],
+                      help="best (default): each page at the paper budget where all its runs are recorded, "
+                           "else at cpu, saying which")
     book.add_argument("--output", type=Path, help="where executed notebooks go (default: chapters/, in place)")
     book.add_argument("--results-base", help="results folder base (default results/); <base>/<budget> is used")
     book.add_argument("--only", action="append",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .paper import paper_selection
+from .paper import paper_final_medians, paper_grid, paper_selection
 from .protocol import ALGORITHMS, Budget, get_budget
 from .store import ResultsStore
 
@@ -24,11 +24,53 @@ FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
 
 
 # ---------------------------------------------------------------------- where things are
-def open_store(budget: str, results_base: Optional[str] = None) -> tuple:
-    """(Budget, ResultsStore) for a budget; results under ``<results_base>/<budget>``."""
-    budget_obj = get_budget(budget)
+#: the book's default budget: per page, ``paper`` where all of that page's runs are recorded at
+#: it, else ``cpu`` (each page says which, and why)
+BEST = "best"
+BEST_ORDER = ("paper", "cpu")
+
+
+def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[tuple] = (),
+               grid_only: bool = False) -> tuple:
+    """(Budget, ResultsStore) for a budget; results under ``<results_base>/<budget>``.
+
+    ``budget="best"`` takes the first of ``paper``, ``cpu`` at which every (dataset, batch_norm)
+    in ``needs`` has all its runs recorded — its grid search, and unless ``grid_only`` its
+    final runs — and ``cpu`` when none has (a page then computes what is missing, as always).
+    """
     base = Path(results_base) if results_base else PROJECT_ROOT / "results"
-    return budget_obj, ResultsStore(base / budget_obj.name)
+    if budget != BEST:
+        budget_obj = get_budget(budget)
+        return budget_obj, ResultsStore(base / budget_obj.name)
+    for name in BEST_ORDER:
+        candidate = get_budget(name)
+        if not (base / name / "runs.csv").exists():
+            continue
+        store = ResultsStore(base / name)
+        if needs and all(_recorded(dataset, batch_norm, candidate, store, grid_only) for dataset, batch_norm in needs):
+            return candidate, store
+    return get_budget(BEST_ORDER[-1]), ResultsStore(base / BEST_ORDER[-1])
+
+
+def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
+    if grid_only:
+        from .protocol import GRID_DATASET, grid_configs, summarise
+        configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
+        grid = summarise(store, configs, budget)
+        return len(grid) == len(configs) and not ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any()
+    return recorded_finals(dataset, batch_norm, budget, store) is not None
+
+
+def budget_choice(requested: str, budget: Budget) -> str:
+    """A sentence saying which budget a page shows and why (for ``budget="best"``)."""
+    if requested != BEST:
+        return f"This page was executed at the **{budget.name}** budget, as asked."
+    if budget.name == "paper":
+        return ("This page shows the **paper** budget (100 epochs, exactly the paper's protocol): all of "
+                "its runs are recorded at it.")
+    return ("This page shows the **cpu** budget (5 epochs instead of the paper's 100): the paper budget's "
+            "runs for it are not all recorded yet (`python -m bnnlib status results/paper` shows how far "
+            "they are). It will show the paper budget once they are.")
 
 
 def figures_dir() -> Path:
@@ -117,6 +159,118 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
     table["median (%)"] = (100 * table["median"]).round(2)
     return table.reset_index()
+
+
+def _percent(value: float) -> str:
+    return "–" if value != value else f"{100 * value:.2f}"
+
+
+def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
+    """Our final runs beside the paper's, per algorithm × setting: the paper's median (read from
+    its box plot, ± the reading uncertainty), our median, inter-quartile range and range over the
+    seeds, the difference, and whether the paper's median lies within our range (widened by the
+    reading uncertainty). Diverged runs are left out of our statistics. Percent, 2 decimals."""
+    frame = with_setting(summary[~summary["diverged"]])
+    grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    ours = pd.DataFrame({"median": grouped.median(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
+                         "min": grouped.min(), "max": grouped.max(), "seeds": grouped.size()}).reset_index()
+    paper = with_setting(paper_final_medians(dataset, batch_norm))[["setting", "algorithm", "paper_median",
+                                                                     "uncertainty"]]
+    grid = pd.DataFrame([(s, a) for s in SETTINGS for a in ALGORITHMS], columns=["setting", "algorithm"])
+    grid = with_setting(grid.assign(weights=grid["setting"].str.split().str[0],
+                                    activation=grid["setting"].str.split().str[1]))[["setting", "algorithm"]]
+    table = grid.merge(paper, on=["setting", "algorithm"], how="left").merge(ours, on=["setting", "algorithm"],
+                                                                             how="left")
+    compared = table["paper_median"].notna() & table["median"].notna()
+    inside = (table["paper_median"] >= table["min"] - table["uncertainty"]) & \
+             (table["paper_median"] <= table["max"] + table["uncertainty"])
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        "paper median (%)": [("–" if p != p else f"{100 * p:.2f} ± {100 * u:.1f}")
+                             for p, u in zip(table["paper_median"], table["uncertainty"])],
+        "our median (%)": table["median"].map(_percent),
+        "our IQR (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
+        "our range (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
+        "ours − paper (points)": [f"{100 * (m - p):+.2f}" if c else "–"
+                                  for m, p, c in zip(table["median"], table["paper_median"], compared)],
+        "paper within our range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
+    })
+    out.attrs["compared"] = int(compared.sum())
+    out.attrs["agree"] = int((inside & compared).sum())
+    return out
+
+
+def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> Optional[pd.DataFrame]:
+    """The summary of a setting's final runs as recorded — nothing is computed — or None while
+    its grid search or any of its final runs is incomplete."""
+    from .protocol import GRID_DATASET, final_configs, grid_configs, summarise
+    from .sweep import select_hyperparameters
+
+    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
+    grid = summarise(store, grid_runs, budget)
+    if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
+        return None
+    finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget)
+    summary = summarise(store, finals, budget)
+    if len(summary) < len(finals) or ((summary["epochs_done"] < budget.epochs) & ~summary["diverged"]).any():
+        return None
+    return summary
+
+
+def results_overview(budget: Budget, store: ResultsStore,
+                     settings: Sequence[tuple] = (("mnist", False), ("mnist", True), ("fashion-mnist", False),
+                                                  ("fashion-mnist", True))) -> pd.DataFrame:
+    """Every cell of the results pages beside the paper: one row per dataset × BN × algorithm ×
+    setting (only settings whose runs are all recorded at this budget)."""
+    parts = []
+    for dataset, batch_norm in settings:
+        summary = recorded_finals(dataset, batch_norm, budget, store)
+        if summary is None:
+            continue
+        table = paper_comparison(summary, dataset, batch_norm)
+        table.insert(0, "BN", "with" if batch_norm else "without")
+        table.insert(0, "dataset", DATASET_NAMES[dataset])
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["compared"] = int((out["paper within our range"] != "–").sum())
+    out.attrs["agree"] = int((out["paper within our range"] == "yes").sum())
+    return out
+
+
+def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
+    """How many rows of a comparison table agree with the paper, with the budget it rests on."""
+    compared, agree = table.attrs.get("compared", 0), table.attrs.get("agree", 0)
+    if compared == 0:
+        return "The paper published no numbers for this setting to compare with."
+    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+    return (f"At the **{budget.name}** budget ({epochs}; the paper trained for 100), {what} for "
+            f"**{agree} of {compared}** configurations.")
+
+
+def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
+    """Our grid-search choice beside the paper's, with the accuracies each logged for its own
+    choice (ours at the epoch of best accuracy on each split; the paper's from its logs)."""
+    ours = with_setting(selection)
+    paper = paper_grid(dataset, batch_norm)
+    table = ours.merge(paper, on=["algorithm", "weights", "activation"], how="left", suffixes=("", "_paper"))
+    same = (table["init"] == table["init_paper"]) & (table["lr"] == table["lr_paper"])
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        "our (init, lr)": [f"{i:g}, {lr:.0e}" for i, lr in zip(table["init"], table["lr"])],
+        "paper (init, lr)": [f"{i:g}, {lr:.0e}" if i == i else "–" for i, lr in zip(table["init_paper"], table["lr_paper"])],
+        "same choice": ["yes" if s else "no" if i == i else "–" for s, i in zip(same, table["init_paper"])],
+        "our train acc (%)": table["best_train_accuracy"].map(_percent),
+        "paper train acc (%)": table["train_accuracy"].map(_percent),
+        "our test acc (%)": table["best_test_accuracy"].map(_percent),
+        "paper test acc (%)": table["test_accuracy"].map(_percent),
+    }).sort_values(["setting", "algorithm"], key=lambda c: c.map(
+        {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(ALGORITHMS)}}))
+    out = out.reset_index(drop=True)
+    out.attrs["compared"] = int(table["init_paper"].notna().sum())
+    out.attrs["agree"] = int(same.sum())
+    return out
 
 
 def one_way_anova(summary: pd.DataFrame, a: str = "DFA", b: str = "BP", setting: str = "binary sign") -> Dict:

@@ -31,8 +31,8 @@ def toc_pages():
 @pytest.mark.parametrize("only, expected", [
     (["04_results_mnist_bn"], ["04_results_mnist_bn.ipynb"]),  # not also …_fashion_mnist_bn
     (["04_results_mnist_bn.ipynb", "05"], ["04_results_mnist_bn.ipynb", "05_learning_curves.ipynb"]),
-    (["04_results"], [f"04_results_{d}_{b}.ipynb" for d in ("mnist", "fashion_mnist", "cifar10")
-                      for b in ("nobn", "bn")]),
+    (["04_results"], ["04_results.ipynb"] + [f"04_results_{d}_{b}.ipynb" for d in ("mnist", "fashion_mnist",
+                                                                                 "cifar10") for b in ("nobn", "bn")]),
 ])
 def test_only_selects_pages_by_name_or_prefix(only, expected):
     from bnnlib.pipeline import book_pages, select_pages
@@ -119,3 +119,72 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             assert not broken, f"{page}: images not rendered: {broken}"
     finally:
         driver.quit()
+
+
+def _summary(best_by_config):
+    """A run_summary-like frame: ten seeds per (algorithm, weights, activation)."""
+    import pandas as pd
+    rows = []
+    for (algorithm, weights, activation), values in best_by_config.items():
+        for seed, value in enumerate(values, 2):
+            rows.append(dict(run_id=f"{algorithm}{weights}{activation}{seed}", algorithm=algorithm, weights=weights,
+                             activation=activation, seed=seed, best_test_accuracy=value, diverged=False))
+    return pd.DataFrame(rows)
+
+
+def test_paper_comparison_reports_median_iqr_range_and_agreement():
+    from bnnlib import report
+    # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)
+    inside = [0.55 + i / 100 for i in range(10)]  # median 0.595, quartiles 0.5725 and 0.6175
+    outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: paper 0.9605, ours ~0.72
+    table = report.paper_comparison(_summary({("BP", "binary", "sign"): inside, ("DFA", "binary", "sign"): outside}),
+                                    "mnist", False)
+    assert len(table) == 12 and table.attrs == {"compared": 2, "agree": 1}
+    bp = table[(table["algorithm"] == "BP") & (table["setting"] == "binary sign")].iloc[0]
+    assert bp["paper median (%)"] == "59.40 ± 0.1" and bp["our median (%)"] == "59.50"
+    assert bp["our IQR (%)"] == "57.25–61.75" and bp["our range (%)"] == "55.00–64.00"
+    assert bp["paper within our range"] == "yes" and bp["ours − paper (points)"] == "+0.10"
+    dfa = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary sign")].iloc[0]
+    assert dfa["paper within our range"] == "no" and dfa["our IQR (%)"] == "70.90–72.70"
+    assert (table[table["setting"] == "continuous tanh"]["paper within our range"] == "–").all()  # no runs of ours
+
+
+def test_the_range_is_widened_by_the_reading_uncertainty_only():
+    from bnnlib import report
+    just_outside = [0.5925] * 10  # 0.594 − 0.5925 = 0.0015 > 0.001
+    within_reading = [0.5931] * 10
+    for values, expected in ((just_outside, "no"), (within_reading, "yes")):
+        table = report.paper_comparison(_summary({("BP", "binary", "sign"): values}), "mnist", False)
+        assert table[table["paper within our range"] != "–"]["paper within our range"].tolist() == [expected]
+
+
+def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
+    from bnnlib import protocol, report
+    from bnnlib.store import ResultsStore
+    from bnnlib.sweep import run_summary, select_hyperparameters
+
+    paper = protocol.get_budget("paper")
+    store = ResultsStore(tmp_path / "paper")
+
+    def record(configs):  # one row at the last epoch is what the summaries read
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=paper.epochs, loss=0.1,
+                               train_accuracy=0.5 + c.lr + c.init, train_precision=0.5, train_f1=0.5,
+                               test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for c in configs])
+        store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=paper.epochs) for c in configs])
+
+    ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="x", status="complete", epochs_done=5)])
+    grid = protocol.grid_configs("mnist", False, paper)
+    record(grid)
+    assert report.open_store("best", tmp_path, [("mnist", False)], grid_only=True)[0].name == "paper"
+    assert report.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # finals missing
+    selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
+    finals = protocol.final_configs(selection, "mnist", False, paper)
+    record(finals[:-1])
+    assert report.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # one final missing
+    record(finals[-1:])
+    budget, chosen = report.open_store("best", tmp_path, [("mnist", False)])
+    assert budget.name == "paper" and chosen.directory == tmp_path / "paper"
+    assert "**paper** budget" in report.budget_choice("best", budget)
+    assert report.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
+    assert "not all recorded yet" in report.budget_choice("best", protocol.get_budget("cpu"))
+    assert report.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
