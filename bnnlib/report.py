@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .paper import paper_final_medians, paper_grid, paper_selection
+from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_selection
 from .protocol import ALGORITHMS, Budget, get_budget
 from .store import ResultsStore
 
@@ -120,6 +120,13 @@ def _relative(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------- tables
+def html_table(frame: pd.DataFrame):
+    """A table for a page: HTML without pandas' index column (its plain-text face is stable, so
+    nbval compares the same output on every execution)."""
+    from IPython.display import HTML
+    return HTML(frame.to_html(index=False, classes="dataframe", border=0, na_rep="–"))
+
+
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
     frame = frame.copy()
@@ -184,16 +191,16 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     compared = table["paper_median"].notna() & table["median"].notna()
     inside = (table["paper_median"] >= table["min"] - table["uncertainty"]) & \
              (table["paper_median"] <= table["max"] + table["uncertainty"])
+    reading = READING_UNCERTAINTY.get(dataset, float("nan"))
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        "paper median (%)": [("–" if p != p else f"{100 * p:.2f} ± {100 * u:.1f}")
-                             for p, u in zip(table["paper_median"], table["uncertainty"])],
-        "our median (%)": table["median"].map(_percent),
-        "our IQR (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
-        "our range (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
-        "ours − paper (points)": [f"{100 * (m - p):+.2f}" if c else "–"
-                                  for m, p, c in zip(table["median"], table["paper_median"], compared)],
-        "paper within our range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
+        f"paper (%, ±{100 * reading:.1f})": table["paper_median"].map(_percent),
+        "median (%)": table["median"].map(_percent),
+        "IQR (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
+        "range (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
+        "Δ (points)": [f"{100 * (m - p):+.2f}" if c else "–"
+                       for m, p, c in zip(table["median"], table["paper_median"], compared)],
+        "paper in range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
     })
     out.attrs["compared"] = int(compared.sum())
     out.attrs["agree"] = int((inside & compared).sum())
@@ -234,8 +241,8 @@ def results_overview(budget: Budget, store: ResultsStore,
     if not parts:
         return pd.DataFrame()
     out = pd.concat(parts, ignore_index=True)
-    out.attrs["compared"] = int((out["paper within our range"] != "–").sum())
-    out.attrs["agree"] = int((out["paper within our range"] == "yes").sum())
+    out.attrs["compared"] = int((out["paper in range"] != "–").sum())
+    out.attrs["agree"] = int((out["paper in range"] == "yes").sum())
     return out
 
 

@@ -141,12 +141,12 @@ def test_paper_comparison_reports_median_iqr_range_and_agreement():
                                     "mnist", False)
     assert len(table) == 12 and table.attrs == {"compared": 2, "agree": 1}
     bp = table[(table["algorithm"] == "BP") & (table["setting"] == "binary sign")].iloc[0]
-    assert bp["paper median (%)"] == "59.40 ± 0.1" and bp["our median (%)"] == "59.50"
-    assert bp["our IQR (%)"] == "57.25–61.75" and bp["our range (%)"] == "55.00–64.00"
-    assert bp["paper within our range"] == "yes" and bp["ours − paper (points)"] == "+0.10"
+    assert bp["paper (%, ±0.1)"] == "59.40" and bp["median (%)"] == "59.50"
+    assert bp["IQR (%)"] == "57.25–61.75" and bp["range (%)"] == "55.00–64.00"
+    assert bp["paper in range"] == "yes" and bp["Δ (points)"] == "+0.10"
     dfa = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary sign")].iloc[0]
-    assert dfa["paper within our range"] == "no" and dfa["our IQR (%)"] == "70.90–72.70"
-    assert (table[table["setting"] == "continuous tanh"]["paper within our range"] == "–").all()  # no runs of ours
+    assert dfa["paper in range"] == "no" and dfa["IQR (%)"] == "70.90–72.70"
+    assert (table[table["setting"] == "continuous tanh"]["paper in range"] == "–").all()  # no runs of ours
 
 
 def test_the_range_is_widened_by_the_reading_uncertainty_only():
@@ -155,7 +155,7 @@ def test_the_range_is_widened_by_the_reading_uncertainty_only():
     within_reading = [0.5931] * 10
     for values, expected in ((just_outside, "no"), (within_reading, "yes")):
         table = report.paper_comparison(_summary({("BP", "binary", "sign"): values}), "mnist", False)
-        assert table[table["paper within our range"] != "–"]["paper within our range"].tolist() == [expected]
+        assert table[table["paper in range"] != "–"]["paper in range"].tolist() == [expected]
 
 
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
