@@ -12,7 +12,7 @@ BUDGET ?= best
 # executed pages (not the results template, which papermill instantiates per dataset × BN)
 NOTEBOOKS := $(filter-out chapters/04_results_template.ipynb,$(wildcard chapters/*.ipynb))
 
-.PHONY: env test book pipeline html bench clean-env
+.PHONY: env test book pipeline html bench long-run clean-env
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ book: pipeline html
 
 bench: env
 	$(PY) benchmarks/train_speed.py
+
+# the paper budget in the background-friendly way (see the README): low priority, two
+# single-threaded workers, one run per member group; resumable; progress in long-run.log
+long-run: env
+	nice -n 19 $(PY) -m bnnlib protocol --budget paper --workers 2 --max-members 1 --quiet \
+	    >> long-run.log 2>&1
 
 clean-env:
 	rm -rf $(VENV)
