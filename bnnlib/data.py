@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -57,6 +58,15 @@ CIFAR10_CHECKSUMS = {
 }
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
+
+# sha256 of the decoded arrays (``array_digest``) of the official files: every load is checked
+# against it, so a flipped byte in an extracted file or in the decode cache can never become
+# training data. CIFAR-10 could not be had where this was written: its cache is checked against
+# the digest stored with it when it was decoded from the md5-verified archive.
+DECODED_SHA256 = {
+    "mnist": "2d5341af199d400a801b1e75c09703edea7a25171590e46f2af841dc4baa68e0",
+    "fashion-mnist": "c3650a11598fa3608dabfce7affb882c5b3dd38245b338c50a8d021572a9baf4",
+}
 
 
 class DatasetError(RuntimeError):
@@ -152,14 +162,20 @@ def _fashion_from_debian(raw: Path) -> None:
             shutil.copyfileobj(f, out)
 
 
-def _check_extracted_fashion(raw: Path) -> None:
-    # torchvision only checks that the decompressed files exist; we check their content too
+def _check_extracted_fashion(raw: Path, repair: bool) -> None:
+    """torchvision only checks that the decompressed files exist; we check their content too.
+    With ``repair`` a corrupt file is deleted (to be extracted again), else it is an error."""
     for stem, sha in FASHION_MNIST_SHA256.items():
         path = raw / stem
         if path.exists() and _sha256(path) != sha:
+            if repair:
+                warnings.warn(f"fashion-mnist: corrupt file {path} (sha256 is not {sha}); deleting it to "
+                              f"extract it again")
+                path.unlink()
+                continue
             raise DatasetError(
-                f"fashion-mnist: corrupt file {path}: sha256 is not the expected {sha}. Delete it "
-                f"and load again.\n{_how_to_provide('fashion-mnist')}")
+                f"fashion-mnist: corrupt file {path}: sha256 is not the expected {sha}.\n"
+                f"{_how_to_provide('fashion-mnist')}")
 
 
 def _cifar10_class():
@@ -180,10 +196,12 @@ def _load_torchvision(name: str, root: Path, mirror: Optional[Path], download: b
         cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
         raw = root / cls.__name__ / "raw"
         mirror_raw = mirror / cls.__name__ / "raw" if mirror is not None else None
+        if name == "fashion-mnist":
+            _check_extracted_fashion(raw, repair=True)
         _torchvision_mnist_files(cls, raw, mirror_raw, name)
         if name == "fashion-mnist":
             _fashion_from_debian(raw)
-            _check_extracted_fashion(raw)
+            _check_extracted_fashion(raw, repair=False)
         have_all = all((raw / f[:-3]).exists() or check_integrity(str(raw / f), md5) for f, md5 in cls.resources)
     else:
         cls = _cifar10_class()
@@ -204,6 +222,8 @@ def _load_torchvision(name: str, root: Path, mirror: Optional[Path], download: b
         train = cls(str(root), train=True, download=True)
         test = cls(str(root), train=False, download=True)
     except (RuntimeError, OSError) as error:  # torchvision's download (URLError) or integrity failure
+        if have_all:  # nothing was downloaded: the files are there but do not parse
+            raise RuntimeError(f"the files under {root} did not parse: {error}") from error
         raise DatasetError(f"{name}: not found under {root}, and the download failed ({error}).\n"
                            f"{_how_to_provide(name)}") from error
     return train, test
@@ -248,12 +268,83 @@ def array_digest(arrays: dict) -> str:
     return digest.hexdigest()
 
 
+ARRAY_NAMES = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _decode(name: str, root: Path, mirror: Optional[Path], download: bool) -> dict:
+    train, test = _load_torchvision(name, root, mirror, download)
+    return {
+        "train_images": torch.as_tensor(np.asarray(train.data)),
+        "train_labels": torch.as_tensor(np.asarray(train.targets), dtype=torch.int64),
+        "test_images": torch.as_tensor(np.asarray(test.data)),
+        "test_labels": torch.as_tensor(np.asarray(test.targets), dtype=torch.int64),
+    }
+
+
+def _extracted_files(name: str, root: Path) -> list:
+    if name == "cifar10":
+        return []
+    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    raw = root / cls.__name__ / "raw"
+    return [raw / filename[:-3] for filename, _ in cls.resources]
+
+
+def _decode_verified(name: str, root: Path, mirror: Optional[Path], download: bool) -> tuple:
+    """Decode the dataset's files and check the arrays against their known digest. Corrupt
+    extracted files are deleted and extracted again from the verified archives, once."""
+    expected = DECODED_SHA256.get(name)
+    for attempt in (1, 2):
+        try:
+            arrays = _decode(name, root, mirror, download)
+            digest = array_digest(arrays)
+            problem = None if expected is None or digest == expected else \
+                f"the decoded arrays' sha256 is {digest}, expected {expected}"
+        except DatasetError:
+            raise
+        except Exception as error:  # a truncated or garbled file: torchvision's parser fails
+            problem = f"decoding failed ({type(error).__name__}: {error})"
+        if problem is None:
+            return arrays, digest
+        files = [path for path in _extracted_files(name, root) if path.exists()]
+        if attempt == 1 and files:
+            warnings.warn(f"{name}: {problem}; deleting the extracted files {', '.join(map(str, files))} "
+                          f"and extracting them again from the verified archives")
+            for path in files:
+                path.unlink()
+            continue
+        raise DatasetError(f"{name}: corrupt data under {root}: {problem}.\n{_how_to_provide(name)}")
+    raise AssertionError("unreachable")
+
+
+def _read_cache(name: str, cache_file: Path) -> tuple:
+    """The cached decoded arrays if they are intact (their digest checks out), else None — a
+    corrupt, truncated or empty cache is named in a warning and deleted, never used."""
+    if not cache_file.exists():
+        return None, None
+    try:
+        content = torch.load(cache_file, weights_only=True)
+        arrays = {key: content[key] for key in ARRAY_NAMES}
+        digest = array_digest(arrays)
+        expected = DECODED_SHA256.get(name, content.get("digest"))
+        if digest != expected:
+            raise ValueError(f"its arrays' sha256 is {digest}, expected {expected}")
+    except Exception as error:  # unreadable (truncated, empty, garbled) or wrong content
+        warnings.warn(f"{name}: the decode cache {cache_file} is corrupt ({type(error).__name__}: {error}); "
+                      f"deleting it and decoding the dataset's files again")
+        cache_file.unlink(missing_ok=True)
+        return None, None
+    return arrays, digest
+
+
 def load_dataset(name: str, root: Union[str, Path, None] = None, mirror: Union[str, Path, None] = None,
                  download: bool = True) -> Dataset:
     """Load ``name`` ("mnist", "fashion-mnist", "cifar10") as protocol-ready tensors.
 
     Decoded images are cached as ``<root>/bnnlib-cache/<name>.pt`` (uint8) after the first
-    load, and in memory for the life of the process.
+    load, and in memory for the life of the process. Every load from disk checks the decoded
+    arrays against their known sha256 (``DECODED_SHA256``): a corrupt cache is rebuilt, corrupt
+    extracted files are extracted again from the verified archives, and what cannot be
+    repaired raises a DatasetError naming the files and the ways to provide them.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; accepted: {', '.join(DATASETS)}")
@@ -262,21 +353,14 @@ def load_dataset(name: str, root: Union[str, Path, None] = None, mirror: Union[s
     if key in _MEMORY_CACHE:
         return _MEMORY_CACHE[key]
     cache_file = root / "bnnlib-cache" / f"{name}.pt"
-    if cache_file.exists():
-        arrays = torch.load(cache_file, weights_only=True)
-    else:
-        train, test = _load_torchvision(name, root, resolve_mirror(mirror), download)
-        arrays = {
-            "train_images": torch.as_tensor(np.asarray(train.data)),
-            "train_labels": torch.as_tensor(np.asarray(train.targets), dtype=torch.int64),
-            "test_images": torch.as_tensor(np.asarray(test.data)),
-            "test_labels": torch.as_tensor(np.asarray(test.targets), dtype=torch.int64),
-        }
+    arrays, digest = _read_cache(name, cache_file)
+    if arrays is None:
+        arrays, digest = _decode_verified(name, root, resolve_mirror(mirror), download)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(arrays, partial)
+        torch.save({**arrays, "digest": digest}, partial)
         os.replace(partial, cache_file)  # atomic: a concurrent reader never sees half a file
     dataset = Dataset(name, _to_protocol(arrays["train_images"]), arrays["train_labels"],
-                      _to_protocol(arrays["test_images"]), arrays["test_labels"], digest=array_digest(arrays))
+                      _to_protocol(arrays["test_images"]), arrays["test_labels"], digest=digest)
     _MEMORY_CACHE[key] = dataset
     return dataset

@@ -1,0 +1,125 @@
+"""Fault injection: corrupt data, caches, checkpoints and records are detected, named, and never
+turned into numbers (issue #12)."""
+
+import shutil
+
+import pytest
+import torch
+
+from bnnlib import data as data_module
+from bnnlib.data import DECODED_SHA256, DatasetError, load_dataset
+
+
+@pytest.fixture
+def fresh_root(tmp_path, mnist_mirror):
+    """A data root holding MNIST as a first load leaves it (archives, extracted files, cache)."""
+    data_module._MEMORY_CACHE.clear()
+    load_dataset("mnist", root=tmp_path, mirror=mnist_mirror, download=False)
+    data_module._MEMORY_CACHE.clear()
+    yield tmp_path
+    data_module._MEMORY_CACHE.clear()
+
+
+def _flip(path, offset=-100):
+    content = bytearray(path.read_bytes())
+    content[offset] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+
+def _load_checked(root, match):
+    with pytest.warns(UserWarning, match=match):
+        dataset = load_dataset("mnist", root=root, download=False)
+    assert dataset.digest == DECODED_SHA256["mnist"]
+    return dataset
+
+
+CACHE_FAULTS = {
+    "flipped byte": lambda p: _flip(p),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:1000]),
+    "empty": lambda p: p.write_bytes(b""),
+}
+
+
+@pytest.mark.parametrize("fault", CACHE_FAULTS)
+def test_a_corrupt_decode_cache_is_named_deleted_and_rebuilt(fresh_root, fault):
+    cache = fresh_root / "bnnlib-cache" / "mnist.pt"
+    CACHE_FAULTS[fault](cache)
+    _load_checked(fresh_root, "decode cache .*mnist.pt is corrupt")
+    data_module._MEMORY_CACHE.clear()
+    load_dataset("mnist", root=fresh_root, download=False)  # the rebuilt cache is intact: no warning
+
+
+def test_a_cache_holding_other_data_is_rejected(fresh_root):
+    cache = fresh_root / "bnnlib-cache" / "mnist.pt"
+    content = torch.load(cache, weights_only=True)
+    content["train_labels"][0] = 255  # consistent with itself, but not MNIST
+    content["digest"] = data_module.array_digest({k: content[k] for k in data_module.ARRAY_NAMES})
+    torch.save(content, cache)
+    _load_checked(fresh_root, "sha256 is .* expected " + DECODED_SHA256["mnist"])
+
+
+@pytest.mark.parametrize("file,offset", [("train-images-idx3-ubyte", -100), ("t10k-labels-idx1-ubyte", -1)])
+def test_a_flipped_byte_in_an_extracted_file_is_extracted_again(fresh_root, file, offset):
+    (fresh_root / "bnnlib-cache" / "mnist.pt").unlink()
+    _flip(fresh_root / "MNIST" / "raw" / file, offset)
+    dataset = _load_checked(fresh_root, "deleting the extracted files")
+    assert dataset.labels_test.max() <= 9
+
+
+def test_a_truncated_extracted_file_without_its_archive_fails_naming_the_dataset(fresh_root):
+    (fresh_root / "bnnlib-cache" / "mnist.pt").unlink()
+    raw = fresh_root / "MNIST" / "raw"
+    for archive in raw.glob("*.gz"):
+        archive.unlink()
+    path = raw / "train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.warns(UserWarning, match="decoding failed"), \
+            pytest.raises(DatasetError, match="(?s)mnist: files not found under .* download is off.*MIRROR"):
+        load_dataset("mnist", root=fresh_root, download=False)
+    assert not (fresh_root / "bnnlib-cache" / "mnist.pt").exists()  # nothing wrong was cached
+
+
+# ---------------------------------------------------------------------- checkpoints
+from bnnlib.config import RunConfig  # noqa: E402
+from bnnlib.runner import DataOptions, execute, plan  # noqa: E402
+from bnnlib.store import ResultsStore  # noqa: E402
+
+METRICS = ["run_id", "epoch", "loss", "train_accuracy", "test_accuracy", "test_f1"]
+
+
+def _configs(epochs):
+    return [RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", batch_norm=True,
+                      init=0.1, lr=lr, seed=3, epochs=epochs, n_train=640, n_test=300) for lr in (1e-4, 1e-5)]
+
+
+CHECKPOINT_FAULTS = {
+    "flipped byte": lambda p: _flip(p, -200),
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[:3000]),
+    "empty": lambda p: p.write_bytes(b""),
+}
+
+
+@pytest.mark.parametrize("fault", CHECKPOINT_FAULTS)
+def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(tmp_path, mnist_root, fault):
+    data = DataOptions(root=str(mnist_root))
+    straight = ResultsStore(tmp_path / "straight")
+    execute(_configs(3), straight, data, progress=False)
+    store = ResultsStore(tmp_path / "faulty")
+    execute(_configs(2), store, data, progress=False, keep_checkpoints=True)  # states kept at epoch 2
+    victim = _configs(3)[0].run_id
+    state_file = store.state_path(victim)
+    store.checkpoints.mkdir(exist_ok=True)
+    shutil.move(state_file, store.checkpoint_path(victim))  # as a run interrupted after epoch 2 leaves it
+    CHECKPOINT_FAULTS[fault](store.checkpoint_path(victim))
+    (store.checkpoints / f".{victim}.pt.999999999.tmp").write_bytes(b"partial")  # a writer killed mid-write
+    with pytest.warns(UserWarning, match=f"corrupt or unreadable state .*{victim}.pt"):
+        work = plan(_configs(3), store)  # also what --dry-run does: no exception
+    assert {c.run_id: s for g, states in work.groups for c, s in zip(g, states)}[victim] is None
+    assert not list(store.checkpoints.glob(".*.tmp"))
+    execute(_configs(3), store, data, progress=False)
+    a = store.epochs()[METRICS]
+    b = straight.epochs()[METRICS]
+    import pandas as pd
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    runs = store.runs().set_index("run_id")
+    assert runs.loc[victim, "epochs_done"] == 3 and runs.loc[victim, "status"] == "complete"
