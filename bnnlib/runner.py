@@ -208,6 +208,7 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 1
     """Sort runs into done, diverged and member groups to train (resuming from checkpoints)."""
     if max_members < 1:
         raise ValueError(f"max_members must be ≥ 1, got {max_members}")
+    store.clean_stale_temporaries()
     runs = store.runs()
     records = {r["run_id"]: r for r in runs.to_dict("records")} if not runs.empty else {}
     result = Plan()
@@ -257,9 +258,10 @@ class _Recorder:
     def __init__(self, store: ResultsStore, configs: Sequence[RunConfig], keep_checkpoints: bool):
         self.store, self.configs, self.keep = store, list(configs), keep_checkpoints
         self.started = _now()
-        self.seconds = {}
+        self.seconds, self.recorded = {}, {}
         for config in configs:
             previous = store.run_record(config.run_id)
+            self.recorded[config.run_id] = int(previous.get("epochs_done", 0)) if previous else 0
             self.seconds[config.run_id] = float(previous["seconds"]) if previous and \
                 int(previous.get("epochs_done", 0)) > 0 else 0.0
 
@@ -278,7 +280,10 @@ class _Recorder:
                 status = "running"
             # collapsed: one class predicted for every test image at its latest epoch
             collapsed = row.get("test_classes_predicted") == 1
-            metadata.append(_run_metadata(config, outcome.epoch, status, self.seconds[config.run_id],
+            # epochs recorded never shrink: a run restarted from scratch (its checkpoint was lost
+            # or corrupt) recomputes rows it already has, identically
+            recorded = max(outcome.epoch, self.recorded.get(config.run_id, 0))
+            metadata.append(_run_metadata(config, recorded, status, self.seconds[config.run_id],
                                           len(self.configs), self.started, outcome.data_digest, collapsed))
             state = outcome.states.get(config.run_id)
             if status == "running" and state is not None:  # a Dask group returns only its last states

@@ -18,8 +18,10 @@ line (a process killed mid-append) is dropped by readers and cut before the next
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import os
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, List, Optional, Union
@@ -28,6 +30,18 @@ import pandas as pd
 import torch
 
 EPOCH_KEY = ["run_id", "epoch"]
+#: checkpoint and state files: this magic, the sha256 of the payload, then ``torch.save``'s bytes
+CHECKPOINT_MAGIC = b"BNNLIB-STATE-1\n"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -143,7 +157,41 @@ class ResultsStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        _atomic_write_bytes(path, buffer.getvalue())
+        payload = buffer.getvalue()
+        _atomic_write_bytes(path, CHECKPOINT_MAGIC + hashlib.sha256(payload).digest() + payload)
+
+    @staticmethod
+    def _load(path: Path) -> Optional[dict]:
+        """A saved state if it is intact, else None: a corrupt, truncated or unreadable file is
+        named in a warning and deleted (its run restarts from scratch; records stay exact)."""
+        if not path.exists():
+            return None
+        try:
+            content = path.read_bytes()
+            if content.startswith(CHECKPOINT_MAGIC):
+                start = len(CHECKPOINT_MAGIC)
+                digest, payload = content[start:start + 32], content[start + 32:]
+                if hashlib.sha256(payload).digest() != digest:
+                    raise ValueError("its sha256 does not match the one written with it")
+            else:  # written before states carried a digest: only torch's own checks apply
+                payload = content
+            return torch.load(io.BytesIO(payload), weights_only=True)
+        except Exception as error:
+            warnings.warn(f"corrupt or unreadable state {path} ({type(error).__name__}: {error}); deleting "
+                          f"it: its run starts again from scratch")
+            path.unlink(missing_ok=True)
+            return None
+
+    def clean_stale_temporaries(self) -> List[Path]:
+        """Delete the temporary files of writers that died mid-write (their process is gone)."""
+        removed = []
+        for folder in (self.directory, self.checkpoints, self.directory / "states"):
+            for path in folder.glob(".*.tmp") if folder.is_dir() else []:
+                pid = path.name.rsplit(".", 2)[-2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        return removed
 
     def save_checkpoint(self, run_id: str, state: dict) -> None:
         self._save(self.checkpoint_path(run_id), state)
@@ -156,13 +204,13 @@ class ResultsStore:
     def load_checkpoint(self, run_id: str) -> Optional[dict]:
         """The run's resume state: its checkpoint, else its kept final state, else None."""
         for path in (self.checkpoint_path(run_id), self.state_path(run_id)):
-            if path.exists():
-                return torch.load(path, weights_only=True)
+            state = self._load(path)
+            if state is not None:
+                return state
         return None
 
     def load_final_state(self, run_id: str) -> Optional[dict]:
-        path = self.state_path(run_id)
-        return torch.load(path, weights_only=True) if path.exists() else None
+        return self._load(self.state_path(run_id))
 
     def delete_checkpoint(self, run_id: str) -> None:
         self.checkpoint_path(run_id).unlink(missing_ok=True)

@@ -180,7 +180,7 @@ def test_run_killed_mid_way_resumes_to_identical_records(tmp_path, mnist_root):
     process.wait()
     runs = ResultsStore(killed).runs()
     assert (runs["status"] == "running").all() and (runs["epochs_done"] < 8).all(), "killed too late"
-    checkpointed = {path.stem: torch.load(path)["epochs_done"]
+    checkpointed = {path.stem: ResultsStore(killed).load_checkpoint(path.stem)["epochs_done"]
                     for path in (killed / "checkpoints").glob("*.pt")}
     assert len(checkpointed) == 4 and min(checkpointed.values()) >= 1
     before_resume = ResultsStore(killed).epochs()
