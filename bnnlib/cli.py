@@ -14,7 +14,7 @@ import torch
 from .config import WEIGHTS, RunConfig
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
-from .runner import DataOptions, execute, plan
+from .runner import DataOptions, check_cluster, execute, plan
 from .store import ResultsStore
 from .sweep import load_sweep, restrict, run_summary
 
@@ -120,6 +120,7 @@ def _check_device(configs: List[RunConfig]) -> None:
 def _execute(configs: List[RunConfig], args) -> int:
     configs = _override(configs, device=args.device)
     _check_device(configs)
+    check_cluster(args.cluster)
     if args.max_members < 1:
         raise ValueError(f"--max-members must be ≥ 1, got {args.max_members}")
     store = ResultsStore(args.results)
@@ -170,6 +171,10 @@ def cmd_protocol(args) -> int:
     from .protocol import ensure_finals, ensure_grid, get_budget, results_dir
 
     budget = get_budget(args.budget)
+    check_cluster(args.cluster)
+    if args.workers < 1 or args.max_members < 1:
+        raise ValueError(f"--workers {args.workers} / --max-members {args.max_members} is not accepted; "
+                         f"accepted: integers ≥ 1")
     store = ResultsStore(args.results or results_dir(budget))
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     device = args.device or "cpu"
@@ -208,6 +213,12 @@ def cmd_status(args) -> int:
         print("  ('running' means started and not finished: in progress, or interrupted and resumable)")
         by_setting = runs.groupby(["dataset", "batch_norm", "status"]).size().unstack(fill_value=0)
         print(by_setting.to_string())
+        rows = store.epoch_counts()
+        unbacked = runs[(runs["status"] == "complete") &
+                        (runs["run_id"].map(lambda r: rows.get(r, 0)) < runs["epochs_done"])]
+        if not unbacked.empty:
+            print(f"  {len(unbacked)} run(s) marked complete in runs.csv lack epoch rows in epochs.csv: "
+                  f"they are not complete and will be recomputed")
         for _, row in runs[runs["status"] == "diverged"].iterrows():
             print(f"  diverged: {row['run_id']} {row['algorithm']} {row['weights']} {row['activation']} "
                   f"init={row['init']} lr={row['lr']} seed={row['seed']} at epoch {row['epochs_done']}")

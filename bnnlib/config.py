@@ -68,13 +68,17 @@ class RunConfig:
         _choice("algorithm", self.algorithm, TRAINERS.names())
         _choice("weights", self.weights, WEIGHTS)
         _choice("activation", self.activation, ACTIVATIONS.names())
-        _choice("batch_norm", self.batch_norm, (True, False))
+        if not isinstance(self.batch_norm, bool):  # 0 == False: a 0 in a sweep file is a typo, not "off"
+            raise ValueError(f"batch_norm={self.batch_norm!r} is not accepted; accepted: True, False")
         _positive("init", self.init)
         _positive("lr", self.lr)
         _positive("epochs", self.epochs, Integral)
         _positive("batch_size", self.batch_size, Integral)
         _positive("n_train", self.n_train, Integral, allow_none=True)
         _positive("n_test", self.n_test, Integral, allow_none=True)
+        if self.n_train is not None and self.n_train < self.batch_size:
+            raise ValueError(f"n_train={self.n_train!r} is not accepted; accepted: None (the full set) or at least "
+                             f"one batch (batch_size={self.batch_size}): the last incomplete batch is dropped")
         if not isinstance(self.seed, Integral) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r} is not accepted; accepted: an integer ≥ 0")
         device = str(self.device)

@@ -157,12 +157,15 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
     count as not started."""
     runs = store.runs()
     record = {} if runs.empty else runs.set_index("run_id")[["status", "epochs_done"]].to_dict("index")
+    rows = store.epoch_counts()
 
     def done_epochs(config):
         r = record.get(config.run_id)
         if r is None:
             return 0
-        return budget.epochs if r["status"] == "diverged" else min(int(r["epochs_done"]), budget.epochs)
+        if r["status"] == "diverged":
+            return budget.epochs
+        return min(int(r["epochs_done"]), rows.get(config.run_id, 0), budget.epochs)
 
     stages, seen = [], set()
     runs_total = runs_complete = epochs_done = 0

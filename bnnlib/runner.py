@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import re
 import platform
 import subprocess
 import sys
@@ -211,6 +212,7 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 1
     store.clean_stale_temporaries()
     runs = store.runs()
     records = {r["run_id"]: r for r in runs.to_dict("records")} if not runs.empty else {}
+    rows = store.epoch_counts()
     result = Plan()
     buckets = defaultdict(list)
     seen = set()
@@ -222,11 +224,14 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 1
         if record is not None and record["status"] == "diverged":
             result.diverged.append(config)
             continue
-        if record is not None and int(record["epochs_done"]) >= config.epochs:
+        recorded = rows.get(config.run_id, 0)  # epochs present in epochs.csv, not just claimed
+        if record is not None and min(int(record["epochs_done"]), recorded) >= config.epochs:
             result.complete.append(config)
             continue
         state = store.load_checkpoint(config.run_id)
         done = state["epochs_done"] if state is not None else 0
+        if state is not None and done > recorded:  # its epochs' rows are missing: recompute them
+            state, done = None, 0
         if state is not None and done >= config.epochs:
             result.complete.append(config)
             continue
@@ -325,6 +330,24 @@ def _claim_and_train(configs: Sequence[RunConfig], store: ResultsStore, data: Da
     return [c for c in configs if c.run_id not in held]
 
 
+CLUSTER_ADDRESS = re.compile(r"(tcp|tls|ucx|inproc)://[^\s:/]+(:\d+)?")
+
+
+def check_cluster(cluster: Optional[str]) -> None:
+    """``None``, ``local:N`` with N ≥ 1, or a Dask scheduler address; else one clear error."""
+    if cluster is None:
+        return
+    text = str(cluster)
+    if text.startswith("local:"):
+        count = text.split(":", 1)[1]
+        if count.isdigit() and int(count) >= 1:
+            return
+    elif CLUSTER_ADDRESS.fullmatch(text):
+        return
+    raise ValueError(f"--cluster {cluster!r} is not accepted; accepted: local:N (N ≥ 1 worker processes) or a "
+                     f"Dask scheduler address such as tcp://host:8786")
+
+
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
             max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
             keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1) -> Plan:
@@ -341,6 +364,7 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     training at the same time (their claims are waited for).
     """
     data = data or DataOptions()
+    check_cluster(cluster)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers={workers!r} is not accepted; accepted: an integer ≥ 1")
     if workers > 1 and cluster is not None:

@@ -53,6 +53,48 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+_RUN_ID = r"[0-9a-f]{16}"
+_STATUSES = ("complete", "running", "diverged")
+# what each known column must hold (columns a table lacks are not required: older folders)
+_SCHEMA = {
+    "epochs.csv": {"run_id": "id", "epoch": "positive integer", "loss": "number",
+                   **{f"{split}_{m}": "fraction" for split in ("train", "test")
+                      for m in ("accuracy", "precision", "f1")}},
+    "runs.csv": {"run_id": "id", "epochs_done": "integer", "status": "status"},
+}
+
+
+def _bad_rows(column: pd.Series, kind: str) -> pd.Series:
+    if kind == "id":
+        return ~column.astype(str).str.fullmatch(_RUN_ID)
+    if kind == "status":
+        return ~column.isin(_STATUSES)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = numbers.isna() & column.notna()  # text where a number belongs
+    if kind in ("integer", "positive integer"):
+        bad |= numbers.isna() | (numbers != numbers.round()) | (numbers < (1 if kind == "positive integer" else 0))
+    if kind == "fraction":
+        bad |= (numbers < 0) | (numbers > 1)
+    return bad
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check_schema(table: pd.DataFrame, path: Path) -> None:
+    """Every known column holds what it must; a bad row is an error naming file and line."""
+    for column, kind in _SCHEMA.get(path.name, {}).items():
+        if column not in table.columns:
+            continue
+        bad = _bad_rows(table[column], kind)
+        if bad.any():
+            index = int(bad.to_numpy().nonzero()[0][0])
+            raise ValueError(f"{path} line {index + 2}: {column}={_plain(table[column].iloc[index])!r} is not "
+                             f"{'a run id (16 hex digits)' if kind == 'id' else 'one of ' + ', '.join(_STATUSES) if kind == 'status' else 'a ' + kind}"
+                             f"; fix or delete that line (line 1 is the header)")
+
+
 class ResultsStore:
     def __init__(self, directory: Union[str, Path]):
         self.directory = Path(directory)
@@ -86,7 +128,13 @@ class ResultsStore:
         data = cls._complete_bytes(path)
         if not data.strip():
             return pd.DataFrame()
-        return pd.read_csv(io.BytesIO(data))
+        try:
+            table = pd.read_csv(io.BytesIO(data))
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: malformed CSV ({error}); fix or delete that line "
+                             f"(line 1 is the header)") from error
+        _check_schema(table, path)
+        return table
 
     def epochs(self) -> pd.DataFrame:
         """All epoch records (the newest copy of each run × epoch), sorted by run and epoch."""
@@ -99,6 +147,21 @@ class ResultsStore:
     def runs(self) -> pd.DataFrame:
         """One row per run (its latest metadata)."""
         return self._read(self.runs_path)
+
+    def epoch_counts(self) -> dict:
+        """run id → how many of its epochs 1, 2, … are recorded in epochs.csv without a gap.
+        A run is complete only when this reaches its epochs: runs.csv alone is not trusted."""
+        epochs = self.epochs()
+        if epochs.empty:
+            return {}
+        counts = {}
+        for run_id, numbers in epochs.groupby("run_id")["epoch"]:
+            present = set(numbers.astype(int))
+            n = 0
+            while n + 1 in present:
+                n += 1
+            counts[run_id] = n
+        return counts
 
     def _merge(self, path: Path, rows: Iterable[dict], key: List[str]) -> None:
         new = pd.DataFrame(list(rows))

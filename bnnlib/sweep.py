@@ -37,6 +37,8 @@ def expand_grid(spec: dict) -> List[RunConfig]:
         raise ValueError(f"a sweep must be a mapping of run fields to values or lists, got {type(spec).__name__}")
     spec = dict(spec)
     grids = spec.pop("grids", None)
+    if grids is not None and (not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids)):
+        raise ValueError(f"grids={grids!r} is not accepted; accepted: a list of mappings of run fields to values")
     if grids is not None:
         configs = []
         for grid in grids:
@@ -74,10 +76,18 @@ def parse_yaml(text: str):
 
 
 def load_sweep(path: Union[str, Path]) -> List[RunConfig]:
+    """Every run of a sweep file, validated before anything runs; errors name the file."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"sweep file {path} does not exist")
-    return expand_grid(parse_yaml(path.read_text()))
+    try:
+        spec = parse_yaml(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"sweep file {path} is not valid YAML: {' '.join(str(error).split())}") from error
+    try:
+        return expand_grid(spec)
+    except ValueError as error:
+        raise ValueError(f"sweep file {path}: {error}") from error
 
 
 def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Sequence[str]]) -> List[RunConfig]:

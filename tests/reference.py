@@ -1,22 +1,52 @@
 """An independent reference for the trainers' updates, written with plain autograd.
 
-It rebuilds the network from the model's tensors with ordinary torch ops (torch.tanh, the
-autograd STE functions, a textbook batch norm) and never calls the trainers' own backward
-code. BP's reference is the autograd gradient of the summed squared error; DFA's and
+It rebuilds the network from the model's tensors with ordinary torch ops (torch.tanh, its own
+sign and straight-through estimators written from the protocol's text, a textbook batch norm)
+and never calls bnnlib's binarisation or backward code: a wrong sign(0) or STE in bnnlib cannot
+hide behind the same mistake here. BP's reference is the autograd gradient of the summed squared error; DFA's and
 DRTP's inject δy_k = e B_k (or t B_k) into each block with its input detached.
 """
 
 import torch
 
-from bnnlib.binarize import ACTIVATIONS, WEIGHT_BINARISERS
-
 EPS = 1e-3
+
+
+def protocol_sign(x):
+    """+1 where x > 0, else −1 (PROTOCOL.md: sign(0) = −1)."""
+    return torch.where(x > 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+class SignActivation(torch.autograd.Function):
+    """Forward sign(z); backward δz = δy · 1[|z| < 1] (the saturating STE)."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return protocol_sign(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return grad * (z.abs() < 1).to(grad.dtype)
+
+
+class SignWeights(torch.autograd.Function):
+    """Forward sign(W); the gradient reaches the latent W unchanged (identity STE)."""
+
+    @staticmethod
+    def forward(ctx, w):
+        return protocol_sign(w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 def reference_step(model, trainer_name, x, targets, lr, feedback=None):
     """Return the expected (weights, gammas, betas) after one step of member-stacked SGD."""
-    act = ACTIVATIONS.get(model.activation.name)
-    binariser = WEIGHT_BINARISERS.get("sign" if model.binary_weights else "identity")
+    activation = torch.tanh if model.activation.name == "tanh" else SignActivation.apply
+    binarise = SignWeights.apply if model.binary_weights else (lambda w: w)
     weights = [w.clone().requires_grad_(True) for w in model.weights]
     gammas = [g.clone().requires_grad_(True) for g in model.bn_gamma]
     betas = [b.clone().requires_grad_(True) for b in model.bn_beta]
@@ -27,12 +57,12 @@ def reference_step(model, trainer_name, x, targets, lr, feedback=None):
         if trainer_name != "BP":
             y = y.detach()
         block_inputs.append(y)
-        z = torch.bmm(y, binariser.autograd(weights[k]))
+        z = torch.bmm(y, binarise(weights[k]))
         if model.batch_norm:
             mean = z.mean(dim=1, keepdim=True)
             var = ((z - mean) ** 2).mean(dim=1, keepdim=True)
             z = (z - mean) / torch.sqrt(var + EPS) * gammas[k] + betas[k]
-        y = act.autograd(z)
+        y = activation(z)
         block_outputs.append(y)
     top_input = y if trainer_name == "BP" else y.detach()
     output = torch.tanh(torch.bmm(top_input, weights[-1]))

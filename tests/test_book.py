@@ -172,7 +172,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
                                test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for c in configs])
         store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=paper.epochs) for c in configs])
 
-    ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="x", status="complete", epochs_done=5)])
+    ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="0" * 16, status="complete", epochs_done=5)])
     grid = protocol.grid_configs("mnist", False, paper)
     record(grid)
     assert report.open_store("best", tmp_path, [("mnist", False)], grid_only=True)[0].name == "paper"

@@ -2,6 +2,7 @@
 turned into numbers (issue #12)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,57 @@ def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
     runs = store.runs().set_index("run_id")
     assert runs.loc[victim, "epochs_done"] == 3 and runs.loc[victim, "status"] == "complete"
+
+
+# ---------------------------------------------------------------------- records
+def test_runs_without_their_epoch_rows_are_not_complete(tmp_path, mnist_root):
+    import os
+    import subprocess
+    import sys
+    data = DataOptions(root=str(mnist_root))
+    store = ResultsStore(tmp_path / "store")
+    configs = _configs(2)
+    execute(configs, store, data, progress=False)
+    assert len(plan(configs, store).complete) == 2
+    epochs = store.epochs()
+    store.epochs_path.unlink()  # every epoch row lost; runs.csv still says complete
+    status = subprocess.run([sys.executable, "-m", "bnnlib", "status", str(store.directory)], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert "2 run(s) marked complete in runs.csv lack epoch rows" in status.stdout
+    work = plan(configs, store)
+    assert not work.complete and len(work.pending) == 2
+    execute(configs, store, data, progress=False)
+    import pandas as pd
+    pd.testing.assert_frame_equal(store.epochs()[METRICS], epochs[METRICS])  # recomputed exactly
+
+
+# ---------------------------------------------------------------------- bad input, before any compute
+GOOD_SWEEP = "dataset: mnist\nalgorithm: DFA\nn_train: 256\nn_test: 100\nepochs: 1\n"
+BAD_INPUT = {
+    "cluster local:0": (GOOD_SWEEP, ["--cluster", "local:0"], "--cluster 'local:0' is not accepted; accepted: local:N"),
+    "cluster local:-1": (GOOD_SWEEP, ["--cluster=local:-1"], "--cluster 'local:-1' is not accepted"),
+    "cluster nonsense": (GOOD_SWEEP, ["--cluster", "nonsense"], "--cluster 'nonsense' is not accepted"),
+    "workers 0": (GOOD_SWEEP, ["--workers", "0"], "workers=0 is not accepted; accepted: an integer ≥ 1"),
+    "batch_norm 0": (GOOD_SWEEP + "batch_norm: [false, 0]\n", [], "batch_norm=0 is not accepted; accepted: True, False"),
+    "n_train below a batch": (GOOD_SWEEP.replace("256", "100"), [], "n_train=100 is not accepted; accepted: None"),
+    "malformed YAML": ("dataset: [mnist\n", [], "is not valid YAML"),
+    "grids 5": (GOOD_SWEEP + "grids: 5\n", [], "grids=5 is not accepted; accepted: a list of mappings"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
+    import os
+    import subprocess
+    import sys
+    text, options, message = BAD_INPUT[case]
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--results", str(tmp_path / "r"),
+                             "--no-download", "--data-root", str(tmp_path / "no-data"), *options],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "r" / "epochs.csv").exists()

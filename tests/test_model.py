@@ -118,3 +118,35 @@ def test_bad_trainer_arguments_and_batches_raise_clear_errors():
         trainer.step(torch.zeros(4, 4), (targets + 1) / 2)
     for w, b in zip(model.weights, before):  # nothing was trained
         assert torch.equal(w, b)
+
+
+@pytest.mark.parametrize("init", [0.1, 0.001])
+def test_initial_weights_are_uniform_on_minus_init_to_init(init):
+    """Kolmogorov–Smirnov against U(−init, init), layer by layer: U(0, init), a normal or a
+    wrong scale would all fail (p < 1e-6 for each at these sizes)."""
+    from scipy import stats
+    model = BinaryMLP([7], init=init)
+    for w in model.weights:
+        values = w[0].flatten().double().numpy()
+        assert stats.kstest(values, stats.uniform(loc=-init, scale=2 * init).cdf).pvalue > 1e-3
+        assert abs(values.mean()) < 0.05 * init  # centred
+
+
+def test_feedback_matrices_are_uniform_fixed_and_seeded_per_member():
+    from scipy import stats
+    from bnnlib import make_trainer
+    model = BinaryMLP([3, 4])
+    trainer = make_trainer("DFA", model, lr=1e-4)
+    assert [tuple(b.shape) for b in trainer.feedback] == [(2, 10, n) for n in (700, 500, 300, 200)]
+    for b in trainer.feedback:
+        assert stats.kstest(b[0].flatten().double().numpy(), stats.uniform(loc=-1, scale=2).cdf).pvalue > 1e-3
+    # member 4's matrices do not depend on who else is in the model, and DRTP draws the same ones
+    alone = make_trainer("DRTP", BinaryMLP([4]), lr=1e-4)
+    assert all(torch.equal(a[0], b[1]) for a, b in zip(alone.feedback, trainer.feedback))
+    assert not torch.equal(trainer.feedback[0][0], trainer.feedback[0][1])  # seeds differ
+    # fixed: a training step leaves them unchanged
+    before = [b.clone() for b in trainer.feedback]
+    x = torch.rand(2, 16, 784) * 2 - 1
+    targets = torch.nn.functional.one_hot(torch.randint(0, 10, (2, 16)), 10).float() * 2 - 1
+    trainer.step(x, targets)
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.feedback))

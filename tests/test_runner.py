@@ -33,7 +33,7 @@ def test_run_id_is_stable_and_ignores_epochs_and_device():
                                                      activation="sign", init=0.001, lr=0.000001, seed=2)).run_id
     assert config.run_id == dataclasses.replace(config, epochs=5, device="cuda").run_id
     assert config.run_id != dataclasses.replace(config, seed=3).run_id
-    assert config.run_id != dataclasses.replace(config, n_train=100).run_id
+    assert config.run_id != dataclasses.replace(config, n_train=1000).run_id
     assert config.run_id == "8f90de100b9092bd"
 
 
@@ -82,7 +82,7 @@ def test_grid_expands_restricts_and_groups(tmp_path):
 def _write_rows(directory, writer, n):
     store = ResultsStore(directory)
     for i in range(n):
-        store.add_epochs([{"run_id": f"w{writer}", "epoch": i + 1, "loss": 0.5, "train_accuracy": 0.1}])
+        store.add_epochs([{"run_id": f"{writer:016x}", "epoch": i + 1, "loss": 0.5, "train_accuracy": 0.1}])
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
@@ -94,7 +94,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         p.join()
         assert p.exitcode == 0
     table = pd.read_csv(tmp_path / "epochs.csv")  # one pandas call
-    assert len(table) == 120 and set(table["run_id"]) == {"w0", "w1", "w2"}
+    assert len(table) == 120 and set(table["run_id"]) == {0, 1, 2}  # read back as integers by pandas
 
 
 # ---------------------------------------------------------------------- execution
@@ -264,7 +264,7 @@ def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
     store.add_epochs([dict(run_id=run_id, epoch=epoch, **dataclasses.asdict(config), loss=0.1,
                            train_accuracy=0.1 * epoch, train_precision=0.0, train_f1=0.0,
                            test_accuracy=0.1 * epoch, test_precision=0.0, test_f1=0.0)
-                      for run_id in (config.run_id, "someone-else") for epoch in (1, 2, 3)])
+                      for run_id in (config.run_id, "e15e" * 4) for epoch in (1, 2, 3)])
     records = epoch_records(store, [config], budget)
     assert set(records["run_id"]) == {config.run_id} and sorted(records["epoch"]) == [1, 2]
     summary = summarise(store, [config], budget)

@@ -2,9 +2,14 @@
 
 import multiprocessing
 
+import pytest
+
 import pandas as pd
 
 from bnnlib.store import ResultsStore
+
+
+A, B = "a" * 16, "b" * 16  # run ids are 16 hex digits
 
 
 def _row(run_id, epoch, loss=0.5):
@@ -13,32 +18,32 @@ def _row(run_id, epoch, loss=0.5):
 
 def test_epochs_are_appended_and_the_newest_copy_wins(tmp_path):
     store = ResultsStore(tmp_path)
-    store.add_epochs([_row("b", 1), _row("a", 1)])
+    store.add_epochs([_row(B, 1), _row(A, 1)])
     before = store.epochs_path.read_bytes()
-    store.add_epochs([_row("a", 2)])
+    store.add_epochs([_row(A, 2)])
     assert store.epochs_path.read_bytes().startswith(before)  # appended, not rewritten
     assert store.epochs_path.read_text().count("\n") == 4
-    store.add_epochs([_row("a", 1, loss=0.25)])  # a recomputed epoch
+    store.add_epochs([_row(A, 1, loss=0.25)])  # a recomputed epoch
     table = store.epochs()
-    assert list(zip(table["run_id"], table["epoch"])) == [("a", 1), ("a", 2), ("b", 1)]
-    assert table.set_index(["run_id", "epoch"]).loc[("a", 1), "loss"] == 0.25
+    assert list(zip(table["run_id"], table["epoch"])) == [(A, 1), (A, 2), (B, 1)]
+    assert table.set_index(["run_id", "epoch"]).loc[(A, 1), "loss"] == 0.25
 
 
 def test_a_new_column_rewrites_the_table_with_every_column(tmp_path):
     store = ResultsStore(tmp_path)
-    store.add_epochs([_row("a", 1)])
-    store.add_epochs([{**_row("a", 2), "extra": 7}])
+    store.add_epochs([_row(A, 1)])
+    store.add_epochs([{**_row(A, 2), "extra": 7}])
     table = pd.read_csv(store.epochs_path)
     assert list(table["extra"].isna()) == [True, False] and len(table) == 2
 
 
 def test_a_torn_last_line_is_dropped_and_cut_before_the_next_append(tmp_path):
     store = ResultsStore(tmp_path)
-    store.add_epochs([_row("a", 1), _row("a", 2)])
+    store.add_epochs([_row(A, 1), _row(A, 2)])
     with open(store.epochs_path, "ab") as f:
-        f.write(b"a,3,0.1")  # a process killed in the middle of an append
+        f.write(A.encode() + b",3,0.1")  # a process killed in the middle of an append
     assert list(store.epochs()["epoch"]) == [1, 2]
-    store.add_epochs([_row("a", 3, loss=0.3)])
+    store.add_epochs([_row(A, 3, loss=0.3)])
     table = pd.read_csv(store.epochs_path)  # a plain reader sees a clean table
     assert list(table["epoch"]) == [1, 2, 3] and table["loss"].tolist() == [0.5, 0.5, 0.3]
 
@@ -75,3 +80,31 @@ def test_claims_exclude_other_processes_until_released(tmp_path):
     assert holder.exitcode == 0
     with ResultsStore(tmp_path).claim(["a", "b", "c", "d"], wait=True) as held:
         assert held == ["a", "b", "c", "d"]
+
+
+GARBAGE = {
+    "text in a number column": (A + ",2,oops,0.1\n", r"epochs.csv line 3: loss='oops' is not a number"),
+    "an accuracy above 1": (A + ",2,0.5,7\n", r"epochs.csv line 3: train_accuracy=7.0 is not a fraction"),
+    "a garbage run id": ("hello world,2,0.5,0.1\n", r"epochs.csv line 3: run_id='hello world' is not a run id"),
+    "too many fields": (A + ",2,0.5,0.1,9,9,9\n", r"epochs.csv: malformed CSV .*line 3"),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE)
+def test_a_malformed_row_is_an_error_naming_file_and_line(tmp_path, case):
+    line, message = GARBAGE[case]
+    store = ResultsStore(tmp_path)
+    store.add_epochs([_row(A, 1)])
+    with open(store.epochs_path, "a") as f:
+        f.write(line)
+    with pytest.raises(ValueError, match=message):
+        store.epochs()
+
+
+def test_a_garbage_line_in_runs_csv_is_an_error_not_a_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.update_runs([{"run_id": A, "status": "complete", "epochs_done": 3}])
+    with open(store.runs_path, "a") as f:
+        f.write("garbage,,\n")
+    with pytest.raises(ValueError, match=r"runs.csv line 3: run_id='garbage'"):
+        store.runs()
