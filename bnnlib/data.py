@@ -85,6 +85,8 @@ class Dataset:
     n_classes: int = 10
     #: sha256 of the decoded images and labels (all splits, before scaling); runs record it
     digest: str = ""
+    #: every x is p/127.5 − 1 for an integer pixel p (lets binary first layers sum exactly)
+    pixel_inputs: bool = False
 
     @property
     def input_size(self) -> int:
@@ -97,7 +99,8 @@ class Dataset:
     def subset(self, n_train: Optional[int] = None, n_test: Optional[int] = None) -> "Dataset":
         """The first n_train / n_test samples (for smoke budgets); None keeps all."""
         return Dataset(self.name, self.x_train[:n_train], self.labels_train[:n_train],
-                       self.x_test[:n_test], self.labels_test[:n_test], self.n_classes, self.digest)
+                       self.x_test[:n_test], self.labels_test[:n_test], self.n_classes, self.digest,
+                       self.pixel_inputs)
 
 
 def _how_to_provide(name: str) -> str:
@@ -361,6 +364,7 @@ def load_dataset(name: str, root: Union[str, Path, None] = None, mirror: Union[s
         torch.save({**arrays, "digest": digest}, partial)
         os.replace(partial, cache_file)  # atomic: a concurrent reader never sees half a file
     dataset = Dataset(name, _to_protocol(arrays["train_images"]), arrays["train_labels"],
-                      _to_protocol(arrays["test_images"]), arrays["test_labels"], digest=digest)
+                      _to_protocol(arrays["test_images"]), arrays["test_labels"], digest=digest,
+                      pixel_inputs=True)
     _MEMORY_CACHE[key] = dataset
     return dataset

@@ -28,8 +28,11 @@ BN_MOMENTUM = 0.1  # running ← (1 − momentum)·running + momentum·batch
 #: Version of the training arithmetic: bumped whenever a change alters any recorded number, so
 #: that every run records which arithmetic produced it (one budget, one arithmetic).
 #: 1 — BN batch statistics by torch.var_mean (Welford); 2 — by two passes (mean, then the mean
-#: of squared deviations), as NumPy and the paper's original code compute them, 9× faster here.
-ARITHMETIC_VERSION = 2
+#: of squared deviations), as NumPy and the paper's original code compute them, 9× faster here;
+#: 3 — with binary weights and pixel inputs, the first layer's sums are exact: x = (2p − 255)/255,
+#: so x·sign(W) is computed as (Σ(2p − 255)·s)/255 with integer sums, instead of a float32 sum
+#: of rounded x whose rounding decided the sign of pre-activations that are exactly 0.
+ARITHMETIC_VERSION = 3
 
 FloatOrPerMember = Union[float, Sequence[float]]
 
@@ -85,6 +88,8 @@ class BinaryMLP:
     input_size, n_classes, hidden_sizes: layer sizes (all positive).
     activation: a name in ``ACTIVATIONS`` (``"tanh"``, ``"sign"``).
     binary_weights: hidden Linear layers compute with sign(W) (identity STE to W).
+    pixel_inputs: inputs are x = p/127.5 − 1 for integer pixels p (the datasets' case; the
+        runner sets it): with binary weights the first layer's sums are then computed exactly.
     batch_norm: BN after each hidden Linear, exactly as PROTOCOL.md says.
     init: U(−init, init) for every weight; a float or one per member.
     """
@@ -100,6 +105,7 @@ class BinaryMLP:
         batch_norm: bool = False,
         init: FloatOrPerMember = 0.1,
         device: Union[str, torch.device] = "cpu",
+        pixel_inputs: bool = False,
     ):
         if isinstance(seeds, Integral):
             seeds = [seeds]
@@ -120,6 +126,9 @@ class BinaryMLP:
         self.hidden_binariser = WEIGHT_BINARISERS.get("sign" if binary_weights else "identity")
         self.init = per_member(init, self.n_members, "init")
         self.device = torch.device(device)
+        if not isinstance(pixel_inputs, bool):
+            raise ValueError(f"pixel_inputs must be True or False, got {pixel_inputs!r}")
+        self.pixel_inputs = pixel_inputs
 
         sizes = (self.input_size, *self.hidden_sizes, self.n_classes)
         per_layer = [[] for _ in range(len(sizes) - 1)]
@@ -202,23 +211,50 @@ class BinaryMLP:
             out[s].copy_(torch._int_mm(y_int8[s], w_int8[s]))
         return out
 
+    @property
+    def exact_first_layer(self) -> bool:
+        """With binary weights and pixel inputs x = (2p − 255)/255, block 1's pre-activation is an
+        integer over 255: it is computed exactly (ARITHMETIC_VERSION 3)."""
+        return self.binary_weights and self.pixel_inputs
+
+    @staticmethod
+    def _first_layer_exact(x: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
+        """(Σ(2p − 255)·s)/255 for x = p/127.5 − 1 and s = ±1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs
+        with p − 128 an int8, so the sum is an int8 GEMM with int32 accumulation — exact, and
+        |sum| ≤ 255·fan_in < 2²⁴ is a float32; one rounding remains, the division by 255."""
+        centred = torch.round(x * 127.5 - 0.5).to(torch.int8)  # p − 128 (x holds p exactly)
+        sums = w_int8.to(torch.int32).sum(dim=-2, keepdim=True)  # Σs per output unit, (S, 1, out)
+        shared = centred.dim() == 2
+        out = torch.empty(w_int8.shape[0], centred.shape[-2], w_int8.shape[2], dtype=torch.float32,
+                          device=x.device)
+        for s in range(w_int8.shape[0]):
+            total = torch._int_mm(centred if shared else centred[s], w_int8[s]).mul_(2).add_(sums[s])
+            out[s].copy_(total)
+        return out.div_(255.0)
+
     def _hidden_linear(self, k: int, y: torch.Tensor, w: torch.Tensor,
                        w_int8: Optional[torch.Tensor]) -> torch.Tensor:
         # torch._int_mm takes any shape on the CPU; on CUDA it wants sizes the paper's do not have
+        if k == 0 and self.exact_first_layer:
+            if self.device.type == "cpu":
+                return self._first_layer_exact(y, w.to(torch.int8) if w_int8 is None else w_int8)
+            z = self._linear(torch.round(y * 127.5 - 0.5).mul_(2).add_(1), w)  # 2p − 255, summed exactly
+            return z.div_(255.0)
         if w_int8 is not None and y.dim() == 3 and self.device.type == "cpu":
             return self._linear_pm1(y, w_int8)
         return self._linear(y, w)
 
     def integer_weights(self, effective_weights: Sequence[torch.Tensor]) -> List[Optional[torch.Tensor]]:
-        """int8 copies of the ±1 weights of :attr:`integer_layers` (None elsewhere)."""
-        exact = set(self.integer_layers)
+        """int8 copies of the ±1 weights of :attr:`integer_layers` and of an exact first layer
+        (None elsewhere)."""
+        exact = set(self.integer_layers) | ({0} if self.exact_first_layer else set())
         return [w.to(torch.int8) if k in exact else None for k, w in enumerate(effective_weights)]
 
     def forward_train(self, x: torch.Tensor) -> ForwardCache:
         """Training-mode forward pass (batch statistics in BN; running stats updated)."""
         cache = ForwardCache()
         y = x
-        exact = set(self.integer_layers)
+        exact = set(self.integer_layers) | ({0} if self.exact_first_layer else set())
         for k in range(self.n_hidden):
             w = self.effective_weight(k)
             cache.inputs.append(y)

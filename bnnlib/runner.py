@@ -123,7 +123,7 @@ def _assemble(training: MemberTraining, member_states: Sequence[Optional[dict]])
     training.load_state_dict(full)
 
 
-def build_training(configs: Sequence[RunConfig], input_size: int) -> MemberTraining:
+def build_training(configs: Sequence[RunConfig], input_size: int, pixel_inputs: bool = True) -> MemberTraining:
     first = configs[0]
     if any(c.group_key() != first.group_key() or c.device != first.device for c in configs):
         raise ValueError("a member group needs runs of the same structure and device")
@@ -131,7 +131,7 @@ def build_training(configs: Sequence[RunConfig], input_size: int) -> MemberTrain
         raise ValueError("a member group cannot hold the same run twice")
     model = BinaryMLP([c.seed for c in configs], input_size=input_size, activation=first.activation,
                       binary_weights=first.binary_weights, batch_norm=first.batch_norm,
-                      init=[c.init for c in configs], device=first.device)
+                      init=[c.init for c in configs], device=first.device, pixel_inputs=pixel_inputs)
     trainer = make_trainer(first.algorithm, model, lr=[c.lr for c in configs])
     return MemberTraining(model, trainer, batch_size=first.batch_size)
 
@@ -145,7 +145,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     """
     first = configs[0]
     dataset = load_dataset(first.dataset, data.root, data.mirror, data.download).subset(first.n_train, first.n_test)
-    training = build_training(configs, dataset.input_size)  # the data says 784 or 3072
+    training = build_training(configs, dataset.input_size, dataset.pixel_inputs)  # the data says 784 or 3072
     _assemble(training, member_states or [None] * len(configs))
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
