@@ -1,4 +1,5 @@
-"""Command line: ``python -m bnnlib {run,sweep,status} …`` (``--help`` on each)."""
+"""Command line: ``python -m bnnlib {run,sweep,protocol,book,status,export,summary,predict} …``
+(``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,26 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--only", action="append",
                       help="only pages whose file name starts with this, e.g. 04_results_mnist_bn or "
                            "04_results (repeatable)")
+
+    export = commands.add_parser("export", help="write a completed fully binary run as a bit-packed network file")
+    export.add_argument("results", type=Path, help="the run's results folder (it must hold the run's kept state)")
+    export.add_argument("run_id", help="the run's id (python -m bnnlib status RESULTS lists runs)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the file to write, e.g. model.bnn")
+    export.add_argument("--data-root", help=f"where datasets are stored (default ${ROOT_VARIABLE} or ./data)")
+    export.add_argument("--data-mirror", help=f"offline mirror in torchvision's layout (default ${MIRROR_VARIABLE})")
+    export.add_argument("--no-verify", action="store_true",
+                        help="skip classifying the test set with both models (the agreement is recorded in the file)")
+
+    summary = commands.add_parser("summary", help="per-layer parameters, memory and MACs of a packed network")
+    summary.add_argument("model", type=Path)
+
+    predict = commands.add_parser("predict", help="classify a dataset's test set with a packed network "
+                                  "(integer arithmetic for every binary layer)")
+    predict.add_argument("model", type=Path)
+    predict.add_argument("--dataset", required=True, choices=DATASETS)
+    predict.add_argument("--data-root", help=f"where datasets are stored (default ${ROOT_VARIABLE} or ./data)")
+    predict.add_argument("--data-mirror", help=f"offline mirror in torchvision's layout (default ${MIRROR_VARIABLE})")
+    predict.add_argument("--no-download", action="store_true", help="never try the internet for data")
 
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
@@ -258,10 +279,70 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
               f"about {hours:.1f} h left with {workers} worker(s)")
 
 
+def cmd_export(args) -> int:
+    from .data import load_dataset
+    from .deploy import export, summary, PackedNetwork
+
+    if not args.results.is_dir():
+        raise ValueError(f"results folder {args.results} does not exist")
+    store = ResultsStore(args.results)
+    dataset = None
+    if not args.no_verify:
+        from .deploy import run_config
+        config = run_config(store, args.run_id)
+        dataset = load_dataset(config.dataset, args.data_root, args.data_mirror).subset(None, config.n_test)
+    header = export(store, args.run_id, args.output, verify_on=dataset)
+    size = args.output.stat().st_size
+    table = summary(PackedNetwork.load(args.output))
+    float_bytes = int(table["float32 bytes"].iloc[-1])
+    print(f"{args.output}: {size} bytes ({float_bytes / size:.1f}× smaller than its float32 weights, "
+          f"{float_bytes} bytes); run {args.run_id}, {header['config']['dataset']}, "
+          f"BN {'on' if header['batch_norm'] else 'off'}, state of its last epoch")
+    if "verified_on" in header:
+        check = header["verified_on"]
+        print(f"agreement with the float model on the {check['images']} {check['dataset']} test images: "
+              f"{100 * check['agreement']:.2f} %")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .deploy import PackedNetwork, summary
+
+    network = PackedNetwork.load(args.model)
+    table = summary(network)
+    config = network.header["config"]
+    print(f"{args.model}: {config['algorithm']}, {config['weights']} weights, {config['activation']} activations, "
+          f"BN {'on' if network.header['batch_norm'] else 'off'}, {config['dataset']}, run {network.header['run_id']}")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False))
+    total = table.iloc[-1]
+    print(f"deployed {int(total['deployed bytes'])} bytes against {int(total['float32 bytes'])} as float32: "
+          f"{total['compression']:.1f}× smaller; the output layer stays float32 (the paper does not binarise it)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .data import load_dataset
+    from .deploy import PackedNetwork, pixels
+
+    network = PackedNetwork.load(args.model)
+    trained_on = network.header["config"]["dataset"]
+    if args.dataset != trained_on:
+        raise ValueError(f"--dataset {args.dataset} is not accepted for {args.model}; accepted: {trained_on}, "
+                         f"the dataset it was trained on")
+    dataset = load_dataset(args.dataset, args.data_root, args.data_mirror, not args.no_download)
+    predictions = network.predict(pixels(dataset.x_test))
+    accuracy = float((predictions == dataset.labels_test.numpy()).mean())
+    print(f"accuracy={accuracy:.4f}")
+    print(f"{len(predictions)} predictions on the {args.dataset} test set, integer arithmetic for every binary layer")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
+                "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
                 "status": cmd_status}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,0 +1,278 @@
+"""Deploying a trained fully binary network: a bit-packed file and integer-only inference.
+
+What the paper's abstract promises of binary networks — smaller models and faster inference —
+measured for the networks it trains. A final run with binary weights and sign activations
+keeps its trained state (``<results>/states/``); :func:`export` turns that state into one file:
+
+* hidden layers: the signs of the latent weights, 8 per byte (``numpy.packbits``), one row of
+  bits per output unit;
+* each hidden unit's batch normalisation followed by sign (or, without BN, the sign alone)
+  folded into one integer threshold on the unit's integer pre-activation — found by
+  evaluating the float model's own float32 expression at every integer the pre-activation can
+  take, so the fold reproduces its rounding, its negative γ and its sign(0) = −1 exactly;
+* the first layer works on the integer pixels: x = p/127.5 − 1 = (2p − 255)/255, so its
+  pre-activation is (1/255)·Σ(2p − 255)·s, an integer over 255;
+* the output layer stays float32 (the paper does not binarise it), followed by tanh.
+
+:class:`PackedNetwork` runs that file with integer arithmetic only for the binary layers:
+int8 × int8 → int32 GEMMs (``torch._int_mm``) on ±1 weights unpacked once at load, integer
+thresholds instead of BN and sign. The tests prove its predictions equal the float model's
+on every image of the MNIST and Fashion-MNIST test sets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .binarize import tanh
+from .config import IDENTITY_FIELDS, RunConfig
+from .model import BN_EPS, BinaryMLP
+from .store import ResultsStore
+
+MAGIC = b"BNNLIB-PACKED-1\n"
+# threshold modes of a hidden unit: y = +1 iff a ≥ T (ABOVE), a ≤ T (BELOW), always (PLUS), never (MINUS)
+ABOVE, BELOW, PLUS, MINUS = 1, -1, 2, -2
+
+
+class ExportError(ValueError):
+    """A run that cannot be exported (not binary, not complete, no kept state)."""
+
+
+# ---------------------------------------------------------------------- the float model of a run
+def run_config(store: ResultsStore, run_id: str) -> RunConfig:
+    record = store.run_record(run_id)
+    if record is None:
+        raise ExportError(f"run {run_id} is not in {store.runs_path}; accepted: a run id listed there "
+                          f"(python -m bnnlib status {store.directory})")
+    values = {name: record[name] for name in IDENTITY_FIELDS}
+    for name in ("n_train", "n_test"):
+        values[name] = None if pd.isna(values[name]) else int(values[name])
+    values.update(batch_norm=bool(values["batch_norm"]), batch_size=int(values["batch_size"]),
+                  seed=int(values["seed"]), epochs=int(record["epochs_requested"]))
+    return RunConfig(**values)
+
+
+def float_model(store: ResultsStore, run_id: str) -> tuple:
+    """(RunConfig, BinaryMLP with one member) of a completed run, from its kept final state."""
+    from .runner import _assemble, build_training
+
+    config = run_config(store, run_id)
+    record = store.run_record(run_id)
+    if record["status"] != "complete":
+        raise ExportError(f"run {run_id} is {record['status']}, not complete; accepted: a complete run")
+    if not (config.binary_weights and config.activation == "sign"):
+        raise ExportError(f"run {run_id} has {config.weights} weights and {config.activation} activations; "
+                          f"accepted: a fully binary run (binary weights, sign activations)")
+    state = store.load_final_state(run_id)
+    if state is None:
+        raise ExportError(f"run {run_id} has no kept trained state ({store.state_path(run_id)}): it was "
+                          f"trained without --keep-checkpoints, or on another machine (states stay out of "
+                          f"git); train it again with --keep-checkpoints")
+    input_size = state["model"]["weights"][0].shape[0]
+    training = build_training([config], input_size)
+    _assemble(training, [state])
+    return config, training.model
+
+
+# ---------------------------------------------------------------------- folding BN + sign
+def _thresholds(model: BinaryMLP, k: int, fan_in: int, scale_divisor: float = 1.0) -> tuple:
+    """Integer thresholds of hidden block k: for each unit, (mode, T) such that the float
+    model's sign(BN(a / scale_divisor)) is +1 exactly when ``a ≥ T`` (mode ABOVE) or ``a ≤ T``
+    (BELOW), for every integer pre-activation a with |a| ≤ fan_in · scale_divisor.
+
+    The float model's own float32 expression is evaluated (BinaryMLP.forward_eval's BN, then
+    sign), so the fold inherits its rounding, its sign(0) = −1 and the direction a negative γ
+    gives; it is monotone in a, and a bisection per unit finds where it changes."""
+    n_units = model.hidden_sizes[k]
+    if model.batch_norm:
+        scale = (torch.rsqrt(model.running_var[k] + BN_EPS) * model.bn_gamma[k]).view(-1)
+        shift = (model.bn_beta[k] - model.running_mean[k] * scale.view(1, 1, -1)).view(-1)
+
+    def positive(a: torch.Tensor) -> torch.Tensor:  # a: (units,) integers as int64
+        z = a.to(torch.float32)
+        if scale_divisor != 1.0:
+            z = z / scale_divisor
+        if model.batch_norm:
+            z = torch.addcmul(shift, z, scale)
+        return model.activation.forward(z) > 0
+
+    limit = int(round(fan_in * scale_divisor))
+    low = torch.full((n_units,), -limit, dtype=torch.int64)
+    high = torch.full((n_units,), limit, dtype=torch.int64)
+    at_low, at_high = positive(low), positive(high)
+    modes = torch.where(at_low & at_high, PLUS, torch.where(~at_low & ~at_high, MINUS,
+                                                            torch.where(at_high, ABOVE, BELOW)))
+    # invariant: f(low) != f(high) for the changing units; bisect until they are neighbours
+    while bool(((high - low) > 1).any()):
+        middle = (low + high) // 2
+        same_as_low = positive(middle) == at_low
+        low = torch.where(same_as_low, middle, low)
+        high = torch.where(same_as_low, high, middle)
+    limits = torch.where(modes == ABOVE, high, torch.where(modes == BELOW, low, torch.zeros_like(low)))
+    return modes.to(torch.int8).numpy(), limits.to(torch.int32).numpy()
+
+
+# ---------------------------------------------------------------------- the file
+@dataclass
+class PackedLayer:
+    signs: np.ndarray        # (out, in) bool: True where the weight is +1
+    modes: np.ndarray        # (out,) int8
+    limits: np.ndarray       # (out,) int32
+
+
+def export(store: ResultsStore, run_id: str, path: Union[str, Path], verify_on=None) -> dict:
+    """Write a completed fully binary run to ``path``; returns the header written.
+
+    ``verify_on``: optionally a Dataset whose test set both the float model and the packed
+    network classify; their agreement is recorded in the header.
+    """
+    config, model = float_model(store, run_id)
+    fan_ins = [model.input_size, *model.hidden_sizes[:-1]]
+    layers = []
+    for k in range(model.n_hidden):
+        signs = (model.effective_weight(k)[0] > 0).T.contiguous().numpy()  # sign(0) = −1
+        # block 1 sees a = Σ(2p − 255)·s, i.e. 255 × its float pre-activation
+        modes, limits = _thresholds(model, k, fan_ins[k], 255.0 if k == 0 else 1.0)
+        layers.append(PackedLayer(signs, modes, limits))
+    output = model.weights[-1][0].contiguous().numpy().astype(np.float32)
+    header = {"format": "bnnlib packed binary MLP, version 1", "run_id": run_id, "config": config.as_dict(),
+              "input_size": model.input_size, "hidden_sizes": list(model.hidden_sizes),
+              "n_classes": model.n_classes, "batch_norm": model.batch_norm,
+              "state": "last epoch (the trained state at the end of training)"}
+    body = io.BytesIO()
+    for layer in layers:
+        body.write(np.packbits(layer.signs, axis=1).tobytes())
+        body.write(layer.modes.tobytes())
+        body.write(layer.limits.astype("<i4").tobytes())
+    body.write(output.astype("<f4").tobytes())
+    if verify_on is not None:
+        float_predictions = model.predict(verify_on.x_test)[0].numpy()
+        network = PackedNetwork(header, layers, output)
+        packed_predictions = network.predict(pixels(verify_on.x_test))
+        header["verified_on"] = {"dataset": verify_on.name, "images": int(len(float_predictions)),
+                                 "agreement": float((float_predictions == packed_predictions).mean())}
+    _write(Path(path), header, body.getvalue())
+    return header
+
+
+def _write(path: Path, header: dict, body: bytes) -> None:
+    encoded = json.dumps(header, sort_keys=True).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MAGIC + struct.pack("<I", len(encoded)) + encoded + body)
+
+
+def pixels(x: torch.Tensor) -> np.ndarray:
+    """The uint8 pixels p behind protocol inputs x = p/127.5 − 1 (exact: x holds every p)."""
+    return torch.round((x + 1.0) * 127.5).to(torch.uint8).numpy()
+
+
+# ---------------------------------------------------------------------- integer-only inference
+class PackedNetwork:
+    """A packed fully binary MLP; ``predict(pixels)`` uses integer arithmetic for every binary
+    layer and float32 only for the output layer (not binarised in the paper)."""
+
+    def __init__(self, header: dict, layers: List[PackedLayer], output: np.ndarray):
+        self.header, self.layers, self.output = header, layers, output
+        # ±1 weights as int8 (in, out) for the int8 GEMMs, unpacked once here
+        self._weights = [torch.from_numpy(np.where(layer.signs.T, 1, -1).astype(np.int8)).contiguous()
+                         for layer in layers]
+        self._column_sums = [w.sum(dim=0, dtype=torch.int32) for w in self._weights]
+        self._modes = [torch.from_numpy(layer.modes) for layer in layers]
+        self._limits = [torch.from_numpy(layer.limits) for layer in layers]
+        self._output = torch.from_numpy(output)
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "PackedNetwork":
+        data = Path(path).read_bytes()
+        if not data.startswith(MAGIC):
+            raise ValueError(f"{path} is not a bnnlib packed network (no {MAGIC!r} header)")
+        (length,) = struct.unpack_from("<I", data, len(MAGIC))
+        start = len(MAGIC) + 4
+        header = json.loads(data[start:start + length])
+        offset = start + length
+        sizes = [header["input_size"], *header["hidden_sizes"]]
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            row_bytes = (fan_in + 7) // 8
+            packed = np.frombuffer(data, np.uint8, fan_out * row_bytes, offset).reshape(fan_out, row_bytes)
+            offset += fan_out * row_bytes
+            signs = np.unpackbits(packed, axis=1, count=fan_in).astype(bool)
+            modes = np.frombuffer(data, np.int8, fan_out, offset).copy()
+            offset += fan_out
+            limits = np.frombuffer(data, "<i4", fan_out, offset).astype(np.int32)
+            offset += 4 * fan_out
+            layers.append(PackedLayer(signs, modes, limits))
+        shape = (sizes[-1], header["n_classes"])
+        output = np.frombuffer(data, "<f4", shape[0] * shape[1], offset).reshape(shape).astype(np.float32)
+        if offset + output.nbytes != len(data):
+            raise ValueError(f"{path}: {len(data) - offset - output.nbytes} unexpected bytes at the end "
+                             f"(truncated or corrupt file)")
+        return cls(header, layers, output)
+
+    def _threshold(self, k: int, a: torch.Tensor) -> torch.Tensor:
+        modes, limits = self._modes[k], self._limits[k]
+        above = a >= limits
+        below = a <= limits
+        on = torch.where(modes == ABOVE, above, torch.where(modes == BELOW, below, modes == PLUS))
+        return on.to(torch.int8).mul_(2).sub_(1)  # ±1 as int8, the next layer's input
+
+    @torch.no_grad()
+    def logits(self, images: np.ndarray) -> torch.Tensor:
+        """tanh outputs (N, classes) for uint8 images (N, input_size)."""
+        p = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        # block 1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs, with p − 128 ∈ [−128, 127] an int8
+        centred = (p.to(torch.int16) - 128).to(torch.int8)
+        a = torch._int_mm(centred, self._weights[0]).mul_(2).add_(self._column_sums[0])
+        y = self._threshold(0, a)
+        for k in range(1, len(self.layers)):
+            y = self._threshold(k, torch._int_mm(y, self._weights[k]))
+        return tanh(y.to(torch.float32) @ self._output)
+
+    def predict(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        out = [self.logits(images[i:i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy()
+
+
+# ---------------------------------------------------------------------- the model report
+def summary(network: Union[PackedNetwork, BinaryMLP]) -> pd.DataFrame:
+    """Per layer: shape, 1-bit and 32-bit parameters, memory as deployed and as float32,
+    binary and float multiply-accumulates per image; a last row holds the totals
+    (larq's ``models.summary`` is the model). ``compression`` = float32 bytes / deployed bytes."""
+    if isinstance(network, PackedNetwork):
+        sizes = [network.header["input_size"], *network.header["hidden_sizes"], network.header["n_classes"]]
+        batch_norm = network.header["batch_norm"]
+        binary = True
+    else:
+        sizes = [network.input_size, *network.hidden_sizes, network.n_classes]
+        batch_norm, binary = network.batch_norm, network.binary_weights and network.activation.binary_output
+    rows = []
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        hidden = k < len(sizes) - 2
+        packed = hidden and binary
+        weights = fan_in * fan_out
+        row = {"layer": f"block {k + 1}" if hidden else "output", "shape": f"{fan_in} × {fan_out}",
+               "1-bit parameters": weights if packed else 0,
+               "32-bit parameters": 0 if packed else weights,
+               # a folded threshold per unit (int32 + 1 mode byte) replaces BN's 4 float statistics
+               "thresholds": fan_out if packed else 0,
+               "deployed bytes": (fan_out * ((fan_in + 7) // 8) + 5 * fan_out) if packed else 4 * weights,
+               "float32 bytes": 4 * weights + (4 * 4 * fan_out if hidden and batch_norm else 0),
+               "binary MACs": weights if packed else 0, "float MACs": 0 if packed else weights}
+        if not packed and hidden and batch_norm:
+            row["32-bit parameters"] += 2 * fan_out  # γ and β (running statistics are not trained)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    total = table.drop(columns=["layer", "shape"]).sum()
+    table = pd.concat([table, pd.DataFrame([{"layer": "total", "shape": "", **total.to_dict()}])],
+                      ignore_index=True)
+    table["compression"] = (table["float32 bytes"] / table["deployed bytes"]).round(2)
+    return table
