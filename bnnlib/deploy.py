@@ -136,6 +136,40 @@ def export(store: ResultsStore, run_id: str, path: Union[str, Path], verify_on=N
     network classify; their agreement is recorded in the header.
     """
     config, model = float_model(store, run_id)
+    network = pack(model, {"run_id": run_id, "config": config.as_dict(),
+                           "state": "last epoch (the trained state at the end of training)"})
+    header = network.header
+    if verify_on is not None:
+        float_predictions = model.predict(verify_on.x_test)[0].numpy()
+        packed_predictions = network.predict(pixels(verify_on.x_test))
+        header["verified_on"] = {"dataset": verify_on.name, "images": int(len(float_predictions)),
+                                 "agreement": float((float_predictions == packed_predictions).mean())}
+    save(network, path)
+    return header
+
+
+def save(network: "PackedNetwork", path: Union[str, Path]) -> int:
+    """Write the packed file: magic, header length, JSON header, then per hidden layer its sign
+    bits (8 per byte, a row per output unit), threshold modes (int8) and limits (int32), then
+    the float32 output weights. Returns the bytes written."""
+    body = io.BytesIO()
+    for layer in network.layers:
+        body.write(np.packbits(layer.signs, axis=1).tobytes())
+        body.write(layer.modes.tobytes())
+        body.write(layer.limits.astype("<i4").tobytes())
+    body.write(network.output.astype("<f4").tobytes())
+    encoded = json.dumps(network.header, sort_keys=True).encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MAGIC + struct.pack("<I", len(encoded)) + encoded + body.getvalue())
+    return path.stat().st_size
+
+
+def pack(model: BinaryMLP, about: Optional[dict] = None) -> "PackedNetwork":
+    """The packed network of a one-member fully binary model with pixel inputs (in memory)."""
+    if model.n_members != 1 or not (model.binary_weights and model.activation.binary_output) \
+            or not model.pixel_inputs:
+        raise ExportError("accepted: one member with binary weights, sign activations and pixel inputs")
     fan_ins = [model.input_size, *model.hidden_sizes[:-1]]
     layers = []
     for k in range(model.n_hidden):
@@ -144,30 +178,10 @@ def export(store: ResultsStore, run_id: str, path: Union[str, Path], verify_on=N
         modes, limits = _thresholds(model, k, fan_ins[k], 255.0 if k == 0 else 1.0)
         layers.append(PackedLayer(signs, modes, limits))
     output = model.weights[-1][0].contiguous().numpy().astype(np.float32)
-    header = {"format": "bnnlib packed binary MLP, version 1", "run_id": run_id, "config": config.as_dict(),
-              "input_size": model.input_size, "hidden_sizes": list(model.hidden_sizes),
-              "n_classes": model.n_classes, "batch_norm": model.batch_norm,
-              "state": "last epoch (the trained state at the end of training)"}
-    body = io.BytesIO()
-    for layer in layers:
-        body.write(np.packbits(layer.signs, axis=1).tobytes())
-        body.write(layer.modes.tobytes())
-        body.write(layer.limits.astype("<i4").tobytes())
-    body.write(output.astype("<f4").tobytes())
-    if verify_on is not None:
-        float_predictions = model.predict(verify_on.x_test)[0].numpy()
-        network = PackedNetwork(header, layers, output)
-        packed_predictions = network.predict(pixels(verify_on.x_test))
-        header["verified_on"] = {"dataset": verify_on.name, "images": int(len(float_predictions)),
-                                 "agreement": float((float_predictions == packed_predictions).mean())}
-    _write(Path(path), header, body.getvalue())
-    return header
-
-
-def _write(path: Path, header: dict, body: bytes) -> None:
-    encoded = json.dumps(header, sort_keys=True).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(MAGIC + struct.pack("<I", len(encoded)) + encoded + body)
+    header = {"format": "bnnlib packed binary MLP, version 1", **(about or {}), "input_size": model.input_size,
+              "hidden_sizes": list(model.hidden_sizes), "n_classes": model.n_classes,
+              "batch_norm": model.batch_norm}
+    return PackedNetwork(header, layers, output)
 
 
 def pixels(x: torch.Tensor) -> np.ndarray:
