@@ -127,7 +127,38 @@ def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: Results
     selection = select_hyperparameters(grid)
     configs = final_configs(selection, dataset, batch_norm, budget, device)
     execute(configs, store, data, **{**execute_options, "keep_checkpoints": True})
+    export_binary_finals(store, configs, data)
     return selection, summarise(store, configs, budget)
+
+
+def export_binary_finals(store: ResultsStore, configs: Sequence[RunConfig], data: Optional[DataOptions] = None) -> int:
+    """Export every complete fully binary run of ``configs`` that has a kept state and no packed
+    file yet, to ``<results>/packed/<run_id>.bnn``, with its agreement with the float model on
+    the test set in ``<results>/packed.csv``. Packed files are small (~150 KB): commit them —
+    the float states they come from stay on the machine that trained them. Returns how many."""
+    from .data import load_dataset
+    from .deploy import export, summary, PackedNetwork
+
+    data = data or DataOptions()
+    runs = store.runs()
+    complete = set() if runs.empty else set(runs[runs["status"] == "complete"]["run_id"])
+    folder = store.directory / "packed"
+    done = 0
+    for config in configs:
+        path = folder / f"{config.run_id}.bnn"
+        if not (config.binary_weights and config.activation == "sign") or config.run_id not in complete \
+                or path.exists() or not store.state_path(config.run_id).exists():
+            continue
+        dataset = load_dataset(config.dataset, data.root, data.mirror, data.download).subset(None, config.n_test)
+        header = export(store, config.run_id, path, verify_on=dataset)
+        total = summary(PackedNetwork.load(path)).iloc[-1]
+        store.update_table("packed.csv", [{"run_id": config.run_id, **config.identity(),
+                                           "file_bytes": path.stat().st_size,
+                                           "float32_bytes": int(total["float32 bytes"]),
+                                           "test_images": header["verified_on"]["images"],
+                                           "agreement": header["verified_on"]["agreement"]}])
+        done += 1
+    return done
 
 
 DEFAULT_DATASETS = ("mnist", "fashion-mnist")

@@ -202,6 +202,13 @@ class ResultsStore:
     def update_runs(self, rows: Iterable[dict]) -> None:
         self._merge(self.runs_path, rows, ["run_id"])
 
+    def update_table(self, name: str, rows: Iterable[dict], key=("run_id",)) -> None:
+        """Merge rows into another table of the folder (e.g. ``packed.csv``), newest wins."""
+        self._merge(self.directory / name, rows, list(key))
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self._read(self.directory / name)
+
     def run_record(self, run_id: str) -> Optional[dict]:
         runs = self.runs()
         if runs.empty or run_id not in set(runs["run_id"]):

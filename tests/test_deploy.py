@@ -131,3 +131,19 @@ def test_export_refuses_what_it_cannot_export(tmp_path, mnist_root):
     (tmp_path / "e.bnn").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="is not a bnnlib packed network"):
         deploy.PackedNetwork.load(tmp_path / "e.bnn")
+
+
+def test_the_protocol_exports_its_fully_binary_finals(tmp_path, mnist_root):
+    from bnnlib.protocol import export_binary_finals
+    store = ResultsStore(tmp_path)
+    data = DataOptions(root=str(mnist_root))
+    binary = _binary_run("mnist", True, n_test=500)
+    other = RunConfig(dataset="mnist", algorithm="BP", weights="binary", activation="tanh", epochs=1, n_train=256,
+                      n_test=500)
+    execute([binary, other], store, data, progress=False, keep_checkpoints=True)
+    assert export_binary_finals(store, [binary, other], data) == 1
+    table = store.table("packed.csv")
+    assert table["run_id"].tolist() == [binary.run_id] and table["agreement"].tolist() == [1.0]
+    assert table["test_images"].tolist() == [500] and (tmp_path / "packed" / f"{binary.run_id}.bnn").exists()
+    assert table["float32_bytes"].iloc[0] / table["file_bytes"].iloc[0] > 25
+    assert export_binary_finals(store, [binary, other], data) == 0  # never twice
