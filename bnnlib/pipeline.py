@@ -66,5 +66,36 @@ def execute_book(budget: str, output: Optional[Path] = None, results_base: Optio
         print(f"papermill {source} → {output / target} ({params})", flush=True)
         papermill.execute_notebook(str(CHAPTERS_DIR / source), str(output / target), parameters=params,
                                    kernel_name=kernel, cwd=str(CHAPTERS_DIR), progress_bar=False)
+        for_readers(output / target, params)
         done.append(output / target)
     return done
+
+
+PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
+
+
+def for_readers(path: Path, parameters: Dict) -> None:
+    """Shape an executed page for readers: code hidden (outputs kept), the parameters shown once,
+    collapsed, the defaults cell removed; a results page titled with its dataset and BN setting.
+    Only cell tags and the title change, so re-executing the page (nbval) gives the same outputs."""
+    import nbformat
+
+    from .report import DATASET_NAMES
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = [t for t in cell.metadata.get("tags", []) if t not in ("remove-input", "hide-input", "remove-cell")]
+        if cell.cell_type == "code":
+            if "parameters" in tags:
+                tags.append("remove-cell")  # the defaults: the injected cell below says what was used
+            elif "injected-parameters" in tags:
+                tags.append("hide-input")
+            else:
+                tags.append("remove-input")
+        cell.metadata["tags"] = tags
+    if "dataset" in parameters and "batch_norm" in parameters and path.name.startswith("04_results_"):
+        first = next(c for c in notebook.cells if c.cell_type == "markdown")
+        lines = first.source.split("\n")
+        lines[0] = f"# Results: {DATASET_NAMES[parameters['dataset']]}, {PAGE_TITLES[bool(parameters['batch_norm'])]}"
+        first.source = "\n".join(lines)
+    nbformat.write(notebook, path)

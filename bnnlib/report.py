@@ -79,12 +79,12 @@ def figures_dir() -> Path:
     return folder
 
 
-def save_figure(fig, name: str) -> Path:
-    """Write ``figures/<name>.png`` (200 dpi) and ``.svg``; returns the PNG path."""
+def save_figure(fig, name: str) -> None:
+    """Write ``figures/<name>.png`` (200 dpi) and ``.svg``. Returns nothing, so that a page whose
+    last line saves a figure shows the figure, not the build machine's path to it."""
     folder = figures_dir()
     fig.savefig(folder / f"{name}.png", dpi=200, bbox_inches="tight")
     fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
-    return folder / f"{name}.png"
 
 
 def style():
