@@ -256,6 +256,51 @@ def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
             f"**{agree} of {compared}** configurations.")
 
 
+def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × BN × algorithm: how many fully binary final models were exported, their file
+    size, how much smaller than their float32 weights, and their agreement with the float model."""
+    if packed.empty:
+        return pd.DataFrame()
+    frame = packed.copy()
+    frame["algorithm"] = pd.Categorical(frame["algorithm"], list(ALGORITHMS), ordered=True)
+    grouped = frame.groupby(["dataset", "batch_norm", "algorithm"], observed=True, sort=True)
+    table = pd.DataFrame({
+        "models": grouped.size(),
+        "file (KB)": grouped["file_bytes"].median() / 1000,
+        "float32 (KB)": grouped["float32_bytes"].median() / 1000,
+        "test images": grouped["test_images"].min(),
+        "agreement, lowest (%)": 100 * grouped["agreement"].min(),
+    }).reset_index()
+    table["smaller"] = (table["float32 (KB)"] / table["file (KB)"]).map(lambda v: f"{v:.1f}×")
+    table["dataset"] = table["dataset"].map(DATASET_NAMES)
+    table["BN"] = table["batch_norm"].map({True: "with", False: "without"})
+    table["file (KB)"] = table["file (KB)"].map(lambda v: f"{v:.1f}")
+    table["float32 (KB)"] = table["float32 (KB)"].map(lambda v: f"{v:.1f}")
+    table["agreement, lowest (%)"] = table["agreement, lowest (%)"].map(lambda v: f"{v:.2f}")
+    table["algorithm"] = table["algorithm"].astype(str)
+    return table[["dataset", "BN", "algorithm", "models", "file (KB)", "float32 (KB)", "smaller", "test images",
+                  "agreement, lowest (%)"]]
+
+
+def inference_figure(report: dict):
+    """Latency at batch 1 and throughput at batch N of the float32 model and the packed engine."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    rows = report["rows"]
+    names = list(rows)
+    labels = ["float32,\nbnnlib's evaluation", "float32,\nevery layer", "packed engine,\nint8 + thresholds"]
+    colours = sns.color_palette("colorblind", 3)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    axes[0].bar(labels, [1e6 * rows[n]["latency_s"] for n in names], color=colours)
+    axes[0].set_ylabel("µs per image at batch 1 (lower is better)")
+    axes[1].bar(labels, [report["batch"] / rows[n]["batch_s"] for n in names], color=colours)
+    axes[1].set_ylabel(f"images per second at batch {report['batch']} (higher is better)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
     """Our grid-search choice beside the paper's, with the accuracies each logged for its own
     choice (ours at the epoch of best accuracy on each split; the paper's from its logs)."""
