@@ -1,0 +1,55 @@
+"""The committed records are reproduced exactly by the current code (refactors change no number).
+
+A sample of committed runs is recomputed for its first epochs and every metric must be equal,
+to the last bit. Only records the current arithmetic computes the same way are sampled: the
+arithmetic version (bnnlib.model.ARITHMETIC_VERSION, recorded per run since version 2) changed
+BN statistics in version 2 and binary-weight first layers in version 3.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bnnlib.config import IDENTITY_FIELDS, RunConfig
+from bnnlib.model import ARITHMETIC_VERSION
+from bnnlib.runner import METRICS, DataOptions, train_group
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def same_arithmetic(record) -> bool:
+    """Would the current arithmetic compute this record the same way?"""
+    version = record.get("arithmetic")
+    version = 1 if pd.isna(version) else int(version)
+    if version == ARITHMETIC_VERSION:
+        return True
+    uses_bn, binary = bool(record["batch_norm"]), record["weights"] == "binary"
+    return (not binary) and (version >= 2 or not uses_bn)  # v3 changed binary weights only, v2 BN only
+
+
+def _sample(budget, n_per_kind=1):
+    runs = pd.read_csv(RESULTS / budget / "runs.csv")
+    runs = runs[runs.apply(same_arithmetic, axis=1) & (runs["status"] == "complete") & (runs["dataset"] == "mnist")]
+    picks = []
+    for _, group in runs.groupby(["batch_norm", "weights", "algorithm"], sort=True):
+        picks.append(group.sort_values("run_id").head(n_per_kind))
+    return pd.concat(picks).sort_values("run_id").head(4)  # four kinds, a few seconds each
+
+
+@pytest.mark.slow
+def test_a_sample_of_committed_cpu_records_is_recomputed_exactly(mnist_root):
+    sample = _sample("cpu")
+    assert len(sample) >= 2 and set(sample["dataset"]) == {"mnist"}
+    epochs = pd.read_csv(RESULTS / "cpu" / "epochs.csv")
+    for record in sample.to_dict("records"):
+        values = {name: record[name] for name in IDENTITY_FIELDS}
+        values.update(n_train=None, n_test=None, batch_norm=bool(values["batch_norm"]), epochs=2)
+        config = RunConfig(**values)
+        assert config.run_id == record["run_id"]
+        outcomes = list(train_group([config], 2, DataOptions(root=str(mnist_root))))
+        for outcome in outcomes:
+            row = outcome.rows[0]
+            stored = epochs[(epochs["run_id"] == config.run_id) & (epochs["epoch"] == row["epoch"])].iloc[-1]
+            for name in ("loss", *METRICS):
+                assert row[name] == stored[name], (config, row["epoch"], name, row[name], stored[name])
