@@ -256,6 +256,19 @@ def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
             f"**{agree} of {compared}** configurations.")
 
 
+def model_summary_table(layers: pd.DataFrame) -> pd.DataFrame:
+    """deploy.summary for a page: short headers, thousands separated, the thresholds column left
+    to the text (one per hidden unit)."""
+    columns = {"layer": "layer", "shape": "shape", "1-bit parameters": "1-bit params",
+               "32-bit parameters": "32-bit params", "deployed bytes": "bytes", "float32 bytes": "float32 bytes",
+               "binary MACs": "±1 MACs", "float MACs": "float MACs", "compression": "smaller"}
+    table = layers[list(columns)].rename(columns=columns).copy()
+    for column in ("1-bit params", "32-bit params", "bytes", "float32 bytes", "±1 MACs", "float MACs"):
+        table[column] = table[column].map(lambda v: f"{int(v):,}")
+    table["smaller"] = table["smaller"].map(lambda v: f"{v:.1f}×")
+    return table
+
+
 def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × BN × algorithm: how many fully binary final models were exported, their file
     size, how much smaller than their float32 weights, and their agreement with the float model."""
