@@ -272,8 +272,8 @@ def contention(args, report):
     pair = _children(2, 0, batches)
     pair_single = _children(2, 1, batches)
     sequential = 2 * alone
-    print(f"\nContention (BP tanh, one member, training only, s/epoch; targets: ≤ 2.5× alone with one core "
-          f"taken, two runs at once no slower together than one after the other)")
+    print("\nContention (BP tanh, one member, training only, s/epoch; targets: ≤ 2.5× alone with one core "
+          "taken, two runs at once no slower together than one after the other)")
     print(f"    alone, default threads ({torch.get_num_threads()})                 {alone:7.2f}")
     print(f"    one core taken by a busy loop, default threads     {beside_busy:7.2f}  "
           f"{beside_busy / alone:5.2f}× alone")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_selection
+from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid
 from .protocol import ALGORITHMS, Budget, get_budget
 from .store import ResultsStore
 
@@ -136,23 +136,18 @@ def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
-    """Our selected (init, lr) with its metrics (in %, at the epoch of best accuracy on each split),
-    beside the paper's choice."""
-    ours = with_setting(selection)
-    paper = paper_selection(batch_norm).rename(columns={"init": "paper init", "lr": "paper lr"})
-    table = ours.merge(paper, on=["algorithm", "weights", "activation"], how="left")
-    table["same as paper"] = (table["init"] == table["paper init"]) & (table["lr"] == table["paper lr"])
-    for column in ("init", "lr", "paper init", "paper lr"):
-        table[column] = table[column].map(lambda v: f"{v:g}")
-    for column in ("best_train_accuracy", "best_test_accuracy", "train_precision_at_best", "train_f1_at_best",
-                   "test_precision_at_best", "test_f1_at_best"):
-        table[column] = (100 * table[column]).round(2)
-    columns = {"algorithm": "algorithm", "setting": "setting", "init": "init", "lr": "lr",
-               "best_train_accuracy": "train acc (%)", "best_test_accuracy": "test acc (%)",
-               "train_precision_at_best": "train precision (%)", "train_f1_at_best": "train F1 (%)",
-               "test_precision_at_best": "test precision (%)", "test_f1_at_best": "test F1 (%)",
-               "paper init": "paper init", "paper lr": "paper lr", "same as paper": "same as paper"}
-    return table.sort_values(["setting", "algorithm"])[list(columns)].rename(columns=columns).reset_index(drop=True)
+    """Our selected (init, lr) per configuration with its metrics (%, 2 decimals, at the epoch of
+    best accuracy on each split). The paper's choice is in :func:`grid_comparison`."""
+    table = with_setting(selection).sort_values(["setting", "algorithm"])
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        "init": table["init"].map(lambda v: f"{v:g}"), "lr": table["lr"].map(lambda v: f"{v:.0e}"),
+        "train acc (%)": table["best_train_accuracy"].map(_percent),
+        "test acc (%)": table["best_test_accuracy"].map(_percent),
+        "test precision (%)": table["test_precision_at_best"].map(_percent),
+        "test F1 (%)": table["test_f1_at_best"].map(_percent),
+    })
+    return out.reset_index(drop=True)
 
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:

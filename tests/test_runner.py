@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from bnnlib.config import RunConfig
 from bnnlib.runner import DataOptions, execute, plan
