@@ -158,6 +158,9 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(), "median": grouped.median(),
                           "seeds": grouped.size()})
     table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
+    # a collapsed run (one class for every test image) is kept in the statistics but counted apart
+    table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].sum() \
+        if "collapsed" in frame.columns else 0
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
     table["median (%)"] = (100 * table["median"]).round(2)
     return table.reset_index()

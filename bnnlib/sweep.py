@@ -139,6 +139,12 @@ def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None, max_epochs: int
             # precision and F1 at the epoch of best accuracy on the same split
             summary[f"{split}_{metric}_at_best"] = best_index[f"{split}_{metric}"]
     summary["diverged"] = grouped["loss"].apply(lambda s: not s.map(lambda v: v == v and abs(v) != float("inf")).all())
+    # collapsed: its last epoch predicts one class for every test image (recorded since the
+    # class counts were; older records count as not collapsed)
+    if "test_classes_predicted" in epochs.columns:
+        summary["collapsed"] = grouped["test_classes_predicted"].last() == 1
+    else:
+        summary["collapsed"] = False
     if runs is not None and not runs.empty:
         status = runs.set_index("run_id")["status"]
         summary["diverged"] |= summary.index.map(lambda r: status.get(r) == "diverged").astype(bool)

@@ -63,3 +63,28 @@ def test_bad_worker_counts_are_rejected_before_compute(tmp_path):
     with pytest.raises(ValueError, match="workers and cluster exclude each other"):
         execute(_grid(), ResultsStore(tmp_path), workers=2, cluster="local:2", progress=False)
     assert ResultsStore(tmp_path).runs().empty
+
+
+def test_sweeps_asking_for_different_epochs_at_once_never_undo_each_other(tmp_path, mnist_root):
+    """A 2-epoch and a 4-epoch sweep on one folder at the same time: every run ends with its 4
+    epochs, records identical to a 4-epoch sweep alone, and no run's epochs_done went down."""
+    env = {**os.environ, "BNNLIB_DATA_ROOT": str(mnist_root), "PYTHONPATH": str(ROOT)}
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("dataset: mnist\nn_train: 640\nn_test: 300\nalgorithm: [BP, DFA]\nweights: binary\n"
+                     "activation: sign\ninit: 0.1\nlr: [1.0e-4, 1.0e-5]\nseed: 2\n")
+
+    def command(epochs, folder):
+        return [sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--epochs", str(epochs), "--quiet",
+                "--no-download", "--max-members", "1", "--results", str(tmp_path / folder)]
+
+    short = subprocess.Popen(command(2, "shared"), env=env, stderr=subprocess.PIPE, text=True)
+    long = subprocess.run(command(4, "shared"), env=env, capture_output=True, text=True)
+    short_err = short.communicate(timeout=600)[1]
+    assert short.returncode == 0 and long.returncode == 0, short_err + long.stderr
+    again = subprocess.run(command(4, "shared"), env=env, capture_output=True, text=True)
+    assert "0 run(s) trained, 4 already complete" in again.stdout  # nothing left to redo
+    alone = subprocess.run(command(4, "alone"), env=env, capture_output=True, text=True)
+    assert alone.returncode == 0, alone.stderr
+    shared = ResultsStore(tmp_path / "shared")
+    assert set(shared.runs()["epochs_done"]) == {4}
+    pd.testing.assert_frame_equal(shared.epochs()[METRICS], ResultsStore(tmp_path / "alone").epochs()[METRICS])
