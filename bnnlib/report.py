@@ -233,8 +233,10 @@ def results_overview(budget: Budget, store: ResultsStore,
         if summary is None:
             continue
         table = paper_comparison(summary, dataset, batch_norm)
-        table.insert(0, "BN", "with" if batch_norm else "without")
-        table.insert(0, "dataset", DATASET_NAMES[dataset])
+        # one paper column for every dataset (its reading uncertainty is in the page's text)
+        table = table.rename(columns={c: "paper (%)" for c in table.columns if c.startswith("paper (%")})
+        table = table.drop(columns=["IQR (%)"])
+        table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {'BN' if batch_norm else 'no BN'}")
         parts.append(table)
     if not parts:
         return pd.DataFrame()
