@@ -106,10 +106,13 @@ def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunC
     torch_versions = ", ".join(sorted(set(mine["torch"])))
     complete = int((mine["status"] == "complete").sum())
     diverged = int((mine["status"] == "diverged").sum())
+    versions = sorted({1 if pd.isna(v) else int(v) for v in mine.get("arithmetic", pd.Series([float("nan")]))})
+    arithmetic = ", ".join(map(str, versions))
     return (f"Produced at budget **{budget.name}** ({budget.description}) from `{_relative(store.directory)}`: "
             f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
-            f"epochs at most, computed on {devices} with torch {torch_versions}, "
-            f"last updated {mine['updated'].max()}.")
+            f"epochs at most, computed on {devices} with torch {torch_versions} and arithmetic version "
+            f"{arithmetic} (the Reproducing chapter says what each version changed), last updated "
+            f"{mine['updated'].max()}.")
 
 
 def _relative(path: Path) -> str:
