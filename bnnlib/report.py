@@ -73,6 +73,12 @@ def budget_choice(requested: str, budget: Budget) -> str:
             "they are). It will show the paper budget once they are.")
 
 
+def page_stem(dataset: str, batch_norm: bool) -> str:
+    """The results page of a dataset and BN setting, as ``python -m bnnlib book --only`` takes it."""
+    from .pipeline import result_page_name
+    return result_page_name(dataset, batch_norm).removesuffix(".ipynb")
+
+
 def figures_dir() -> Path:
     folder = Path(os.environ.get(FIGURES_VARIABLE) or PROJECT_ROOT / "figures")
     folder.mkdir(parents=True, exist_ok=True)
