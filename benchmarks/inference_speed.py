@@ -34,17 +34,8 @@ import torch  # noqa: E402
 
 from bnnlib import BinaryMLP, deploy  # noqa: E402
 
-
-class FloatOnlyMLP(BinaryMLP):
-    """Every layer in float32 (no exact integer paths): the plain float model."""
-
-    @property
-    def integer_layers(self):
-        return range(0)
-
-    @property
-    def exact_first_layer(self):
-        return False
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_speed import FloatOnlyMLP  # noqa: E402  (every layer in float32: the plain float model)
 
 
 def _median_seconds(function, repeats):
