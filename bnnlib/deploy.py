@@ -7,9 +7,9 @@ keeps its trained state (``<results>/states/``); :func:`export` turns that state
 * hidden layers: the signs of the latent weights, 8 per byte (``numpy.packbits``), one row of
   bits per output unit;
 * each hidden unit's batch normalisation followed by sign (or, without BN, the sign alone)
-  folded into one integer threshold on the unit's integer pre-activation — found by
-  evaluating the float model's own float32 expression at every integer the pre-activation can
-  take, so the fold reproduces its rounding, its negative γ and its sign(0) = −1 exactly;
+  folded into one integer threshold on the unit's integer pre-activation — found by bisection
+  on the float model's own float32 expression (``BinaryMLP.eval_batch_norm``), so the fold
+  reproduces its rounding, its negative γ and its sign(0) = −1 exactly;
 * the first layer works on the integer pixels: x = p/127.5 − 1 = (2p − 255)/255, so its
   pre-activation is (1/255)·Σ(2p − 255)·s, an integer over 255;
 * the output layer stays float32 (the paper does not binarise it), followed by tanh.
@@ -35,7 +35,7 @@ import torch
 
 from .binarize import tanh
 from .config import IDENTITY_FIELDS, RunConfig
-from .model import BN_EPS, BinaryMLP
+from .model import BinaryMLP
 from .store import ResultsStore
 
 MAGIC = b"BNNLIB-PACKED-1\n"
@@ -94,8 +94,7 @@ def _thresholds(model: BinaryMLP, k: int, fan_in: int, scale_divisor: float = 1.
     gives; it is monotone in a, and a bisection per unit finds where it changes."""
     n_units = model.hidden_sizes[k]
     if model.batch_norm:
-        scale = (torch.rsqrt(model.running_var[k] + BN_EPS) * model.bn_gamma[k]).view(-1)
-        shift = (model.bn_beta[k] - model.running_mean[k] * scale.view(1, 1, -1)).view(-1)
+        scale, shift = (t.view(-1) for t in model.eval_batch_norm(k))
 
     def positive(a: torch.Tensor) -> torch.Tensor:  # a: (units,) integers as int64
         z = a.to(torch.float32)

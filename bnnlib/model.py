@@ -295,6 +295,13 @@ class BinaryMLP:
         out = torch.addcmul(self.bn_beta[k], x_hat, self.bn_gamma[k])
         return out, x_hat, inv_std
 
+    def eval_batch_norm(self, k: int) -> tuple:
+        """(scale, shift), each (S, 1, n_k): evaluation-mode BN of block k is z·scale + shift
+        (``torch.addcmul(shift, z, scale)``), from the running statistics. The deployed
+        network's thresholds are folded from this very expression."""
+        scale = torch.rsqrt(self.running_var[k] + BN_EPS).mul_(self.bn_gamma[k])
+        return scale, self.bn_beta[k] - self.running_mean[k] * scale
+
     @torch.no_grad()
     def forward_eval(self, x: torch.Tensor, effective_weights: Optional[List[torch.Tensor]] = None,
                      integer_weights: Optional[List[Optional[torch.Tensor]]] = None) -> torch.Tensor:
@@ -312,8 +319,7 @@ class BinaryMLP:
         for k in range(self.n_hidden):
             z = self._hidden_linear(k, y, effective_weights[k], integer_weights[k])
             if self.batch_norm:
-                scale = torch.rsqrt(self.running_var[k] + BN_EPS).mul_(self.bn_gamma[k])
-                shift = self.bn_beta[k] - self.running_mean[k] * scale
+                scale, shift = self.eval_batch_norm(k)
                 z = torch.addcmul(shift, z, scale)
             y = self.activation.forward(z)
         return tanh(self._linear(y, self.weights[-1]))
