@@ -12,12 +12,14 @@ from typing import List, Optional
 import pandas as pd
 import torch
 
+from .binarize import ACTIVATIONS
 from .config import WEIGHTS, RunConfig
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
 from .runner import DataOptions, check_cluster, execute, plan
 from .store import ResultsStore
 from .sweep import load_sweep, restrict, run_summary
+from .trainers import TRAINERS
 
 EXAMPLES = """examples:
   python -m bnnlib run --dataset mnist --algorithm DFA --epochs 1 --results results/try
@@ -43,21 +45,25 @@ def _add_execution_options(parser):
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep each run's trained state after it completes, in <results>/states/ "
                              "(to export or extend it later)")
+    parser.add_argument("--diagnostics", type=int, default=0, metavar="N",
+                        help="per-layer diagnostics every N-th batch into <results>/diagnostics.csv "
+                             "(STE pass-through, flips, update norms, alignment with BP); default 0: off")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bnnlib", description="Train the paper's binary MLPs "
-                                     "with BP, DFA or DRTP; store per-epoch results; resume after interruption.",
+                                     "with BP, DFA, DRTP (or the SHALLOW control); store per-epoch results; resume after interruption.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="train one run (or resume it) and print its metrics",
                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--dataset", required=True, choices=DATASETS)
-    run.add_argument("--algorithm", required=True, choices=["BP", "DFA", "DRTP"])
+    run.add_argument("--algorithm", required=True, choices=TRAINERS.names(),
+                     help="SHALLOW: a control that trains only the output layer")
     run.add_argument("--weights", default="continuous", choices=WEIGHTS)
-    run.add_argument("--activation", default="tanh", choices=["tanh", "sign"])
+    run.add_argument("--activation", default="tanh", choices=ACTIVATIONS.names())
     run.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
     run.add_argument("--init", type=float, default=0.1, help="weights ~ U(-init, init) (default 0.1)")
     run.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
@@ -83,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--dataset", action="append", choices=DATASETS,
                           help="repeatable; default mnist and fashion-mnist")
     protocol.add_argument("--batch-norm", choices=["off", "on", "both"], default="both")
+    protocol.add_argument("--algorithm", action="append", choices=TRAINERS.names(),
+                          help="repeatable; default the paper's BP, DFA and DRTP (SHALLOW: the output-layer-"
+                               "only control, run through the same grid search and finals)")
     protocol.add_argument("--grid-only", action="store_true", help="stop after the grid search")
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
@@ -147,7 +156,8 @@ def _execute(configs: List[RunConfig], args) -> int:
     store = ResultsStore(args.results)
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     work = execute(configs, store, data, max_members=args.max_members, cluster=args.cluster,
-                   progress=not args.quiet, keep_checkpoints=args.keep_checkpoints, workers=args.workers)
+                   progress=not args.quiet, keep_checkpoints=args.keep_checkpoints, workers=args.workers,
+                   diagnostics_every=args.diagnostics)
     print(f"{len(work.pending)} run(s) trained, {len(work.complete)} already complete, "
           f"{len(work.diverged)} diverged earlier; results in {args.results}")
     return 0
@@ -189,7 +199,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_protocol(args) -> int:
-    from .protocol import ensure_finals, ensure_grid, get_budget, results_dir
+    from .protocol import ALGORITHMS, ensure_finals, ensure_grid, get_budget, results_dir
 
     budget = get_budget(args.budget)
     check_cluster(args.cluster)
@@ -201,15 +211,17 @@ def cmd_protocol(args) -> int:
     device = args.device or "cpu"
     _check_device([RunConfig(dataset="mnist", algorithm="BP", device=device)])
     options = dict(max_members=args.max_members, cluster=args.cluster, progress=not args.quiet,
-                   keep_checkpoints=args.keep_checkpoints, workers=args.workers)
+                   keep_checkpoints=args.keep_checkpoints, workers=args.workers,
+                   diagnostics_every=args.diagnostics)
+    algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
         for batch_norm in settings:
             print(f"[{budget.name}] {dataset}, BN {'on' if batch_norm else 'off'} → {store.directory}", flush=True)
             if args.grid_only:
-                ensure_grid(dataset, batch_norm, budget, store, data, device, **options)
+                ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **options)
             else:
-                ensure_finals(dataset, batch_norm, budget, store, data, device, **options)
+                ensure_finals(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **options)
     return 0
 
 

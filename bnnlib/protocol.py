@@ -20,7 +20,11 @@ from .sweep import expand_grid, run_summary, select_hyperparameters
 # notebooks show one progress bar over run-epochs, not one per epoch
 NOTEBOOK_EXECUTION = {"batch_progress": False}
 
+#: the paper's learning rules: what the protocol runs unless told otherwise
 ALGORITHMS = ("BP", "DFA", "DRTP")
+#: every rule the book reports, in table order: the paper's, then the SHALLOW control (trains the
+#: output layer only; ``protocol --algorithm SHALLOW`` runs it through the same grid and finals)
+REPORTED_ALGORITHMS = ALGORITHMS + ("SHALLOW",)
 WEIGHT_KINDS = ("continuous", "binary")
 ACTIVATION_KINDS = ("tanh", "sign")
 GRID = {"init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6]}
@@ -65,9 +69,10 @@ def results_dir(budget: Budget, base: Path = Path("results")) -> Path:
     return Path(base) / budget.name
 
 
-def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "cpu") -> List[RunConfig]:
-    """The 72 runs of the grid search for one dataset and BN setting."""
-    return expand_grid({"dataset": dataset, "batch_norm": batch_norm, "algorithm": list(ALGORITHMS),
+def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "cpu",
+                 algorithms: Sequence[str] = ALGORITHMS) -> List[RunConfig]:
+    """The grid search for one dataset and BN setting: 24 runs per algorithm (72 for the paper's three)."""
+    return expand_grid({"dataset": dataset, "batch_norm": batch_norm, "algorithm": list(algorithms),
                         "weights": list(WEIGHT_KINDS), "activation": list(ACTIVATION_KINDS), **GRID,
                         "seed": GRID_SEED, "epochs": budget.epochs, "n_train": budget.n_train,
                         "n_test": budget.n_test, "device": device})
@@ -75,7 +80,7 @@ def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "
 
 def final_configs(selection: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
                   device: str = "cpu") -> List[RunConfig]:
-    """The 12 selected (algorithm, weights, activation) settings × the budget's seeds."""
+    """The selected (algorithm, weights, activation) settings (12 for the paper's rules) × the budget's seeds."""
     configs = []
     for row in selection.itertuples():
         for seed in budget.seeds:
@@ -108,22 +113,23 @@ def summarise(store: ResultsStore, configs: Sequence[RunConfig], budget: Budget)
 
 
 def ensure_grid(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                data: Optional[DataOptions] = None, device: str = "cpu", **execute_options) -> pd.DataFrame:
+                data: Optional[DataOptions] = None, device: str = "cpu", algorithms: Sequence[str] = ALGORITHMS,
+                **execute_options) -> pd.DataFrame:
     """Run whatever of the grid search is missing; return its per-run summary."""
-    configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, device)
+    configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, device, algorithms)
     execute(configs, store, data, **execute_options)
     return summarise(store, configs, budget)
 
 
 def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                  data: Optional[DataOptions] = None, device: str = "cpu",
+                  data: Optional[DataOptions] = None, device: str = "cpu", algorithms: Sequence[str] = ALGORITHMS,
                   **execute_options) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """Grid search (on the grid dataset), selection, then the final runs; returns (selection, summary).
 
     Final runs keep their trained state (``<results>/states/``, git-ignored): the deployment
     chapter exports the fully binary ones without retraining.
     """
-    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, **execute_options)
+    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms, **execute_options)
     selection = select_hyperparameters(grid)
     configs = final_configs(selection, dataset, batch_norm, budget, device)
     execute(configs, store, data, **{**execute_options, "keep_checkpoints": True})

@@ -31,6 +31,7 @@ import torch
 from . import __version__
 from .config import RunConfig
 from .data import load_dataset
+from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE, check_every
 from .model import ARITHMETIC_VERSION, BinaryMLP
 from .store import ResultsStore
 from .trainers import make_trainer
@@ -89,6 +90,7 @@ class EpochOutcome:
     diverged: List[str]
     seconds: float
     data_digest: str = ""
+    diagnostics: List[dict] = field(default_factory=list)  # rows of diagnostics.csv (opt-in)
 
 
 def _member_slice(state: dict, s: int):
@@ -138,15 +140,19 @@ def build_training(configs: Sequence[RunConfig], input_size: int, pixel_inputs: 
 
 def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 member_states: Optional[Sequence[Optional[dict]]] = None,
-                batch_progress: Optional[Callable[[int], object]] = None) -> Iterator[EpochOutcome]:
+                batch_progress: Optional[Callable[[int], object]] = None,
+                diagnostics_every: int = 0) -> Iterator[EpochOutcome]:
     """Train a member group up to ``epochs``, yielding after every epoch.
 
     ``member_states`` (one per config, None for a fresh start) must all be at the same epoch.
+    ``diagnostics_every`` > 0 probes every N-th batch (:mod:`bnnlib.diagnostics`); the
+    numbers of the runs are the same either way.
     """
     first = configs[0]
     dataset = load_dataset(first.dataset, data.root, data.mirror, data.download).subset(first.n_train, first.n_test)
     training = build_training(configs, dataset.input_size, dataset.pixel_inputs)  # the data says 784 or 3072
     _assemble(training, member_states or [None] * len(configs))
+    training.enable_diagnostics(diagnostics_every)
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
     while training.epochs_done < epochs:
@@ -161,7 +167,8 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
         seconds = time.perf_counter() - start
         epoch = training.epochs_done
         state = training.state_dict()
-        rows, states, newly_diverged = [], {}, []
+        probed = training.probe.end_epoch() if training.probe is not None else None
+        rows, states, newly_diverged, diagnostics = [], {}, [], []
         for s, config in enumerate(configs):
             if config.run_id in diverged:
                 continue
@@ -170,22 +177,24 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
             row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
             row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
             rows.append(row)
+            if probed is not None:
+                diagnostics += [{"run_id": config.run_id, "epoch": epoch, **layer} for layer in probed[s]]
             if not math.isfinite(row["loss"]):
                 diverged.add(config.run_id)
                 newly_diverged.append(config.run_id)
             else:
                 states[config.run_id] = _member_slice(state, s)
-        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest)
+        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest, diagnostics)
         if len(diverged) == len(configs):
             return
 
 
-def train_group_to_end(configs, epochs, data, member_states=None) -> List[EpochOutcome]:
+def train_group_to_end(configs, epochs, data, member_states=None, diagnostics_every=0) -> List[EpochOutcome]:
     """The whole of :func:`train_group` at once (a Dask task: returns, never writes).
 
     Only the last epoch's states travel back: the client needs no more to checkpoint.
     """
-    outcomes = list(train_group(configs, epochs, data, member_states))
+    outcomes = list(train_group(configs, epochs, data, member_states, diagnostics_every=diagnostics_every))
     for outcome in outcomes[:-1]:
         outcome.states = {}
     return outcomes
@@ -272,6 +281,8 @@ class _Recorder:
 
     def record(self, outcome: EpochOutcome) -> None:
         by_id = {c.run_id: c for c in self.configs}
+        if outcome.diagnostics:  # before the epochs: a resumed epoch rewrites them (newest wins)
+            self.store.update_table(DIAGNOSTICS_TABLE, outcome.diagnostics, DIAGNOSTICS_KEY)
         self.store.add_epochs(outcome.rows)  # records first: a crash before the checkpoint
         metadata = []                        # only makes the resumed run recompute this epoch
         for row in outcome.rows:
@@ -306,16 +317,17 @@ def _progress(total_epochs: int, enabled: bool):
 
 
 def _train_and_record(configs: Sequence[RunConfig], states, store: ResultsStore, data: DataOptions,
-                      keep_checkpoints: bool, on_epoch: Callable[[int], object], batch_bar=None) -> None:
+                      keep_checkpoints: bool, on_epoch: Callable[[int], object], batch_bar=None,
+                      diagnostics_every: int = 0) -> None:
     recorder = _Recorder(store, configs, keep_checkpoints)
-    for outcome in train_group(configs, configs[0].epochs, data, states, batch_bar):
+    for outcome in train_group(configs, configs[0].epochs, data, states, batch_bar, diagnostics_every):
         recorder.record(outcome)
         on_epoch(len(outcome.rows))
 
 
 def _claim_and_train(configs: Sequence[RunConfig], store: ResultsStore, data: DataOptions, max_members: int,
                      keep_checkpoints: bool, on_epoch: Callable[[int], object], wait_for_claims: bool,
-                     batch_bar=None) -> List[RunConfig]:
+                     batch_bar=None, diagnostics_every: int = 0) -> List[RunConfig]:
     """Train the runs of ``configs`` that this process can claim; return those claimed elsewhere.
 
     Two processes sweeping one folder split the work instead of repeating it (a lock per run,
@@ -326,7 +338,7 @@ def _claim_and_train(configs: Sequence[RunConfig], store: ResultsStore, data: Da
     with store.claim([c.run_id for c in configs], wait=wait_for_claims) as held:
         mine = [c for c in configs if c.run_id in held]
         for group, states in plan(mine, store, max_members).groups:
-            _train_and_record(group, states, store, data, keep_checkpoints, on_epoch, batch_bar)
+            _train_and_record(group, states, store, data, keep_checkpoints, on_epoch, batch_bar, diagnostics_every)
     return [c for c in configs if c.run_id not in held]
 
 
@@ -350,7 +362,8 @@ def check_cluster(cluster: Optional[str]) -> None:
 
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
             max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
-            keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1) -> Plan:
+            keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1,
+            diagnostics_every: int = 0) -> Plan:
     """Run every config not yet complete in ``store``; returns the plan it executed.
 
     ``workers``: 1 trains the member groups one after the other in this process (torch's own
@@ -360,11 +373,15 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     scheduler address (``tcp://host:8786``).
     ``progress`` shows one bar over run-epochs; ``batch_progress`` adds one per epoch.
     ``keep_checkpoints``: completed runs keep their trained state (``<results>/states/``).
+    ``diagnostics_every`` > 0: per-layer diagnostics every N-th batch, into
+    ``<results>/diagnostics.csv`` (:mod:`bnnlib.diagnostics`); runs already complete are not
+    recomputed for them — probe into a folder of their own.
     When this returns, every run is complete or diverged — also those another process was
     training at the same time (their claims are waited for).
     """
     data = data or DataOptions()
     check_cluster(cluster)
+    check_every(diagnostics_every)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers={workers!r} is not accepted; accepted: an integer ≥ 1")
     if workers > 1 and cluster is not None:
@@ -382,9 +399,9 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     bar = _progress(total, progress)
     bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
     if cluster is not None:
-        _execute_dask(work, store, data, cluster, bar, keep_checkpoints)
+        _execute_dask(work, store, data, cluster, bar, keep_checkpoints, diagnostics_every)
     elif workers > 1:
-        _execute_workers(work, store, data, workers, max_members, keep_checkpoints, bar)
+        _execute_workers(work, store, data, workers, max_members, keep_checkpoints, bar, diagnostics_every)
     else:
         from tqdm import tqdm
 
@@ -395,9 +412,10 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
         deferred = []
         for group, _ in work.groups:
             deferred += _claim_and_train(group, store, data, max_members, keep_checkpoints, bar.update,
-                                         False, batch_bar)
+                                         False, batch_bar, diagnostics_every)
         if deferred:
-            _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update, True, batch_bar)
+            _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update, True, batch_bar,
+                             diagnostics_every)
     bar.close()
     return work
 
@@ -414,21 +432,21 @@ def _init_worker(queue) -> None:
 
 
 def _worker_task(configs, directory: str, data: DataOptions, max_members: int, keep_checkpoints: bool,
-                 wait_for_claims: bool) -> List[RunConfig]:
+                 wait_for_claims: bool, diagnostics_every: int = 0) -> List[RunConfig]:
     store = ResultsStore(directory)
     return _claim_and_train(configs, store, data, max_members, keep_checkpoints, _WORKER_QUEUE.put,
-                            wait_for_claims)
+                            wait_for_claims, None, diagnostics_every)
 
 
 def _execute_workers(work: Plan, store: ResultsStore, data: DataOptions, workers: int, max_members: int,
-                     keep_checkpoints: bool, bar) -> None:
+                     keep_checkpoints: bool, bar, diagnostics_every: int = 0) -> None:
     context = multiprocessing.get_context("spawn")  # fork would copy this process's torch threads
     queue = context.Queue()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(queue,)) as pool:
         def run_all(groups, wait_for_claims):
             pending = {pool.submit(_worker_task, group, str(store.directory), data, max_members,
-                                   keep_checkpoints, wait_for_claims) for group in groups}
+                                   keep_checkpoints, wait_for_claims, diagnostics_every) for group in groups}
             left = []
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -452,7 +470,7 @@ def _drain(queue, bar) -> None:
 
 
 def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: str, bar,
-                  keep_checkpoints: bool) -> None:
+                  keep_checkpoints: bool, diagnostics_every: int = 0) -> None:
     from dask.distributed import Client, LocalCluster, as_completed
 
     local = None
@@ -466,7 +484,8 @@ def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: s
     try:
         futures = {}
         for group, states in work.groups:
-            future = client.submit(train_group_to_end, group, group[0].epochs, data, states, pure=False)
+            future = client.submit(train_group_to_end, group, group[0].epochs, data, states, diagnostics_every,
+                                   pure=False)
             futures[future] = group
         for future in as_completed(futures):
             group = futures[future]

@@ -61,6 +61,8 @@ _SCHEMA = {
                    **{f"{split}_{m}": "fraction" for split in ("train", "test")
                       for m in ("accuracy", "precision", "f1")}},
     "runs.csv": {"run_id": "id", "epochs_done": "integer", "status": "status"},
+    "diagnostics.csv": {"run_id": "id", "epoch": "positive integer", "layer": "positive integer",
+                        "pass_fraction": "fraction", "flip_ratio": "fraction"},
 }
 
 

@@ -1,5 +1,5 @@
-"""The three learning rules as peers: backpropagation (BP), Direct Feedback Alignment (DFA)
-and Direct Random Target Projection (DRTP).
+"""The learning rules as peers: backpropagation (BP), Direct Feedback Alignment (DFA),
+Direct Random Target Projection (DRTP) — the paper's three — and SHALLOW, a control.
 
 They share everything but one line — where hidden block k's learning signal δy_k comes
 from — so :class:`Trainer` writes the shared part once (PROTOCOL.md):
@@ -14,10 +14,15 @@ and each subclass gives :meth:`Trainer.hidden_signal`:
 
 * BP: δy_k = δz_{k+1} W_{k+1}ᵀ (sign(W_{k+1}) for binary layers);
 * DFA: δy_k = e B_k, B_k ∈ R^{classes × n_k} ~ U(−1, 1) fixed per member;
-* DRTP: δy_k = t B_k with t the one-hot target in {0, 1}.
+* DRTP: δy_k = t B_k with t the one-hot target in {0, 1};
+* SHALLOW: no signal at all — only the output layer learns, the hidden blocks keep their
+  initial weights (the DRTP reference code's "shallow" baseline): a rule whose result is no
+  better than SHALLOW's has not trained its hidden layers.
 
 In DFA and DRTP nothing flows between hidden blocks and no backward chain is computed.
-All three expose ``step(x, targets) -> loss per member``.
+All expose ``step(x, targets) -> loss per member``. ``observer`` (None in every protocol run)
+lets :mod:`bnnlib.diagnostics` see a step's forward pass and per-layer updates without
+changing any number.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ class Trainer:
     """Shared training step; subclasses say where each hidden block's signal comes from."""
 
     name = ""
+    #: False for a rule that trains the output layer only (SHALLOW)
+    trains_hidden = True
+    #: diagnostics hook: ``on_forward(cache)`` and ``on_update(k, layer_input, delta_z)``; it
+    #: must not modify what it is shown (the step's numbers stay those of an unobserved step)
+    observer = None
 
     def __init__(self, model: BinaryMLP, lr: FloatOrPerMember):
         if not isinstance(model, BinaryMLP):
@@ -86,6 +96,8 @@ class Trainer:
         x, targets = self.check_batch(x, targets)
         model = self.model
         cache = model.forward_train(x)
+        if self.observer is not None:
+            self.observer.on_forward(cache)
         output = cache.output
         difference = output - targets
         loss = difference.square().mean(dim=(1, 2))
@@ -93,16 +105,19 @@ class Trainer:
         # output layer: its true gradient e ⊙ (1 − ŷ²), as e − e·ŷ·ŷ in one fused pass
         delta_z = torch.addcmul(error, error * output, output, value=-1.0)
         onehot = (targets + 1.0).mul_(0.5)
-        for k in range(model.n_hidden, -1, -1):  # Linear layers, output first
-            if k > 0:  # the signal for the hidden block below, computed before W_k moves
+        lowest = 0 if self.trains_hidden else model.n_hidden
+        for k in range(model.n_hidden, lowest - 1, -1):  # Linear layers, output first
+            if k > lowest:  # the signal for the hidden block below, computed before W_k moves
                 delta_y = self.hidden_signal(k - 1, delta_z, cache, error, onehot)
             self._sgd_update(k, cache.inputs[k], delta_z)
-            if k > 0:
+            if k > lowest:
                 delta_z = model.block_backward(k - 1, cache, delta_y, self.lr)
         return loss
 
     def _sgd_update(self, k: int, layer_input: torch.Tensor, delta_z: torch.Tensor) -> None:
         # W ← clip(W − lr · inputᵀ δz): scaling δz (batch × out) is cheaper than the gradient
+        if self.observer is not None:
+            self.observer.on_update(k, layer_input, delta_z)
         weight = self.model.weights[k]
         weight.baddbmm_(layer_input.transpose(1, 2), delta_z.mul_(self.lr), alpha=-1.0)
         weight.clamp_(-1.0, 1.0)
@@ -165,6 +180,19 @@ class DRTP(_RandomProjection):
         return torch.bmm(onehot, self.feedback[k])
 
 
+@TRAINERS.register("SHALLOW")
+class SHALLOW(Trainer):
+    """Control: only the output layer learns (its true gradient, as in every rule); the hidden
+    blocks, BN's γ and β included, keep their initial values. Its result is what a network's
+    random binary features give by themselves."""
+
+    name = "SHALLOW"
+    trains_hidden = False
+
+    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
+        raise AssertionError("SHALLOW computes no hidden signal")
+
+
 def make_trainer(name: str, model: BinaryMLP, lr: FloatOrPerMember) -> Trainer:
-    """``make_trainer("DFA", model, lr=1e-4)``; unknown names raise a ValueError listing the accepted."""
+    """``make_trainer("DFA", model, lr=1e-4)`` (BP, DFA, DRTP or SHALLOW); unknown names raise a ValueError listing the accepted."""
     return TRAINERS.get(name)(model, lr)

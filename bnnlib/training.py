@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import torch
 
 from .data import Dataset
+from .diagnostics import LayerProbe
 from .metrics import evaluate
 from .model import BinaryMLP
 from .seeding import member_generator
@@ -29,6 +30,12 @@ class MemberTraining:
         self.model, self.trainer, self.batch_size = model, trainer, batch_size
         self.shufflers = [member_generator(seed, "shuffle") for seed in model.seeds]
         self.epochs_done = 0
+        #: per-layer diagnostics (:mod:`bnnlib.diagnostics`), None unless asked for
+        self.probe: Optional[LayerProbe] = None
+
+    def enable_diagnostics(self, every: int) -> None:
+        """Probe every ``every``-th batch of each epoch (0: off); read with ``probe.end_epoch()``."""
+        self.probe = LayerProbe(self.model, self.trainer, every) if every else None
 
     def permutations(self, n: int) -> torch.Tensor:
         """(S, n) — one permutation of the training set per member, from its own stream."""
@@ -45,9 +52,13 @@ class MemberTraining:
             raise ValueError(f"the training set has {n} samples, fewer than one batch of {self.batch_size}")
         order = self.permutations(n).to(device)
         loss_sum = torch.zeros(self.model.n_members, dtype=torch.float64, device=device)
+        probe = self.probe
+        if probe is not None:
+            probe.start_epoch()
         for b in range(n_batches):
             index = order[:, b * self.batch_size:(b + 1) * self.batch_size]
-            loss_sum += self.trainer.step(x_all[index], targets_all[index])
+            step = probe.step if probe is not None and probe.wants(b) else self.trainer.step
+            loss_sum += step(x_all[index], targets_all[index])
             if progress is not None:
                 progress.update(1)
         self.epochs_done += 1

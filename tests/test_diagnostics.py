@@ -1,0 +1,186 @@
+"""Per-layer diagnostics and the SHALLOW control: hand-computed cases on tiny networks,
+the promise that probing changes no number, and the runner/CLI plumbing."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bnnlib.config import RunConfig
+from bnnlib.diagnostics import DIAGNOSTIC_FIELDS, cosine, flip_ratio, pass_fraction
+from bnnlib.model import BinaryMLP
+from bnnlib.runner import DataOptions, execute
+from bnnlib.store import ResultsStore
+from bnnlib.trainers import TRAINERS, make_trainer
+from bnnlib.training import MemberTraining
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tiny(algorithm, batch_norm=False, seeds=(1, 2), lr=(1e-2, 1e-3), init=0.5):
+    model = BinaryMLP(list(seeds), input_size=20, n_classes=4, hidden_sizes=(16, 12), activation="sign",
+                      binary_weights=True, batch_norm=batch_norm, init=init, pixel_inputs=True)
+    return model, make_trainer(algorithm, model, lr=list(lr))
+
+
+def _batches(n_batches=9, batch=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n_batches, batch, 20), generator=g).float() / 127.5 - 1  # pixel inputs
+    labels = torch.randint(0, 4, (n_batches, batch), generator=g)
+    return x, torch.nn.functional.one_hot(labels, 4).float() * 2 - 1
+
+
+def _train(training, x, t):
+    """One 'epoch' over the given batches, probing as MemberTraining.train_epoch does."""
+    probe = training.probe
+    if probe is not None:
+        probe.start_epoch()
+    for b in range(x.shape[0]):
+        step = probe.step if probe is not None and probe.wants(b) else training.trainer.step
+        step(x[b], t[b])
+    return probe.end_epoch() if probe is not None else None
+
+
+# ---------------------------------------------------------------------- hand-computed primitives
+@pytest.mark.parametrize("z, expected", [
+    ([[0.0, 0.5, -0.99, 1.0]], 0.75),   # |z| = 1 blocks the STE (1_{|z|<1})
+    ([[2.0, -3.0, 1.0, -1.0]], 0.0),
+    ([[0.1, -0.2, 0.3, -0.4]], 1.0),
+])
+def test_pass_fraction_counts_where_the_ste_passes(z, expected):
+    assert pass_fraction(torch.tensor([z])).tolist() == [expected]
+
+
+def test_flip_ratio_counts_sign_changes_with_sign_of_zero_negative():
+    before = torch.tensor([[[0.5, -0.5, 0.2, -0.1], [0.3, 0.3, -0.3, 0.0]]])
+    after = torch.tensor([[[-0.5, -0.5, 0.0, 0.1], [0.3, 0.3, -0.3, 0.2]]])
+    # flips: 0.5→−0.5, 0.2→0 (sign(0) = −1), −0.1→0.1, 0→0.2: 4 of 8
+    assert flip_ratio(before > 0, after).tolist() == [0.5]
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ([1.0, 0.0], [1.0, 1.0], 1 / math.sqrt(2)),
+    ([1.0, 2.0], [2.0, 4.0], 1.0),
+    ([1.0, 0.0], [-3.0, 0.0], -1.0),
+    ([0.0, 0.0], [1.0, 0.0], float("nan")),
+])
+def test_cosine_by_hand(a, b, expected):
+    value = float(cosine(torch.tensor([[a]]), torch.tensor([[b]]))[0])
+    assert (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected, abs=1e-12)
+
+
+# ---------------------------------------------------------------------- the probe on a tiny network
+@pytest.mark.parametrize("algorithm", TRAINERS.names())
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_probing_changes_no_number(algorithm, batch_norm):
+    x, t = _batches()
+    weights = []
+    for every in (0, 2):
+        model, trainer = _tiny(algorithm, batch_norm)
+        training = MemberTraining(model, trainer, batch_size=32)
+        training.enable_diagnostics(every)
+        losses = [trainer.step(x[0], t[0])]
+        _train(training, x, t)
+        weights.append([w.clone() for w in model.weights] + [g.clone() for g in model.bn_gamma] + losses)
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_bp_is_aligned_with_itself_and_its_norms_match(batch_norm):
+    model, trainer = _tiny("BP", batch_norm, lr=(1e-4, 1e-5))
+    training = MemberTraining(model, trainer, batch_size=32)
+    training.enable_diagnostics(1)
+    rows = _train(training, *_batches())
+    for member in rows:
+        assert [r["layer_name"] for r in member] == ["block 1", "block 2", "output"]
+        for r in member:
+            assert r["alignment_cosine"] == pytest.approx(1.0, abs=1e-9)
+            assert r["alignment_angle"] == pytest.approx(0.0, abs=1e-3)
+            assert r["update_norm"] == pytest.approx(r["bp_update_norm"], rel=1e-12)
+            assert r["probed_batches"] == 9 and set(DIAGNOSTIC_FIELDS) <= set(r)
+
+
+def test_update_norm_is_the_weight_change_of_one_unclipped_step():
+    model, trainer = _tiny("DFA", lr=(1e-4, 1e-5), init=0.1)  # nothing reaches the ±1 clip
+    training = MemberTraining(model, trainer, batch_size=32)
+    training.enable_diagnostics(1)
+    x, t = _batches(n_batches=1)
+    before = [w.clone() for w in model.weights]
+    rows = _train(training, x, t)
+    for s, member in enumerate(rows):
+        for k, r in enumerate(member):
+            change = float((model.weights[k][s] - before[k][s]).double().norm())
+            # float32 rounding of W + ΔW blurs the difference slightly
+            assert r["update_norm"] == pytest.approx(change, rel=1e-4)
+            assert r["weight_change_norm"] == pytest.approx(change, rel=1e-12)
+
+
+def test_flip_ratio_of_an_epoch_is_the_share_of_binary_weights_that_changed_sign():
+    model, trainer = _tiny("DFA", lr=(0.5, 0.5), init=0.01)  # a huge lr flips many weights
+    training = MemberTraining(model, trainer, batch_size=32)
+    training.enable_diagnostics(4)
+    before = [(w > 0).clone() for w in model.weights]
+    rows = _train(training, *_batches())
+    for k in range(3):
+        counted = [int(((model.weights[k][s] > 0) != before[k][s]).sum()) for s in range(2)]
+        size = model.weights[k][0].numel()
+        assert [r[k]["flip_ratio"] for r in rows] == [c / size for c in counted]
+        assert all(c > 0 for c in counted)
+
+
+def test_shallow_trains_the_output_layer_only():
+    x, t = _batches(n_batches=3)
+    for batch_norm in (False, True):
+        model, trainer = _tiny("SHALLOW", batch_norm)
+        hidden = [w.clone() for w in model.weights[:-1]] + [g.clone() for g in model.bn_gamma + model.bn_beta]
+        output = model.weights[-1].clone()
+        bp_model, bp = _tiny("BP", batch_norm)
+        trainer.step(x[0], t[0])
+        bp.step(x[0], t[0])
+        assert all(torch.equal(a, b) for a, b in
+                   zip(hidden, model.weights[:-1] + model.bn_gamma + model.bn_beta))
+        assert not torch.equal(output, model.weights[-1])
+        # its output update is BP's (every rule trains the output layer by its true gradient)
+        assert torch.equal(model.weights[-1], bp_model.weights[-1])
+
+
+def test_shallow_probe_reports_no_hidden_update_and_no_alignment():
+    model, trainer = _tiny("SHALLOW")
+    training = MemberTraining(model, trainer, batch_size=32)
+    training.enable_diagnostics(3)
+    rows = _train(training, *_batches())
+    for member in rows:
+        for r in member[:-1]:
+            assert r["update_norm"] == 0 and r["flip_ratio"] == 0 and math.isnan(r["alignment_cosine"])
+            assert r["bp_update_norm"] > 0
+        assert member[-1]["alignment_cosine"] == pytest.approx(1.0, abs=1e-9)
+
+
+# ---------------------------------------------------------------------- runner and CLI
+def test_execute_records_diagnostics_beside_epochs(tmp_path, mnist_root):
+    configs = [RunConfig(dataset="mnist", algorithm=a, weights="binary", activation="sign", init=0.1, lr=1e-4,
+                         epochs=2, seed=1, n_train=640, n_test=300) for a in ("DFA", "SHALLOW")]
+    store = ResultsStore(tmp_path / "probed")
+    execute(configs, store, DataOptions(root=str(mnist_root)), progress=False, diagnostics_every=2)
+    table = store.table("diagnostics.csv")
+    assert len(table) == 2 * 2 * 5 and set(table["probed_batches"]) == {3}  # 5 batches: 0, 2, 4
+    plain = ResultsStore(tmp_path / "plain")
+    execute(configs, plain, DataOptions(root=str(mnist_root)), progress=False)
+    assert not (plain.directory / "diagnostics.csv").exists()
+    columns = ["run_id", "epoch", "loss", "test_accuracy", "train_accuracy"]
+    assert plain.epochs()[columns].equals(store.epochs()[columns])
+
+
+def test_bad_diagnostics_value_is_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "SHALLOW",
+                             "--diagnostics", "-3", "--results", str(tmp_path), "--no-download"],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "diagnostics=-3 is not accepted; accepted: 0 (off)" in result.stderr
+    assert not (tmp_path / "epochs.csv").exists()
+    help_text = subprocess.run([sys.executable, "-m", "bnnlib", "protocol", "--help"], capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    assert "SHALLOW" in help_text and "--diagnostics" in help_text
