@@ -20,7 +20,9 @@ row per run × epoch × layer, to ``<results>/diagnostics.csv``:
   over probed batches, with its standard deviation and the mean angle in degrees. BP's update
   comes from a *twin*: a copy of the model at the same weights, BN state and batch, stepped by
   BP; the twin's step changes only the twin. An undefined cosine (a zero update) is NaN;
-* ``weight_change_norm`` — ‖W_end − W_start‖_F over the epoch (clipping included).
+* ``weight_change_norm`` — ‖W_end − W_start‖_F over the epoch (clipping included);
+* ``parameters`` — the layer's weights per member (norms over layers of different sizes compare
+  as root mean squares, norm / √parameters).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .trainers import Trainer, make_trainer
 DIAGNOSTICS_TABLE = "diagnostics.csv"
 DIAGNOSTICS_KEY = ("run_id", "epoch", "layer")
 #: columns of diagnostics.csv after the key, in order
-DIAGNOSTIC_FIELDS = ("layer_name", "pass_fraction", "flip_ratio", "update_norm", "bp_update_norm",
+DIAGNOSTIC_FIELDS = ("layer_name", "parameters", "pass_fraction", "flip_ratio", "update_norm", "bp_update_norm",
                      "alignment_cosine", "alignment_cosine_std", "alignment_angle", "weight_change_norm",
                      "probed_batches")
 
@@ -158,7 +160,8 @@ class LayerProbe:
 
             passes, norms, bp_norms, cosines = stack("pass"), stack("norm"), stack("bp_norm"), stack("cos")
             for s in range(S):
-                row = {"layer": k + 1, "layer_name": names[k], "flip_ratio": float(flips[s]),
+                row = {"layer": k + 1, "layer_name": names[k], "parameters": int(weights[s].numel()),
+                       "flip_ratio": float(flips[s]),
                        "weight_change_norm": float(change[s]), "probed_batches": len(self.samples)}
                 row["pass_fraction"] = float(passes[:, s].mean()) if passes is not None else math.nan
                 row["update_norm"] = float(norms[:, s].mean()) if norms is not None else math.nan

@@ -17,7 +17,8 @@ TEMPLATE = "04_results_template.ipynb"
 RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
                                         ("fashion-mnist", True), ("cifar10", False), ("cifar10", True)]
 CHAPTERS = ["02_methods.ipynb", "03_grid_search.ipynb", "04_results.ipynb", TEMPLATE, "05_learning_curves.ipynb",
-            "06_batch_norm.ipynb", "06b_deployment.ipynb", "07_conclusions.ipynb", "08_reproducing.ipynb"]
+            "06_batch_norm.ipynb", "06c_mechanism.ipynb", "06b_deployment.ipynb", "07_conclusions.ipynb",
+            "08_reproducing.ipynb"]
 
 
 def result_page_name(dataset: str, batch_norm: bool) -> str:

@@ -24,7 +24,8 @@ NOTEBOOK_EXECUTION = {"batch_progress": False}
 ALGORITHMS = ("BP", "DFA", "DRTP")
 #: every rule the book reports, in table order: the paper's, then the SHALLOW control (trains the
 #: output layer only; ``protocol --algorithm SHALLOW`` runs it through the same grid and finals)
-REPORTED_ALGORITHMS = ALGORITHMS + ("SHALLOW",)
+CONTROLS = ("SHALLOW",)
+REPORTED_ALGORITHMS = ALGORITHMS + CONTROLS
 WEIGHT_KINDS = ("continuous", "binary")
 ACTIVATION_KINDS = ("tanh", "sign")
 GRID = {"init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6]}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid
-from .protocol import ALGORITHMS, Budget, get_budget
+from .protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
 from .store import ResultsStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +93,13 @@ def save_figure(fig, name: str) -> None:
     fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
 
 
+def algorithm_palette() -> dict:
+    """One colour per rule on every figure: the colour-blind palette's first three for the
+    paper's rules, grey for the SHALLOW control."""
+    import seaborn as sns
+    return {**dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3))), "SHALLOW": (0.45, 0.45, 0.45)}
+
+
 def style():
     """Publication style: seaborn, readable fonts, colour-blind palette."""
     import matplotlib
@@ -140,8 +147,15 @@ def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
     frame = frame.copy()
     frame["setting"] = pd.Categorical(frame["weights"] + " " + frame["activation"], SETTINGS, ordered=True)
-    frame["algorithm"] = pd.Categorical(frame["algorithm"], list(ALGORITHMS), ordered=True)
+    frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
     return frame
+
+
+def algorithms_in(frame: pd.DataFrame) -> List[str]:
+    """The rules a table holds, in report order: the paper's three, then the SHALLOW control
+    where it was run (figures and tables get no empty slot for a rule without runs)."""
+    present = set(frame["algorithm"].astype(str)) if "algorithm" in frame else set()
+    return [a for a in REPORTED_ALGORITHMS if a in present] or list(ALGORITHMS)
 
 
 def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
@@ -190,7 +204,7 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
                          "min": grouped.min(), "max": grouped.max(), "seeds": grouped.size()}).reset_index()
     paper = with_setting(paper_final_medians(dataset, batch_norm))[["setting", "algorithm", "paper_median",
                                                                      "uncertainty"]]
-    grid = pd.DataFrame([(s, a) for s in SETTINGS for a in ALGORITHMS], columns=["setting", "algorithm"])
+    grid = pd.DataFrame([(s, a) for s in SETTINGS for a in algorithms_in(summary)], columns=["setting", "algorithm"])
     grid = with_setting(grid.assign(weights=grid["setting"].str.split().str[0],
                                     activation=grid["setting"].str.split().str[1]))[["setting", "algorithm"]]
     table = grid.merge(paper, on=["setting", "algorithm"], how="left").merge(ours, on=["setting", "algorithm"],
@@ -214,13 +228,14 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     return out
 
 
-def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> Optional[pd.DataFrame]:
+def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                    algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
     """The summary of a setting's final runs as recorded — nothing is computed — or None while
     its grid search or any of its final runs is incomplete."""
     from .protocol import GRID_DATASET, final_configs, grid_configs, summarise
     from .sweep import select_hyperparameters
 
-    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
+    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
     grid = summarise(store, grid_runs, budget)
     if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
         return None
@@ -229,6 +244,29 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
     if len(summary) < len(finals) or ((summary["epochs_done"] < budget.epochs) & ~summary["diverged"]).any():
         return None
     return summary
+
+
+def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                  store: ResultsStore) -> pd.DataFrame:
+    """The paper's rules' final runs plus, where recorded at this budget, those of the SHALLOW
+    control (``python -m bnnlib protocol --algorithm SHALLOW``): its rows join every table."""
+    parts = [summary]
+    for control in CONTROLS:
+        recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=(control,))
+        if recorded is not None:
+            parts.append(recorded)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else summary
+
+
+def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
+    """Whether the SHALLOW control's rows are in this page's tables, and what it is."""
+    what = ("SHALLOW is a control, not one of the paper's rules: it trains only the output layer and leaves "
+            "the hidden layers at their random initial weights; a rule that does no better than SHALLOW has "
+            "not trained its hidden layers.")
+    if "SHALLOW" in set(summary["algorithm"]):
+        return what + " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
+    return what + (f" It is not recorded at the **{budget.name}** budget for this setting "
+                   f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
 
 
 def results_overview(budget: Budget, store: ResultsStore,
@@ -241,7 +279,7 @@ def results_overview(budget: Budget, store: ResultsStore,
         summary = recorded_finals(dataset, batch_norm, budget, store)
         if summary is None:
             continue
-        table = paper_comparison(summary, dataset, batch_norm)
+        table = paper_comparison(with_controls(summary, dataset, batch_norm, budget, store), dataset, batch_norm)
         # one paper column for every dataset (its reading uncertainty is in the page's text)
         table = table.rename(columns={c: "paper (%)" for c in table.columns if c.startswith("paper (%")})
         table = table.drop(columns=["IQR (%)"])
@@ -340,7 +378,7 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
         "our test acc (%)": table["best_test_accuracy"].map(_percent),
         "paper test acc (%)": table["test_accuracy"].map(_percent),
     }).sort_values(["setting", "algorithm"], key=lambda c: c.map(
-        {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(ALGORITHMS)}}))
+        {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(REPORTED_ALGORITHMS)}}))
     out = out.reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
@@ -466,7 +504,7 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str):
 def bn_effect_figure(table: pd.DataFrame, title: str):
     import matplotlib.pyplot as plt
     import seaborn as sns
-    palette = dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3)))
+    palette = algorithm_palette()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     offsets = {"BP": -0.25, "DFA": 0.0, "DRTP": 0.25}
     for _, row in table.iterrows():

@@ -184,3 +184,44 @@ def test_bad_diagnostics_value_is_one_clear_line(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "bnnlib", "protocol", "--help"], capture_output=True,
                                text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert "SHALLOW" in help_text and "--diagnostics" in help_text
+
+
+# ---------------------------------------------------------------------- the chapter's verdicts
+def _synthetic(accuracies, cosines):
+    """accuracy frame and diagnostics frame for one setting, 4 seeds per rule."""
+    import pandas as pd
+    acc, diag = [], []
+    for algorithm, values in accuracies.items():
+        for seed, value in enumerate(values):
+            run_id = f"{algorithm}-{seed}"
+            acc.append({"run_id": run_id, "dataset": "mnist", "batch_norm": False, "algorithm": algorithm,
+                        "best_test_accuracy": value, "diverged": False})
+            for layer, name in enumerate(["block 1", "block 2", "output"], start=1):
+                cos = 1.0 if algorithm == "BP" or name == "output" else cosines.get(algorithm, float("nan"))
+                diag.append({"run_id": run_id, "dataset": "mnist", "batch_norm": False, "algorithm": algorithm,
+                             "layer": layer, "layer_name": name, "alignment_cosine": cos + 0.01 * seed,
+                             "bp_update_norm": 1.0 if name != "block 1" else 0.01, "update_norm": 1.0,
+                             "pass_fraction": 0.5, "flip_ratio": 0.01, "parameters": 100,
+                             "bp_update_rms": 0.1 if name != "block 1" else 0.001})
+                diag[-1]["update_rms"] = diag[-1]["bp_update_rms"] if algorithm == "BP" else 0.1
+    return pd.DataFrame(acc), pd.DataFrame(diag)
+
+
+def test_verdicts_compare_with_shallow_and_classify_alignment():
+    from bnnlib.mechanism import findings, verdicts
+    accuracy, frame = _synthetic(
+        {"BP": [0.50, 0.51, 0.52, 0.53], "DFA": [0.80, 0.81, 0.82, 0.83], "DRTP": [0.30, 0.31, 0.30, 0.31],
+         "SHALLOW": [0.50, 0.52, 0.51, 0.53]},
+        {"DFA": 0.2, "DRTP": -0.015})
+    table = verdicts(frame, accuracy).set_index("algorithm")
+    assert table.loc["DFA", "hidden layers"] == "learn (beat SHALLOW)"
+    assert table.loc["DRTP", "hidden layers"] == "hurt (below SHALLOW)"
+    assert table.loc["BP", "hidden layers"] == "no better than SHALLOW"
+    assert table.loc["DFA", "vs_shallow"] == pytest.approx(0.815 - 0.515)
+    assert table.loc["DFA", "updates"] == "aligned" and table.loc["DRTP", "updates"] == "orthogonal"
+    assert table.loc["DFA", "alignment"] == pytest.approx(0.2 + 0.015)  # hidden layers, mean over seeds
+    assert table.loc["BP", "BP reach"] == pytest.approx(0.01)            # block 1 over output, BP's norms
+    text = findings(table.reset_index(), frame)
+    assert "beats SHALLOW in 1 of 1 settings (MNIST without BN)" in text["mech_dfa"]
+    assert "100 times as much per weight" in text["mech_dfa"]           # 0.1 / 0.001
+    assert "0.01 times its update of the output layer" in text["mech_bp"]

@@ -1,0 +1,347 @@
+"""The mechanism study: why do DFA and DRTP train binary networks better than BP?
+
+For the fully binary setting (binary weights + sign activations), every rule's final runs —
+the paper's three and the SHALLOW control, at the hyper-parameters its own grid search chose —
+are re-run with per-layer diagnostics (:mod:`bnnlib.diagnostics`) into
+``<results>/<budget>/diagnostics/``, a folder of their own: diagnostics change no number, but a
+run already complete in the budget's folder is never recomputed, so the probed copies live
+apart. Their epochs are those of the final runs (a test compares them where both exist).
+
+:func:`verdicts` turns the records into one statement per rule and setting, each backed by a
+computed number: do its hidden layers learn (better than SHALLOW), how aligned its hidden
+updates are with BP's, and how much of BP's signal reaches each block.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, summarise
+from .runner import DataOptions
+from .store import ResultsStore
+from .sweep import select_hyperparameters
+
+SETTING = {"weights": "binary", "activation": "sign"}
+#: probe every 10th batch: 46 probes per MNIST epoch, each a BP twin step plus the rule's
+PROBE_EVERY = 10
+FOLDER = "diagnostics"
+
+
+def mechanism_store(store: ResultsStore) -> ResultsStore:
+    return ResultsStore(store.directory / FOLDER)
+
+
+def mechanism_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                      data: Optional[DataOptions] = None, device: str = "cpu",
+                      algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
+    """The fully binary final runs of every rule (its grid search is run first where missing)."""
+    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **execute_options)
+    selection = select_hyperparameters(grid)
+    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
+    return final_configs(chosen, dataset, batch_norm, budget, device)
+
+
+def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
+                     data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
+                     **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
+    """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
+    from .runner import execute
+
+    probed = mechanism_store(store)
+    configs = []
+    for dataset, batch_norm in settings:
+        configs += mechanism_configs(dataset, batch_norm, budget, store, data, device, **execute_options)
+    execute(configs, probed, data, diagnostics_every=every, **execute_options)
+    return configs, probed
+
+
+def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    """diagnostics.csv of exactly these runs up to the budget's epochs, with their config columns."""
+    table = probed.table("diagnostics.csv")
+    if table.empty:
+        return table
+    by_id = pd.DataFrame([{"run_id": c.run_id, "dataset": c.dataset, "batch_norm": c.batch_norm,
+                           "algorithm": c.algorithm, "seed": c.seed, "init": c.init, "lr": c.lr} for c in configs])
+    table = table[table["epoch"] <= budget.epochs].merge(by_id, on="run_id", how="inner")
+    # per-weight sizes of the updates: layers of 784 × 700 and 200 × 10 weights compare this way
+    root = np.sqrt(table["parameters"].astype(float))
+    table["update_rms"] = table["update_norm"] / root
+    table["bp_update_rms"] = table["bp_update_norm"] / root
+    return table
+
+
+def accuracy_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    return summarise(probed, configs, budget)
+
+
+def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × BN × rule × layer: medians over seeds of each measure averaged over epochs."""
+    per_run = frame.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"]).agg(
+        pass_fraction=("pass_fraction", "mean"), flip_ratio=("flip_ratio", "mean"),
+        update_norm=("update_norm", "mean"), bp_update_norm=("bp_update_norm", "mean"),
+        alignment_cosine=("alignment_cosine", "mean")).reset_index()
+    return per_run.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name"]).median(
+        numeric_only=True).drop(columns=["layer"], errors="ignore").reset_index()
+
+
+def _ci(values: np.ndarray) -> Tuple[float, float, float]:
+    from scipy import stats
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else float("nan"), float("nan"), float("nan"))
+    mean, sem = float(values.mean()), float(stats.sem(values))
+    half = float(stats.t.ppf(0.975, len(values) - 1) * sem) if sem > 0 else 0.0
+    return mean, mean - half, mean + half
+
+
+def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × BN × rule, every cell computed from the records:
+
+    * ``vs SHALLOW``: mean best test accuracy − SHALLOW's, 95 % Welch CI; "hidden layers learn"
+      when the CI lies above 0, "hurt" when below, "no better than SHALLOW" when it contains 0;
+    * ``alignment``: cosine with BP's hidden updates, mean over hidden layers, epochs and probed
+      batches per seed, then mean and 95 % CI over seeds; "aligned" when the CI lies above 0,
+      "orthogonal" when it contains 0, "anti-aligned" below;
+    * ``BP reach``: in the BP runs, block 1's update norm over the output layer's — how much of
+      BP's signal reaches the first block.
+    """
+    from .report import welch_difference
+
+    rows = []
+    hidden = frame[frame["layer_name"] != "output"]
+    for (dataset, batch_norm), part in accuracy.groupby(["dataset", "batch_norm"]):
+        usable = part[~part["diverged"]]
+        shallow = usable[usable["algorithm"] == "SHALLOW"]["best_test_accuracy"]
+        for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(part["algorithm"])]:
+            mine = usable[usable["algorithm"] == algorithm]["best_test_accuracy"]
+            row = {"dataset": dataset, "batch_norm": batch_norm, "algorithm": algorithm,
+                   "mean accuracy": float(mine.mean()), "seeds": int(len(mine))}
+            if algorithm != "SHALLOW" and len(shallow):
+                d = welch_difference(mine, shallow)
+                row.update(vs_shallow=d["difference"], vs_shallow_low=d["low"], vs_shallow_high=d["high"],
+                           vs_shallow_p=d["p"])
+                row["hidden layers"] = ("learn (beat SHALLOW)" if d["low"] > 0 else
+                                        "hurt (below SHALLOW)" if d["high"] < 0 else "no better than SHALLOW")
+            else:
+                row.update(vs_shallow=np.nan, vs_shallow_low=np.nan, vs_shallow_high=np.nan, vs_shallow_p=np.nan)
+                row["hidden layers"] = "fixed (control)" if algorithm == "SHALLOW" else "–"
+            mine_diag = hidden[(hidden["dataset"] == dataset) & (hidden["batch_norm"] == batch_norm) &
+                               (hidden["algorithm"] == algorithm)]
+            per_seed = mine_diag.groupby("run_id")["alignment_cosine"].mean().to_numpy(dtype=float)
+            mean, low, high = _ci(per_seed)
+            row.update(alignment=mean, alignment_low=low, alignment_high=high)
+            if algorithm == "SHALLOW" or not np.isfinite(mean):
+                row["updates"] = "none" if algorithm == "SHALLOW" else "–"
+            elif algorithm == "BP":
+                row["updates"] = "BP itself"
+            else:
+                row["updates"] = "aligned" if low > 0 else "anti-aligned" if high < 0 else "orthogonal"
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    bp = frame[frame["algorithm"] == "BP"]
+    reach = {}
+    for (dataset, batch_norm), part in bp.groupby(["dataset", "batch_norm"]):
+        per_run = part.pivot_table(index="run_id", columns="layer_name", values="bp_update_norm", aggfunc="mean")
+        if "block 1" in per_run and "output" in per_run:
+            reach[(dataset, batch_norm)] = float((per_run["block 1"] / per_run["output"]).median())
+    out["BP reach"] = [reach.get((d, b), np.nan) for d, b in zip(out["dataset"], out["batch_norm"])]
+    return out
+
+
+# ---------------------------------------------------------------------- choosing the budget
+def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tuple[str, bool]]):
+    """(Budget, ResultsStore) for the chapter. ``best``: ``paper`` where its probed runs are all
+    recorded (they are not part of the paper budget's protocol: ``python -m bnnlib protocol``
+    does not run them), else ``cpu`` — the chapter computes what is missing at the budget shown."""
+    from .report import BEST, BEST_ORDER
+    from .report import open_store as report_open_store
+
+    if budget != BEST:
+        return report_open_store(budget, results_base)
+    for name in BEST_ORDER:
+        budget_obj, store = report_open_store(name, results_base)
+        probed = mechanism_store(store)
+        if not (probed.directory / "runs.csv").exists():
+            continue
+        try:
+            configs = [c for d, b in settings for c in recorded_configs(d, b, budget_obj, store)]
+        except LookupError:
+            continue
+        runs = probed.runs().set_index("run_id")
+        if all(c.run_id in runs.index and runs.loc[c.run_id, "status"] in ("complete", "diverged") and
+               int(runs.loc[c.run_id, "epochs_done"]) >= budget_obj.epochs for c in configs):
+            return budget_obj, store
+    return report_open_store(BEST_ORDER[-1], results_base)
+
+
+def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
+    """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
+    from .protocol import GRID_DATASET, grid_configs
+
+    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
+    grid = summarise(store, grid_runs, budget)
+    if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
+        raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
+    selection = select_hyperparameters(grid)
+    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
+    return final_configs(chosen, dataset, batch_norm, budget)
+
+
+# ---------------------------------------------------------------------- figures
+def _panels(frame: pd.DataFrame):
+    keys = [(d, b) for d in dict.fromkeys(frame["dataset"]) for b in (False, True)
+            if ((frame["dataset"] == d) & (frame["batch_norm"] == b)).any()]
+    return keys
+
+
+def _title(dataset: str, batch_norm: bool) -> str:
+    from .report import DATASET_NAMES
+    return f"{DATASET_NAMES.get(dataset, dataset)}, {'with' if batch_norm else 'without'} BN"
+
+
+def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One value per run and layer: the mean over epochs (and probed batches)."""
+    return frame.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"],
+                         as_index=False)[value].mean()
+
+
+def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], log: bool = False,
+                 hidden_only: bool = True, reference: Optional[float] = None):
+    """One panel per dataset × BN: ``value`` per layer (x), one line per rule, mean over seeds
+    with a 95 % confidence band (bootstrap, seeded); a dashed line at ``reference``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from .report import algorithm_palette
+
+    data = _per_run(frame, value)
+    if hidden_only:
+        data = data[data["layer_name"] != "output"]
+    keys = _panels(data)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.6), sharey=True, squeeze=False)
+    palette = algorithm_palette()
+    for ax, (dataset, batch_norm) in zip(axes[0], keys):
+        part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
+                    data["algorithm"].isin(algorithms)]
+        sns.lineplot(data=part, x="layer_name", y=value, hue="algorithm", hue_order=list(algorithms),
+                     palette=palette, marker="o", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax,
+                     legend=ax is axes[0][-1])
+        ax.set_title(_title(dataset, batch_norm), fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel(label)
+        ax.tick_params(axis="x", labelsize=8)
+        if log:
+            ax.set_yscale("log")
+        if reference is not None:
+            ax.axhline(reference, color="grey", lw=0.8, ls="--")
+    legend = axes[0][-1].get_legend()
+    if legend is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=None, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts for a page: percent, CIs, plain words."""
+    from .report import DATASET_NAMES
+
+    def points(v):
+        return "–" if v != v else f"{100 * v:+.2f}"
+
+    out = pd.DataFrame({
+        "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(table["dataset"],
+                                                                                         table["batch_norm"])],
+        "rule": table["algorithm"],
+        "best test acc (%)": (100 * table["mean accuracy"]).map(lambda v: f"{v:.2f}"),
+        "vs SHALLOW (points, 95 % CI)": [f"{points(m)} [{points(lo)}, {points(hi)}]" if m == m else "–"
+                                         for m, lo, hi in zip(table["vs_shallow"], table["vs_shallow_low"],
+                                                              table["vs_shallow_high"])],
+        "hidden layers": table["hidden layers"],
+        "cos with BP (95 % CI)": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if a not in ("BP", "SHALLOW") and m == m else "–"
+                                  for a, m, lo, hi in zip(table["algorithm"], table["alignment"],
+                                                          table["alignment_low"], table["alignment_high"])],
+        "hidden updates": table["updates"],
+    })
+    return out
+
+
+# ---------------------------------------------------------------------- sentences for the text
+def _setting_name(dataset: str, batch_norm: bool) -> str:
+    from .report import DATASET_NAMES
+    return f"{DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN"
+
+
+def _span(values, fmt) -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "–"
+    low, high = min(values), max(values)
+    return fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)} to {fmt(high)}"
+
+
+def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
+    """Sentences for the chapter (``glue``), each computed from the verdict table and the
+    diagnostics; nothing in them is typed by hand."""
+    out = {}
+    per_run = frame.groupby(["dataset", "batch_norm", "algorithm", "layer_name", "run_id"], as_index=False)[
+        ["pass_fraction", "flip_ratio", "update_rms", "bp_update_rms", "alignment_cosine"]].mean()
+    medians = per_run.groupby(["dataset", "batch_norm", "algorithm", "layer_name"]).median(numeric_only=True)
+    settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
+    n = len(settings)
+    for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(table["algorithm"])]:
+        rows = table[table["algorithm"] == algorithm]
+        parts = []
+        if algorithm != "SHALLOW":
+            for word in ("learn (beat SHALLOW)", "no better than SHALLOW", "hurt (below SHALLOW)"):
+                hit = rows[rows["hidden layers"] == word]
+                if len(hit):
+                    where = ", ".join(_setting_name(d, b) for d, b in zip(hit["dataset"], hit["batch_norm"]))
+                    label = {"learn (beat SHALLOW)": "beats SHALLOW", "no better than SHALLOW":
+                             "is no better than SHALLOW", "hurt (below SHALLOW)": "is below SHALLOW"}[word]
+                    parts.append(f"{label} in {len(hit)} of {n} settings ({where})")
+        if algorithm in ("DFA", "DRTP"):
+            aligned = int((rows["updates"] == "aligned").sum())
+            parts.append(f"its hidden updates have a mean cosine of {_span(rows['alignment'], lambda v: f'{v:.3f}')} "
+                         f"with BP's at the same weights (above 0 with 95 % confidence in {aligned} of {n} settings)")
+            ratios = []
+            for dataset, batch_norm in settings:
+                key = (dataset, batch_norm, algorithm, "block 1")
+                if key in medians.index:
+                    m = medians.loc[key]
+                    ratios.append(m["update_rms"] / m["bp_update_rms"] if m["bp_update_rms"] > 0 else float("nan"))
+            parts.append(f"it moves block 1 {_span(ratios, lambda v: f'{v:.3g}')} times as much per weight as BP "
+                         f"would at the same weights and batch")
+        if algorithm == "BP":
+            reach = []
+            for dataset, batch_norm in settings:
+                try:
+                    b1 = medians.loc[(dataset, batch_norm, "BP", "block 1"), "update_rms"]
+                    top = medians.loc[(dataset, batch_norm, "BP", "output"), "update_rms"]
+                    reach.append(b1 / top)
+                except KeyError:
+                    continue
+            parts.append(f"its update of block 1 is {_span(reach, lambda v: f'{v:.2g}')} times its update of the "
+                         f"output layer, per weight")
+        if algorithm == "SHALLOW":
+            shallow = rows["mean accuracy"]
+            parts.append(f"random fixed binary features alone reach a mean best test accuracy of "
+                         f"{_span(100 * shallow, lambda v: f'{v:.1f} %')} across the {n} settings")
+        out[f"mech_{algorithm.lower()}"] = "; ".join(parts) + "."
+    without = per_run[~per_run["batch_norm"] & (per_run["layer_name"] != "output")]
+    with_bn = per_run[per_run["batch_norm"] & (per_run["layer_name"] != "output")]
+    block1 = without[without["layer_name"] == "block 1"]["pass_fraction"]
+    deeper = without[without["layer_name"] != "block 1"]["pass_fraction"]
+    out["mech_pass"] = (f"Without BN, |z| < 1 holds for {_span(100 * block1, lambda v: f'{v:.1f} %')} of block 1's "
+                        f"pre-activations and {_span(100 * deeper, lambda v: f'{v:.1f} %')} of blocks 2–4's "
+                        f"(every rule and seed, mean over epochs); with BN for "
+                        f"{_span(100 * with_bn['pass_fraction'], lambda v: f'{v:.1f} %')}.")
+    flips = []
+    for algorithm in ("BP", "DFA", "DRTP"):
+        part = per_run[(per_run["algorithm"] == algorithm) & (per_run["layer_name"] != "output")]
+        if len(part):
+            flips.append(f"{algorithm} {_span(100 * part.groupby(['dataset', 'batch_norm'])['flip_ratio'].median(), lambda v: f'{v:.2g} %')}")
+    out["mech_flips"] = "; ".join(flips)
+    return out
