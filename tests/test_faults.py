@@ -86,6 +86,7 @@ from bnnlib.config import RunConfig  # noqa: E402
 from bnnlib.runner import DataOptions, execute, plan  # noqa: E402
 from bnnlib.store import ResultsStore  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 METRICS = ["run_id", "epoch", "loss", "train_accuracy", "test_accuracy", "test_f1"]
 
 
@@ -179,3 +180,75 @@ def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "r" / "epochs.csv").exists()
+
+
+# ---------------------------------------------------------------------- kills at each write point
+KILLER = r'''
+import os, signal, sys
+from pathlib import Path
+from bnnlib import store as store_module
+from bnnlib.config import RunConfig
+from bnnlib.runner import DataOptions, execute
+
+point, nth, results, root = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+calls = {"n": 0}
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "checkpoint half-written":  # the temporary file holds half the bytes, never renamed
+    original = store_module._atomic_write_bytes
+    def write(path, data):
+        if path.suffix == ".pt":
+            calls["n"] += 1
+            if calls["n"] == nth:
+                path.with_name(f".{path.name}.{os.getpid()}.tmp").write_bytes(data[:len(data) // 2])
+                die()
+        original(path, data)
+    store_module._atomic_write_bytes = write
+else:  # killed right after the write completed
+    method = {"epoch rows appended": "add_epochs", "runs.csv replaced": "update_runs",
+              "checkpoint saved": "save_checkpoint"}[point]
+    original = getattr(store_module.ResultsStore, method)
+    def wrapped(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == nth:
+            die()
+        return result
+    setattr(store_module.ResultsStore, method, wrapped)
+
+configs = [RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", batch_norm=True,
+                     init=0.1, lr=lr, seed=3, epochs=3, n_train=640, n_test=300) for lr in (1e-4, 1e-5)]
+execute(configs, store_module.ResultsStore(results), DataOptions(root=root), progress=False)
+'''
+
+WRITE_POINTS = ["epoch rows appended", "runs.csv replaced", "checkpoint half-written", "checkpoint saved"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, mnist_root):
+    store = ResultsStore(tmp_path_factory.mktemp("straight"))
+    execute(_configs(3), store, DataOptions(root=str(mnist_root)), progress=False)
+    return store.epochs()[METRICS].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("point", WRITE_POINTS)
+def test_a_kill_at_each_write_point_resumes_to_the_uninterrupted_records(tmp_path, mnist_root, uninterrupted, point):
+    import os
+    import subprocess
+    import sys
+    import pandas as pd
+    results = tmp_path / "killed"
+    # the 2nd write of its kind: epoch 2's rows / runs / checkpoint (one group of 2 runs)
+    nth = 3 if point.startswith("checkpoint") else 2  # checkpoints: one file per run, 2 per epoch
+    killed = subprocess.run([sys.executable, "-c", KILLER, point, str(nth), str(results), str(mnist_root)],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    store = ResultsStore(results)
+    assert not (store.runs()["status"] == "complete").all()
+    execute(_configs(3), store, DataOptions(root=str(mnist_root)), progress=False)
+    pd.testing.assert_frame_equal(store.epochs()[METRICS].reset_index(drop=True), uninterrupted)
+    runs = store.runs()
+    assert (runs["status"] == "complete").all() and (runs["epochs_done"] == 3).all()
+    assert not list(results.rglob(".*.tmp")) and not list(store.checkpoints.glob("*.pt"))
