@@ -251,13 +251,14 @@ def resolve_root(root: Union[str, Path, None]) -> Path:
 
 
 def resolve_mirror(mirror: Union[str, Path, None]) -> Optional[Path]:
+    source = "--data-mirror / the data_mirror argument" if mirror else f"${MIRROR_VARIABLE}"
     mirror = mirror or os.environ.get(MIRROR_VARIABLE)
     if not mirror:
         return None
     path = Path(mirror).expanduser().resolve()
     if not path.is_dir():
-        raise DatasetError(f"data mirror {path} is not a folder (set by "
-                           f"{'argument' if mirror else MIRROR_VARIABLE}); give a folder in torchvision's layout")
+        raise DatasetError(f"data mirror {path} is not a folder (set by {source}, relative paths taken from "
+                           f"{Path.cwd()}); give a folder in torchvision's layout")
     return path
 
 

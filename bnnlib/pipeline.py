@@ -9,6 +9,7 @@ executed once per dataset × BN setting into its own page.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -58,7 +59,9 @@ def execute_book(budget: str, output: Optional[Path] = None, results_base: Optio
     """Execute every chapter (in order) with papermill; returns the executed notebooks."""
     import papermill
 
-    output = Path(output) if output else CHAPTERS_DIR
+    absolute_paths_in_environment()
+    output = Path(output).resolve() if output else CHAPTERS_DIR
+    results_base = Path(results_base).expanduser().resolve() if results_base else None
     parameters = {"budget": budget, "results_base": str(results_base) if results_base else None, **(extra or {})}
     jobs = select_pages(book_pages(parameters), only)
     output.mkdir(parents=True, exist_ok=True)
@@ -70,6 +73,38 @@ def execute_book(budget: str, output: Optional[Path] = None, results_base: Optio
         for_readers(output / target, params)
         done.append(output / target)
     return done
+
+
+#: folders a user may give relative to where they run the command; papermill runs each page from
+#: chapters/, where a relative path would name another folder
+PATH_VARIABLES = ("BNNLIB_DATA_MIRROR", "BNNLIB_DATA_ROOT", "BNNLIB_FIGURES_DIR")
+
+
+def absolute_paths_in_environment() -> None:
+    """Make the path variables absolute, relative to the current folder (the README's
+    ``export BNNLIB_DATA_MIRROR=../shared/data`` means ../shared/data from where ``make`` runs)."""
+    for name in PATH_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+
+
+#: what papermill and Jupyter write that changes with every execution but no output: stripped,
+#: so that re-executing an up-to-date page leaves its committed file unchanged
+VOLATILE_NOTEBOOK_KEYS = ("start_time", "end_time", "duration", "input_path", "output_path")
+VOLATILE_CELL_KEYS = ("papermill", "execution")
+
+
+def stable(notebook) -> None:
+    """Strip timestamps, durations and this machine's paths; give the injected cell a fixed id."""
+    papermill_meta = notebook.metadata.get("papermill", {})
+    for key in VOLATILE_NOTEBOOK_KEYS:
+        papermill_meta.pop(key, None)
+    papermill_meta.pop("environment_variables", None)
+    for cell in notebook.cells:
+        for key in VOLATILE_CELL_KEYS:
+            cell.metadata.pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
 
 
 PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
@@ -99,4 +134,5 @@ def for_readers(path: Path, parameters: Dict) -> None:
         lines = first.source.split("\n")
         lines[0] = f"# Results: {DATASET_NAMES[parameters['dataset']]}, {PAGE_TITLES[bool(parameters['batch_norm'])]}"
         first.source = "\n".join(lines)
+    stable(notebook)
     nbformat.write(notebook, path)

@@ -188,3 +188,33 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert report.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
     assert "not all recorded yet" in report.budget_choice("best", protocol.get_budget("cpu"))
     assert report.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
+
+
+def test_re_executing_a_page_leaves_its_file_byte_identical(tmp_path, monkeypatch):
+    """No timestamps, durations, random ids or machine paths in an executed page (issue #11)."""
+    from bnnlib.pipeline import execute_book
+    monkeypatch.setenv("PATH", f"{VENV_BIN}:{os.environ['PATH']}")
+    monkeypatch.setenv("BNNLIB_FIGURES_DIR", str(tmp_path / "figures"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    execute_book("smoke", first, tmp_path / "results", only=["02_methods"])
+    execute_book("smoke", second, tmp_path / "results", only=["02_methods"])
+    a, b = (first / "02_methods.ipynb").read_bytes(), (second / "02_methods.ipynb").read_bytes()
+    assert a == b
+    text = a.decode()
+    for volatile in ("start_time", "end_time", "duration", "input_path", "iopub."):
+        assert volatile not in text
+
+
+def test_relative_path_variables_are_taken_from_where_the_command_runs(tmp_path, monkeypatch):
+    from bnnlib.data import DatasetError, resolve_mirror
+    from bnnlib.pipeline import absolute_paths_in_environment
+    (tmp_path / "mirror").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BNNLIB_DATA_MIRROR", "mirror")
+    absolute_paths_in_environment()
+    assert os.environ["BNNLIB_DATA_MIRROR"] == str(tmp_path / "mirror")
+    monkeypatch.setenv("BNNLIB_DATA_MIRROR", "missing")
+    with pytest.raises(DatasetError, match=r"set by \$BNNLIB_DATA_MIRROR"):
+        resolve_mirror(None)
+    with pytest.raises(DatasetError, match="set by --data-mirror"):
+        resolve_mirror("also-missing")
