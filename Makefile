@@ -12,7 +12,10 @@ BUDGET ?= best
 # executed pages (not the results template, which papermill instantiates per dataset × BN)
 NOTEBOOKS := $(filter-out chapters/04_results_template.ipynb,$(wildcard chapters/*.ipynb))
 
-.PHONY: env test book pipeline html bench long-run clean-env
+.PHONY: env test book pipeline html bench long-run clean-env mathjax
+# MathJax served with the book, not from a CDN: offline readers see rendered math
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _static/mathjax/tex-chtml.js
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +25,15 @@ $(VENV)/.installed: pyproject.toml
 
 env: $(VENV)/.installed
 
-test: env
+$(MATHJAX):
+	mkdir -p $(dir $(MATHJAX))
+	cd $(dir $(MATHJAX)) && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && \
+	    tar xzf mathjax-$(MATHJAX_VERSION).tgz --strip-components=2 package/es5/tex-chtml.js \
+	        package/es5/output/chtml/fonts && rm mathjax-$(MATHJAX_VERSION).tgz
+
+mathjax: $(MATHJAX)
+
+test: env $(MATHJAX)
 	$(PY) -m pytest -q tests
 	BNNLIB_FIGURES_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
@@ -30,7 +41,7 @@ test: env
 pipeline: env
 	$(PY) -m bnnlib book --budget $(BUDGET)
 
-html: env
+html: env $(MATHJAX)
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 
 book: pipeline html

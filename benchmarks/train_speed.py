@@ -288,6 +288,49 @@ def contention(args, report):
                                 pair_s=pair, pair_workers_s=pair_single, sequential_s=sequential)
 
 
+def diagnostics_cost(data, args, report):
+    """What per-layer diagnostics cost: an epoch off, probing every 10th batch, every batch; and
+    the hook an unprobed step pays (one ``is None`` check per layer and one per step)."""
+    from bnnlib.training import MemberTraining
+
+    print("\nPer-layer diagnostics, binary weights + sign, no BN, S = 1, seconds per epoch of training "
+          f"({BATCHES_PER_EPOCH} batches, extrapolated from {args.batches}; median of {args.repeats})")
+    rows = {}
+    for algorithm in ("BP", "DFA"):
+        times = {}
+        for every in (0, 10, 1):
+            model = BinaryMLP([0], activation="sign", binary_weights=True, pixel_inputs=True)
+            training = MemberTraining(model, make_trainer(algorithm, model, lr=1e-4))
+            training.enable_diagnostics(every)
+            targets = data.targets(data.labels_train)
+            order = torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(1)).unsqueeze(0)
+            runs = []
+            for _ in range(args.repeats + 1):
+                if training.probe is not None:
+                    training.probe.start_epoch()
+                start = time.perf_counter()
+                for b in range(args.batches):
+                    index = order[:, b * PAPER_BATCH_SIZE:(b + 1) * PAPER_BATCH_SIZE]
+                    probe = training.probe
+                    step = probe.step if probe is not None and probe.wants(b) else training.trainer.step
+                    step(data.x_train[index], targets[index])
+                runs.append(time.perf_counter() - start)
+            times[every] = statistics.median(runs[1:]) / args.batches * BATCHES_PER_EPOCH
+        trainer = make_trainer(algorithm, BinaryMLP([0]), lr=1e-4)
+        checks = 1_000_000
+        start = time.perf_counter()
+        for _ in range(checks):
+            if trainer.observer is not None:
+                pass
+        hook = (time.perf_counter() - start) / checks * 6 * BATCHES_PER_EPOCH  # 5 layers + the forward
+        rows[algorithm] = {"off_s": times[0], "every_10_s": times[10], "every_batch_s": times[1],
+                           "hook_s_per_epoch": hook}
+        print(f"  {algorithm:<5} off {times[0]:6.2f}   every 10th batch {times[10]:6.2f} ({times[10] / times[0]:.2f}×)   "
+              f"every batch {times[1]:6.2f} ({times[1] / times[0]:.2f}×)   hook when off: {1e3 * hook:.2f} ms per "
+              f"epoch ({100 * hook / times[0]:.4f} % of it)")
+    report["diagnostics"] = rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=60, help="batches timed per run (default 60)")
@@ -296,8 +339,9 @@ def main(argv=None):
     parser.add_argument("--numpy-batches", type=int, default=15, help="batches timed for the NumPy reference")
     parser.add_argument("--quick", action="store_true", help="a few batches only: checks that it runs")
     parser.add_argument("--contention-batches", type=int, default=100, help="batches timed per contention child")
-    parser.add_argument("--sections", nargs="+", default=["floors", "contention", "members", "numpy"],
-                        choices=["floors", "contention", "members", "numpy"], help="what to measure (default: all)")
+    parser.add_argument("--sections", nargs="+", default=["floors", "contention", "members", "numpy", "diagnostics"],
+                        choices=["floors", "contention", "members", "numpy", "diagnostics"],
+                        help="what to measure (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -352,6 +396,9 @@ def main(argv=None):
                 ratio = (b["train_s"] + b["eval_s"]) / (a["train_s"] + a["eval_s"])
                 print(f"    {algorithm:<5} {ratio:.3f}  -> {'S = %d' % (large if ratio < 1 else small)} is faster per member here")
                 report["members"][large][algorithm]["cost_vs_single"] = ratio
+
+    if "diagnostics" in args.sections:
+        diagnostics_cost(data, args, report)
 
     if "numpy" in args.sections:
         print("\nEvery setting, S = 1, seconds per epoch (training + evaluation), against NumPy float64")

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -87,6 +88,11 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                            env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"})
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     html = tmp_path / "_build" / "html"
+    # math is served with the book (make mathjax), never from a CDN: offline readers see it rendered
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "run `make mathjax` before building"
+    for page in html.glob("**/*.html"):
+        text = page.read_text()
+        assert "cdn.jsdelivr" not in text and "mathjax@3" not in text, f"{page.name} loads MathJax from a CDN"
     if _chromium() is None or not shutil.which("chromedriver"):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
@@ -117,6 +123,14 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             assert len(figures) >= expected_images, f"{page}: {len(figures)} images, {expected_images} expected"
             broken = [src for src, complete, width in figures if not complete or width == 0]
             assert not broken, f"{page}: images not rendered: {broken}"
+        driver.get((html / "chapters" / "02_methods.html").as_uri())
+        rendered = 0
+        for _ in range(50):  # MathJax typesets after the page has loaded
+            rendered = driver.execute_script("return document.querySelectorAll('mjx-container').length")
+            if rendered:
+                break
+            time.sleep(0.2)
+        assert rendered > 10, "the Methods chapter's math was not rendered by the book's own MathJax"
     finally:
         driver.quit()
 
