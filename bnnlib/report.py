@@ -446,16 +446,36 @@ def holm(p_values: Sequence[float]) -> List[float]:
 
 
 # ---------------------------------------------------------------------- figures
+def setting_palette() -> dict:
+    """The four (weights × activation) settings in four colour-blind-safe hues that differ in
+    lightness too (blue, orange, green, purple of seaborn's colour-blind palette)."""
+    import seaborn as sns
+    colours = sns.color_palette("colorblind", 10)
+    return dict(zip(SETTINGS, [colours[0], colours[1], colours[2], colours[4]]))
+
+
 def best_test_boxplot(summary: pd.DataFrame, title: str):
+    """Per rule (x) and setting (colour): every seed's best test accuracy as a dot over a box of
+    its median and quartiles (whiskers 1.5 IQR; no separate outlier marks: the dots show them).
+    Without BN the boxes of a rule are a few tenths of a point tall — the dots keep them visible."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(summary[~summary["diverged"]])
     frame["best test accuracy (%)"] = 100 * frame["best_test_accuracy"]
-    fig, ax = plt.subplots(figsize=(9, 4.8))
+    palette = setting_palette()
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
-                ax=ax, fliersize=3)
+                palette=palette, ax=ax, showfliers=False, boxprops={"alpha": 0.35}, linewidth=1, legend=False)
+    rng_state = np.random.get_state()  # seaborn jitters with numpy's global RNG: fixed, restored
+    np.random.seed(0)
+    try:
+        sns.stripplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
+                      palette=palette, dodge=True, jitter=0.12, size=4, linewidth=0.5, edgecolor="white", ax=ax)
+    finally:
+        np.random.set_state(rng_state)
     ax.set_title(title)
-    ax.legend(title=None, loc="best", fontsize=9)
+    ax.set_xlabel("")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights, activation", frameon=False)
     fig.tight_layout()
     return fig
 
@@ -467,7 +487,8 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     frame["best training accuracy (%)"] = 100 * frame["best_train_accuracy"]
     frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, fliersize=3)
+    sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
+                boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
     # seaborn jitters the points with numpy's global RNG: seed it here (and restore it) so the
     # figure, like every other, is the same each time the page is executed
     rng_state = np.random.get_state()
@@ -478,6 +499,8 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     finally:
         np.random.set_state(rng_state)
     ax.set_title(title)
+    ax.set_xlabel("")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
     fig.tight_layout()
     return fig
 
@@ -493,9 +516,11 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str):
     for ax, kind in zip(axes, weights):
         part = frame[frame["weights"] == kind]
         sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
-                     marker="o", hue_order=list(ALGORITHMS))
+                     marker="o", hue_order=algorithms_in(frame), palette=algorithm_palette(),
+                     legend=kind == weights[-1])
         ax.set_title(f"{kind} weights, sign activations")
         ax.xaxis.get_major_locator().set_params(integer=True)
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
