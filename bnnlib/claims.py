@@ -131,3 +131,49 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     for algorithm in ("BP", "DFA", "DRTP"):
         glue[f"c3_{algorithm.lower()}"] = f"{100 * deltas[algorithm].median():.2f}" if len(deltas) else "n/a"
     return {"glue": glue, "table": table, "bn_deltas": deltas}
+
+
+CLAIMS = {
+    "C1": "binary networks can be trained by DFA and DRTP",
+    "C2": "in some binary settings an alternative beats BP",
+    "C3": "DFA and DRTP are more tolerant than BP to the presence or absence of BN",
+}
+VERDICT_KEYS = {"C1": "c1_verdict", "C2": "c2_verdict", "C3": "c3_verdict"}
+
+
+def _p(value) -> str:
+    """p-values in scientific notation, two significant digits (never 'p = 0.0000')."""
+    return "–" if value != value else f"{value:.1e}"
+
+
+def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
+    """Claims × evidence × verdict × budget, one row per claim of the paper."""
+    table, glue = verdicts["table"], verdicts["glue"]
+    rows = []
+    for claim, text in CLAIMS.items():
+        tests = table[table["claim"] == claim]
+        significant = int(tests["significant"].sum())
+        rows.append({"claim": f"{claim}: {text}",
+                     "evidence": f"{len(tests)} one-sided test(s), Holm-corrected; {significant} significant at 5 %",
+                     "verdict": glue[VERDICT_KEYS[claim]],
+                     "budget": f"{budget.name} ({budget.epochs} epochs; the paper: 100)"})
+    return pd.DataFrame(rows)
+
+
+def tests_table(verdicts: Dict, claim: str) -> pd.DataFrame:
+    """Every test of one claim, for reading: names in words, percent, p-values in scientific notation."""
+    table = verdicts["table"]
+    tests = table[table["claim"] == claim]
+    data = ["all" if d == "all" else f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}"
+            for d, b in zip(tests["dataset"], tests["batch_norm"])]
+    out = pd.DataFrame({
+        "data": data, "setting": tests["setting"], "test": tests["comparison"],
+        ("mean |Δ| (points)" if claim == "C3" else "mean (%)"): (100 * tests["mean"]).map(lambda v: f"{v:.2f}"),
+        "difference (points)": (100 * tests["difference"]).map(lambda v: f"{v:+.2f}"),
+        "seeds" if claim != "C3" else "pairs": tests["n"].astype(int),
+        "p": tests["p"].map(_p), "p (Holm)": tests["p_holm"].map(_p),
+        "significant": tests["significant"].map({True: "yes", False: "no"}),
+    })
+    if claim == "C3":
+        out = out.drop(columns=["data", "setting"])
+    return out.reset_index(drop=True)

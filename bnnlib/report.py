@@ -433,6 +433,33 @@ def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
+    """bn_effect_table for reading: points with two decimals, the CI in one column, p in
+    scientific notation."""
+    return pd.DataFrame({
+        "setting": table["setting"], "algorithm": table["algorithm"],
+        "Δ no BN − BN (points)": (100 * table["difference"]).map(lambda v: "–" if v != v else f"{v:+.2f}"),
+        "95 % CI (points)": [("–" if lo != lo else f"[{100 * lo:+.2f}, {100 * hi:+.2f}]")
+                             for lo, hi in zip(table["low"], table["high"])],
+        "p": table["p"].map(lambda v: "–" if v != v else f"{v:.1e}"),
+    })
+
+
+def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Compute time per dataset × BN × stage (grid search or final runs) × rules (the paper's or
+    the SHALLOW control), from run metadata: runs, epochs, hours, devices."""
+    frame = runs.assign(stage=runs["seed"].map(lambda s: "grid search" if s == 1 else "final runs"),
+                        rules=runs["algorithm"].map(lambda a: "control" if a in CONTROLS else "paper's"))
+    stages = frame.groupby(["dataset", "batch_norm", "stage", "rules"], sort=False).agg(
+        runs=("run_id", "size"), epochs=("epochs_done", "sum"), hours=("seconds", lambda x: x.sum() / 3600),
+        device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
+    return pd.DataFrame({
+        "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(stages["dataset"],
+                                                                                      stages["batch_norm"])],
+        "stage": stages["stage"], "rules": stages["rules"], "runs": stages["runs"], "run-epochs": stages["epochs"],
+        "hours": stages["hours"].map(lambda v: f"{v:.2f}"), "device": stages["device"]})
+
+
 def holm(p_values: Sequence[float]) -> List[float]:
     """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
     p = np.asarray(p_values, float)
