@@ -573,3 +573,65 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------- what each page rests on
+def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[str]:
+    run_ids = []
+    for algorithms in (ALGORITHMS, CONTROLS):
+        summary = recorded_finals(dataset, batch_norm, budget, store, algorithms=algorithms)
+        if summary is not None:
+            run_ids += list(summary["run_id"])
+    return run_ids
+
+
+def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:
+    """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
+    chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
+    metadata). Read from the records only; nothing is computed."""
+    from . import mechanism
+    from .pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, result_page_name
+    from .protocol import grid_configs, summarise
+
+    every = [(d, b) for d in ("mnist", "fashion-mnist") for b in (False, True)]
+    rows = []
+
+    def add(page, budget, store, run_ids, note=""):
+        runs = store.runs()
+        mine = runs[runs["run_id"].isin(set(run_ids))] if not runs.empty else runs
+        rows.append({"page": page, "budget": budget.name if budget else "–", "runs": len(mine),
+                     "compute (h)": f"{mine['seconds'].sum() / 3600:.2f}" if len(mine) else "–", "what": note})
+
+    def probed():
+        budget, store = mechanism.open_store(requested, results_base, every)
+        try:
+            configs = [c for d, b in every for c in mechanism.recorded_configs(d, b, budget, store)]
+        except LookupError:
+            configs = []
+        return budget, mechanism.mechanism_store(store), [c.run_id for c in configs]
+
+    for chapter in CHAPTERS:
+        stem = chapter.removesuffix(".ipynb")
+        if chapter == TEMPLATE:
+            for dataset, batch_norm in RESULT_PAGES:
+                page = result_page_name(dataset, batch_norm).removesuffix(".ipynb")
+                budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)])
+                run_ids = _finals_with_controls(dataset, batch_norm, budget, store)
+                add(page, budget, store, run_ids, "final runs" if run_ids else "no runs recorded")
+        elif stem in ("02_methods", "06c_mechanism"):
+            budget, store, run_ids = probed()
+            add(stem, budget, store, run_ids, "probed fully binary final runs (diagnostics)")
+        elif stem == "03_grid_search":
+            needs = [("mnist", False), ("mnist", True)]
+            budget, store = open_store(requested, results_base, needs=needs, grid_only=True)
+            run_ids = []
+            for _, batch_norm in needs:
+                for algorithms in (ALGORITHMS, CONTROLS):
+                    configs = grid_configs("mnist", batch_norm, budget, algorithms=algorithms)
+                    run_ids += list(summarise(store, configs, budget).get("run_id", []))
+            add(stem, budget, store, run_ids, "grid search (seed 1)")
+        else:
+            budget, store = open_store(requested, results_base, needs=every)
+            run_ids = [r for d, b in every for r in _finals_with_controls(d, b, budget, store)]
+            add(stem, budget, store, run_ids, "final runs of MNIST and Fashion-MNIST")
+    return pd.DataFrame(rows)
