@@ -90,9 +90,17 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     html = tmp_path / "_build" / "html"
     # math is served with the book (make mathjax), never from a CDN: offline readers see it rendered
     assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "run `make mathjax` before building"
+    titles = {}
     for page in html.glob("**/*.html"):
         text = page.read_text()
         assert "cdn.jsdelivr" not in text and "mathjax@3" not in text, f"{page.name} loads MathJax from a CDN"
+        # no machine path, no traceback: a reader sees neither the build machine nor a crash
+        for leak in (str(ROOT), str(ROOT.parent), "/tmp/", "Traceback (most recent call last)", "PosixPath("):
+            assert leak not in text, f"{page.name} contains {leak!r}"
+        title = text.split("<title>", 1)[-1].split("</title>", 1)[0].strip()
+        if page.parent.name == "chapters":
+            assert title not in titles, f"{page.name} and {titles.get(title)} share the title {title!r}"
+            titles[title] = page.name
     if _chromium() is None or not shutil.which("chromedriver"):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
