@@ -152,10 +152,10 @@ def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def algorithms_in(frame: pd.DataFrame) -> List[str]:
-    """The rules a table holds, in report order: the paper's three, then the SHALLOW control
-    where it was run (figures and tables get no empty slot for a rule without runs)."""
+    """The rules a table reports, in order: the paper's three always, then the SHALLOW control
+    where the table holds its runs (no empty slot for a control that was not run)."""
     present = set(frame["algorithm"].astype(str)) if "algorithm" in frame else set()
-    return [a for a in REPORTED_ALGORITHMS if a in present] or list(ALGORITHMS)
+    return list(ALGORITHMS) + [a for a in CONTROLS if a in present]
 
 
 def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
