@@ -322,7 +322,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     if packed.empty:
         return pd.DataFrame()
     frame = packed.copy()
-    frame["algorithm"] = pd.Categorical(frame["algorithm"], list(ALGORITHMS), ordered=True)
+    frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
     grouped = frame.groupby(["dataset", "batch_norm", "algorithm"], observed=True, sort=True)
     table = pd.DataFrame({
         "models": grouped.size(),
@@ -424,9 +424,10 @@ def welch_difference(x: Iterable[float], y: Iterable[float], confidence: float =
 def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame) -> pd.DataFrame:
     """Change in best test accuracy when BN is removed (no BN − BN), per algorithm × setting, 95% CI."""
     a, b = with_setting(without_bn), with_setting(with_bn)
+    rules = [r for r in algorithms_in(a) if r in algorithms_in(b)]  # a control only where run with and without BN
     rows = []
     for setting in SETTINGS:
-        for algorithm in ALGORITHMS:
+        for algorithm in rules:
             pick = lambda f: f[(f["setting"] == setting) & (f["algorithm"] == algorithm) & ~f["diverged"]]  # noqa: E731
             d = welch_difference(pick(a)["best_test_accuracy"], pick(b)["best_test_accuracy"])
             rows.append({"setting": setting, "algorithm": algorithm, **d})
@@ -558,19 +559,20 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
     import seaborn as sns
     palette = algorithm_palette()
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    offsets = {"BP": -0.25, "DFA": 0.0, "DRTP": 0.25}
+    rules = list(dict.fromkeys(table["algorithm"]))
+    offsets = {rule: 0.5 * (i - (len(rules) - 1) / 2) / max(len(rules) - 1, 1) for i, rule in enumerate(rules)}
     for _, row in table.iterrows():
         x = SETTINGS.index(row["setting"]) + offsets[row["algorithm"]]
         ax.errorbar(x, 100 * row["difference"], yerr=[[100 * (row["difference"] - row["low"])],
                                                       [100 * (row["high"] - row["difference"])]],
                     fmt="o", color=palette[row["algorithm"]], capsize=4)
-    for algorithm in ALGORITHMS:
+    for algorithm in rules:
         ax.plot([], [], "o", color=palette[algorithm], label=algorithm)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(range(len(SETTINGS)), SETTINGS)
     ax.set_ylabel("Δ best test accuracy, no BN − BN (points)")
     ax.set_title(title)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 
