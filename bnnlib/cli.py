@@ -1,5 +1,5 @@
 """Command line: ``python -m bnnlib {run,sweep,protocol,book,status,export,summary,predict} …``
-(``--help`` on each)."""
+(``--help`` on each). ``run``'s options are generated from :class:`~bnnlib.config.RunConfig`'s fields."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import List, Optional
 import pandas as pd
 import torch
 
-from .binarize import ACTIVATIONS
-from .config import WEIGHTS, RunConfig
+from .config import RunConfig
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
 from .runner import DataOptions, check_cluster, execute, plan
@@ -51,6 +50,36 @@ def _add_execution_options(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+_FIELD_TYPES = {"str": str, "float": float, "int": int, "Optional[int]": int, "bool": bool}
+
+
+def _run_fields():
+    return [f for f in dataclasses.fields(RunConfig) if f.metadata.get("cli", False)]
+
+
+def _add_run_fields(parser) -> None:
+    """One option per field of RunConfig: names, types, defaults, help and choices (from the
+    registries) all come from the field, so a new field or a new registered name needs no edit here."""
+    for f in _run_fields():
+        flag = "--" + f.name.replace("_", "-")
+        kind = _FIELD_TYPES[str(f.type)]
+        help_text = f.metadata["help"]
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+            continue
+        options = {"type": kind, "help": help_text}
+        choices = f.metadata.get("choices")
+        if choices is not None:
+            options["choices"] = list(choices())
+        if f.default is dataclasses.MISSING:
+            options["required"] = True
+        else:
+            options["default"] = f.default
+            if f.default is not None:
+                options["help"] += f" (default {f.default})"
+        parser.add_argument(flag, **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bnnlib", description="Train the paper's binary MLPs "
                                      "with BP, DFA, DRTP (or the SHALLOW control); store per-epoch results; resume after interruption.",
@@ -59,19 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="train one run (or resume it) and print its metrics",
                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--dataset", required=True, choices=DATASETS)
-    run.add_argument("--algorithm", required=True, choices=TRAINERS.names(),
-                     help="SHALLOW: a control that trains only the output layer")
-    run.add_argument("--weights", default="continuous", choices=WEIGHTS)
-    run.add_argument("--activation", default="tanh", choices=ACTIVATIONS.names())
-    run.add_argument("--batch-norm", action="store_true", help="batch normalisation after each hidden Linear")
-    run.add_argument("--init", type=float, default=0.1, help="weights ~ U(-init, init) (default 0.1)")
-    run.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
-    run.add_argument("--epochs", type=int, default=100, help="default 100, as the paper")
-    run.add_argument("--batch-size", type=int, default=128)
-    run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--n-train", type=int, help="use only the first N training samples")
-    run.add_argument("--n-test", type=int, help="use only the first N test samples")
+    _add_run_fields(run)
     _add_execution_options(run)
 
     sweep = commands.add_parser("sweep", help="run every configuration of a sweep file (YAML) not yet done",
@@ -85,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     protocol = commands.add_parser("protocol", help="the paper's protocol at a budget: grid search, "
                                    "selection, final runs (what the book's chapters run)")
-    protocol.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"])
+    protocol.add_argument("--budget", default="cpu", choices=list(BUDGETS))
     protocol.add_argument("--dataset", action="append", choices=DATASETS,
                           help="repeatable; default mnist and fashion-mnist")
     protocol.add_argument("--batch-norm", choices=["off", "on", "both"], default="both")
@@ -97,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.set_defaults(results=None)
 
     book = commands.add_parser("book", help="execute every chapter of the book with papermill at a budget")
-    book.add_argument("--budget", default="best", choices=["best", "smoke", "cpu", "paper"],
+    book.add_argument("--budget", default="best", choices=["best", *BUDGETS],
                       help="best (default): each page at the paper budget where all its runs are recorded, "
                            "else at cpu, saying which")
     book.add_argument("--output", type=Path, help="where executed notebooks go (default: chapters/, in place)")
@@ -130,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
     status.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]")
-    status.add_argument("--budget", choices=["smoke", "cpu", "paper"],
+    status.add_argument("--budget", choices=list(BUDGETS),
                         help="progress against this budget's protocol (default: the folder's name, if a budget)")
     status.add_argument("--workers", type=int, default=2,
                         help="worker processes assumed for the hours left (default 2)")
@@ -176,10 +193,7 @@ def _show_summary(store: ResultsStore, configs: List[RunConfig]) -> None:
 
 
 def cmd_run(args) -> int:
-    config = RunConfig(dataset=args.dataset, algorithm=args.algorithm, weights=args.weights,
-                       activation=args.activation, batch_norm=args.batch_norm, init=args.init, lr=args.lr,
-                       epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                       n_train=args.n_train, n_test=args.n_test)
+    config = RunConfig(**{f.name: getattr(args, f.name) for f in _run_fields()})
     code = _execute([config], args)
     _show_summary(ResultsStore(args.results), [config])
     return code

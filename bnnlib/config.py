@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
 from typing import Optional
 
@@ -47,21 +47,29 @@ def _positive(name, value, kind=Real, allow_none=False):
                          (" or None (the full set)" if allow_none else ""))
 
 
+def _about(help_text: str, choices=None, cli: bool = True) -> dict:
+    """A field's metadata: its help, its accepted values (a callable: registries fill up at
+    import), and whether ``python -m bnnlib run`` takes it. The CLI is generated from these."""
+    return {"help": help_text, "choices": choices, "cli": cli}
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str
-    algorithm: str
-    weights: str = "continuous"
-    activation: str = "tanh"
-    batch_norm: bool = False
-    init: float = 0.1
-    lr: float = 1e-4
-    epochs: int = 100
-    batch_size: int = 128
-    seed: int = 1
-    n_train: Optional[int] = None  # first n training samples (smoke budgets); None = all
-    n_test: Optional[int] = None
-    device: str = "cpu"
+    dataset: str = field(metadata=_about("dataset", lambda: DATASETS))
+    algorithm: str = field(metadata=_about("learning rule (SHALLOW: a control that trains only the output layer)",
+                                           lambda: TRAINERS.names()))
+    weights: str = field(default="continuous", metadata=_about("hidden weights", lambda: WEIGHTS))
+    activation: str = field(default="tanh", metadata=_about("hidden activation", lambda: ACTIVATIONS.names()))
+    batch_norm: bool = field(default=False, metadata=_about("batch normalisation after each hidden Linear"))
+    init: float = field(default=0.1, metadata=_about("initial weights ~ U(-init, init)"))
+    lr: float = field(default=1e-4, metadata=_about("learning rate"))
+    epochs: int = field(default=100, metadata=_about("epochs; the paper trains 100"))
+    batch_size: int = field(default=128, metadata=_about("batch size; the paper uses 128"))
+    seed: int = field(default=1, metadata=_about("seed of initial weights, feedback matrices and shuffling"))
+    # first n training samples (smoke budgets); None = all
+    n_train: Optional[int] = field(default=None, metadata=_about("use only the first N training samples"))
+    n_test: Optional[int] = field(default=None, metadata=_about("use only the first N test samples"))
+    device: str = field(default="cpu", metadata=_about("cpu, cuda or cuda:N", cli=False))  # an execution option
 
     def __post_init__(self):
         _choice("dataset", self.dataset, DATASETS)
