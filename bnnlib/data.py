@@ -35,7 +35,9 @@ import torch
 import torchvision
 from torchvision.datasets.utils import check_integrity
 
-PROJECT_DATA_ROOT = Path(__file__).resolve().parents[1] / "data"
+from .paths import DATA_DIR
+
+PROJECT_DATA_ROOT = DATA_DIR
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 ROOT_VARIABLE = "BNNLIB_DATA_ROOT"
 MIRROR_VARIABLE = "BNNLIB_DATA_MIRROR"

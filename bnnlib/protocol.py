@@ -66,8 +66,10 @@ def get_budget(name: str) -> Budget:
     return BUDGETS[name]
 
 
-def results_dir(budget: Budget, base: Path = Path("results")) -> Path:
-    return Path(base) / budget.name
+def results_dir(budget: Budget, base: Optional[Path] = None) -> Path:
+    """The one home of a budget's records: ``<base>/<budget>``, base the project's ``results/``."""
+    from .paths import RESULTS_DIR
+    return Path(base if base is not None else RESULTS_DIR) / budget.name
 
 
 def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "cpu",

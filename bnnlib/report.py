@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
+from .paths import FIGURES_DIR, PROJECT_ROOT
 from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid
 from .protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
 from .store import ResultsStore
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
@@ -38,18 +38,21 @@ def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[
     in ``needs`` has all its runs recorded — its grid search, and unless ``grid_only`` its
     final runs — and ``cpu`` when none has (a page then computes what is missing, as always).
     """
-    base = Path(results_base) if results_base else PROJECT_ROOT / "results"
+    from .protocol import results_dir
+
+    base = Path(results_base) if results_base else None
     if budget != BEST:
         budget_obj = get_budget(budget)
-        return budget_obj, ResultsStore(base / budget_obj.name)
+        return budget_obj, ResultsStore(results_dir(budget_obj, base))
     for name in BEST_ORDER:
         candidate = get_budget(name)
-        if not (base / name / "runs.csv").exists():
+        if not (results_dir(candidate, base) / "runs.csv").exists():
             continue
-        store = ResultsStore(base / name)
+        store = ResultsStore(results_dir(candidate, base))
         if needs and all(_recorded(dataset, batch_norm, candidate, store, grid_only) for dataset, batch_norm in needs):
             return candidate, store
-    return get_budget(BEST_ORDER[-1]), ResultsStore(base / BEST_ORDER[-1])
+    fallback = get_budget(BEST_ORDER[-1])
+    return fallback, ResultsStore(results_dir(fallback, base))
 
 
 def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
@@ -80,7 +83,7 @@ def page_stem(dataset: str, batch_norm: bool) -> str:
 
 
 def figures_dir() -> Path:
-    folder = Path(os.environ.get(FIGURES_VARIABLE) or PROJECT_ROOT / "figures")
+    folder = Path(os.environ.get(FIGURES_VARIABLE) or FIGURES_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
