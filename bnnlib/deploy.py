@@ -63,7 +63,7 @@ def run_config(store: ResultsStore, run_id: str) -> RunConfig:
 
 def float_model(store: ResultsStore, run_id: str) -> tuple:
     """(RunConfig, BinaryMLP with one member) of a completed run, from its kept final state."""
-    from .runner import _assemble, build_training
+    from .runner import build_training
 
     config = run_config(store, run_id)
     record = store.run_record(run_id)
@@ -79,7 +79,7 @@ def float_model(store: ResultsStore, run_id: str) -> tuple:
                           f"git); train it again with --keep-checkpoints")
     input_size = state["model"]["weights"][0].shape[0]
     training = build_training([config], input_size)
-    _assemble(training, [state])
+    training.load_member_states([state])
     return config, training.model
 
 

@@ -93,38 +93,6 @@ class EpochOutcome:
     diagnostics: List[dict] = field(default_factory=list)  # rows of diagnostics.csv (opt-in)
 
 
-def _member_slice(state: dict, s: int):
-    """One member's part of a MemberTraining state (tensors with a leading member axis)."""
-    def cut(value):
-        if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            return [t[s].clone() for t in value]
-        if isinstance(value, dict):
-            return {k: cut(v) for k, v in value.items()}
-        return value
-    return {"model": cut(state["model"]), "trainer": cut(state["trainer"]),
-            "shuffler": state["shufflers"][s], "epochs_done": state["epochs_done"]}
-
-
-def _assemble(training: MemberTraining, member_states: Sequence[Optional[dict]]) -> None:
-    """Load per-member states (None = keep the fresh member) into one MemberTraining."""
-    if all(m is None for m in member_states):
-        return
-    full = training.state_dict()
-    for s, member in enumerate(member_states):
-        if member is None:
-            continue
-        for part in ("model", "trainer"):
-            for name, tensors in member[part].items():
-                if isinstance(tensors, list):
-                    for i, t in enumerate(tensors):
-                        full[part][name][i][s] = t
-                else:
-                    full[part][name] = tensors
-        full["shufflers"][s] = member["shuffler"]
-        full["epochs_done"] = member["epochs_done"]
-    training.load_state_dict(full)
-
-
 def build_training(configs: Sequence[RunConfig], input_size: int, pixel_inputs: bool = True) -> MemberTraining:
     first = configs[0]
     if any(c.group_key() != first.group_key() or c.device != first.device for c in configs):
@@ -151,7 +119,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     first = configs[0]
     dataset = load_dataset(first.dataset, data.root, data.mirror, data.download).subset(first.n_train, first.n_test)
     training = build_training(configs, dataset.input_size, dataset.pixel_inputs)  # the data says 784 or 3072
-    _assemble(training, member_states or [None] * len(configs))
+    training.load_member_states(member_states or [None] * len(configs))
     training.enable_diagnostics(diagnostics_every)
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
@@ -183,7 +151,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 diverged.add(config.run_id)
                 newly_diverged.append(config.run_id)
             else:
-                states[config.run_id] = _member_slice(state, s)
+                states[config.run_id] = training.member_state(s, state)
         yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest, diagnostics)
         if len(diverged) == len(configs):
             return

@@ -84,6 +84,43 @@ class MemberTraining:
             "epochs_done": self.epochs_done,
         }
 
+    # ------------------------------------------------------------------ per-member states
+    # Every tensor of the model's and the trainer's states that comes in a list carries the member
+    # axis first (weights, BN parameters and statistics, feedback matrices): a member's state is
+    # its slice of each, its shuffling generator and the epoch. Checkpoints hold member states,
+    # so runs trained in different groups (or alone) resume anywhere.
+    def member_state(self, s: int, state: Optional[dict] = None) -> dict:
+        """Member s's resumable state (from ``state``, a :meth:`state_dict`, or the current one)."""
+        state = state if state is not None else self.state_dict()
+
+        def cut(value):
+            if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+                return [t[s].clone() for t in value]
+            if isinstance(value, dict):
+                return {k: cut(v) for k, v in value.items()}
+            return value
+        return {"model": cut(state["model"]), "trainer": cut(state["trainer"]),
+                "shuffler": state["shufflers"][s], "epochs_done": state["epochs_done"]}
+
+    def load_member_states(self, member_states) -> None:
+        """Load one state per member (None keeps that member as initialised); all at one epoch."""
+        if all(m is None for m in member_states):
+            return
+        full = self.state_dict()
+        for s, member in enumerate(member_states):
+            if member is None:
+                continue
+            for part in ("model", "trainer"):
+                for name, tensors in member[part].items():
+                    if isinstance(tensors, list):
+                        for i, t in enumerate(tensors):
+                            full[part][name][i][s] = t
+                    else:
+                        full[part][name] = tensors
+            full["shufflers"][s] = member["shuffler"]
+            full["epochs_done"] = member["epochs_done"]
+        self.load_state_dict(full)
+
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.trainer.load_state_dict(state["trainer"])
