@@ -339,16 +339,16 @@ class BinaryMLP:
         return torch.cat(chunks, dim=1)
 
     # ------------------------------------------------------------------ local backward
-    def block_backward(self, k: int, cache: ForwardCache, grad_y: torch.Tensor,
-                       lr: torch.Tensor) -> torch.Tensor:
-        """δz_k (the gradient at hidden Linear k's output) from δy_k, through the activation's
-        derivative/STE and, with BN, through BN — updating γ_k and β_k by SGD on the way.
+    def block_backward(self, k: int, cache: ForwardCache, grad_y: torch.Tensor) -> tuple:
+        """(δz_k, δγ_k, δβ_k): the gradient at hidden Linear k's output from δy_k, through the
+        activation's derivative/STE and, with BN, through BN; δγ and δβ are None without BN.
+        The trainer applies every update (it owns the learning rate).
 
-        ``grad_y`` may be overwritten. ``lr`` is (S, 1, 1).
+        ``grad_y`` may be overwritten.
         """
         grad = self.activation.backward(cache.pre_activations[k], cache.inputs[k + 1], grad_y)
         if not self.batch_norm:
-            return grad
+            return grad, None, None
         x_hat, inv_std, gamma = cache.normalised[k], cache.inv_std[k], self.bn_gamma[k]
         grad_gamma = (grad * x_hat).sum(dim=1, keepdim=True)
         grad_beta = grad.sum(dim=1, keepdim=True)
@@ -358,6 +358,4 @@ class BinaryMLP:
         sum_dxhat_xhat = (grad_x_hat * x_hat).sum(dim=1, keepdim=True)
         sum_dxhat = grad_x_hat.sum(dim=1, keepdim=True)
         grad_z = grad_x_hat.mul_(n).sub_(sum_dxhat).sub_(x_hat * sum_dxhat_xhat).mul_(inv_std / n)
-        gamma.sub_(grad_gamma.mul_(lr))
-        self.bn_beta[k].sub_(grad_beta.mul_(lr))
-        return grad_z
+        return grad_z, grad_gamma, grad_beta

@@ -111,7 +111,10 @@ class Trainer:
                 delta_y = self.hidden_signal(k - 1, delta_z, cache, error, onehot)
             self._sgd_update(k, cache.inputs[k], delta_z)
             if k > lowest:
-                delta_z = model.block_backward(k - 1, cache, delta_y, self.lr)
+                delta_z, grad_gamma, grad_beta = model.block_backward(k - 1, cache, delta_y)
+                if grad_gamma is not None:  # BN's γ and β: plain SGD, not clipped
+                    model.bn_gamma[k - 1].sub_(grad_gamma.mul_(self.lr))
+                    model.bn_beta[k - 1].sub_(grad_beta.mul_(self.lr))
         return loss
 
     def _sgd_update(self, k: int, layer_input: torch.Tensor, delta_z: torch.Tensor) -> None:
