@@ -44,6 +44,24 @@ def tanh(x: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
 
 
+class _Primitive(torch.autograd.Function):
+    """The autograd face of every primitive, written once: forward is the primitive's
+    ``forward``, backward its ``backward`` (the explicit derivative or STE the trainers use),
+    so the two faces cannot drift apart."""
+
+    @staticmethod
+    def forward(ctx, x, primitive):
+        y = primitive.forward(x)
+        ctx.primitive = primitive
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return ctx.primitive.backward(x, y, grad.clone()), None  # backward may overwrite its input
+
+
 class Activation:
     """A hidden-layer activation y = f(z) with its (possibly straight-through) derivative."""
 
@@ -62,7 +80,8 @@ class Activation:
 
     @classmethod
     def autograd(cls, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """y = forward(z) with ``backward`` as its gradient, for autograd users."""
+        return _Primitive.apply(z, cls)
 
 
 @ACTIVATIONS.register("tanh")
@@ -79,22 +98,6 @@ class Tanh(Activation):
     def backward(z, y, grad_y):
         # δy − δy·y·y in one fused pass, written into grad_y
         return torch.addcmul(grad_y, grad_y * y, y, value=-1.0, out=grad_y)
-
-    @classmethod
-    def autograd(cls, z):
-        return torch.tanh(z)
-
-
-class _SignSaturatingSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z):
-        ctx.save_for_backward(z)
-        return sign(z)
-
-    @staticmethod
-    def backward(ctx, grad_y):
-        (z,) = ctx.saved_tensors
-        return grad_y * (z.abs() < 1).to(grad_y.dtype)
 
 
 @ACTIVATIONS.register("sign")
@@ -116,28 +119,31 @@ class Sign(Activation):
         inside = torch.abs(z).neg_().add_(1.0).clamp_(min=0.0).sign_()
         return grad_y.mul_(inside)
 
-    @classmethod
-    def autograd(cls, z):
-        return _SignSaturatingSTE.apply(z)
-
 
 class WeightBinariser:
-    """Maps the latent real weights W to the weights used in the forward pass.
-
-    The straight-through estimator is the identity for both binarisers: the gradient with
-    respect to the effective weights is applied to the latent W unchanged.
-    """
+    """Maps the latent real weights W to the weights used in the forward pass, with its STE
+    beside it: ``backward`` maps the gradient with respect to the effective weights to the
+    latent W. Both binarisers here pass it unchanged (``identity_ste``): the trainers then
+    accumulate the update straight into W in one GEMM; a binariser with another STE gets its
+    ``backward`` applied (:meth:`bnnlib.trainers.Trainer._sgd_update`)."""
 
     name: str = ""
     binary: bool = False
+    #: True when ``backward`` returns its gradient unchanged
+    identity_ste: bool = True
 
     @staticmethod
     def forward(w: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @staticmethod
+    def backward(w: torch.Tensor, w_effective: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient for the latent W from the one for the effective weights."""
+        return grad
+
     @classmethod
     def autograd(cls, w: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        return _Primitive.apply(w, cls)
 
 
 @WEIGHT_BINARISERS.register("identity")
@@ -150,20 +156,6 @@ class IdentityWeights(WeightBinariser):
     def forward(w):
         return w
 
-    @classmethod
-    def autograd(cls, w):
-        return w
-
-
-class _SignIdentitySTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w):
-        return sign(w)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
 
 @WEIGHT_BINARISERS.register("sign")
 class SignWeights(WeightBinariser):
@@ -175,7 +167,3 @@ class SignWeights(WeightBinariser):
     @staticmethod
     def forward(w):
         return sign(w)
-
-    @classmethod
-    def autograd(cls, w):
-        return _SignIdentitySTE.apply(w)

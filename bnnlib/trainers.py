@@ -121,8 +121,14 @@ class Trainer:
         # W ← clip(W − lr · inputᵀ δz): scaling δz (batch × out) is cheaper than the gradient
         if self.observer is not None:
             self.observer.on_update(k, layer_input, delta_z)
-        weight = self.model.weights[k]
-        weight.baddbmm_(layer_input.transpose(1, 2), delta_z.mul_(self.lr), alpha=-1.0)
+        model = self.model
+        weight = model.weights[k]
+        binariser = model.hidden_binariser if k < model.n_hidden else None
+        if binariser is None or binariser.identity_ste:  # the gradient reaches W unchanged: one GEMM
+            weight.baddbmm_(layer_input.transpose(1, 2), delta_z.mul_(self.lr), alpha=-1.0)
+        else:  # the binariser's own STE maps the gradient for sign(W) to the latent W
+            grad = torch.bmm(layer_input.transpose(1, 2), delta_z)
+            weight.sub_(binariser.backward(weight, model.effective_weight(k), grad).mul_(self.lr))
         weight.clamp_(-1.0, 1.0)
 
     def state_dict(self) -> dict:

@@ -57,3 +57,30 @@ def test_unknown_names_list_the_accepted():
         ACTIVATIONS.get("relu")
     with pytest.raises(ValueError, match=r"accepted: identity, sign"):
         WEIGHT_BINARISERS.get("xnor")
+
+
+def test_a_binarisers_own_ste_is_applied_by_the_trainers():
+    """A binariser whose STE is not the identity gets its backward applied, not ignored."""
+    from bnnlib import BinaryMLP, make_trainer
+    from bnnlib.binarize import SignWeights
+
+    class DoubledSTE(SignWeights):
+        identity_ste = False
+
+        @staticmethod
+        def backward(w, w_effective, grad):
+            return 2 * grad
+
+    x = torch.rand(16, 12) * 2 - 1
+    targets = torch.nn.functional.one_hot(torch.arange(16) % 3, 3).float() * 2 - 1
+    changes = []
+    for binariser in (SignWeights, DoubledSTE):
+        model = BinaryMLP([1], input_size=12, n_classes=3, hidden_sizes=(8,), activation="tanh",
+                          binary_weights=True, init=0.1)
+        model.hidden_binariser = binariser
+        before = model.weights[0].clone()
+        make_trainer("DFA", model, lr=1e-4).step(x, targets)
+        changes.append(model.weights[0] - before)
+    # W + ΔW is rounded to float32 (W ~ 0.1): a few ulps of W apart
+    torch.testing.assert_close(changes[1], 2 * changes[0], rtol=0, atol=1e-7)
+    assert changes[0].abs().max() > 0
