@@ -5,7 +5,7 @@ dimension: every weight has shape (S, fan_in, fan_out) and every activation (S, 
 features), and all layers are computed with batched matmuls. A single run is S = 1 through
 the same code. Members never mix: each has its own seed, init scale and learning rate.
 
-Architecture (PROTOCOL.md): no biases; hidden blocks Linear → (BN) → activation, default
+Architecture (the paper's protocol, as the Methods chapter states it): no biases; hidden blocks Linear → (BN) → activation, default
 700, 500, 300, 200 units; output Linear → tanh. With binary weights the hidden Linear layers
 compute with sign(W) and the latent W is what is updated; the output layer stays real.
 """
@@ -90,7 +90,7 @@ class BinaryMLP:
     binary_weights: hidden Linear layers compute with sign(W) (identity STE to W).
     pixel_inputs: inputs are x = p/127.5 − 1 for integer pixels p (the datasets' case; the
         runner sets it): with binary weights the first layer's sums are then computed exactly.
-    batch_norm: BN after each hidden Linear, exactly as PROTOCOL.md says.
+    batch_norm: BN after each hidden Linear, as the paper's protocol places it.
     init: U(−init, init) for every weight; a float or one per member.
     """
 

@@ -2,7 +2,7 @@
 Direct Random Target Projection (DRTP) — the paper's three — and SHALLOW, a control.
 
 They share everything but one line — where hidden block k's learning signal δy_k comes
-from — so :class:`Trainer` writes the shared part once (PROTOCOL.md):
+from — so :class:`Trainer` writes the shared part once (the paper's protocol; Methods chapter):
 
 * forward pass; J = mean over batch and outputs of (ŷ − y*)²; error e = 2(ŷ − y*), not
   divided by the batch size, so weight gradients are sums over the batch;

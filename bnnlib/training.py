@@ -2,7 +2,7 @@
 
 :class:`MemberTraining` couples a model, its trainer and one shuffling generator per member
 (``member_generator(seed, "shuffle")``). Each epoch every member draws its own permutation
-of the training set, the last incomplete batch is dropped (PROTOCOL.md), and the members
+of the training set, the last incomplete batch is dropped (as in the paper's protocol), and the members
 step together. Its state (model, trainer, generators, epoch) round-trips through
 ``state_dict`` so an interrupted run resumes bit-identically.
 """
