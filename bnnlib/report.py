@@ -64,6 +64,21 @@ def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStor
     return recorded_finals(dataset, batch_norm, budget, store) is not None
 
 
+def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
+               needs: Sequence[tuple] = (), grid_only: bool = False):
+    """What every results-reading page does first: the figure style, the budget and store it
+    shows (:func:`open_store`), a sentence saying which budget and why, and where the data is.
+    Returns (Budget, ResultsStore, DataOptions)."""
+    from IPython.display import Markdown, display
+
+    from .runner import DataOptions
+
+    style()
+    budget_info, store = open_store(budget, results_base, needs=needs, grid_only=grid_only)
+    display(Markdown(budget_choice(budget, budget_info)))
+    return budget_info, store, DataOptions(data_root, data_mirror)
+
+
 def budget_choice(requested: str, budget: Budget) -> str:
     """A sentence saying which budget a page shows and why (for ``budget="best"``)."""
     if requested != BEST:
