@@ -130,7 +130,9 @@ class LayerProbe:
             loss = self.trainer.step(x, targets)
         finally:
             self.trainer.observer = None
-        sample = {"pass": [p.cpu() for p in own.pass_fractions], "norm": {}, "bp_norm": {}, "cos": {}}
+        # per measure, {layer: (S,) tensor}: hidden blocks only for "pass", trained layers for the rest
+        sample = {"pass": {k: p.cpu() for k, p in enumerate(own.pass_fractions)}, "norm": {}, "bp_norm": {},
+                  "cos": {}}
         for k, g_bp in bp.gradients.items():
             sample["bp_norm"][k] = g_bp.to(torch.float64).flatten(1).norm(dim=1).cpu() * self.lr
             g = own.gradients.get(k)
@@ -153,9 +155,8 @@ class LayerProbe:
             flips = flip_ratio(self.start_weights[k] > 0, weights).cpu()
             change = (weights - self.start_weights[k]).to(torch.float64).flatten(1).norm(dim=1).cpu()
 
-            def stack(part):
-                rows = [s[part][k] for s in self.samples if k in s[part]] if part != "pass" else \
-                    [s["pass"][k] for s in self.samples if k < len(s["pass"])]
+            def stack(part):  # (probed batches, S), or None where layer k has no such measure
+                rows = [sample[part][k] for sample in self.samples if k in sample[part]]
                 return torch.stack(rows) if rows else None
 
             passes, norms, bp_norms, cosines = stack("pass"), stack("norm"), stack("bp_norm"), stack("cos")
