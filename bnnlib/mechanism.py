@@ -344,7 +344,38 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
         if len(part):
             flips.append(f"{algorithm} {_span(100 * part.groupby(['dataset', 'batch_norm'])['flip_ratio'].median(), lambda v: f'{v:.2g} %')}")
     out["mech_flips"] = "; ".join(flips)
+    out["mech_answer"] = _answer(table, medians, settings)
     return out
+
+
+def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
+    """The chapter's answer in one sentence, for the settings without BN (where the paper finds BP
+    struggles), with each qualifier chosen by the numbers."""
+    nobn = table[~table["batch_norm"].astype(bool)]
+    bp = nobn[nobn["algorithm"] == "BP"]
+    alternatives = nobn[nobn["algorithm"].isin(["DFA", "DRTP"])]
+    if bp.empty or alternatives.empty or bp["vs_shallow"].isna().all():
+        return "The records do not hold BP, an alternative and SHALLOW without BN at this budget."
+    words = set(bp["hidden layers"])
+    effect = ("lowers" if words == {"hurt (below SHALLOW)"} else
+              "raises" if words == {"learn (beat SHALLOW)"} else "does not consistently raise")
+    points = lambda v: f"{100 * v:+.1f}"  # noqa: E731
+    ratios = []
+    for dataset, batch_norm in settings:
+        if batch_norm:
+            continue
+        for algorithm in ("DFA", "DRTP"):
+            key = (dataset, batch_norm, algorithm, "block 1")
+            if key in medians.index and medians.loc[key, "bp_update_rms"] > 0:
+                ratios.append(medians.loc[key, "update_rms"] / medians.loc[key, "bp_update_rms"])
+    alternative_effect = ("raise it" if (alternatives["hidden layers"] == "learn (beat SHALLOW)").all()
+                          else "do not all raise it")
+    return (f"Without BN, training the hidden layers with BP {effect} the accuracy that the network's random "
+            f"binary features give by themselves (BP − SHALLOW: {_span(bp['vs_shallow'], points)} points), while "
+            f"DFA and DRTP {alternative_effect} ({_span(alternatives['vs_shallow'], points)} points). Their hidden "
+            f"updates point partly the way BP's do (cosine {_span(alternatives['alignment'], lambda v: f'{v:.2f}')}) "
+            f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's at the same "
+            f"weights and batch.")
 
 
 CHAPTER = "06c_mechanism"

@@ -225,3 +225,6 @@ def test_verdicts_compare_with_shallow_and_classify_alignment():
     assert "beats SHALLOW in 1 of 1 settings (MNIST without BN)" in text["mech_dfa"]
     assert "100 times as much per weight" in text["mech_dfa"]           # 0.1 / 0.001
     assert "0.01 times its update of the output layer" in text["mech_bp"]
+    assert text["mech_answer"].startswith("Without BN, training the hidden layers with BP does not consistently "
+                                          "raise")
+    assert "DFA and DRTP do not all raise it" in text["mech_answer"] and "100 times larger" in text["mech_answer"]
