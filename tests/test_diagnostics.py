@@ -204,6 +204,7 @@ def _synthetic(accuracies, cosines):
                              "pass_fraction": 0.5, "flip_ratio": 0.01, "parameters": 100,
                              "bp_update_rms": 0.1 if name != "block 1" else 0.001})
                 diag[-1]["update_rms"] = diag[-1]["bp_update_rms"] if algorithm == "BP" else 0.1
+                diag[-1]["update_vs_bp"] = diag[-1]["update_rms"] / diag[-1]["bp_update_rms"]
     return pd.DataFrame(acc), pd.DataFrame(diag)
 
 
