@@ -223,14 +223,17 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     if hidden_only:
         data = data[data["layer_name"] != "output"]
     keys = _panels(data)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.6), sharey=True, squeeze=False)
+    columns = 2 if len(keys) == 4 else len(keys)  # four panels as 2 × 2: legible at page width
+    rows = -(-len(keys) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.3 * rows), sharey=True, squeeze=False)
     palette = algorithm_palette()
-    for ax, (dataset, batch_norm) in zip(axes[0], keys):
+    last = axes[0][-1]
+    for ax, (dataset, batch_norm) in zip(axes.flat, keys):
         part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
                     data["algorithm"].isin(algorithms)]
         sns.lineplot(data=part, x="layer_name", y=value, hue="algorithm", hue_order=list(algorithms),
                      palette=palette, marker="o", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax,
-                     legend=ax is axes[0][-1])
+                     legend=ax is last)
         ax.set_title(_title(dataset, batch_norm), fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel(label)
@@ -239,9 +242,8 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
             ax.set_yscale("log")
         if reference is not None:
             ax.axhline(reference, color="grey", lw=0.8, ls="--")
-    legend = axes[0][-1].get_legend()
-    if legend is not None:
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=None, frameon=False)
+    if last.get_legend() is not None:
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1), title=None, frameon=False)
     fig.tight_layout()
     return fig
 
