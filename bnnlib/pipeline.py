@@ -107,6 +107,9 @@ def stable(notebook) -> None:
             cell["id"] = "injected-parameters"
 
 
+#: the words of the admonition a results page shows when its dataset is not available
+DATA_UNAVAILABLE = "was not available where this book was built"
+
 PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
 
 
@@ -129,6 +132,14 @@ def for_readers(path: Path, parameters: Dict) -> None:
             else:
                 tags.append("remove-input")
         cell.metadata["tags"] = tags
+    # a page whose dataset could not be had says so in one admonition: the sections after it
+    # would be empty headings, so they are left out of what readers see
+    unavailable = next((i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and any(
+        DATA_UNAVAILABLE in str(output.get("data", {})) for output in cell.get("outputs", []))), None)
+    if unavailable is not None:
+        for cell in notebook.cells[unavailable + 1:]:
+            tags = [t for t in cell.metadata.get("tags", []) if t not in ("remove-input", "hide-input")]
+            cell.metadata["tags"] = tags + ["remove-cell"]
     if "dataset" in parameters and "batch_norm" in parameters and path.name.startswith("04_results_"):
         first = next(c for c in notebook.cells if c.cell_type == "markdown")
         lines = first.source.split("\n")
