@@ -70,7 +70,7 @@ def execute_book(budget: str, output: Optional[Path] = None, results_base: Optio
         print(f"papermill {source} → {output / target} ({params})", flush=True)
         papermill.execute_notebook(str(CHAPTERS_DIR / source), str(output / target), parameters=params,
                                    kernel_name=kernel, cwd=str(CHAPTERS_DIR), progress_bar=False)
-        for_readers(output / target, params)
+        for_readers(output / target, params, source)
         done.append(output / target)
     return done
 
@@ -113,22 +113,27 @@ DATA_UNAVAILABLE = "was not available where this book was built"
 PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
 
 
-def for_readers(path: Path, parameters: Dict) -> None:
-    """Shape an executed page for readers: code hidden (outputs kept), the parameters shown once,
-    collapsed, the defaults cell removed; a results page titled with its dataset and BN setting.
-    Only cell tags and the title change, so re-executing the page (nbval) gives the same outputs."""
+def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> None:
+    """Shape an executed page for readers: code hidden (outputs kept); the parameters out of the
+    way, in a closing section "How this page was produced"; a results page titled with its
+    dataset and BN setting. Only tags, the title and that markdown section change, so
+    re-executing the page (nbval) gives the same outputs."""
     import nbformat
 
     from .report import DATASET_NAMES
 
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells = [c for c in notebook.cells if c.get("id") != PRODUCED_CELL_ID]  # idempotent
+    defaults = injected = ""
     for cell in notebook.cells:
         tags = [t for t in cell.metadata.get("tags", []) if t not in ("remove-input", "hide-input", "remove-cell")]
         if cell.cell_type == "code":
             if "parameters" in tags:
-                tags.append("remove-cell")  # the defaults: the injected cell below says what was used
+                defaults = cell.source
+                tags.append("remove-cell")
             elif "injected-parameters" in tags:
-                tags.append("hide-input")
+                injected = cell.source
+                tags.append("remove-cell")
             else:
                 tags.append("remove-input")
         cell.metadata["tags"] = tags
@@ -145,5 +150,21 @@ def for_readers(path: Path, parameters: Dict) -> None:
         lines = first.source.split("\n")
         lines[0] = f"# Results: {DATASET_NAMES[parameters['dataset']]}, {PAGE_TITLES[bool(parameters['batch_norm'])]}"
         first.source = "\n".join(lines)
+    notebook.cells.append(nbformat.v4.new_markdown_cell(
+        produced_section(path.name, source or path.name, defaults, injected), id=PRODUCED_CELL_ID))
     stable(notebook)
     nbformat.write(notebook, path)
+
+
+PRODUCED_CELL_ID = "how-this-page-was-produced"
+
+
+def produced_section(page: str, source: str, defaults: str, injected: str) -> str:
+    """The closing section of a page: which notebook, which command, which parameters."""
+    stem = page.removesuffix(".ipynb")
+    given = "\n".join(line for line in injected.splitlines() if line.strip() and not line.startswith("#"))
+    return (f"## How this page was produced\n\n"
+            f"This page is the notebook `chapters/{source}` executed by papermill "
+            f"(`python -m bnnlib book --only {stem}` produces it again; a chapter whose results are missing "
+            f"computes them). The parameters of this execution:\n\n```python\n{given}\n```\n\n"
+            f"````{{dropdown}} Every parameter and its default\n```python\n{defaults.strip()}\n```\n````\n")

@@ -240,3 +240,25 @@ def test_relative_path_variables_are_taken_from_where_the_command_runs(tmp_path,
         resolve_mirror(None)
     with pytest.raises(DatasetError, match="set by --data-mirror"):
         resolve_mirror("also-missing")
+
+
+def test_readers_get_one_closing_section_with_the_parameters(tmp_path):
+    import nbformat
+    from bnnlib.pipeline import PRODUCED_CELL_ID, for_readers
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# A page"),
+                      nbformat.v4.new_code_cell('budget = "best"  # the default', metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell('# Parameters\nbudget = "cpu"\n',
+                                                metadata={"tags": ["injected-parameters"]}),
+                      nbformat.v4.new_code_cell("print(1)")]
+    path = tmp_path / "07_page.ipynb"
+    nbformat.write(notebook, path)
+    for _ in range(2):  # executing a page again must not add a second section
+        for_readers(path, {"budget": "cpu"}, "07_page.ipynb")
+    cells = nbformat.read(path, as_version=4).cells
+    produced = [c for c in cells if c.get("id") == PRODUCED_CELL_ID]
+    assert len(produced) == 1 and cells[-1] is not None and cells[-1].get("id") == PRODUCED_CELL_ID
+    assert 'budget = "cpu"' in produced[0].source and "--only 07_page" in produced[0].source
+    assert 'budget = "best"  # the default' in produced[0].source
+    assert all("remove-cell" in c.metadata["tags"] for c in cells[1:3])
+    assert cells[3].metadata["tags"] == ["remove-input"]
