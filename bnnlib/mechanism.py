@@ -5,7 +5,10 @@ the paper's three and the SHALLOW control, at the hyper-parameters its own grid 
 are re-run with per-layer diagnostics (:mod:`bnnlib.diagnostics`) into
 ``<results>/<budget>/diagnostics/``, a folder of their own: diagnostics change no number, but a
 run already complete in the budget's folder is never recomputed, so the probed copies live
-apart. Their epochs are those of the final runs (a test compares them where both exist).
+apart. Probing changes no number (a test pins it), so their records are those the final runs
+have at the same arithmetic version; where a budget's committed finals predate the current
+version (the cpu budget's binary-weight finals are version 1 or 2, the probed runs 3), their
+accuracies can differ slightly from the results pages', and the chapter says which version.
 
 :func:`verdicts` turns the records into one statement per rule and setting, each backed by a
 computed number: do its hidden layers learn (better than SHALLOW), how aligned its hidden
@@ -26,7 +29,7 @@ from .store import ResultsStore
 from .sweep import select_hyperparameters
 
 SETTING = {"weights": "binary", "activation": "sign"}
-#: probe every 10th batch: 46 probes per MNIST epoch, each a BP twin step plus the rule's
+#: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
 PROBE_EVERY = 10
 FOLDER = "diagnostics"
 
