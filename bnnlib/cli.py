@@ -15,7 +15,7 @@ import torch
 from .config import RunConfig
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
-from .runner import DataOptions, check_cluster, execute, plan
+from .runner import DEFAULT_MAX_MEMBERS, DataOptions, check_cluster, execute, plan
 from .store import ResultsStore
 from .sweep import load_sweep, restrict, run_summary
 from .trainers import TRAINERS
@@ -35,8 +35,8 @@ def _add_execution_options(parser):
     parser.add_argument("--data-root", help=f"where datasets are stored (default ${ROOT_VARIABLE} or ./data)")
     parser.add_argument("--data-mirror", help=f"offline mirror in torchvision's layout (default ${MIRROR_VARIABLE})")
     parser.add_argument("--no-download", action="store_true", help="never try the internet for data")
-    parser.add_argument("--max-members", type=int, default=10,
-                        help="at most this many runs trained together as one model (default 10)")
+    parser.add_argument("--max-members", type=int, default=DEFAULT_MAX_MEMBERS,
+                        help=f"at most this many runs trained together as one model (default {DEFAULT_MAX_MEMBERS})")
     parser.add_argument("--workers", type=int, default=1,
                         help="N > 1: N single-threaded worker processes train member groups side by side "
                              "(the fastest way through a sweep on a multi-core or shared machine); default 1")
@@ -159,14 +159,14 @@ def _override(configs: List[RunConfig], **changes) -> List[RunConfig]:
     return [dataclasses.replace(c, **changes) for c in configs] if changes else list(configs)
 
 
-def _check_device(configs: List[RunConfig]) -> None:
-    if any(c.device.startswith("cuda") for c in configs) and not torch.cuda.is_available():
+def _check_devices(devices) -> None:
+    if any(str(d).startswith("cuda") for d in devices) and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for but torch sees no GPU here; accepted: cpu")
 
 
 def _execute(configs: List[RunConfig], args) -> int:
     configs = _override(configs, device=args.device)
-    _check_device(configs)
+    _check_devices(c.device for c in configs)
     check_cluster(args.cluster)
     if args.max_members < 1:
         raise ValueError(f"--max-members must be ≥ 1, got {args.max_members}")
@@ -223,7 +223,7 @@ def cmd_protocol(args) -> int:
     store = ResultsStore(args.results or results_dir(budget))
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     device = args.device or "cpu"
-    _check_device([RunConfig(dataset="mnist", algorithm="BP", device=device)])
+    _check_devices([device])
     options = dict(max_members=args.max_members, cluster=args.cluster, progress=not args.quiet,
                    keep_checkpoints=args.keep_checkpoints, workers=args.workers,
                    diagnostics_every=args.diagnostics)

@@ -41,6 +41,8 @@ METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "te
 #: how many distinct classes a member predicts on each split: 1 means it collapsed onto one
 #: class (a huge learning rate can do that with a finite loss); recorded every epoch
 CLASS_COUNTS = ("train_classes_predicted", "test_classes_predicted")
+#: at most this many runs trained together as one model, unless told otherwise (CLI, sweeps, book)
+DEFAULT_MAX_MEMBERS = 10
 
 
 @lru_cache(maxsize=1)
@@ -182,7 +184,7 @@ class Plan:
         return [c for configs, _ in self.groups for c in configs]
 
 
-def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = 10) -> Plan:
+def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = DEFAULT_MAX_MEMBERS) -> Plan:
     """Sort runs into done, diverged and member groups to train (resuming from checkpoints)."""
     if max_members < 1:
         raise ValueError(f"max_members must be ≥ 1, got {max_members}")
@@ -329,7 +331,7 @@ def check_cluster(cluster: Optional[str]) -> None:
 
 
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
-            max_members: int = 10, cluster: Optional[str] = None, progress: bool = True,
+            max_members: int = DEFAULT_MAX_MEMBERS, cluster: Optional[str] = None, progress: bool = True,
             keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1,
             diagnostics_every: int = 0) -> Plan:
     """Run every config not yet complete in ``store``; returns the plan it executed.
