@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="repeatable; default the paper's BP, DFA and DRTP (SHALLOW: the output-layer-"
                                "only control, run through the same grid search and finals)")
     protocol.add_argument("--grid-only", action="store_true", help="stop after the grid search")
+    protocol.add_argument("--mechanism", action="store_true",
+                          help="instead of grid and finals: the mechanism chapter's probed runs (every rule's fully "
+                               "binary finals with per-layer diagnostics, into <results>/diagnostics/; runs "
+                               "the grid searches they need, SHALLOW's included)")
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
 
@@ -229,6 +233,13 @@ def cmd_protocol(args) -> int:
                    diagnostics_every=args.diagnostics)
     algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
+    if args.mechanism:
+        from .mechanism import PROBE_EVERY, ensure_mechanism
+        pairs = [(d, b) for d in args.dataset or ["mnist", "fashion-mnist"] for b in settings]
+        print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / 'diagnostics'}", flush=True)
+        ensure_mechanism(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
+                         **{k: v for k, v in options.items() if k != "diagnostics_every"})
+        return 0
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
         for batch_norm in settings:
             print(f"[{budget.name}] {dataset}, BN {'on' if batch_norm else 'off'} → {store.directory}", flush=True)

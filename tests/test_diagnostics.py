@@ -229,3 +229,18 @@ def test_verdicts_compare_with_shallow_and_classify_alignment():
     assert text["mech_answer"].startswith("Without BN, training the hidden layers with BP does not consistently "
                                           "raise")
     assert "DFA and DRTP do not all raise it" in text["mech_answer"] and "100 times larger" in text["mech_answer"]
+
+
+def test_protocol_mechanism_runs_every_rules_probed_binary_finals(tmp_path, mnist_mirror):
+    """``protocol --mechanism`` as the README gives it: grids (SHALLOW's too), then the probed runs."""
+    import pandas as pd
+    result = subprocess.run([sys.executable, "-m", "bnnlib", "protocol", "--budget", "smoke", "--mechanism",
+                             "--dataset", "mnist", "--batch-norm", "off", "--results", str(tmp_path), "--quiet",
+                             "--no-download", "--data-mirror", str(mnist_mirror), "--data-root", str(tmp_path / "data")],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = pd.read_csv(tmp_path / "diagnostics" / "runs.csv")
+    assert sorted(set(runs["algorithm"])) == ["BP", "DFA", "DRTP", "SHALLOW"]
+    assert set(runs["weights"]) == {"binary"} and set(runs["activation"]) == {"sign"} and len(runs) == 8
+    table = pd.read_csv(tmp_path / "diagnostics" / "diagnostics.csv")
+    assert len(table) == 8 * 2 * 5  # runs × smoke epochs × layers
