@@ -212,6 +212,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert report.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
 
 
+@pytest.mark.slow
 def test_re_executing_a_page_leaves_its_file_byte_identical(tmp_path, monkeypatch):
     """No timestamps, durations, random ids or machine paths in an executed page (issue #11)."""
     from bnnlib.pipeline import execute_book

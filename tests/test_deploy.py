@@ -27,6 +27,7 @@ def _binary_run(dataset, batch_norm, **extra):
 
 @pytest.mark.parametrize("dataset,batch_norm", [("mnist", False), ("mnist", True),
                                                 ("fashion-mnist", False), ("fashion-mnist", True)])
+@pytest.mark.slow
 def test_packed_predictions_equal_the_float_model_on_every_test_image(tmp_path, mnist_root, dataset, batch_norm):
     if dataset == "fashion-mnist" and not Path("/usr/share/datasets/fashion-mnist").exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
@@ -92,6 +93,7 @@ def _cli(*args, env):
                           env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_export_summary_predict_as_a_new_user_runs_them(tmp_path, mnist_root):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BNNLIB_DATA_ROOT": str(mnist_root)}
     results = tmp_path / "results"
@@ -113,6 +115,7 @@ def test_export_summary_predict_as_a_new_user_runs_them(tmp_path, mnist_root):
     assert accuracy == pytest.approx(pd.read_csv(results / "epochs.csv")["test_accuracy"].iloc[-1], abs=5e-5)
 
 
+@pytest.mark.slow
 def test_export_refuses_what_it_cannot_export(tmp_path, mnist_root):
     store = ResultsStore(tmp_path)
     data = DataOptions(root=str(mnist_root))
@@ -133,6 +136,7 @@ def test_export_refuses_what_it_cannot_export(tmp_path, mnist_root):
         deploy.PackedNetwork.load(tmp_path / "e.bnn")
 
 
+@pytest.mark.slow
 def test_the_protocol_exports_its_fully_binary_finals(tmp_path, mnist_root):
     from bnnlib.protocol import export_binary_finals
     store = ResultsStore(tmp_path)

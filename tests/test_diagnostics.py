@@ -161,6 +161,7 @@ def test_shallow_probe_reports_no_hidden_update_and_no_alignment():
 
 
 # ---------------------------------------------------------------------- runner and CLI
+@pytest.mark.slow
 def test_execute_records_diagnostics_beside_epochs(tmp_path, mnist_root):
     configs = [RunConfig(dataset="mnist", algorithm=a, weights="binary", activation="sign", init=0.1, lr=1e-4,
                          epochs=2, seed=1, n_train=640, n_test=300) for a in ("DFA", "SHALLOW")]
@@ -175,6 +176,7 @@ def test_execute_records_diagnostics_beside_epochs(tmp_path, mnist_root):
     assert plain.epochs()[columns].equals(store.epochs()[columns])
 
 
+@pytest.mark.slow
 def test_bad_diagnostics_value_is_one_clear_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "SHALLOW",
                              "--diagnostics", "-3", "--results", str(tmp_path), "--no-download"],
@@ -231,6 +233,7 @@ def test_verdicts_compare_with_shallow_and_classify_alignment():
     assert "DFA and DRTP do not all raise it" in text["mech_answer"] and "100 times larger" in text["mech_answer"]
 
 
+@pytest.mark.slow
 def test_protocol_mechanism_runs_every_rules_probed_binary_finals(tmp_path, mnist_mirror):
     """``protocol --mechanism`` as the README gives it: grids (SHALLOW's too), then the probed runs."""
     import pandas as pd

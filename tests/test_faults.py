@@ -102,6 +102,7 @@ CHECKPOINT_FAULTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", CHECKPOINT_FAULTS)
 def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(tmp_path, mnist_root, fault):
     data = DataOptions(root=str(mnist_root))
@@ -129,6 +130,7 @@ def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(
 
 
 # ---------------------------------------------------------------------- records
+@pytest.mark.slow
 def test_runs_without_their_epoch_rows_are_not_complete(tmp_path, mnist_root):
     import os
     import subprocess
@@ -164,6 +166,7 @@ BAD_INPUT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
     import os
@@ -233,6 +236,7 @@ def uninterrupted(tmp_path_factory, mnist_root):
     return store.epochs()[METRICS].reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", WRITE_POINTS)
 def test_a_kill_at_each_write_point_resumes_to_the_uninterrupted_records(tmp_path, mnist_root, uninterrupted, point):
     import os

@@ -84,6 +84,7 @@ def _write_rows(directory, writer, n):
         store.add_epochs([{"run_id": f"{writer:016x}", "epoch": i + 1, "loss": 0.5, "train_accuracy": 0.1}])
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     processes = [ctx.Process(target=_write_rows, args=(tmp_path, w, 40)) for w in range(3)]
@@ -102,6 +103,7 @@ def _grid(epochs=3, **extra):
                         "init": [0.1, 0.001], "lr": 1e-4, "seed": [1, 2], "epochs": epochs, **extra})
 
 
+@pytest.mark.slow
 def test_sweep_records_every_epoch_and_never_recomputes(tmp_path, mnist_root):
     store = ResultsStore(tmp_path / "store")
     configs = _grid()
@@ -161,6 +163,7 @@ def _env(mnist_root):
     return {**os.environ, "BNNLIB_DATA_ROOT": str(mnist_root), "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow
 def test_run_killed_mid_way_resumes_to_identical_records(tmp_path, mnist_root):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("dataset: mnist\nn_train: 1280\nn_test: 300\nalgorithm: DFA\nweights: binary\n"
@@ -200,6 +203,7 @@ def test_run_killed_mid_way_resumes_to_identical_records(tmp_path, mnist_root):
     pd.testing.assert_frame_equal(a, b)  # exactly, not approximately
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_in_process_records(tmp_path, mnist_root):
     pytest.importorskip("dask.distributed")
     configs = _grid(epochs=2, batch_norm=True)
@@ -214,6 +218,7 @@ def test_dask_local_cluster_gives_the_in_process_records(tmp_path, mnist_root):
 
 
 # ---------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_errors_name_the_bad_value(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "BP",
                              "--lr", "-1", "--results", str(tmp_path)], capture_output=True, text=True,
@@ -270,6 +275,7 @@ def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
     assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
 
 
+@pytest.mark.slow
 def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
     """lr = 10 saturates every unit: the loss stays finite, one class is predicted for every
     image — recorded as complete (it is not diverged) and flagged collapsed."""

@@ -24,6 +24,7 @@ def _grid(epochs=2):
                         "batch_norm": True, "init": 0.1, "lr": [1e-4, 1e-5], "seed": 2, "epochs": epochs})
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_in_process_records(tmp_path, mnist_root):
     configs = _grid()
     data = DataOptions(root=str(mnist_root))
@@ -40,6 +41,7 @@ def test_worker_processes_give_the_in_process_records(tmp_path, mnist_root):
     assert runs["code"].notna().all()
 
 
+@pytest.mark.slow
 def test_two_sweeps_on_one_folder_split_the_work(tmp_path, mnist_root):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("dataset: mnist\nn_train: 640\nn_test: 300\nalgorithm: [BP, DFA, DRTP]\nweights: binary\n"
@@ -65,6 +67,7 @@ def test_bad_worker_counts_are_rejected_before_compute(tmp_path):
     assert ResultsStore(tmp_path).runs().empty
 
 
+@pytest.mark.slow
 def test_sweeps_asking_for_different_epochs_at_once_never_undo_each_other(tmp_path, mnist_root):
     """A 2-epoch and a 4-epoch sweep on one folder at the same time: every run ends with its 4
     epochs, records identical to a 4-epoch sweep alone, and no run's epochs_done went down."""
