@@ -28,7 +28,7 @@ row per run × epoch × layer, to ``<results>/diagnostics.csv``:
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 

@@ -574,7 +574,6 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str):
 
 def bn_effect_figure(table: pd.DataFrame, title: str):
     import matplotlib.pyplot as plt
-    import seaborn as sns
     palette = algorithm_palette()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     rules = list(dict.fromkeys(table["algorithm"]))

@@ -1,9 +1,14 @@
-"""The protocol's vocabulary stays in one place: the grid search file users sweep is the grid
-the protocol runs."""
+"""The protocol: the grid search file users sweep is the grid the protocol runs; pages read
+exactly their budget; progress is counted stage by stage."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+
+from bnnlib.config import RunConfig
+from bnnlib.store import ResultsStore
+from bnnlib.sweep import run_summary
 
 from bnnlib.protocol import BUDGETS, DEFAULT_DATASETS, grid_configs
 from bnnlib.sweep import load_sweep, restrict
@@ -19,3 +24,52 @@ def test_the_grid_search_file_is_the_protocols_grid(dataset, batch_norm):
                      [f"dataset={dataset}", f"batch_norm={str(batch_norm).lower()}"])
     assert sorted(c.run_id for c in swept) == sorted(c.run_id for c in grid_configs(dataset, batch_norm, budget))
     assert {c.epochs for c in swept} == {budget.epochs}
+
+
+def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
+    """A store may hold other runs and epochs beyond the budget (run ids exclude epochs): pages
+    built from it must show exactly the budget they state."""
+    from bnnlib.protocol import Budget, epoch_records, summarise
+
+    budget = Budget("two", 2, None, None, (2,), "two epochs")
+    config = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", init=0.1,
+                       lr=1e-4, seed=2, epochs=2)
+    store = ResultsStore(tmp_path)
+    store.add_epochs([dict(run_id=run_id, epoch=epoch, **dataclasses.asdict(config), loss=0.1,
+                           train_accuracy=0.1 * epoch, train_precision=0.0, train_f1=0.0,
+                           test_accuracy=0.1 * epoch, test_precision=0.0, test_f1=0.0)
+                      for run_id in (config.run_id, "e15e" * 4) for epoch in (1, 2, 3)])
+    records = epoch_records(store, [config], budget)
+    assert set(records["run_id"]) == {config.run_id} and sorted(records["epoch"]) == [1, 2]
+    summary = summarise(store, [config], budget)
+    assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
+
+
+def test_status_progress_counts_stages_in_protocol_order(tmp_path):
+    """Synthetic records: the MNIST grid without BN complete, two of its finals done."""
+    from bnnlib.protocol import Budget, final_configs, grid_configs, progress
+
+    budget = Budget("tiny", 2, None, None, (2, 3), "two epochs, two seeds")
+    store = ResultsStore(tmp_path)
+    grid = grid_configs("mnist", False, budget)
+
+    def record(configs, epochs_done, status="complete"):
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
+                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
+                               test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
+        store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
+                                seconds=3.0 * epochs_done) for c in configs])
+
+    record(grid, 2)
+    state = progress(store, budget)
+    assert state.runs_total == 2 * 72 + 4 * 24 and state.runs_complete == 72
+    assert state.stages[0] == ("mnist grid, BN off", 72, 72) and state.stages[1] == ("mnist finals, BN off", 0, 24)
+    from bnnlib.sweep import select_hyperparameters
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, budget)
+    record(finals[:2], 2)
+    record(finals[2:3], 1, status="running")
+    state = progress(store, budget)
+    assert state.stages[1] == ("mnist finals, BN off", 2, 24)
+    assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
+    assert state.seconds_per_run_epoch == 3.0
+    assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)

@@ -1,6 +1,5 @@
-"""Runs as data, the results store, resumption, divergence, sweeps, selection, CLI, Dask."""
+"""Executing runs: sweeps, selection, resumption, divergence, collapse, CLI, Dask."""
 
-import dataclasses
 import multiprocessing
 import os
 import signal
@@ -23,45 +22,7 @@ METRIC_COLUMNS = ["run_id", "epoch", "loss", "train_accuracy", "train_precision"
                   "test_accuracy", "test_precision", "test_f1"]
 
 
-# ---------------------------------------------------------------------- configs
-def test_run_id_is_stable_and_ignores_epochs_and_device():
-    config = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", init=0.001,
-                       lr=1e-6, seed=2)
-    # pinned: changing how ids are computed would orphan every stored result
-    assert config.run_id == RunConfig.from_dict(dict(dataset="mnist", algorithm="DFA", weights="binary",
-                                                     activation="sign", init=0.001, lr=0.000001, seed=2)).run_id
-    assert config.run_id == dataclasses.replace(config, epochs=5, device="cuda").run_id
-    assert config.run_id != dataclasses.replace(config, seed=3).run_id
-    assert config.run_id != dataclasses.replace(config, n_train=1000).run_id
-    assert config.run_id == "8f90de100b9092bd"
-
-
-BAD_CONFIGS = [
-    (dict(dataset="svhn"), r"dataset='svhn' is not accepted; accepted: mnist, fashion-mnist, cifar10"),
-    (dict(algorithm="SGD"), r"algorithm='SGD' is not accepted; accepted: BP, DFA, DRTP"),
-    (dict(weights="ternary"), r"weights='ternary' is not accepted; accepted: continuous, binary"),
-    (dict(activation="relu"), r"activation='relu' is not accepted; accepted: sign, tanh"),
-    (dict(batch_norm="yes"), r"batch_norm='yes' is not accepted; accepted: True, False"),
-    (dict(lr=0), r"lr=0 is not accepted; accepted: a finite number > 0"),
-    (dict(init=-1.0), r"init=-1.0 is not accepted"),
-    (dict(epochs=0), r"epochs=0 is not accepted; accepted: a positive integer"),
-    (dict(epochs=2.5), r"epochs=2.5 is not accepted"),
-    (dict(seed=-1), r"seed=-1 is not accepted"),
-    (dict(device="tpu"), r"device='tpu' is not accepted; accepted: cpu, cuda, cuda:N"),
-]
-
-
-@pytest.mark.parametrize("change,message", BAD_CONFIGS)
-def test_invalid_config_names_field_and_accepted_values(change, message):
-    with pytest.raises(ValueError, match=message):
-        RunConfig(**{"dataset": "mnist", "algorithm": "BP", **change})
-
-
-def test_unknown_field_is_rejected():
-    with pytest.raises(ValueError, match=r"unknown run field\(s\) learning_rate; accepted: .*lr"):
-        RunConfig.from_dict({"dataset": "mnist", "algorithm": "BP", "learning_rate": 1e-4})
-
-
+# ---------------------------------------------------------------------- sweeps
 def test_grid_expands_restricts_and_groups(tmp_path):
     grid = expand_grid({"dataset": ["mnist", "fashion-mnist"], "algorithm": ["BP", "DFA", "DRTP"],
                         "weights": ["continuous", "binary"], "activation": ["tanh", "sign"],
@@ -256,25 +217,6 @@ def test_missing_dataset_fails_before_any_compute(tmp_path):
     assert store.epochs().empty and store.runs().empty
 
 
-def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
-    """A store may hold other runs and epochs beyond the budget (run ids exclude epochs): pages
-    built from it must show exactly the budget they state."""
-    from bnnlib.protocol import Budget, epoch_records, summarise
-
-    budget = Budget("two", 2, None, None, (2,), "two epochs")
-    config = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", init=0.1,
-                       lr=1e-4, seed=2, epochs=2)
-    store = ResultsStore(tmp_path)
-    store.add_epochs([dict(run_id=run_id, epoch=epoch, **dataclasses.asdict(config), loss=0.1,
-                           train_accuracy=0.1 * epoch, train_precision=0.0, train_f1=0.0,
-                           test_accuracy=0.1 * epoch, test_precision=0.0, test_f1=0.0)
-                      for run_id in (config.run_id, "e15e" * 4) for epoch in (1, 2, 3)])
-    records = epoch_records(store, [config], budget)
-    assert set(records["run_id"]) == {config.run_id} and sorted(records["epoch"]) == [1, 2]
-    summary = summarise(store, [config], budget)
-    assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
-
-
 @pytest.mark.slow
 def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
     """lr = 10 saturates every unit: the loss stays finite, one class is predicted for every
@@ -289,33 +231,3 @@ def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
     epochs = store.epochs().set_index("run_id")
     assert (epochs.loc[saturated.run_id, "test_classes_predicted"] == 1).all()
     assert (epochs.loc[healthy.run_id, "test_classes_predicted"] > 1).all()
-
-
-def test_status_progress_counts_stages_in_protocol_order(tmp_path):
-    """Synthetic records: the MNIST grid without BN complete, two of its finals done."""
-    from bnnlib.protocol import Budget, final_configs, grid_configs, progress
-
-    budget = Budget("tiny", 2, None, None, (2, 3), "two epochs, two seeds")
-    store = ResultsStore(tmp_path)
-    grid = grid_configs("mnist", False, budget)
-
-    def record(configs, epochs_done, status="complete"):
-        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
-                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
-                               test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
-        store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
-                                seconds=3.0 * epochs_done) for c in configs])
-
-    record(grid, 2)
-    state = progress(store, budget)
-    assert state.runs_total == 2 * 72 + 4 * 24 and state.runs_complete == 72
-    assert state.stages[0] == ("mnist grid, BN off", 72, 72) and state.stages[1] == ("mnist finals, BN off", 0, 24)
-    from bnnlib.sweep import select_hyperparameters
-    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, budget)
-    record(finals[:2], 2)
-    record(finals[2:3], 1, status="running")
-    state = progress(store, budget)
-    assert state.stages[1] == ("mnist finals, BN off", 2, 24)
-    assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
-    assert state.seconds_per_run_epoch == 3.0
-    assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)
