@@ -234,7 +234,7 @@ def cmd_protocol(args) -> int:
     algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
     settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
     if args.mechanism:
-        from .mechanism import PROBE_EVERY, ensure_mechanism
+        from .book.mechanism import PROBE_EVERY, ensure_mechanism
         pairs = [(d, b) for d in args.dataset or ["mnist", "fashion-mnist"] for b in settings]
         print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / 'diagnostics'}", flush=True)
         ensure_mechanism(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
@@ -251,7 +251,7 @@ def cmd_protocol(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from .pipeline import execute_book
+    from .book.pipeline import execute_book
 
     execute_book(args.budget, args.output, args.results_base, only=args.only)
     return 0

@@ -36,12 +36,12 @@ def toc_pages():
                                                                                  "cifar10") for b in ("nobn", "bn")]),
 ])
 def test_only_selects_pages_by_name_or_prefix(only, expected):
-    from bnnlib.pipeline import book_pages, select_pages
+    from bnnlib.book.pipeline import book_pages, select_pages
     assert [target for _, target, _ in select_pages(book_pages({}), only)] == expected
 
 
 def test_only_naming_no_page_fails_before_executing_and_lists_the_pages(tmp_path):
-    from bnnlib.pipeline import execute_book
+    from bnnlib.book.pipeline import execute_book
     with pytest.raises(ValueError, match=r"'mnist_bn' names no page.*04_results_mnist_bn"):
         execute_book("smoke", tmp_path / "out", only=["mnist_bn"])
     assert not (tmp_path / "out").exists()
@@ -49,7 +49,7 @@ def test_only_naming_no_page_fails_before_executing_and_lists_the_pages(tmp_path
 
 @pytest.mark.slow
 def test_every_chapter_executes_at_the_smoke_budget(tmp_path, mnist_mirror):
-    from bnnlib.pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, execute_book, result_page_name
+    from bnnlib.book.pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, execute_book, result_page_name
     env_backup = dict(os.environ)
     os.environ.update(BNNLIB_DATA_MIRROR=str(mnist_mirror), BNNLIB_FIGURES_DIR=str(tmp_path / "figures"),
                       PATH=f"{VENV_BIN}:{os.environ['PATH']}")
@@ -155,7 +155,7 @@ def _summary(best_by_config):
 
 
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
-    from bnnlib import report
+    from bnnlib.book import report
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)
     inside = [0.55 + i / 100 for i in range(10)]  # median 0.595, quartiles 0.5725 and 0.6175
     outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: paper 0.9605, ours ~0.72
@@ -172,7 +172,7 @@ def test_paper_comparison_reports_median_iqr_range_and_agreement():
 
 
 def test_the_range_is_widened_by_the_reading_uncertainty_only():
-    from bnnlib import report
+    from bnnlib.book import report
     just_outside = [0.5925] * 10  # 0.594 − 0.5925 = 0.0015 > 0.001
     within_reading = [0.5931] * 10
     for values, expected in ((just_outside, "no"), (within_reading, "yes")):
@@ -181,7 +181,8 @@ def test_the_range_is_widened_by_the_reading_uncertainty_only():
 
 
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
-    from bnnlib import protocol, report
+    from bnnlib import protocol
+    from bnnlib.book import report
     from bnnlib.store import ResultsStore
     from bnnlib.sweep import run_summary, select_hyperparameters
 
@@ -215,7 +216,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
 @pytest.mark.slow
 def test_re_executing_a_page_leaves_its_file_byte_identical(tmp_path, monkeypatch):
     """No timestamps, durations, random ids or machine paths in an executed page (issue #11)."""
-    from bnnlib.pipeline import execute_book
+    from bnnlib.book.pipeline import execute_book
     monkeypatch.setenv("PATH", f"{VENV_BIN}:{os.environ['PATH']}")
     monkeypatch.setenv("BNNLIB_FIGURES_DIR", str(tmp_path / "figures"))
     first, second = tmp_path / "first", tmp_path / "second"
@@ -230,7 +231,7 @@ def test_re_executing_a_page_leaves_its_file_byte_identical(tmp_path, monkeypatc
 
 def test_relative_path_variables_are_taken_from_where_the_command_runs(tmp_path, monkeypatch):
     from bnnlib.data import DatasetError, resolve_mirror
-    from bnnlib.pipeline import absolute_paths_in_environment
+    from bnnlib.book.pipeline import absolute_paths_in_environment
     (tmp_path / "mirror").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BNNLIB_DATA_MIRROR", "mirror")
@@ -245,7 +246,7 @@ def test_relative_path_variables_are_taken_from_where_the_command_runs(tmp_path,
 
 def test_readers_get_one_closing_section_with_the_parameters(tmp_path):
     import nbformat
-    from bnnlib.pipeline import PRODUCED_CELL_ID, for_readers
+    from bnnlib.book.pipeline import PRODUCED_CELL_ID, for_readers
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_markdown_cell("# A page"),
                       nbformat.v4.new_code_cell('budget = "best"  # the default', metadata={"tags": ["parameters"]}),

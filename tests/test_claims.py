@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnnlib.claims import decide
+from bnnlib.book.claims import decide
 
 SETTINGS = [("continuous", "tanh"), ("continuous", "sign"), ("binary", "tanh"), ("binary", "sign")]
 

@@ -211,7 +211,7 @@ def _synthetic(accuracies, cosines):
 
 
 def test_verdicts_compare_with_shallow_and_classify_alignment():
-    from bnnlib.mechanism import findings, verdicts
+    from bnnlib.book.mechanism import findings, verdicts
     accuracy, frame = _synthetic(
         {"BP": [0.50, 0.51, 0.52, 0.53], "DFA": [0.80, 0.81, 0.82, 0.83], "DRTP": [0.30, 0.31, 0.30, 0.31],
          "SHALLOW": [0.50, 0.52, 0.51, 0.53]},

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnlib import paper
+from bnnlib.book import paper
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper"
 

@@ -22,11 +22,11 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
-from .protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, summarise
-from .runner import DataOptions
-from .store import ResultsStore
-from .sweep import select_hyperparameters
+from ..config import RunConfig
+from ..protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, summarise
+from ..runner import DataOptions
+from ..store import ResultsStore
+from ..sweep import select_hyperparameters
 
 SETTING = {"weights": "binary", "activation": "sign"}
 #: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
@@ -52,7 +52,7 @@ def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store
                      data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
                      **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
     """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
-    from .runner import execute
+    from ..runner import execute
 
     probed = mechanism_store(store)
     configs = []
@@ -185,7 +185,7 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
 
 def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
     """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
-    from .protocol import GRID_DATASET, grid_configs
+    from ..protocol import GRID_DATASET, grid_configs
 
     grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
     grid = summarise(store, grid_runs, budget)

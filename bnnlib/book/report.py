@@ -12,11 +12,11 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig
-from .paths import FIGURES_DIR, PROJECT_ROOT
+from ..config import RunConfig
+from ..paths import FIGURES_DIR, PROJECT_ROOT
 from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid
-from .protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
-from .store import ResultsStore
+from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
+from ..store import ResultsStore
 
 SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
@@ -38,7 +38,7 @@ def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[
     in ``needs`` has all its runs recorded — its grid search, and unless ``grid_only`` its
     final runs — and ``cpu`` when none has (a page then computes what is missing, as always).
     """
-    from .protocol import results_dir
+    from ..protocol import results_dir
 
     base = Path(results_base) if results_base else None
     if budget != BEST:
@@ -57,7 +57,7 @@ def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[
 
 def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
     if grid_only:
-        from .protocol import GRID_DATASET, grid_configs, summarise
+        from ..protocol import GRID_DATASET, grid_configs, summarise
         configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
         grid = summarise(store, configs, budget)
         return len(grid) == len(configs) and not ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any()
@@ -71,7 +71,7 @@ def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str
     Returns (Budget, ResultsStore, DataOptions)."""
     from IPython.display import Markdown, display
 
-    from .runner import DataOptions
+    from ..runner import DataOptions
 
     style()
     budget_info, store = open_store(budget, results_base, needs=needs, grid_only=grid_only)
@@ -250,8 +250,8 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
                     algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
     """The summary of a setting's final runs as recorded — nothing is computed — or None while
     its grid search or any of its final runs is incomplete."""
-    from .protocol import GRID_DATASET, final_configs, grid_configs, summarise
-    from .sweep import select_hyperparameters
+    from ..protocol import GRID_DATASET, final_configs, grid_configs, summarise
+    from ..sweep import select_hyperparameters
 
     grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
     grid = summarise(store, grid_runs, budget)
@@ -610,7 +610,7 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
     metadata). Read from the records only; nothing is computed."""
     from . import mechanism
     from .pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, result_page_name
-    from .protocol import grid_configs, summarise
+    from ..protocol import grid_configs, summarise
 
     every = [(d, b) for d in ("mnist", "fashion-mnist") for b in (False, True)]
     rows = []

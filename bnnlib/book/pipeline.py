@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .paths import CHAPTERS_DIR
+from ..paths import CHAPTERS_DIR
 TEMPLATE = "04_results_template.ipynb"
 RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
                                         ("fashion-mnist", True), ("cifar10", False), ("cifar10", True)]
