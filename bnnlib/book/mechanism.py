@@ -43,6 +43,12 @@ def mechanism_configs(dataset: str, batch_norm: bool, budget: Budget, store: Res
                       algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
     """The fully binary final runs of every rule (its grid search is run first where missing)."""
     grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **execute_options)
+    return _binary_finals(grid, dataset, batch_norm, budget, device)
+
+
+def _binary_finals(grid: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                   device: str = "cpu") -> List[RunConfig]:
+    """The final runs of the fully binary setting, from a grid search's per-run summary."""
     selection = select_hyperparameters(grid)
     chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
     return final_configs(chosen, dataset, batch_norm, budget, device)
@@ -81,16 +87,6 @@ def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget
 
 def accuracy_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
     return summarise(probed, configs, budget)
-
-
-def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset × BN × rule × layer: medians over seeds of each measure averaged over epochs."""
-    per_run = frame.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"]).agg(
-        pass_fraction=("pass_fraction", "mean"), flip_ratio=("flip_ratio", "mean"),
-        update_norm=("update_norm", "mean"), bp_update_norm=("bp_update_norm", "mean"),
-        alignment_cosine=("alignment_cosine", "mean")).reset_index()
-    return per_run.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name"]).median(
-        numeric_only=True).drop(columns=["layer"], errors="ignore").reset_index()
 
 
 def _ci(values: np.ndarray) -> Tuple[float, float, float]:
@@ -191,9 +187,7 @@ def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: Resu
     grid = summarise(store, grid_runs, budget)
     if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
-    selection = select_hyperparameters(grid)
-    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
-    return final_configs(chosen, dataset, batch_norm, budget)
+    return _binary_finals(grid, dataset, batch_norm, budget)
 
 
 # ---------------------------------------------------------------------- figures
@@ -277,8 +271,8 @@ def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------- sentences for the text
 def _setting_name(dataset: str, batch_norm: bool) -> str:
-    from .report import DATASET_NAMES
-    return f"{DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN"
+    """'MNIST without BN': a panel title without its comma, for lists inside a sentence."""
+    return _title(dataset, batch_norm).replace(", ", " ")
 
 
 def _span(values, fmt) -> str:

@@ -500,6 +500,18 @@ def setting_palette() -> dict:
     return dict(zip(SETTINGS, [colours[0], colours[1], colours[2], colours[4]]))
 
 
+def _seeded_stripplot(**options) -> None:
+    """seaborn's stripplot, its jitter drawn from numpy's global RNG seeded here (and restored), so
+    that a figure is the same each time its page is executed."""
+    import seaborn as sns
+    rng_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        sns.stripplot(**options)
+    finally:
+        np.random.set_state(rng_state)
+
+
 def best_test_boxplot(summary: pd.DataFrame, title: str):
     """Per rule (x) and setting (colour): every seed's best test accuracy as a dot over a box of
     its median and quartiles (whiskers 1.5 IQR; no separate outlier marks: the dots show them).
@@ -512,13 +524,8 @@ def best_test_boxplot(summary: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(10, 4.8))
     sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
                 palette=palette, ax=ax, showfliers=False, boxprops={"alpha": 0.35}, linewidth=1, legend=False)
-    rng_state = np.random.get_state()  # seaborn jitters with numpy's global RNG: fixed, restored
-    np.random.seed(0)
-    try:
-        sns.stripplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
+    _seeded_stripplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
                       palette=palette, dodge=True, jitter=0.12, size=4, linewidth=0.5, edgecolor="white", ax=ax)
-    finally:
-        np.random.set_state(rng_state)
     ax.set_title(title)
     ax.set_xlabel("")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights, activation", frameon=False)
@@ -535,15 +542,8 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
                 boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
-    # seaborn jitters the points with numpy's global RNG: seed it here (and restore it) so the
-    # figure, like every other, is the same each time the page is executed
-    rng_state = np.random.get_state()
-    np.random.seed(0)
-    try:
-        sns.stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True,
+    _seeded_stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True,
                       ax=ax, palette={"continuous": "black", "binary": "black"}, size=3, alpha=0.5, legend=False)
-    finally:
-        np.random.set_state(rng_state)
     ax.set_title(title)
     ax.set_xlabel("")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
