@@ -12,7 +12,8 @@ from typing import List, Optional
 import pandas as pd
 import torch
 
-from .config import RunConfig
+from .checks import check_count
+from .config import SWITCH, RunConfig, switch_word
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
 from .runner import DEFAULT_MAX_MEMBERS, DataOptions, check_cluster, execute, plan
@@ -64,8 +65,9 @@ def _add_run_fields(parser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = _FIELD_TYPES[str(f.type)]
         help_text = f.metadata["help"]
-        if kind is bool:
-            parser.add_argument(flag, action="store_true", help=help_text)
+        if kind is bool:  # --batch-norm alone means on, as a flag would; off and on are spelled out
+            parser.add_argument(flag, choices=list(SWITCH), nargs="?", const="on", default="off",
+                                help=f"{help_text} (default off; {flag} alone: on)")
             continue
         options = {"type": kind, "help": help_text}
         choices = f.metadata.get("choices")
@@ -105,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--budget", default="cpu", choices=list(BUDGETS))
     protocol.add_argument("--dataset", action="append", choices=DATASETS,
                           help="repeatable; default mnist and fashion-mnist")
-    protocol.add_argument("--batch-norm", choices=["off", "on", "both"], default="both")
+    protocol.add_argument("--batch-norm", choices=[*SWITCH, "both"], nargs="?", const="on", default="both",
+                          help="which settings to run (default both; --batch-norm alone: on)")
     protocol.add_argument("--algorithm", action="append", choices=TRAINERS.names(),
                           help="repeatable; default the paper's BP, DFA and DRTP (SHALLOW: the output-layer-"
                                "only control, run through the same grid search and finals)")
@@ -196,8 +199,19 @@ def _show_summary(store: ResultsStore, configs: List[RunConfig]) -> None:
         print(summary[columns].to_string(index=False))
 
 
+def run_config(args) -> RunConfig:
+    """The run that ``run``'s parsed options describe (yes/no fields are spelled off/on)."""
+    return RunConfig(**{f.name: SWITCH[getattr(args, f.name)] if str(f.type) == "bool" else getattr(args, f.name)
+                        for f in _run_fields()})
+
+
+def batch_norm_settings(word: str) -> list:
+    """``protocol --batch-norm``: off, on or both → the BN settings to run, in the protocol's order."""
+    return list(SWITCH.values()) if word == "both" else [SWITCH[word]]
+
+
 def cmd_run(args) -> int:
-    config = RunConfig(**{f.name: getattr(args, f.name) for f in _run_fields()})
+    config = run_config(args)
     code = _execute([config], args)
     _show_summary(ResultsStore(args.results), [config])
     return code
@@ -221,9 +235,8 @@ def cmd_protocol(args) -> int:
 
     budget = get_budget(args.budget)
     check_cluster(args.cluster)
-    if args.workers < 1 or args.max_members < 1:
-        raise ValueError(f"--workers {args.workers} / --max-members {args.max_members} is not accepted; "
-                         f"accepted: integers ≥ 1")
+    check_count("--workers", args.workers, 1)
+    check_count("--max-members", args.max_members, 1)
     store = ResultsStore(args.results or results_dir(budget))
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     device = args.device or "cpu"
@@ -232,7 +245,7 @@ def cmd_protocol(args) -> int:
                    keep_checkpoints=args.keep_checkpoints, workers=args.workers,
                    diagnostics_every=args.diagnostics)
     algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
-    settings = {"off": [False], "on": [True], "both": [False, True]}[args.batch_norm]
+    settings = batch_norm_settings(args.batch_norm)
     if args.mechanism:
         from .book.mechanism import PROBE_EVERY, ensure_mechanism
         pairs = [(d, b) for d in args.dataset or ["mnist", "fashion-mnist"] for b in settings]
@@ -242,7 +255,7 @@ def cmd_protocol(args) -> int:
         return 0
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
         for batch_norm in settings:
-            print(f"[{budget.name}] {dataset}, BN {'on' if batch_norm else 'off'} → {store.directory}", flush=True)
+            print(f"[{budget.name}] {dataset}, BN {switch_word(batch_norm)} → {store.directory}", flush=True)
             if args.grid_only:
                 ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **options)
             else:
@@ -302,8 +315,7 @@ def cmd_status(args) -> int:
 def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     from .protocol import progress
 
-    if workers < 1:
-        raise ValueError(f"--workers must be ≥ 1, got {workers}")
+    check_count("--workers", workers, 1)
     state = progress(store, budget)
     print(f"protocol at budget {budget.name} (mnist and fashion-mnist): {state.runs_complete}/{state.runs_total} "
           f"runs finished, {state.run_epochs_done}/{state.run_epochs_total} run-epochs "
@@ -334,7 +346,7 @@ def cmd_export(args) -> int:
     float_bytes = int(table["float32 bytes"].iloc[-1])
     print(f"{args.output}: {size} bytes ({float_bytes / size:.1f}× smaller than its float32 weights, "
           f"{float_bytes} bytes); run {args.run_id}, {header['config']['dataset']}, "
-          f"BN {'on' if header['batch_norm'] else 'off'}, state of its last epoch")
+          f"BN {switch_word(header['batch_norm'])}, state of its last epoch")
     if "verified_on" in header:
         check = header["verified_on"]
         print(f"agreement with the float model on the {check['images']} {check['dataset']} test images: "
@@ -349,7 +361,7 @@ def cmd_summary(args) -> int:
     table = summary(network)
     config = network.header["config"]
     print(f"{args.model}: {config['algorithm']}, {config['weights']} weights, {config['activation']} activations, "
-          f"BN {'on' if network.header['batch_norm'] else 'off'}, {config['dataset']}, run {network.header['run_id']}")
+          f"BN {switch_word(network.header['batch_norm'])}, {config['dataset']}, run {network.header['run_id']}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     total = table.iloc[-1]

@@ -18,33 +18,25 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from numbers import Integral, Real
 from typing import Optional
 
 from .binarize import ACTIVATIONS
+from .checks import check_choice, check_count, check_positive, reject
 from .data import DATASETS
 from .trainers import TRAINERS
 
 WEIGHTS = ("continuous", "binary")
+#: how a yes/no run field is spelled on the command line and in the book (YAML sweeps read the same words)
+SWITCH = {"off": False, "on": True}
+
+
+def switch_word(value: bool) -> str:
+    """``True`` → "on", ``False`` → "off" (the word SWITCH maps to that value)."""
+    return next(word for word, meaning in SWITCH.items() if meaning is bool(value))
 DEVICES = ("cpu", "cuda")
 IDENTITY_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "init", "lr",
                    "batch_size", "seed", "n_train", "n_test")
 GROUP_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "batch_size", "n_train", "n_test")
-
-
-def _choice(name, value, accepted):
-    if value not in accepted:
-        raise ValueError(f"{name}={value!r} is not accepted; accepted: {', '.join(map(str, accepted))}")
-
-
-def _positive(name, value, kind=Real, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, kind) or isinstance(value, bool) or not value > 0 or value != value \
-            or value == float("inf"):
-        what = "a positive integer" if kind is Integral else "a finite number > 0"
-        raise ValueError(f"{name}={value!r} is not accepted; accepted: {what}" +
-                         (" or None (the full set)" if allow_none else ""))
 
 
 def _about(help_text: str, choices=None, cli: bool = True) -> dict:
@@ -60,7 +52,8 @@ class RunConfig:
                                            lambda: TRAINERS.names()))
     weights: str = field(default="continuous", metadata=_about("hidden weights", lambda: WEIGHTS))
     activation: str = field(default="tanh", metadata=_about("hidden activation", lambda: ACTIVATIONS.names()))
-    batch_norm: bool = field(default=False, metadata=_about("batch normalisation after each hidden Linear"))
+    batch_norm: bool = field(default=False, metadata=_about("batch normalisation after each hidden Linear",
+                                                            lambda: SWITCH))
     init: float = field(default=0.1, metadata=_about("initial weights ~ U(-init, init)"))
     lr: float = field(default=1e-4, metadata=_about("learning rate"))
     epochs: int = field(default=100, metadata=_about("epochs; the paper trains 100"))
@@ -72,26 +65,24 @@ class RunConfig:
     device: str = field(default="cpu", metadata=_about("cpu, cuda or cuda:N", cli=False))  # an execution option
 
     def __post_init__(self):
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("algorithm", self.algorithm, TRAINERS.names())
-        _choice("weights", self.weights, WEIGHTS)
-        _choice("activation", self.activation, ACTIVATIONS.names())
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("algorithm", self.algorithm, TRAINERS.names())
+        check_choice("weights", self.weights, WEIGHTS)
+        check_choice("activation", self.activation, ACTIVATIONS.names())
         if not isinstance(self.batch_norm, bool):  # 0 == False: a 0 in a sweep file is a typo, not "off"
-            raise ValueError(f"batch_norm={self.batch_norm!r} is not accepted; accepted: True, False")
-        _positive("init", self.init)
-        _positive("lr", self.lr)
-        _positive("epochs", self.epochs, Integral)
-        _positive("batch_size", self.batch_size, Integral)
-        _positive("n_train", self.n_train, Integral, allow_none=True)
-        _positive("n_test", self.n_test, Integral, allow_none=True)
+            raise reject("batch_norm", self.batch_norm, "True, False")
+        check_positive("init", self.init)
+        check_positive("lr", self.lr)
+        check_positive("epochs", self.epochs, integer=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("n_train", self.n_train, integer=True, allow_none=True)
+        check_positive("n_test", self.n_test, integer=True, allow_none=True)
         if self.n_train is not None and self.n_train < self.batch_size:
-            raise ValueError(f"n_train={self.n_train!r} is not accepted; accepted: None (the full set) or at least "
-                             f"one batch (batch_size={self.batch_size}): the last incomplete batch is dropped")
-        if not isinstance(self.seed, Integral) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} is not accepted; accepted: an integer ≥ 0")
-        device = str(self.device)
-        if device.split(":")[0] not in DEVICES:
-            raise ValueError(f"device={self.device!r} is not accepted; accepted: cpu, cuda, cuda:N")
+            raise reject("n_train", self.n_train, f"None (the full set) or at least one batch "
+                         f"(batch_size={self.batch_size}): the last incomplete batch is dropped")
+        check_count("seed", self.seed, 0)
+        if str(self.device).split(":")[0] not in DEVICES:
+            raise reject("device", self.device, "cpu, cuda, cuda:N")
         # normalise numbers so 1e-4 and 0.0001, or 1 and 1.0, give the same id
         object.__setattr__(self, "init", float(self.init))
         object.__setattr__(self, "lr", float(self.lr))

@@ -32,6 +32,7 @@ from typing import Dict, List
 
 import torch
 
+from .checks import check_count
 from .model import BinaryMLP, ForwardCache
 from .trainers import Trainer, make_trainer
 
@@ -45,10 +46,7 @@ DIAGNOSTIC_FIELDS = ("layer_name", "parameters", "pass_fraction", "flip_ratio", 
 
 def check_every(every) -> int:
     """0 (off) or a positive number of batches; anything else is one clear error."""
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-        raise ValueError(f"diagnostics={every!r} is not accepted; accepted: 0 (off) or a positive integer "
-                         f"(probe every N-th batch)")
-    return every
+    return check_count("diagnostics", every, 0, "0: off; N: probe every N-th batch")
 
 
 def layer_names(n_hidden: int) -> List[str]:

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from .binarize import ACTIVATIONS, WEIGHT_BINARISERS, tanh
+from .checks import check_positive, reject
 from .seeding import member_generator, uniform
 
 PAPER_HIDDEN_SIZES = (700, 500, 300, 200)
@@ -45,19 +46,16 @@ def per_member(value: FloatOrPerMember, n_members: int, name: str) -> List[float
     if len(values) != n_members:
         raise ValueError(f"{name} has {len(values)} values for {n_members} members; "
                          f"give one value or one per member")
-    for v in values:
-        if not isinstance(v, Real) or isinstance(v, bool) or not (v > 0) or v != v or v == float("inf"):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return [float(v) for v in values]
+    return [float(check_positive(name, v)) for v in values]
 
 
 def check_sizes(name: str, sizes: Sequence[int], allow_empty: bool = False) -> tuple:
     sizes = tuple(sizes) if not isinstance(sizes, Integral) else (sizes,)
     if not sizes and not allow_empty:
-        raise ValueError(f"{name} must not be empty; accepted: positive integers, e.g. {PAPER_HIDDEN_SIZES}")
+        raise reject(name, sizes, f"positive integers, e.g. {PAPER_HIDDEN_SIZES}")
     for s in sizes:
         if not isinstance(s, Integral) or isinstance(s, bool) or s <= 0:
-            raise ValueError(f"{name} must hold positive integers, got {s!r} in {sizes!r}")
+            raise reject(name, sizes, f"positive integers, e.g. {PAPER_HIDDEN_SIZES}")
     return tuple(int(s) for s in sizes)
 
 
@@ -111,23 +109,23 @@ class BinaryMLP:
             seeds = [seeds]
         seeds = list(seeds)
         if not seeds or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 0 for s in seeds):
-            raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+            raise reject("seeds", seeds, "a non-empty list of integers ≥ 0")
         self.seeds = [int(s) for s in seeds]
         self.n_members = len(self.seeds)
         (self.input_size,) = check_sizes("input_size", [input_size])
         (self.n_classes,) = check_sizes("n_classes", [n_classes])
         self.hidden_sizes = check_sizes("hidden_sizes", hidden_sizes)
         self.activation = ACTIVATIONS.get(activation)
-        if not isinstance(binary_weights, bool) or not isinstance(batch_norm, bool):
-            raise ValueError(f"binary_weights and batch_norm must be True or False, "
-                             f"got {binary_weights!r} and {batch_norm!r}")
+        for name, flag in (("binary_weights", binary_weights), ("batch_norm", batch_norm)):
+            if not isinstance(flag, bool):
+                raise reject(name, flag, "True, False")
         self.binary_weights = binary_weights
         self.batch_norm = batch_norm
         self.hidden_binariser = WEIGHT_BINARISERS.get("sign" if binary_weights else "identity")
         self.init = per_member(init, self.n_members, "init")
         self.device = torch.device(device)
         if not isinstance(pixel_inputs, bool):
-            raise ValueError(f"pixel_inputs must be True or False, got {pixel_inputs!r}")
+            raise reject("pixel_inputs", pixel_inputs, "True, False")
         self.pixel_inputs = pixel_inputs
 
         sizes = (self.input_size, *self.hidden_sizes, self.n_classes)

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from .config import RunConfig
+from .config import RunConfig, switch_word
 from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters
@@ -218,7 +218,7 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
             if key not in seen:
                 seen.add(key)
                 finished = sum(d >= budget.epochs for d in grid_done)
-                stages.append((f"{GRID_DATASET[dataset]} grid, BN {'on' if batch_norm else 'off'}", finished, len(grid)))
+                stages.append((f"{GRID_DATASET[dataset]} grid, BN {switch_word(batch_norm)}", finished, len(grid)))
                 runs_total += len(grid)
                 runs_complete += finished
                 epochs_done += sum(grid_done)
@@ -227,7 +227,7 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
                 selection = select_hyperparameters(summarise(store, grid, budget))
                 finals_done = [done_epochs(c) for c in final_configs(selection, dataset, batch_norm, budget)]
             finished = sum(d >= budget.epochs for d in finals_done)
-            stages.append((f"{dataset} finals, BN {'on' if batch_norm else 'off'}", finished, n_finals))
+            stages.append((f"{dataset} finals, BN {switch_word(batch_norm)}", finished, n_finals))
             runs_total += n_finals
             runs_complete += finished
             epochs_done += sum(finals_done)

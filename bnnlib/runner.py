@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .checks import check_count
 from .config import RunConfig
 from .data import load_dataset
 from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE, check_every
@@ -186,8 +187,7 @@ class Plan:
 
 def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = DEFAULT_MAX_MEMBERS) -> Plan:
     """Sort runs into done, diverged and member groups to train (resuming from checkpoints)."""
-    if max_members < 1:
-        raise ValueError(f"max_members must be ≥ 1, got {max_members}")
+    check_count("max_members", max_members, 1)
     store.clean_stale_temporaries()
     runs = store.runs()
     records = {r["run_id"]: r for r in runs.to_dict("records")} if not runs.empty else {}
@@ -352,8 +352,7 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     data = data or DataOptions()
     check_cluster(cluster)
     check_every(diagnostics_every)
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers={workers!r} is not accepted; accepted: an integer ≥ 1")
+    check_count("workers", workers, 1)
     if workers > 1 and cluster is not None:
         raise ValueError("workers and cluster exclude each other; accepted: one of them")
     work = plan(configs, store, max_members)

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from bnnlib.config import RunConfig
+from bnnlib.cli import batch_norm_settings, build_parser, run_config
+from bnnlib.config import SWITCH, RunConfig, switch_word
 
 
 def test_run_id_is_stable_and_ignores_epochs_and_device():
@@ -43,3 +44,39 @@ def test_invalid_config_names_field_and_accepted_values(change, message):
 def test_unknown_field_is_rejected():
     with pytest.raises(ValueError, match=r"unknown run field\(s\) learning_rate; accepted: .*lr"):
         RunConfig.from_dict({"dataset": "mnist", "algorithm": "BP", "learning_rate": 1e-4})
+
+
+# ------------------------------------------------------------- the command line, derived from the fields
+RUN = ["run", "--dataset", "mnist", "--algorithm", "DFA"]
+BATCH_NORM_WORDS = [  # (what follows the command, BN of the run, settings the protocol runs)
+    ([], False, [False, True]),
+    (["--batch-norm"], True, [True]),
+    (["--batch-norm", "on"], True, [True]),
+    (["--batch-norm", "off"], False, [False]),
+    (["--batch-norm=on"], True, [True]),
+]
+
+
+@pytest.mark.parametrize("words,run_bn,protocol_settings", BATCH_NORM_WORDS)
+def test_batch_norm_is_spelled_the_same_in_run_and_protocol(words, run_bn, protocol_settings):
+    parser = build_parser()
+    assert run_config(parser.parse_args(RUN + words)).batch_norm is run_bn
+    assert batch_norm_settings(parser.parse_args(["protocol"] + words).batch_norm) == protocol_settings
+    assert batch_norm_settings(parser.parse_args(["protocol", "--batch-norm", "both"]).batch_norm) == [False, True]
+    assert [switch_word(v) for v in (False, True)] == list(SWITCH)
+
+
+def test_run_options_are_the_run_fields_with_their_defaults():
+    args = build_parser().parse_args(RUN)
+    config = run_config(args)
+    for f in dataclasses.fields(RunConfig):
+        if f.metadata["cli"] and f.default is not dataclasses.MISSING:
+            assert getattr(config, f.name) == f.default, f.name
+    assert config == RunConfig(dataset="mnist", algorithm="DFA")
+
+
+@pytest.mark.parametrize("words", [["--batch-norm", "yes"], ["--algorithm", "SGD"], ["--lr", "x"]])
+def test_run_options_refuse_what_the_fields_refuse(words, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--dataset", "mnist", "--algorithm", "DFA"] + words)
+    assert "invalid" in capsys.readouterr().err

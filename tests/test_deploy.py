@@ -98,7 +98,7 @@ def test_export_summary_predict_as_a_new_user_runs_them(tmp_path, mnist_root):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BNNLIB_DATA_ROOT": str(mnist_root)}
     results = tmp_path / "results"
     trained = _cli("run", "--dataset", "mnist", "--algorithm", "DFA", "--weights", "binary", "--activation", "sign",
-                   "--batch-norm", "--init", "0.001", "--lr", "1e-4", "--epochs", "1", "--n-train", "6400",
+                   "--batch-norm", "on", "--init", "0.001", "--lr", "1e-4", "--epochs", "1", "--n-train", "6400",
                    "--keep-checkpoints", "--quiet", "--results", results, env=env)
     assert trained.returncode == 0, trained.stderr
     run_id = pd.read_csv(results / "runs.csv")["run_id"].iloc[0]

@@ -181,7 +181,7 @@ def test_bad_diagnostics_value_is_one_clear_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bnnlib", "run", "--dataset", "mnist", "--algorithm", "SHALLOW",
                              "--diagnostics", "-3", "--results", str(tmp_path), "--no-download"],
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 2 and "diagnostics=-3 is not accepted; accepted: 0 (off)" in result.stderr
+    assert result.returncode == 2 and "diagnostics=-3 is not accepted; accepted: an integer ≥ 0 (0: off; N: probe every N-th batch)" in result.stderr
     assert not (tmp_path / "epochs.csv").exists()
     help_text = subprocess.run([sys.executable, "-m", "bnnlib", "protocol", "--help"], capture_output=True,
                                text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout

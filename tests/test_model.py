@@ -74,16 +74,17 @@ def test_metrics_match_sklearn():
 
 BAD_MODELS = [
     (dict(activation="relu"), r"unknown activation 'relu'; accepted: sign, tanh"),
-    (dict(hidden_sizes=()), r"hidden_sizes must not be empty"),
-    (dict(hidden_sizes=(10, 0)), r"positive integers, got 0"),
-    (dict(hidden_sizes=(10, -3)), r"positive integers, got -3"),
-    (dict(input_size=0), r"input_size must hold positive integers, got 0"),
-    (dict(n_classes=-1), r"n_classes must hold positive integers, got -1"),
-    (dict(init=0.0), r"init must be a finite number > 0, got 0.0"),
-    (dict(init=-0.1), r"init must be a finite number > 0, got -0.1"),
+    (dict(hidden_sizes=()), r"hidden_sizes=\(\) is not accepted; accepted: positive integers, e.g. \(700, 500"),
+    (dict(hidden_sizes=(10, 0)), r"hidden_sizes=\(10, 0\) is not accepted; accepted: positive integers"),
+    (dict(hidden_sizes=(10, -3)), r"hidden_sizes=\(10, -3\) is not accepted"),
+    (dict(input_size=0), r"input_size=\(0,\) is not accepted; accepted: positive integers"),
+    (dict(n_classes=-1), r"n_classes=\(-1,\) is not accepted"),
+    (dict(init=0.0), r"init=0.0 is not accepted; accepted: a finite number > 0"),
+    (dict(init=-0.1), r"init=-0.1 is not accepted; accepted: a finite number > 0"),
     (dict(init=[0.1, 0.2, 0.3]), r"init has 3 values for 1 members"),
-    (dict(seeds=[]), r"seeds must be a non-empty list"),
-    (dict(binary_weights="yes"), r"must be True or False"),
+    (dict(seeds=[]), r"seeds=\[\] is not accepted; accepted: a non-empty list of integers ≥ 0"),
+    (dict(binary_weights="yes"), r"binary_weights='yes' is not accepted; accepted: True, False"),
+    (dict(batch_norm=1), r"batch_norm=1 is not accepted; accepted: True, False"),
 ]
 
 
@@ -99,7 +100,8 @@ def test_bad_trainer_arguments_and_batches_raise_clear_errors():
     with pytest.raises(ValueError, match=r"unknown trainer 'SGD'; accepted: BP, DFA, DRTP"):
         make_trainer("SGD", model, 0.1)
     for lr in (0.0, -1e-4, float("nan")):
-        with pytest.raises(ValueError, match=r"lr must be a finite number > 0"):
+        # the trainer is an entry point of its own: same rule and same words as RunConfig's
+        with pytest.raises(ValueError, match=r"lr=.* is not accepted; accepted: a finite number > 0"):
             make_trainer("BP", model, lr)
     trainer = make_trainer("DFA", model, 0.1)
     before = [w.clone() for w in model.weights]
