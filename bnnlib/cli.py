@@ -12,7 +12,7 @@ from typing import List, Optional
 import pandas as pd
 import torch
 
-from .checks import check_count
+from .checks import check_count, reject
 from .config import SWITCH, RunConfig, switch_word
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
@@ -23,10 +23,21 @@ from .trainers import TRAINERS
 
 EXAMPLES = """examples:
   python -m bnnlib run --dataset mnist --algorithm DFA --epochs 1 --results results/try
-  python -m bnnlib sweep sweeps/grid_search.yaml --only dataset=mnist --epochs 5 --results results/grid
-  python -m bnnlib sweep sweeps/grid_search.yaml --cluster local:2 --results results/grid
-  python -m bnnlib status results/grid --sweep sweeps/grid_search.yaml
+  python -m bnnlib sweep grid --only dataset=mnist --only batch_norm=off --epochs 5 --results results/grid
+  python -m bnnlib sweep sweeps/binary_lr_scan.yaml --cluster local:2 --results results/scan
+  python -m bnnlib status results/grid --sweep grid --only dataset=mnist
 """
+
+
+def sweep_configs(source: str) -> List[RunConfig]:
+    """A sweep by name (``grid``: the protocol's grid search) or from a YAML file."""
+    from .protocol import NAMED_SWEEPS
+
+    if source in NAMED_SWEEPS and not Path(source).exists():
+        return NAMED_SWEEPS[source]()
+    if not Path(source).exists():
+        raise reject("sweep", source, f"{', '.join(NAMED_SWEEPS)} or the path of a YAML sweep file")
+    return load_sweep(source)
 
 
 def _add_execution_options(parser):
@@ -95,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="run every configuration of a sweep file (YAML) not yet done",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("file", type=Path, help="YAML: run fields mapped to values or lists to cross")
+    sweep.add_argument("file", metavar="SWEEP", help="grid (the paper's grid search, as the protocol runs it, "
+                       "100 epochs) or a YAML file: run fields mapped to values or lists to cross")
     sweep.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
                        help="restrict the sweep (repeatable), e.g. --only dataset=mnist")
     sweep.add_argument("--epochs", type=int, help="override the epochs of every run")
@@ -152,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
-    status.add_argument("--sweep", type=Path, help="also list the runs of this sweep file that are missing")
+    status.add_argument("--sweep", help="also list the runs of this sweep (grid or a YAML file) that are missing")
     status.add_argument("--only", action="append", default=[], metavar="FIELD=VALUE[,VALUE]")
     status.add_argument("--budget", choices=list(BUDGETS),
                         help="progress against this budget's protocol (default: the folder's name, if a budget)")
@@ -218,7 +230,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    configs = restrict(load_sweep(args.file), args.only)
+    configs = restrict(sweep_configs(args.file), args.only)
     configs = _override(configs, epochs=args.epochs)
     if not configs:
         raise ValueError(f"the sweep {args.file} has no run left after --only {' '.join(args.only)}")
@@ -297,7 +309,7 @@ def cmd_status(args) -> int:
     if budget_name:
         _show_progress(store, BUDGETS[budget_name], args.workers)
     if args.sweep:
-        configs = restrict(load_sweep(args.sweep), args.only)
+        configs = restrict(sweep_configs(args.sweep), args.only)
         known = {} if runs.empty else dict(zip(runs["run_id"], zip(runs["status"], runs["epochs_done"])))
         missing = [c for c in configs if c.run_id not in known]
         short = [c for c in configs if c.run_id in known and known[c.run_id][0] != "diverged"

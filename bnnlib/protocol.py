@@ -81,6 +81,19 @@ def grid_configs(dataset: str, batch_norm: bool, budget: Budget, device: str = "
                         "n_test": budget.n_test, "device": device})
 
 
+def grid_sweep(budget: Optional[Budget] = None) -> List[RunConfig]:
+    """``python -m bnnlib sweep grid``: every grid search the paper ran (MNIST and CIFAR-10, BN off
+    and on, its three rules) at ``budget`` (default the paper's 100 epochs) — the protocol's own
+    grid, so the sweep and the protocol name the same runs."""
+    budget = budget or BUDGETS["paper"]
+    return [config for dataset in dict.fromkeys(GRID_DATASET.values()) for batch_norm in (False, True)
+            for config in grid_configs(dataset, batch_norm, budget)]
+
+
+#: sweeps known by name (``sweep NAME``, ``status --sweep NAME``) besides YAML files
+NAMED_SWEEPS = {"grid": grid_sweep}
+
+
 def final_configs(selection: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
                   device: str = "cpu") -> List[RunConfig]:
     """The selected (algorithm, weights, activation) settings (12 for the paper's rules) × the budget's seeds."""

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .checks import check_count
+from .checks import check_count, reject
 from .config import RunConfig
 from .data import load_dataset
 from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE, check_every
@@ -326,8 +326,8 @@ def check_cluster(cluster: Optional[str]) -> None:
             return
     elif CLUSTER_ADDRESS.fullmatch(text):
         return
-    raise ValueError(f"--cluster {cluster!r} is not accepted; accepted: local:N (N ≥ 1 worker processes) or a "
-                     f"Dask scheduler address such as tcp://host:8786")
+    raise reject("cluster", cluster, "local:N (N ≥ 1 worker processes) or a Dask scheduler address such as "
+                 "tcp://host:8786")
 
 
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,

@@ -155,14 +155,15 @@ def test_runs_without_their_epoch_rows_are_not_complete(tmp_path, mnist_root):
 # ---------------------------------------------------------------------- bad input, before any compute
 GOOD_SWEEP = "dataset: mnist\nalgorithm: DFA\nn_train: 256\nn_test: 100\nepochs: 1\n"
 BAD_INPUT = {
-    "cluster local:0": (GOOD_SWEEP, ["--cluster", "local:0"], "--cluster 'local:0' is not accepted; accepted: local:N"),
-    "cluster local:-1": (GOOD_SWEEP, ["--cluster=local:-1"], "--cluster 'local:-1' is not accepted"),
-    "cluster nonsense": (GOOD_SWEEP, ["--cluster", "nonsense"], "--cluster 'nonsense' is not accepted"),
+    "cluster local:0": (GOOD_SWEEP, ["--cluster", "local:0"], "cluster='local:0' is not accepted; accepted: local:N"),
+    "cluster local:-1": (GOOD_SWEEP, ["--cluster=local:-1"], "cluster='local:-1' is not accepted"),
+    "cluster nonsense": (GOOD_SWEEP, ["--cluster", "nonsense"], "cluster='nonsense' is not accepted"),
     "workers 0": (GOOD_SWEEP, ["--workers", "0"], "workers=0 is not accepted; accepted: an integer ≥ 1"),
     "batch_norm 0": (GOOD_SWEEP + "batch_norm: [false, 0]\n", [], "batch_norm=0 is not accepted; accepted: True, False"),
     "n_train below a batch": (GOOD_SWEEP.replace("256", "100"), [], "n_train=100 is not accepted; accepted: None"),
     "malformed YAML": ("dataset: [mnist\n", [], "is not valid YAML"),
     "grids 5": (GOOD_SWEEP + "grids: 5\n", [], "grids=5 is not accepted; accepted: a list of mappings"),
+    "no such sweep": (None, [], "sweep='no-such-sweep' is not accepted; accepted: grid or the path of a YAML"),
 }
 
 
@@ -174,7 +175,10 @@ def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
     import sys
     text, options, message = BAD_INPUT[case]
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(text)
+    if text is None:  # no file: a name that is not a named sweep either
+        sweep = "no-such-sweep"
+    else:
+        sweep.write_text(text)
     result = subprocess.run([sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--results", str(tmp_path / "r"),
                              "--no-download", "--data-root", str(tmp_path / "no-data"), *options],
                             capture_output=True, text=True, timeout=120,

@@ -1,4 +1,4 @@
-"""The protocol: the grid search file users sweep is the grid the protocol runs; pages read
+"""The protocol: the grid users sweep (``sweep grid``) is the grid the protocol runs; pages read
 exactly their budget; progress is counted stage by stage."""
 
 import dataclasses
@@ -6,24 +6,35 @@ from pathlib import Path
 
 import pytest
 
-from bnnlib.config import RunConfig
+from bnnlib.config import RunConfig, switch_word
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import run_summary
 
-from bnnlib.protocol import BUDGETS, DEFAULT_DATASETS, grid_configs
+from bnnlib.protocol import BUDGETS, DEFAULT_DATASETS, GRID_DATASET, grid_configs
 from bnnlib.sweep import load_sweep, restrict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("dataset", DEFAULT_DATASETS)
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_the_grid_search_file_is_the_protocols_grid(dataset, batch_norm):
-    budget = BUDGETS["paper"]  # the file asks for the paper's 100 epochs
-    swept = restrict(load_sweep(ROOT / "sweeps" / "grid_search.yaml"),
-                     [f"dataset={dataset}", f"batch_norm={str(batch_norm).lower()}"])
-    assert sorted(c.run_id for c in swept) == sorted(c.run_id for c in grid_configs(dataset, batch_norm, budget))
-    assert {c.epochs for c in swept} == {budget.epochs}
+def test_the_named_grid_sweep_is_the_protocols_grid():
+    """``sweep grid`` and the protocol name the same runs: MNIST and CIFAR-10 (Fashion-MNIST
+    reuses MNIST's selection), BN off and on, 72 runs each, at the paper's 100 epochs."""
+    from bnnlib.cli import sweep_configs
+
+    swept = sweep_configs("grid")
+    assert len(swept) == 4 * 72 and {c.epochs for c in swept} == {BUDGETS["paper"].epochs}
+    for dataset in DEFAULT_DATASETS:
+        for batch_norm in (False, True):
+            grid = grid_configs(GRID_DATASET[dataset], batch_norm, BUDGETS["paper"])
+            chosen = restrict(swept, [f"dataset={GRID_DATASET[dataset]}", f"batch_norm={switch_word(batch_norm)}"])
+            assert sorted(c.run_id for c in chosen) == sorted(c.run_id for c in grid)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_sweep_file_loads(path):
+    from bnnlib.cli import sweep_configs
+
+    assert sweep_configs(str(path)) == load_sweep(path) and load_sweep(path)
 
 
 def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
