@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bnnlib  # noqa: E402,F401  (first: libgomp's spin count, as the CLI)
 import numpy as np  # noqa: E402
@@ -34,7 +32,6 @@ import torch  # noqa: E402
 
 from bnnlib import BinaryMLP, deploy  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import FloatOnlyMLP  # noqa: E402  (every layer in float32: the plain float model)
 
 

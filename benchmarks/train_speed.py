@@ -35,8 +35,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bnnlib  # noqa: E402,F401  (first, as the CLI does: it sets libgomp's spin count before torch loads)
 import numpy as np  # noqa: E402
@@ -225,7 +223,6 @@ def floors(data, args, local_peak, report):
 
 CONTENTION_CHILD = """
 import os, sys, time
-sys.path.insert(0, {root!r})
 import bnnlib  # first, as the CLI and the book do: it sets libgomp's spin count before torch loads
 import torch
 from bnnlib import BinaryMLP, make_trainer
@@ -247,7 +244,7 @@ print((time.perf_counter() - start) / {batches} * {per_epoch})
 def _children(n, threads, batches):
     """Start n timing processes at once; returns each one's training seconds per epoch."""
     import subprocess
-    code = CONTENTION_CHILD.format(root=str(Path(__file__).resolve().parents[1]), threads=threads,
+    code = CONTENTION_CHILD.format(threads=threads,
                                    batches=batches, per_epoch=BATCHES_PER_EPOCH)
     env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}  # bnnlib's own default
     processes = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)

@@ -1,21 +1,16 @@
 """bnnlib (float32) against the float64 NumPy reference of benchmarks/, over several steps."""
 
-import itertools
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from bnnlib import BinaryMLP, make_trainer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from numpy_reference import NumpyMLP  # noqa: E402
+from numpy_reference import NumpyMLP  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
+from test_trainers import SETTINGS
 
 
-@pytest.mark.parametrize("algorithm,activation,binary,bn",
-                         list(itertools.product(["BP", "DFA", "DRTP"], ["tanh", "sign"], [False, True], [False, True])))
+@pytest.mark.parametrize("algorithm,activation,binary,bn", SETTINGS)
 def test_bnnlib_agrees_with_float64_numpy_reference(algorithm, activation, binary, bn):
     model = BinaryMLP([5], input_size=12, n_classes=4, hidden_sizes=(10, 8), activation=activation,
                       binary_weights=binary, batch_norm=bn, init=0.3)
