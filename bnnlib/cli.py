@@ -187,8 +187,7 @@ def _execute(configs: List[RunConfig], args) -> int:
     configs = _override(configs, device=args.device)
     _check_devices(c.device for c in configs)
     check_cluster(args.cluster)
-    if args.max_members < 1:
-        raise ValueError(f"--max-members must be ≥ 1, got {args.max_members}")
+    check_count("--max-members", args.max_members, 1)
     store = ResultsStore(args.results)
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     work = execute(configs, store, data, max_members=args.max_members, cluster=args.cluster,

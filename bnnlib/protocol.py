@@ -17,9 +17,6 @@ from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters
 
-# notebooks show one progress bar over run-epochs, not one per epoch
-NOTEBOOK_EXECUTION = {"batch_progress": False}
-
 #: the paper's learning rules: what the protocol runs unless told otherwise
 ALGORITHMS = ("BP", "DFA", "DRTP")
 #: every rule the book reports, in table order: the paper's, then the SHALLOW control (trains the

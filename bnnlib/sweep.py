@@ -118,14 +118,11 @@ def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Seq
 
 
 # ---------------------------------------------------------------------- selection helpers
-def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None, max_epochs: int = None) -> pd.DataFrame:
+def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None) -> pd.DataFrame:
     """One row per run: best (max over epochs) and last-epoch metrics, and whether it diverged.
 
-    ``max_epochs`` keeps only epochs ≤ it (a budget reading a store that went further).
     Diverged runs keep their row with ``diverged = True``; callers must not average them in.
     """
-    if max_epochs is not None:
-        epochs = epochs[epochs["epoch"] <= max_epochs]
     config_columns = [c for c in epochs.columns if c in RunConfig.__dataclass_fields__]
     grouped = epochs.sort_values("epoch").groupby("run_id", sort=True)
     summary = grouped[config_columns].first()

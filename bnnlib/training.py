@@ -13,6 +13,7 @@ from typing import Dict, Optional
 
 import torch
 
+from .checks import check_positive
 from .data import Dataset
 from .diagnostics import LayerProbe
 from .metrics import evaluate
@@ -25,8 +26,7 @@ PAPER_BATCH_SIZE = 128
 
 class MemberTraining:
     def __init__(self, model: BinaryMLP, trainer: Trainer, batch_size: int = PAPER_BATCH_SIZE):
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive("batch_size", batch_size, integer=True)
         self.model, self.trainer, self.batch_size = model, trainer, batch_size
         self.shufflers = [member_generator(seed, "shuffle") for seed in model.seeds]
         self.epochs_done = 0

@@ -264,6 +264,38 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
     return summary
 
 
+#: how pages run what is missing: one progress bar over run-epochs, not one per epoch
+NOTEBOOK_EXECUTION = {"batch_progress": False}
+
+
+def grid_runs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, data, device: str) -> pd.DataFrame:
+    """A grid search's per-run summary: read, or trained where runs are missing."""
+    from ..protocol import ensure_grid
+    return ensure_grid(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
+
+
+def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, data, device: str,
+               controls: bool = False) -> Dict[tuple, tuple]:
+    """Each (dataset, batch_norm) setting's final runs of the paper's rules — read, or trained
+    where missing — as ``{setting: (selection, summary)}``, in the order given; ``controls``:
+    the summaries also hold the SHALLOW control's rows where recorded (:func:`with_controls`)."""
+    from ..protocol import ensure_finals
+    runs = {}
+    for dataset, batch_norm in settings:
+        selection, summary = ensure_finals(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
+        if controls:
+            summary = with_controls(summary, dataset, batch_norm, budget, store)
+        runs[dataset, batch_norm] = selection, summary
+    return runs
+
+
+def final_run_configs(runs: Dict[tuple, tuple], budget: Budget, device: str) -> List[RunConfig]:
+    """The final runs' configs behind :func:`final_runs`' result (what a budget statement counts)."""
+    from ..protocol import final_configs
+    return [config for (dataset, batch_norm), (selection, _) in runs.items()
+            for config in final_configs(selection, dataset, batch_norm, budget, device)]
+
+
 def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
                   store: ResultsStore) -> pd.DataFrame:
     """The paper's rules' final runs plus, where recorded at this budget, those of the SHALLOW
