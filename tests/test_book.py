@@ -139,8 +139,33 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 break
             time.sleep(0.2)
         assert rendered > 10, "the Methods chapter's math was not rendered by the book's own MathJax"
+        # on a phone-wide screen "96.09 ± 0.15" stays on one line (the table's labels wrap instead)
+        driver.set_window_size(420, 900)
+        driver.get((html / "chapters" / "04_results_mnist_nobn.html").as_uri())
+        cell = driver.execute_script(
+            "const td = Array.from(document.querySelectorAll('table.dataframe td')).find(c => c.textContent.includes('±'));"
+            "if (!td) return null; const range = document.createRange(); range.selectNodeContents(td);"
+            "return range.getClientRects().length;")
+        assert cell == 1, f"a mean ± std cell on the MNIST results page is laid out on {cell} lines"
     finally:
         driver.quit()
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ("96.09 ± 0.15", "96.09\u00a0±\u00a00.15"),            # numbers keep together
+    ("[+0.12, +3.40]", "[+0.12,\u00a0+3.40]"),
+    ("0.1, 1e-04", "0.1,\u00a01e-04"),
+    ("784 × 700", "784\u00a0×\u00a0700"),
+    ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
+    ("continuous sign", "continuous sign"),                  # words may wrap
+    ("Fashion-MNIST, no BN", "Fashion-MNIST, no BN"),
+    (0.5, 0.5),
+])
+def test_numeric_cells_do_not_break_and_words_do(cell, expected):
+    import pandas as pd
+    from bnnlib.book.report import _unbreakable, html_table
+    assert _unbreakable(cell) == expected
+    assert str(expected) in html_table(pd.DataFrame({"column": [cell]})).data
 
 
 def _summary(best_by_config):

@@ -6,6 +6,7 @@ Notebooks stay thin: a parameters cell, calls into here, a table or a figure.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -154,11 +155,24 @@ def _relative(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------- tables
+#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
+NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e]+")
+
+
+def _unbreakable(value):
+    """Numbers keep together: in a numeric cell "a ± b", "m × n" and "[lo, hi]" take no-break spaces, so a
+    narrow column wraps labels, or an estimate before its interval, but never splits a number
+    from its spread or an interval in two."""
+    if isinstance(value, str) and " " in value and NUMERIC_CELL.fullmatch(value):
+        return value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
+    return value
+
+
 def html_table(frame: pd.DataFrame):
     """A table for a page: HTML without pandas' index column (its plain-text face is stable, so
     nbval compares the same output on every execution)."""
     from IPython.display import HTML
-    return HTML(frame.to_html(index=False, classes="dataframe", border=0, na_rep="–"))
+    return HTML(frame.map(_unbreakable).to_html(index=False, classes="dataframe", border=0, na_rep="–"))
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
