@@ -1,6 +1,7 @@
 """Per-layer diagnostics and the SHALLOW control: hand-computed cases on tiny networks,
 the promise that probing changes no number, and the runner/CLI plumbing."""
 
+import itertools
 import math
 import os
 import subprocess
@@ -190,7 +191,8 @@ def test_bad_diagnostics_value_is_one_clear_line(tmp_path):
 
 # ---------------------------------------------------------------------- the chapter's verdicts
 def _synthetic(accuracies, cosines):
-    """accuracy frame and diagnostics frame for one setting, 4 seeds per rule."""
+    """accuracy frame and diagnostics frame for one setting, 4 seeds per rule, 2 epochs (alignment
+    ∓ 0.0725 and flips 0.02 then 0: their means over the epochs are the values given)."""
     import pandas as pd
     acc, diag = [], []
     for algorithm, values in accuracies.items():
@@ -198,12 +200,13 @@ def _synthetic(accuracies, cosines):
             run_id = f"{algorithm}-{seed}"
             acc.append({"run_id": run_id, "dataset": "mnist", "batch_norm": False, "algorithm": algorithm,
                         "best_test_accuracy": value, "diverged": False})
-            for layer, name in enumerate(["block 1", "block 2", "output"], start=1):
-                cos = 1.0 if algorithm == "BP" or name == "output" else cosines.get(algorithm, float("nan"))
+            for (epoch, drift, flips), (layer, name) in itertools.product(
+                    [(1, -0.0725, 0.02), (2, 0.0725, 0.0)], enumerate(["block 1", "block 2", "output"], start=1)):
+                cos = 1.0 if algorithm == "BP" or name == "output" else cosines.get(algorithm, float("nan")) + drift
                 diag.append({"run_id": run_id, "dataset": "mnist", "batch_norm": False, "algorithm": algorithm,
-                             "layer": layer, "layer_name": name, "alignment_cosine": cos + 0.01 * seed,
+                             "epoch": epoch, "layer": layer, "layer_name": name, "alignment_cosine": cos + 0.01 * seed,
                              "bp_update_norm": 1.0 if name != "block 1" else 0.01, "update_norm": 1.0,
-                             "pass_fraction": 0.5, "flip_ratio": 0.01, "parameters": 100,
+                             "pass_fraction": 0.5, "flip_ratio": flips, "parameters": 100,
                              "bp_update_rms": 0.1 if name != "block 1" else 0.001})
                 diag[-1]["update_rms"] = diag[-1]["bp_update_rms"] if algorithm == "BP" else 0.1
                 diag[-1]["update_vs_bp"] = diag[-1]["update_rms"] / diag[-1]["bp_update_rms"]
@@ -211,7 +214,7 @@ def _synthetic(accuracies, cosines):
 
 
 def test_verdicts_compare_with_shallow_and_classify_alignment():
-    from bnnlib.book.mechanism import findings, verdicts
+    from bnnlib.book.mechanism import epoch_change, epoch_change_table, findings, verdicts
     accuracy, frame = _synthetic(
         {"BP": [0.50, 0.51, 0.52, 0.53], "DFA": [0.80, 0.81, 0.82, 0.83], "DRTP": [0.30, 0.31, 0.30, 0.31],
          "SHALLOW": [0.50, 0.52, 0.51, 0.53]},
@@ -230,6 +233,15 @@ def test_verdicts_compare_with_shallow_and_classify_alignment():
     assert "0.01 times its update of the output layer" in text["mech_bp"]
     assert text["mech_answer"].startswith("Without BN, training the hidden layers with BP does not consistently "
                                           "raise")
+    # epoch by epoch: DFA 0.2 + 0.015 (seeds) ∓ 0.0725, DRTP −0.015 + 0.015 ∓ 0.0725; flips 2 % then 0
+    assert text["mech_over_epochs"] == (
+        "From epoch 1 to epoch 2, the alignment with BP's update grows by more than 0.02 on every dataset for DFA "
+        "and DRTP without BN; fewer binary weights flip in the last epoch than in the first, for every rule, "
+        "dataset and BN setting.")
+    table = epoch_change_table(epoch_change(frame)).set_index("rule")
+    assert table.loc["DFA", "cosine with BP: epoch 1"] == "0.14" and table.loc["DFA", "cosine with BP: epoch 2"] == "0.29"
+    assert table.loc["DRTP", "cosine with BP: epoch 1"] == "-0.07" and table.loc["BP", "cosine with BP: epoch 1"] == "–"
+    assert table.loc["BP", "flipped (%): epoch 1"] == "2.0" and table.loc["BP", "flipped (%): epoch 2"] == "0.00"
     assert "DFA and DRTP do not all raise it" in text["mech_answer"] and "100 times larger" in text["mech_answer"]
 
 

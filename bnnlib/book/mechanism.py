@@ -208,17 +208,27 @@ def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
                          as_index=False)[value].mean()
 
 
+def _per_run_epoch(frame: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One value per run and epoch: the mean over its hidden layers (and probed batches)."""
+    hidden = frame[frame["layer_name"] != "output"]
+    return hidden.groupby(["dataset", "batch_norm", "algorithm", "epoch", "run_id"], as_index=False)[value].mean()
+
+
 def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], log: bool = False,
-                 hidden_only: bool = True, reference: Optional[float] = None):
-    """One panel per dataset × BN: ``value`` per layer (x), one line per rule, mean over seeds
-    with a 95 % confidence band (bootstrap, seeded); a dashed line at ``reference``."""
+                 hidden_only: bool = True, reference: Optional[float] = None, over: str = "layer"):
+    """One panel per dataset × BN: ``value`` per layer (x; ``over="epoch"``: per epoch, mean over
+    the hidden layers), one line per rule, mean over seeds with a 95 % confidence band
+    (bootstrap, seeded); a dashed line at ``reference``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     from .report import algorithm_palette
 
-    data = _per_run(frame, value)
-    if hidden_only:
-        data = data[data["layer_name"] != "output"]
+    if over == "epoch":
+        data, x = _per_run_epoch(frame, value), "epoch"
+    else:
+        data, x = _per_run(frame, value), "layer_name"
+        if hidden_only:
+            data = data[data["layer_name"] != "output"]
     keys = _panels(data)
     columns = 2 if len(keys) == 4 else len(keys)  # four panels as 2 × 2: legible at page width
     rows = -(-len(keys) // columns)
@@ -228,11 +238,13 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     for ax, (dataset, batch_norm) in zip(axes.flat, keys):
         part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
                     data["algorithm"].isin(algorithms)]
-        sns.lineplot(data=part, x="layer_name", y=value, hue="algorithm", hue_order=list(algorithms),
-                     palette=palette, marker="o", errorbar=("ci", 95), n_boot=1000, seed=0, ax=ax,
-                     legend=ax is last)
+        sns.lineplot(data=part, x=x, y=value, hue="algorithm", hue_order=list(algorithms), palette=palette,
+                     marker="o" if part[x].nunique() <= 20 else None, errorbar=("ci", 95), n_boot=1000, seed=0,
+                     ax=ax, legend=ax is last)
         ax.set_title(_title(dataset, batch_norm), fontsize=10)
-        ax.set_xlabel("")
+        ax.set_xlabel("epoch" if over == "epoch" else "")
+        if over == "epoch":
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(label)
         ax.tick_params(axis="x", labelsize=8)
         if log:
@@ -352,11 +364,86 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
                            per_run["algorithm"].isin(["DFA", "DRTP"])]
             layers[(batch_norm, name)] = _span(part.groupby(["dataset", "algorithm"])["alignment_cosine"].median(),
                                                lambda v: f"{v:.2f}")
+    out["mech_over_epochs"] = _over_epochs(epoch_change(frame))
     out["mech_alignment_layers"] = (f"Without BN, the alignment of DFA's and DRTP's updates with BP's grows from "
                                     f"{layers[(False, 'block 1')]} in block 1 to {layers[(False, 'block 4')]} in "
                                     f"block 4; with BN it is {layers[(True, 'block 1')]} in block 1 and "
                                     f"{layers[(True, 'block 4')]} in block 4 (medians over seeds, per dataset and rule).")
     return out
+
+
+def epoch_change(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per BN setting and rule, the first and the last epoch's alignment with BP and share of
+    weights flipped: per dataset, the mean over seeds of each run's mean over its hidden layers."""
+    first, last = int(frame["epoch"].min()), int(frame["epoch"].max())
+    rows = []
+    for value in ("alignment_cosine", "flip_ratio"):
+        data = _per_run_epoch(frame, value)
+        data = data[data["epoch"].isin([first, last])]
+        means = data.groupby(["batch_norm", "algorithm", "dataset", "epoch"])[value].mean().unstack("epoch")
+        for (batch_norm, algorithm, dataset), row in means.iterrows():
+            rows.append(dict(batch_norm=batch_norm, algorithm=algorithm, dataset=dataset, value=value,
+                             first=row.get(first, np.nan), last=row.get(last, np.nan)))
+    table = pd.DataFrame(rows)
+    table.attrs.update(first=first, last=last)
+    return table
+
+
+def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
+    """:func:`epoch_change` for a page: one row per BN setting and rule, ranges over the datasets."""
+    first, last = change.attrs["first"], change.attrs["last"]
+
+    def span(part, column, fmt):
+        values = [v for v in part[column] if v == v]
+        if not values:
+            return "–"
+        low, high = fmt(min(values)), fmt(max(values))
+        return low if low == high else f"{low}–{high}"
+
+    def cosine(v):
+        return f"{v:.2f}"
+
+    def percent(v):
+        return f"{100 * v:.2f}" if v < 0.01 else f"{100 * v:.1f}"
+
+    rows = []
+    for batch_norm in dict.fromkeys(change["batch_norm"]):
+        for algorithm in [a for a in ("BP", "DFA", "DRTP") if a in set(change["algorithm"])]:
+            part = change[(change["batch_norm"] == batch_norm) & (change["algorithm"] == algorithm)]
+            aligned = part[part["value"] == "alignment_cosine"]
+            flipped = part[part["value"] == "flip_ratio"]
+            rows.append({"BN": "with" if batch_norm else "without", "rule": algorithm,
+                         f"cosine with BP: epoch {first}": "–" if algorithm == "BP" else span(aligned, "first", cosine),
+                         f"cosine with BP: epoch {last}": "–" if algorithm == "BP" else span(aligned, "last", cosine),
+                         f"flipped (%): epoch {first}": span(flipped, "first", percent),
+                         f"flipped (%): epoch {last}": span(flipped, "last", percent)})
+    return pd.DataFrame(rows)
+
+
+def _over_epochs(change: pd.DataFrame) -> str:
+    """The table's message in one sentence, each qualifier decided by the numbers."""
+    first, last = change.attrs["first"], change.attrs["last"]
+    growing, falling, settings = [], [], list(dict.fromkeys(change["batch_norm"]))
+    for batch_norm in settings:
+        where = "with BN" if batch_norm else "without BN"
+        aligned = change[(change["batch_norm"] == batch_norm) & (change["value"] == "alignment_cosine")]
+        rules = [a for a in ("DFA", "DRTP") if (aligned["algorithm"] == a).any()
+                 and ((aligned["last"] - aligned["first"])[aligned["algorithm"] == a] > 0.02).all()]
+        if rules:
+            growing.append(f"{' and '.join(rules)} {where}")
+        flips = change[(change["batch_norm"] == batch_norm) & (change["value"] == "flip_ratio") &
+                       (change["algorithm"] != "SHALLOW")]
+        if len(flips) and (flips["last"] < flips["first"]).all():
+            falling.append(where)
+    alignment = (f"the alignment with BP's update grows by more than 0.02 on every dataset for {' and for '.join(growing)}"
+                 if growing else "no rule's alignment with BP's update grows by more than 0.02 on every dataset")
+    if len(falling) == len(settings):
+        flipping = "fewer binary weights flip in the last epoch than in the first, for every rule, dataset and BN setting"
+    elif falling:
+        flipping = f"fewer binary weights flip in the last epoch than in the first for every rule {' and '.join(falling)}"
+    else:
+        flipping = "the share of binary weights flipped does not fall for every rule in any BN setting"
+    return f"From epoch {first} to epoch {last}, {alignment}; {flipping}."
 
 
 def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
