@@ -650,6 +650,26 @@ def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store:
     return run_ids
 
 
+def paper_progress(results_base: Optional[str] = None) -> tuple:
+    """How far the paper budget's protocol is, from its records: (stage table, sentence)."""
+    from ..protocol import progress, results_dir
+
+    budget = get_budget("paper")
+    state = progress(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)), budget)
+    table = pd.DataFrame([{"stage": stage, "runs finished": finished, "of": total}
+                          for stage, finished, total in state.stages])
+    share = 100 * state.run_epochs_done / state.run_epochs_total
+
+    def count(n):
+        return f"{n:,}".replace(",", "\u202f")  # a thin space between thousands
+
+    sentence = (f"At the **paper** budget, {state.runs_complete} of {state.runs_total} runs are finished "
+                f"({count(state.run_epochs_done)} of {count(state.run_epochs_total)} run-epochs, {share:.1f}\u00a0%), "
+                f"stage by stage in the order `python -m bnnlib protocol --budget paper` runs them; each page "
+                f"switches to the paper budget when all of its runs are recorded (the table above says which do).")
+    return table, sentence
+
+
 def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:
     """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
     chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
