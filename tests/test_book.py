@@ -289,3 +289,10 @@ def test_readers_get_one_closing_section_with_the_parameters(tmp_path):
     assert 'budget = "best"  # the default' in produced[0].source
     assert all("remove-cell" in c.metadata["tags"] for c in cells[1:3])
     assert cells[3].metadata["tags"] == ["remove-input"]
+
+
+def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
+    from bnnlib.book.report import paper_progress
+    table, sentence = paper_progress(str(tmp_path))  # no records yet
+    assert list(table["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
+    assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
