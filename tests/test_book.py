@@ -296,3 +296,10 @@ def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     table, sentence = paper_progress(str(tmp_path))  # no records yet
     assert list(table["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
     assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
+
+
+def test_grid_agreement_by_budget_says_how_far_an_incomplete_grid_is(tmp_path):
+    from bnnlib.book.report import grid_agreement_by_budget
+    table = grid_agreement_by_budget("mnist", str(tmp_path))
+    assert list(table["budget"]) == ["cpu (5 epochs)", "cpu (5 epochs)", "paper (100 epochs)", "paper (100 epochs)"]
+    assert set(table["our (init, lr) is the paper's"]) == {"grid not complete: 0 of 72 runs"}

@@ -449,6 +449,30 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
     return out
 
 
+def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
+                             budgets: Sequence[str] = ("cpu", "paper")) -> pd.DataFrame:
+    """How many of our grid-search selections are the paper's, per budget and BN setting, from
+    the records alone (a grid not yet complete says how far it is)."""
+    from ..protocol import grid_configs, summarise
+    from ..sweep import select_hyperparameters
+
+    rows = []
+    for name in budgets:
+        budget, store = open_store(name, results_base)
+        for batch_norm in (False, True):
+            configs = grid_configs(dataset, batch_norm, budget)
+            grid = summarise(store, configs, budget)
+            done = 0 if grid.empty else int(((grid["epochs_done"] >= budget.epochs) | grid["diverged"]).sum())
+            row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": "with" if batch_norm else "without"}
+            if done < len(configs):
+                row["our (init, lr) is the paper's"] = f"grid not complete: {done} of {len(configs)} runs"
+            else:
+                table = grid_comparison(select_hyperparameters(grid), dataset, batch_norm)
+                row["our (init, lr) is the paper's"] = f"{table.attrs['agree']} of {table.attrs['compared']}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def one_way_anova(summary: pd.DataFrame, a: str = "DFA", b: str = "BP", setting: str = "binary sign") -> Dict:
     """One-way ANOVA of best test accuracy, algorithm a versus b, in one setting (diverged excluded)."""
     from scipy import stats
