@@ -39,3 +39,33 @@ def test_the_paper_selection_agrees_with_the_protocol(batch_norm):
     protocol_rows = {(a, w, act): (float(i), float(lr)) for a, w, act, i, lr in tables[int(batch_norm)][1:]}
     ours = {(r.algorithm, r.weights, r.activation): (r.init, r.lr) for r in paper.paper_selection(batch_norm).itertuples()}
     assert ours == protocol_rows
+
+
+def test_the_published_learning_curve_is_parsed_and_a_missing_sentence_is_named(tmp_path, monkeypatch):
+    curve = paper.paper_learning_curve()
+    assert curve == {"setting": ("fashion-mnist", False), "plateau_from": 20, "plateau": (0.80, 0.88),
+                     "bp_binary_sign": [(1, 0.14), (40, 0.58), (100, 0.65)]}
+    edited = tmp_path / "paper_results.md"
+    edited.write_text(paper.SOURCE.read_text().replace("climbs slowly", "climbs"))
+    monkeypatch.setattr(paper, "SOURCE", edited)
+    paper.paper_learning_curve.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="published learning curve was not found"):
+            paper.paper_learning_curve()
+    finally:
+        paper.paper_learning_curve.cache_clear()
+
+
+def test_learning_curve_comparison_states_what_each_budget_reaches():
+    import pandas as pd
+    from bnnlib.book.report import learning_curve_comparison
+    from bnnlib.protocol import Budget
+    rows = [dict(algorithm=a, weights=w, activation="sign", seed=s, epoch=e, test_accuracy=acc)
+            for a, w, acc in [("BP", "binary", 0.30), ("DFA", "binary", 0.80), ("BP", "continuous", 0.85)]
+            for s in (2, 3) for e in (1, 2)]
+    text = learning_curve_comparison(pd.DataFrame(rows), paper.paper_learning_curve(),
+                                     Budget("two", 2, None, None, (2, 3), "two epochs"))
+    assert "BP with binary weights at about 14 % after epoch 1, 58 % at epoch 40, 65 % at epoch 100" in text
+    assert ("Ours at the **two** budget (mean over the seeds): BP with binary weights 30.0 % after epoch 1, 30.0 % "
+            "at epoch 2, the last of this budget (epochs 40 and 100 not reached at this budget); every other "
+            "configuration 80.0–85.0 % at epoch 2.") in text

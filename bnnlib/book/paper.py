@@ -85,6 +85,26 @@ def paper_selection(batch_norm: bool) -> pd.DataFrame:
     return grid[["algorithm", "weights", "activation", "init", "lr"]].reset_index(drop=True)
 
 
+#: the sentence of paper_results.md describing the paper's published learning curve
+CURVE_SENTENCE = re.compile(
+    r"plateaus by about epoch (\d+) \(([\d.]+)–([\d.]+)\);.*?BP with binary weights \+ sign climbs slowly, from "
+    r"about ([\d.]+) after the first epoch to about ([\d.]+) at epoch (\d+) and ([\d.]+) at epoch (\d+)")
+
+
+@lru_cache(maxsize=1)
+def paper_learning_curve() -> dict:
+    """The paper's published learning curve (Fashion-MNIST, sign activations, no BN), as read
+    from its figure: BP with binary weights + sign at a few epochs, and the plateau every other
+    configuration reaches — ``{"setting": …, "bp_binary_sign": [(epoch, accuracy), …],
+    "plateau_from": epoch, "plateau": (low, high)}``."""
+    match = CURVE_SENTENCE.search(" ".join(SOURCE.read_text().split()))
+    if match is None:
+        raise ValueError(f"{SOURCE}: the sentence describing the published learning curve was not found")
+    g = match.groups()
+    return {"setting": ("fashion-mnist", False), "plateau_from": int(g[0]), "plateau": (float(g[1]), float(g[2])),
+            "bp_binary_sign": [(1, float(g[3])), (int(g[5]), float(g[4])), (int(g[7]), float(g[6]))]}
+
+
 def _filter(table: pd.DataFrame, dataset, batch_norm) -> pd.DataFrame:
     if dataset is not None:
         table = table[table["dataset"] == dataset]

@@ -621,8 +621,10 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     return fig
 
 
-def learning_curves_figure(epochs: pd.DataFrame, title: str):
-    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations)."""
+def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Optional[dict] = None):
+    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations).
+    ``paper_curve`` (:func:`~bnnlib.book.paper.paper_learning_curve`): the paper's points for BP with
+    binary weights, and its plateau band, drawn where they fall within the epochs shown."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(epochs)
@@ -636,10 +638,51 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str):
                      legend=kind == weights[-1])
         ax.set_title(f"{kind} weights, sign activations")
         ax.xaxis.get_major_locator().set_params(integer=True)
+    if paper_curve is not None and len(frame):
+        last = int(frame["epoch"].max())
+        points = [(e, a) for e, a in paper_curve["bp_binary_sign"] if e <= last]
+        if points:
+            axes[-1].plot([e for e, _ in points], [100 * a for _, a in points], "X", color="black", markersize=9,
+                          label="paper, BP (read from its figure)")
+        if paper_curve["plateau_from"] <= last:
+            low, high = paper_curve["plateau"]
+            for ax in axes:
+                ax.fill_between([paper_curve["plateau_from"], last], 100 * low, 100 * high, color="grey", alpha=0.15,
+                                lw=0, label="paper, other rules' plateau" if ax is axes[-1] else None)
+        axes[-1].legend()
     sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: Budget) -> str:
+    """The paper's published curve (Fashion-MNIST, sign activations, no BN) beside ours at the
+    same epochs: BP with binary weights, and where the other configurations end up."""
+    frame = with_setting(epochs)
+    mean = frame.groupby(["algorithm", "setting", "epoch"], observed=True)["test_accuracy"].mean()
+    last = int(frame["epoch"].max()) if len(frame) else 0
+    bp = mean.xs(("BP", "binary sign"), level=["algorithm", "setting"]) if ("BP", "binary sign") in \
+        mean.index.droplevel("epoch") else pd.Series(dtype=float)
+    paper_points = ", ".join(f"{100 * a:.0f} % {'after epoch' if e == 1 else 'at epoch'} {e}"
+                             for e, a in paper_curve["bp_binary_sign"])
+    epochs = [e for e, _ in paper_curve["bp_binary_sign"]]
+    ours = [f"{100 * bp[e]:.1f} % {'after epoch' if e == 1 else 'at epoch'} {e}" for e in epochs if e in bp.index]
+    if last and last not in epochs and last in bp.index:
+        ours.append(f"{100 * bp[last]:.1f} % at epoch {last}, the last of this budget")
+    unreached = [str(e) for e in epochs if e > last]
+    if unreached:
+        ours[-1] += f" (epoch{'s' if len(unreached) > 1 else ''} {' and '.join(unreached)} not reached at this budget)"
+    others = mean[mean.index.get_level_values("epoch") == last]
+    others = others[~((others.index.get_level_values("algorithm") == "BP") &
+                      (others.index.get_level_values("setting").str.startswith("binary")))]
+    low, high = paper_curve["plateau"]
+    return (f"The paper's figure (Fashion-MNIST, sign activations, no BN; read by eye): BP with binary weights at "
+            f"about {paper_points}; every other configuration on a plateau of {100 * low:.0f}–{100 * high:.0f} % by "
+            f"about epoch {paper_curve['plateau_from']}. Ours at the **{budget.name}** budget (mean over the seeds): "
+            f"BP with binary weights {', '.join(ours)}; every other configuration "
+            f"{100 * others.min():.1f}–{100 * others.max():.1f} % at epoch {last}.") if len(others) else \
+        "No Fashion-MNIST runs without BN are recorded at this budget."
 
 
 def bn_effect_figure(table: pd.DataFrame, title: str):
