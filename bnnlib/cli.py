@@ -77,8 +77,10 @@ def _add_run_fields(parser) -> None:
         kind = _FIELD_TYPES[str(f.type)]
         help_text = f.metadata["help"]
         if kind is bool:  # --batch-norm alone means on, as a flag would; off and on are spelled out
-            parser.add_argument(flag, choices=list(SWITCH), nargs="?", const="on", default="off",
-                                help=f"{help_text} (default off; {flag} alone: on)")
+            words = {meaning: word for word, meaning in f.metadata["choices"]().items()}
+            parser.add_argument(flag, choices=list(words.values()), nargs="?", const=words[True],
+                                default=words[f.default], help=f"{help_text} (default {words[f.default]}; "
+                                                               f"{flag} alone: {words[True]})")
             continue
         options = {"type": kind, "help": help_text}
         choices = f.metadata.get("choices")
@@ -212,8 +214,8 @@ def _show_summary(store: ResultsStore, configs: List[RunConfig]) -> None:
 
 def run_config(args) -> RunConfig:
     """The run that ``run``'s parsed options describe (yes/no fields are spelled off/on)."""
-    return RunConfig(**{f.name: SWITCH[getattr(args, f.name)] if str(f.type) == "bool" else getattr(args, f.name)
-                        for f in _run_fields()})
+    return RunConfig(**{f.name: f.metadata["choices"]()[getattr(args, f.name)] if str(f.type) == "bool"
+                        else getattr(args, f.name) for f in _run_fields()})
 
 
 def batch_norm_settings(word: str) -> list:

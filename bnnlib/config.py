@@ -28,15 +28,15 @@ from .trainers import TRAINERS
 WEIGHTS = ("continuous", "binary")
 #: how a yes/no run field is spelled on the command line and in the book (YAML sweeps read the same words)
 SWITCH = {"off": False, "on": True}
+DEVICES = ("cpu", "cuda")
+IDENTITY_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "init", "lr",
+                   "batch_size", "seed", "n_train", "n_test")
+GROUP_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "batch_size", "n_train", "n_test")
 
 
 def switch_word(value: bool) -> str:
     """``True`` → "on", ``False`` → "off" (the word SWITCH maps to that value)."""
     return next(word for word, meaning in SWITCH.items() if meaning is bool(value))
-DEVICES = ("cpu", "cuda")
-IDENTITY_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "init", "lr",
-                   "batch_size", "seed", "n_train", "n_test")
-GROUP_FIELDS = ("dataset", "algorithm", "weights", "activation", "batch_norm", "batch_size", "n_train", "n_test")
 
 
 def _about(help_text: str, choices=None, cli: bool = True) -> dict:
