@@ -84,3 +84,15 @@ def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
     assert state.seconds_per_run_epoch == 3.0
     assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)
+
+
+@pytest.mark.slow
+def test_sweep_grid_from_the_command_line_names_the_protocols_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "bnnlib", "sweep", "grid", "--only", "dataset=mnist", "--only", "batch_norm=off",
+               "--epochs", "5", "--dry-run", "--results", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "72 runs: 0 complete, 0 diverged, 72 to train in 12 member group(s)"
