@@ -156,6 +156,8 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     ("[+0.12, +3.40]", "[+0.12,\u00a0+3.40]"),
     ("0.1, 1e-04", "0.1,\u00a01e-04"),
     ("784 × 700", "784\u00a0×\u00a0700"),
+    ("95.85–96.36", "95.85–\u206096.36"),
+    ("–", "–"),                                              # a missing value stays a plain dash
     ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
     ("continuous sign", "continuous sign"),                  # words may wrap
     ("Fashion-MNIST, no BN", "Fashion-MNIST, no BN"),
@@ -236,6 +238,13 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert report.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
     assert "not all recorded yet" in report.budget_choice("best", protocol.get_budget("cpu"))
     assert report.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
+    # the results overview shows each setting at its own best budget: MNIST without BN at paper
+    # (every run recorded), MNIST with BN nowhere yet (left out)
+    overview = report.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
+    assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
+    assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
+    assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs;")
+    assert "the data column says which" in report.budget_choice("best", budget, per_setting=True)
 
 
 @pytest.mark.slow

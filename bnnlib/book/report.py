@@ -66,7 +66,7 @@ def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStor
 
 
 def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
-               needs: Sequence[tuple] = (), grid_only: bool = False):
+               needs: Sequence[tuple] = (), grid_only: bool = False, per_setting: bool = False):
     """What every results-reading page does first: the figure style, the budget and store it
     shows (:func:`open_store`), a sentence saying which budget and why, and where the data is.
     Returns (Budget, ResultsStore, DataOptions)."""
@@ -76,12 +76,16 @@ def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str
 
     style()
     budget_info, store = open_store(budget, results_base, needs=needs, grid_only=grid_only)
-    display(Markdown(budget_choice(budget, budget_info)))
+    display(Markdown(budget_choice(budget, budget_info, per_setting)))
     return budget_info, store, DataOptions(data_root, data_mirror)
 
 
-def budget_choice(requested: str, budget: Budget) -> str:
-    """A sentence saying which budget a page shows and why (for ``budget="best"``)."""
+def budget_choice(requested: str, budget: Budget, per_setting: bool = False) -> str:
+    """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``:
+    the page shows each setting at its own best budget."""
+    if per_setting and requested == BEST:
+        return ("Each dataset × BN setting is shown at the **paper** budget (100 epochs) once all of its runs are "
+                "recorded at it, else at **cpu** (5 epochs): the data column says which, in brackets.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
     if budget.name == "paper":
@@ -157,15 +161,18 @@ def _relative(path: Path) -> str:
 # ---------------------------------------------------------------------- tables
 #: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
 NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e]+")
+RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
 
 
 def _unbreakable(value):
-    """Numbers keep together: in a numeric cell "a ± b", "m × n" and "[lo, hi]" take no-break spaces, so a
-    narrow column wraps labels, or an estimate before its interval, but never splits a number
-    from its spread or an interval in two."""
-    if isinstance(value, str) and " " in value and NUMERIC_CELL.fullmatch(value):
-        return value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
-    return value
+    """Numbers keep together: in a numeric cell "a ± b", "m × n", "lo–hi" and "[lo, hi]" do not
+    break, so a narrow column wraps labels, or an estimate before its interval, but never splits a
+    number from its spread or an interval in two."""
+    if not isinstance(value, str) or not NUMERIC_CELL.fullmatch(value):
+        return value
+    value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
+    # a word joiner after a range's dash: browsers may otherwise break "95.85–96.36" after it
+    return RANGE_DASH.sub("–\u2060", value)
 
 
 def html_table(frame: pd.DataFrame):
@@ -355,6 +362,38 @@ def results_overview(budget: Budget, store: ResultsStore,
     out.attrs["compared"] = int((out["paper in range"] != "–").sum())
     out.attrs["agree"] = int((out["paper in range"] == "yes").sum())
     return out
+
+
+def results_overview_by_setting(requested: str, results_base: Optional[str],
+                                settings: Sequence[tuple]) -> pd.DataFrame:
+    """:func:`results_overview` with each setting at its own budget — with ``best``, the paper
+    budget as soon as all of that setting's runs are recorded at it, else cpu — named in the data
+    column ("MNIST, no BN (cpu)"); ``attrs["by_budget"]``: {budget: (agree, compared)}."""
+    parts, by_budget = [], {}
+    for setting in settings:
+        budget, store = open_store(requested, results_base, needs=[setting])
+        table = results_overview(budget, store, [setting])
+        if table.empty:
+            continue
+        table["data"] = table["data"] + f" ({budget.name})"
+        agree, compared = by_budget.get(budget.name, (0, 0))
+        by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"])
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["by_budget"] = by_budget
+    return out
+
+
+def overview_agreement(table: pd.DataFrame, what: str) -> str:
+    """:func:`agreement_sentence` for each budget the overview's rows come from."""
+    sentences = []
+    for name, (agree, compared) in table.attrs["by_budget"].items():
+        counted = pd.DataFrame()
+        counted.attrs.update(agree=agree, compared=compared)
+        sentences.append(agreement_sentence(counted, get_budget(name), what))
+    return " ".join(sentences)
 
 
 def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
