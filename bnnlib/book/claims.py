@@ -234,9 +234,9 @@ def evidence(values: pd.DataFrame) -> Dict[str, str]:
     binary = values[values["setting"].isin(BINARY_SETTINGS)]
     alternatives = binary[binary["algorithm"].isin(["DFA", "DRTP"])]
     lowest = alternatives.loc[alternatives["value"].idxmin()] if len(alternatives) else None
-    c1 = "–" if lowest is None else (f"lowest DFA/DRTP median in a binary setting {100 * lowest['value']:.1f} % "
-                                     f"({lowest['algorithm']}, {_where(lowest['dataset'], lowest['batch_norm'], lowest['setting'])}); "
-                                     f"chance 10 %")
+    c1 = "–" if lowest is None else (
+        f"lowest DFA/DRTP median in a binary setting {100 * lowest['value']:.1f} % ({lowest['algorithm']}, "
+        f"{_where(lowest['dataset'], lowest['batch_norm'], lowest['setting'])}); chance 10 %")
     keys = ["dataset", "batch_norm", "setting"]
     bp = binary[binary["algorithm"] == "BP"].set_index(keys)["value"]
     leads = []
@@ -351,9 +351,9 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
                                  (joined["BP_ours"] <= joined[f"{algorithm}_ours"])]
                 for r in flipped.itertuples():
                     other_paper, other_ours = getattr(r, f"{algorithm}_paper"), getattr(r, f"{algorithm}_ours")
-                    parts.append(f"{r.setting} on {DATASET_NAMES.get(r.dataset, r.dataset)} (BP {100 * r.BP_paper:.2f} vs "
-                                 f"{algorithm} {100 * other_paper:.2f} points in the paper; {100 * r.BP_ours:.2f} vs "
-                                 f"{100 * other_ours:.2f} in ours)")
+                    parts.append(f"{r.setting} on {DATASET_NAMES.get(r.dataset, r.dataset)} (BP "
+                                 f"{100 * r.BP_paper:.2f} vs {algorithm} {100 * other_paper:.2f} points in the paper; "
+                                 f"{100 * r.BP_ours:.2f} vs {100 * other_ours:.2f} in ours)")
                     largest = max(largest, r.BP_paper, other_paper, r.BP_ours, other_ours)
                     # each |Δ| is a difference of two medians read to ±u: the order is unsure below 4u
                     within += int(abs(r.BP_paper - other_paper) < 4 * READING_UNCERTAINTY.get(r.dataset, 0.0))

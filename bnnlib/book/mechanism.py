@@ -413,8 +413,10 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
             aligned = part[part["value"] == "alignment_cosine"]
             flipped = part[part["value"] == "flip_ratio"]
             rows.append({"BN": "with" if batch_norm else "without", "rule": algorithm,
-                         f"cosine with BP: epoch {first}": "–" if algorithm == "BP" else span(aligned, "first", cosine),
-                         f"cosine with BP: epoch {last}": "–" if algorithm == "BP" else span(aligned, "last", cosine),
+                         f"cosine with BP: epoch {first}": "–" if algorithm == "BP" else
+                         span(aligned, "first", cosine),
+                         f"cosine with BP: epoch {last}": "–" if algorithm == "BP" else
+                         span(aligned, "last", cosine),
                          f"flipped (%): epoch {first}": span(flipped, "first", percent),
                          f"flipped (%): epoch {last}": span(flipped, "last", percent)})
     return pd.DataFrame(rows)
@@ -435,12 +437,14 @@ def _over_epochs(change: pd.DataFrame) -> str:
                        (change["algorithm"] != "SHALLOW")]
         if len(flips) and (flips["last"] < flips["first"]).all():
             falling.append(where)
-    alignment = (f"the alignment with BP's update grows by more than 0.02 on every dataset for {' and for '.join(growing)}"
-                 if growing else "no rule's alignment with BP's update grows by more than 0.02 on every dataset")
+    alignment = (f"the alignment with BP's update grows by more than 0.02 on every dataset for "
+                 f"{' and for '.join(growing)}" if growing else
+                 "no rule's alignment with BP's update grows by more than 0.02 on every dataset")
+    fewer = "fewer binary weights flip in the last epoch than in the first"
     if len(falling) == len(settings):
-        flipping = "fewer binary weights flip in the last epoch than in the first, for every rule, dataset and BN setting"
+        flipping = f"{fewer}, for every rule, dataset and BN setting"
     elif falling:
-        flipping = f"fewer binary weights flip in the last epoch than in the first for every rule {' and '.join(falling)}"
+        flipping = f"{fewer} for every rule {' and '.join(falling)}"
     else:
         flipping = "the share of binary weights flipped does not fall for every rule in any BN setting"
     return f"From epoch {first} to epoch {last}, {alignment}; {flipping}."
