@@ -85,7 +85,7 @@ def budget_choice(requested: str, budget: Budget, per_setting: bool = False) -> 
     the page shows each setting at its own best budget."""
     if per_setting and requested == BEST:
         return ("Each dataset × BN setting is shown at the **paper** budget (100 epochs) once all of its runs are "
-                "recorded at it, else at **cpu** (5 epochs): the data column says which, in brackets.")
+                "recorded at it, else at **cpu** (5 epochs); the budget is named beside the setting, in brackets.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
     if budget.name == "paper":
@@ -308,6 +308,18 @@ def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, d
             summary = with_controls(summary, dataset, batch_norm, budget, store)
         runs[dataset, batch_norm] = selection, summary
     return runs
+
+
+def final_runs_by_setting(requested: str, results_base: Optional[str], settings: Sequence[tuple], data,
+                          device: str) -> Dict[tuple, tuple]:
+    """:func:`final_runs` with each setting at its own budget (``best``: paper once all of that
+    setting's runs are recorded at it, else cpu): ``{setting: (budget, store, selection, summary)}``."""
+    shown = {}
+    for setting in settings:
+        budget, store = open_store(requested, results_base, needs=[setting])
+        [(selection, summary)] = final_runs([setting], budget, store, data, device).values()
+        shown[setting] = budget, store, selection, summary
+    return shown
 
 
 def final_run_configs(runs: Dict[tuple, tuple], budget: Budget, device: str) -> List[RunConfig]:
