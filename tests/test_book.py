@@ -244,7 +244,8 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
     assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs;")
-    assert "named beside the setting" in report.budget_choice("best", budget, per_setting=True)
+    assert report.budget_choice("best", budget, per_setting="dataset").startswith(
+        "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStor
 
 
 def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
-               needs: Sequence[tuple] = (), grid_only: bool = False, per_setting: bool = False):
+               needs: Sequence[tuple] = (), grid_only: bool = False, per_setting: Optional[str] = None):
     """What every results-reading page does first: the figure style, the budget and store it
     shows (:func:`open_store`), a sentence saying which budget and why, and where the data is.
     Returns (Budget, ResultsStore, DataOptions)."""
@@ -80,12 +80,12 @@ def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str
     return budget_info, store, DataOptions(data_root, data_mirror)
 
 
-def budget_choice(requested: str, budget: Budget, per_setting: bool = False) -> str:
-    """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``:
-    the page shows each setting at its own best budget."""
+def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = None) -> str:
+    """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``
+    (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
     if per_setting and requested == BEST:
-        return ("Each dataset × BN setting is shown at the **paper** budget (100 epochs) once all of its runs are "
-                "recorded at it, else at **cpu** (5 epochs); the budget is named beside the setting, in brackets.")
+        return (f"Each {per_setting} is shown at the **paper** budget (100 epochs) once all of its runs are "
+                f"recorded at it, else at **cpu** (5 epochs); the budget is named beside it, in brackets.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
     if budget.name == "paper":
