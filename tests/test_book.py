@@ -220,9 +220,10 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
         store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=paper.epochs, loss=0.1,
                                train_accuracy=0.5 + c.lr + c.init, train_precision=0.5, train_f1=0.5,
                                test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for c in configs])
-        store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=paper.epochs) for c in configs])
+        store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=paper.epochs, seconds=1.0)
+                           for c in configs])
 
-    ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="0" * 16, status="complete", epochs_done=5)])
+    ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="a" * 16, status="complete", epochs_done=5)])
     grid = protocol.grid_configs("mnist", False, paper)
     record(grid)
     assert report.open_store("best", tmp_path, [("mnist", False)], grid_only=True)[0].name == "paper"
@@ -244,6 +245,9 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
     assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs;")
+    pages = report.pages_overview("best", tmp_path).set_index("page")
+    assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
+    assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
     assert report.budget_choice("best", budget, per_setting="dataset").startswith(
         "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
 

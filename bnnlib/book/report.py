@@ -788,6 +788,15 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
     return table, sentence
 
 
+#: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
+#: its own best budget (the others show all their settings at one budget)
+PAGE_UNITS = {
+    "04_results": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
+    "05_learning_curves": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
+    "06_batch_norm": [[(d, False), (d, True)] for d in ("mnist", "fashion-mnist")],
+}
+
+
 def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:
     """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
     chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
@@ -800,10 +809,17 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
     rows = []
 
     def add(page, budget, store, run_ids, note=""):
-        runs = store.runs()
-        mine = runs[runs["run_id"].isin(set(run_ids))] if not runs.empty else runs
-        rows.append({"page": page, "budget": budget.name if budget else "–", "runs": len(mine),
-                     "compute (h)": f"{mine['seconds'].sum() / 3600:.2f}" if len(mine) else "–", "what": note})
+        add_parts(page, [(budget, store, run_ids)], note)
+
+    def add_parts(page, parts, note):
+        """One row from parts shown at possibly different budgets: "paper + cpu" while they differ."""
+        count, seconds = 0, 0.0
+        for _, store, run_ids in parts:
+            runs = store.runs()
+            mine = runs[runs["run_id"].isin(set(run_ids))] if not runs.empty else runs
+            count, seconds = count + len(mine), seconds + (float(mine["seconds"].sum()) if len(mine) else 0.0)
+        rows.append({"page": page, "budget": " + ".join(dict.fromkeys(b.name for b, _, _ in parts)), "runs": count,
+                     "compute (h)": f"{seconds / 3600:.2f}" if count else "–", "what": note})
 
     def probed():
         budget, store = mechanism.open_store(requested, results_base, every)
@@ -833,8 +849,10 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                     configs = grid_configs("mnist", batch_norm, budget, algorithms=algorithms)
                     run_ids += list(summarise(store, configs, budget).get("run_id", []))
             add(stem, budget, store, run_ids, "grid search (seed 1)")
-        else:
-            budget, store = open_store(requested, results_base, needs=every)
-            run_ids = [r for d, b in every for r in _finals_with_controls(d, b, budget, store)]
-            add(stem, budget, store, run_ids, "final runs of MNIST and Fashion-MNIST")
+        else:  # pages that show each setting (or dataset) at its own best budget, or all at one
+            parts = []
+            for unit in PAGE_UNITS.get(stem, [every]):
+                budget, store = open_store(requested, results_base, needs=unit)
+                parts.append((budget, store, [r for d, b in unit for r in _finals_with_controls(d, b, budget, store)]))
+            add_parts(stem, parts, "final runs of MNIST and Fashion-MNIST")
     return pd.DataFrame(rows)
