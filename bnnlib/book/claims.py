@@ -229,6 +229,16 @@ def deltas_of(values: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
+def _leads(values: pd.DataFrame) -> pd.DataFrame:
+    """DFA's and DRTP's central value minus BP's (columns DFA, DRTP), per binary cell
+    (dataset × BN × setting)."""
+    binary = values[values["setting"].isin(BINARY_SETTINGS)]
+    keys = ["dataset", "batch_norm", "setting"]
+    bp = binary[binary["algorithm"] == "BP"].set_index(keys)["value"]
+    return pd.concat([(binary[binary["algorithm"] == a].set_index(keys)["value"] - bp).dropna().rename(a)
+                      for a in ("DFA", "DRTP")], axis=1)
+
+
 def evidence(values: pd.DataFrame) -> Dict[str, str]:
     """Each claim's evidence in one phrase, from central values alone (the paper's or ours)."""
     binary = values[values["setting"].isin(BINARY_SETTINGS)]
@@ -237,13 +247,7 @@ def evidence(values: pd.DataFrame) -> Dict[str, str]:
     c1 = "–" if lowest is None else (
         f"lowest DFA/DRTP median in a binary setting {100 * lowest['value']:.1f} % ({lowest['algorithm']}, "
         f"{_where(lowest['dataset'], lowest['batch_norm'], lowest['setting'])}); chance 10 %")
-    keys = ["dataset", "batch_norm", "setting"]
-    bp = binary[binary["algorithm"] == "BP"].set_index(keys)["value"]
-    leads = []
-    for algorithm in ("DFA", "DRTP"):
-        other = binary[binary["algorithm"] == algorithm].set_index(keys)["value"]
-        leads.append((other - bp).dropna().rename(algorithm))
-    lead = pd.concat(leads, axis=1) if leads else pd.DataFrame()
+    lead = _leads(values)
     ahead = int((lead.max(axis=1) > 0).sum()) if len(lead) else 0
     if len(lead):
         where, best = lead.max(axis=1).idxmax(), lead.max(axis=1).max()
@@ -268,9 +272,7 @@ def paper_verdicts(datasets, alpha: float = 0.05) -> Dict[str, str]:
     values = paper_values(datasets)
     binary = values[values["setting"].isin(BINARY_SETTINGS)]
     alternatives = binary[binary["algorithm"].isin(["DFA", "DRTP"])]["value"]
-    keys = ["dataset", "batch_norm", "setting"]
-    bp = binary[binary["algorithm"] == "BP"].set_index(keys)["value"]
-    ahead = any(((binary[binary["algorithm"] == a].set_index(keys)["value"] - bp) > 0).any() for a in ("DFA", "DRTP"))
+    ahead = bool((_leads(values).max(axis=1) > 0).any())
     c3 = pd.DataFrame(c3_tests(deltas_of(values)))
     c3_holm = holm(c3["p"].tolist())
     tests = ", ".join(f"{r.comparison.split()[-1]} {p:.2g}" for r, p in zip(c3.itertuples(), c3_holm))

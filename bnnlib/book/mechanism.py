@@ -182,10 +182,11 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
 def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
     """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
     from ..protocol import GRID_DATASET, grid_configs
+    from .report import all_finished
 
     grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
     grid = summarise(store, grid_runs, budget)
-    if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
+    if not all_finished(grid, grid_runs, budget):
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
     return _binary_finals(grid, dataset, batch_norm, budget)
 

@@ -56,12 +56,21 @@ def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[
     return fallback, ResultsStore(results_dir(fallback, base))
 
 
+def finished_runs(summary: pd.DataFrame, budget: Budget) -> int:
+    """How many summarised runs are finished at the budget: all its epochs done, or diverged."""
+    return 0 if summary.empty else int(((summary["epochs_done"] >= budget.epochs) | summary["diverged"]).sum())
+
+
+def all_finished(summary: pd.DataFrame, configs: Sequence[RunConfig], budget: Budget) -> bool:
+    """Whether every one of ``configs`` is summarised and finished (``summary``: protocol.summarise)."""
+    return len(summary) >= len(configs) and finished_runs(summary, budget) == len(summary)
+
+
 def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
     if grid_only:
         from ..protocol import GRID_DATASET, grid_configs, summarise
         configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
-        grid = summarise(store, configs, budget)
-        return len(grid) == len(configs) and not ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any()
+        return all_finished(summarise(store, configs, budget), configs, budget)
     return recorded_finals(dataset, batch_norm, budget, store) is not None
 
 
@@ -276,13 +285,11 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
 
     grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
     grid = summarise(store, grid_runs, budget)
-    if len(grid) < len(grid_runs) or ((grid["epochs_done"] < budget.epochs) & ~grid["diverged"]).any():
+    if not all_finished(grid, grid_runs, budget):
         return None
     finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget)
     summary = summarise(store, finals, budget)
-    if len(summary) < len(finals) or ((summary["epochs_done"] < budget.epochs) & ~summary["diverged"]).any():
-        return None
-    return summary
+    return summary if all_finished(summary, finals, budget) else None
 
 
 #: how pages run what is missing: one progress bar over run-epochs, not one per epoch
@@ -310,23 +317,29 @@ def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, d
     return runs
 
 
-def final_runs_by_setting(requested: str, results_base: Optional[str], settings: Sequence[tuple], data,
-                          device: str) -> Dict[tuple, tuple]:
-    """:func:`final_runs` with each setting at its own budget (``best``: paper once all of that
-    setting's runs are recorded at it, else cpu): ``{setting: (budget, store, selection, summary)}``."""
+def final_runs_by_setting(requested: str, results_base: Optional[str], units: Sequence[Sequence[tuple]], data,
+                          device: str, controls: bool = False) -> Dict[tuple, tuple]:
+    """:func:`final_runs` with each unit — a list of (dataset, batch_norm) settings compared at one
+    budget — at its own budget (``best``: paper once all of the unit's runs are recorded at it,
+    else cpu): ``{setting: (budget, store, selection, summary)}`` for every setting of every unit."""
     shown = {}
-    for setting in settings:
-        budget, store = open_store(requested, results_base, needs=[setting])
-        [(selection, summary)] = final_runs([setting], budget, store, data, device).values()
-        shown[setting] = budget, store, selection, summary
+    for unit in units:
+        budget, store = open_store(requested, results_base, needs=unit)
+        for setting, (selection, summary) in final_runs(unit, budget, store, data, device, controls).items():
+            shown[setting] = budget, store, selection, summary
     return shown
 
 
-def final_run_configs(runs: Dict[tuple, tuple], budget: Budget, device: str) -> List[RunConfig]:
-    """The final runs' configs behind :func:`final_runs`' result (what a budget statement counts)."""
+def budget_statements(shown: Dict[tuple, tuple], device: str, keep=lambda config: True) -> List[str]:
+    """:func:`budget_statement` for each budget in :func:`final_runs_by_setting`'s result, over the
+    final runs ``keep`` accepts."""
     from ..protocol import final_configs
-    return [config for (dataset, batch_norm), (selection, _) in runs.items()
-            for config in final_configs(selection, dataset, batch_norm, budget, device)]
+
+    by_budget = {}
+    for (dataset, batch_norm), (budget, store, selection, _) in shown.items():
+        configs = [c for c in final_configs(selection, dataset, batch_norm, budget, device) if keep(c)]
+        by_budget.setdefault(budget.name, (budget, store, []))[2].extend(configs)
+    return [budget_statement(budget, store, configs) for budget, store, configs in by_budget.values()]
 
 
 def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
@@ -400,17 +413,16 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
 
 def overview_agreement(table: pd.DataFrame, what: str) -> str:
     """:func:`agreement_sentence` for each budget the overview's rows come from."""
-    sentences = []
-    for name, (agree, compared) in table.attrs["by_budget"].items():
-        counted = pd.DataFrame()
-        counted.attrs.update(agree=agree, compared=compared)
-        sentences.append(agreement_sentence(counted, get_budget(name), what))
-    return " ".join(sentences)
+    return " ".join(_agreement(agree, compared, get_budget(name), what)
+                    for name, (agree, compared) in table.attrs["by_budget"].items())
 
 
 def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
     """How many rows of a comparison table agree with the paper, with the budget it rests on."""
-    compared, agree = table.attrs.get("compared", 0), table.attrs.get("agree", 0)
+    return _agreement(table.attrs.get("agree", 0), table.attrs.get("compared", 0), budget, what)
+
+
+def _agreement(agree: int, compared: int, budget: Budget, what: str) -> str:
     if compared == 0:
         return "The paper published no numbers for this setting to compare with."
     epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
@@ -513,10 +525,10 @@ def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
         for batch_norm in (False, True):
             configs = grid_configs(dataset, batch_norm, budget)
             grid = summarise(store, configs, budget)
-            done = 0 if grid.empty else int(((grid["epochs_done"] >= budget.epochs) | grid["diverged"]).sum())
             row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": "with" if batch_norm else "without"}
-            if done < len(configs):
-                row["our (init, lr) is the paper's"] = f"grid not complete: {done} of {len(configs)} runs"
+            if not all_finished(grid, configs, budget):
+                row["our (init, lr) is the paper's"] = (f"grid not complete: {finished_runs(grid, budget)} of "
+                                                        f"{len(configs)} runs")
             else:
                 table = grid_comparison(select_hyperparameters(grid), dataset, batch_norm)
                 row["our (init, lr) is the paper's"] = f"{table.attrs['agree']} of {table.attrs['compared']}"
