@@ -99,14 +99,14 @@ def _check_schema(table: pd.DataFrame, path: Path) -> None:
 
 class ResultsStore:
     def __init__(self, directory: Union[str, Path]):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(directory)  # created by the first write: reading never leaves a folder behind
         self.epochs_path = self.directory / "epochs.csv"
         self.runs_path = self.directory / "runs.csv"
         self.checkpoints = self.directory / "checkpoints"
 
     @contextmanager
     def _locked(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

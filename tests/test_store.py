@@ -108,3 +108,12 @@ def test_a_garbage_line_in_runs_csv_is_an_error_not_a_run(tmp_path):
         f.write("garbage,,\n")
     with pytest.raises(ValueError, match=r"runs.csv line 3: run_id='garbage'"):
         store.runs()
+
+
+def test_reading_an_absent_store_leaves_no_folder_behind(tmp_path):
+    missing = tmp_path / "nowhere"
+    store = ResultsStore(missing)
+    assert store.runs().empty and store.epochs().empty and store.load_checkpoint(A) is None
+    assert not missing.exists()  # a mistyped --results path is not turned into an empty store
+    store.add_epochs([_row(A, 1)])
+    assert store.epochs_path.exists()
