@@ -113,6 +113,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                  f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.set_window_size(1280, 900)  # a laptop screen: every table fits the text column, none scrolls
     try:
         for page in toc_pages():
             source = ROOT / f"{page}.ipynb"
@@ -131,6 +132,14 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             assert len(figures) >= expected_images, f"{page}: {len(figures)} images, {expected_images} expected"
             broken = [src for src, complete, width in figures if not complete or width == 0]
             assert not broken, f"{page}: images not rendered: {broken}"
+            too_wide = driver.execute_script(
+                "return Array.from(document.querySelectorAll('main table')).filter("
+                "t => t.scrollWidth > t.parentElement.clientWidth + 1).map(t => t.querySelector('th').textContent)")
+            assert not too_wide, f"{page}: tables wider than the page at 1280 px (first headers {too_wide})"
+            aligned = driver.execute_script(
+                "return Array.from(document.querySelectorAll('main table.dataframe td.num'))"
+                ".map(c => getComputedStyle(c).textAlign)")
+            assert set(aligned) <= {"right"}, f"{page}: numbers not right-aligned ({set(aligned)})"
         driver.get((html / "chapters" / "02_methods.html").as_uri())
         rendered = 0
         for _ in range(50):  # MathJax typesets after the page has loaded
@@ -160,7 +169,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     ("–", "–"),                                              # a missing value stays a plain dash
     ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
     ("continuous sign", "continuous sign"),                  # words may wrap
-    ("Fashion-MNIST, no BN", "Fashion-MNIST, no BN"),
+    ("Fashion-MNIST, no BN", "Fashion-\u2060MNIST, no BN"),      # ... but a dataset's name does not
     (0.5, 0.5),
 ])
 def test_numeric_cells_do_not_break_and_words_do(cell, expected):
@@ -168,6 +177,22 @@ def test_numeric_cells_do_not_break_and_words_do(cell, expected):
     from bnnlib.book.report import _unbreakable, html_table
     assert _unbreakable(cell) == expected
     assert str(expected) in html_table(pd.DataFrame({"column": [cell]})).data
+
+
+def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not():
+    import re
+    import pandas as pd
+    from bnnlib.book.report import html_table
+    frame = pd.DataFrame({"algorithm": ["BP", "DFA"], "median (%)": [96.05, None], "range": ["95.85–96.36", "–"],
+                          "in range": ["no", "yes"], "seeds": [10, 10], "diverged": [False, True]})
+    html = html_table(frame).data
+    header = re.findall(r'<th class="(\w+)">([^<]*)</th>', html)
+    assert header == [("text", "algorithm"), ("num", "median (%)"), ("num", "range"), ("text", "in range"),
+                      ("num", "seeds"), ("text", "diverged")]
+    rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)  # the body rows (the header row has a style)
+    assert len(rows) == 2
+    for row in rows:
+        assert re.findall(r'<td class="(\w+)">', row) == [kind for kind, _ in header]
 
 
 def _summary(best_by_config):

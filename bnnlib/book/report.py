@@ -5,6 +5,7 @@ Notebooks stay thin: a parameters cell, calls into here, a table or a figure.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -176,19 +177,41 @@ RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
 def _unbreakable(value):
     """Numbers keep together: in a numeric cell "a ± b", "m × n", "lo–hi" and "[lo, hi]" do not
     break, so a narrow column wraps labels, or an estimate before its interval, but never splits a
-    number from its spread or an interval in two."""
-    if not isinstance(value, str) or not NUMERIC_CELL.fullmatch(value):
+    number from its spread or an interval in two. A dataset's name keeps together too: browsers
+    break "Fashion-MNIST" after its hyphen."""
+    if not isinstance(value, str):
         return value
+    if not NUMERIC_CELL.fullmatch(value):
+        return value.replace("Fashion-MNIST", "Fashion-\u2060MNIST")
     value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
     # a word joiner after a range's dash: browsers may otherwise break "95.85–96.36" after it
     return RANGE_DASH.sub("–\u2060", value)
 
 
+def _is_numeric_column(column: pd.Series) -> bool:
+    values = column.dropna()
+    return not values.empty and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    or isinstance(v, str) and NUMERIC_CELL.fullmatch(v) for v in values)
+
+
+def _mark_columns(html: str, numeric: set) -> str:
+    """Give the header and cells of numeric columns the class ``num`` (right-aligned by the
+    book's CSS, like a paper's tables) and the others ``text``: pandas aligns every header right
+    and every cell left."""
+    def mark(row):
+        position = itertools.count()
+        return re.sub(r"<(t[dh])>", lambda tag: f'<{tag.group(1)} class="{"num" if next(position) in numeric else "text"}">',
+                      row.group(0))
+    return re.sub(r"<tr[^>]*>.*?</tr>", mark, html, flags=re.S)
+
+
 def html_table(frame: pd.DataFrame):
-    """A table for a page: HTML without pandas' index column (its plain-text face is stable, so
-    nbval compares the same output on every execution)."""
+    """A table for a page: HTML without pandas' index column, numbers right-aligned (its
+    plain-text face is stable, so nbval compares the same output on every execution)."""
     from IPython.display import HTML
-    return HTML(frame.map(_unbreakable).to_html(index=False, classes="dataframe", border=0, na_rep="–"))
+    numeric = {i for i, name in enumerate(frame.columns) if _is_numeric_column(frame[name])}
+    html = frame.map(_unbreakable).to_html(index=False, border=0, na_rep="–")
+    return HTML(_mark_columns(html, numeric))
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
@@ -445,7 +468,8 @@ def model_summary_table(layers: pd.DataFrame) -> pd.DataFrame:
 
 def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × BN × algorithm: how many fully binary final models were exported, their file
-    size, how much smaller than their float32 weights, and their agreement with the float model."""
+    size, how much smaller than their float32 weights, and their lowest agreement with the float
+    model (how many test images it was measured on goes in the text: one number for the table)."""
     if packed.empty:
         return pd.DataFrame()
     frame = packed.copy()
@@ -455,7 +479,6 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
         "models": grouped.size(),
         "file (KB)": grouped["file_bytes"].median() / 1000,
         "float32 (KB)": grouped["float32_bytes"].median() / 1000,
-        "test images": grouped["test_images"].min(),
         "agreement, lowest (%)": 100 * grouped["agreement"].min(),
     }).reset_index()
     table["smaller"] = (table["float32 (KB)"] / table["file (KB)"]).map(lambda v: f"{v:.1f}×")
@@ -465,7 +488,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     table["float32 (KB)"] = table["float32 (KB)"].map(lambda v: f"{v:.1f}")
     table["agreement, lowest (%)"] = table["agreement, lowest (%)"].map(lambda v: f"{v:.2f}")
     table["algorithm"] = table["algorithm"].astype(str)
-    return table[["dataset", "BN", "algorithm", "models", "file (KB)", "float32 (KB)", "smaller", "test images",
+    return table[["dataset", "BN", "algorithm", "models", "file (KB)", "float32 (KB)", "smaller",
                   "agreement, lowest (%)"]]
 
 
