@@ -226,8 +226,13 @@ import os, sys, time
 import bnnlib  # first, as the CLI and the book do: it sets libgomp's spin count before torch loads
 import torch
 from bnnlib import BinaryMLP, make_trainer
-if {threads}:
-    torch.set_num_threads({threads})
+from bnnlib.cores import CoreShare
+threads = {threads!r}
+if threads == "adaptive":  # what a run does by default: threads follow the free cores
+    share = CoreShare.for_run("cpu")
+else:
+    torch.set_num_threads(threads)
+    share = None
 g = torch.Generator().manual_seed(0)
 x = torch.rand(1, 128, 784, generator=g) * 2 - 1
 t = torch.nn.functional.one_hot(torch.randint(0, 10, (1, 128), generator=g), 10).float() * 2 - 1
@@ -236,17 +241,19 @@ for _ in range(5):
     trainer.step(x, t)
 start = time.perf_counter()
 for _ in range({batches}):
+    if share is not None:
+        share.tick()
     trainer.step(x, t)
 print((time.perf_counter() - start) / {batches} * {per_epoch})
 """
 
 
 def _children(n, threads, batches):
-    """Start n timing processes at once; returns each one's training seconds per epoch."""
+    """Start n timing processes at once ("adaptive": bnnlib's default, or a fixed thread count);
+    returns each one's training seconds per epoch."""
     import subprocess
-    code = CONTENTION_CHILD.format(threads=threads,
-                                   batches=batches, per_epoch=BATCHES_PER_EPOCH)
-    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}  # bnnlib's own default
+    code = CONTENTION_CHILD.format(threads=threads, batches=batches, per_epoch=BATCHES_PER_EPOCH)
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
     processes = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
                  for _ in range(n)]
     return [float(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
@@ -254,35 +261,38 @@ def _children(n, threads, batches):
 
 def contention(args, report):
     """A run beside a busy core, and two runs at once, against a run alone (BP, tanh, MNIST
-    shapes, training only). Children import bnnlib first, as the CLI and the book do."""
+    shapes, training only, about one epoch of batches: the threads have time to follow the free
+    cores, as in a real run). Children import bnnlib first, as the CLI and the book do. Each
+    case with bnnlib's default (threads follow the free cores, bnnlib/cores.py), with torch's
+    own fixed thread count, and with one thread (the --workers processes)."""
     import subprocess
     batches = args.contention_batches
-    alone = statistics.median([_children(1, 0, batches)[0] for _ in range(3)])
+    cores = torch.get_num_threads()
+    modes = {"adaptive": "adaptive", "fixed": cores, "one thread": 1}
+    alone = statistics.median([_children(1, "adaptive", batches)[0] for _ in range(3)])
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        beside_busy = statistics.median([_children(1, 0, batches)[0] for _ in range(3)])
-        beside_busy_single = statistics.median([_children(1, 1, batches)[0] for _ in range(3)])
+        beside_busy = {mode: statistics.median([_children(1, threads, batches)[0] for _ in range(3)])
+                       for mode, threads in modes.items()}
     finally:
         busy.kill()
         busy.wait()
-    pair = _children(2, 0, batches)
-    pair_single = _children(2, 1, batches)
+    pair = {mode: _children(2, threads, batches) for mode, threads in modes.items()}
     sequential = 2 * alone
+    labels = {"adaptive": "threads follow the free cores (default)", "fixed": f"{cores} threads, fixed",
+              "one thread": "one thread (--workers)"}
     print("\nContention (BP tanh, one member, training only, s/epoch; targets: ≤ 2.5× alone with one core "
           "taken, two runs at once no slower together than one after the other)")
-    print(f"    alone, default threads ({torch.get_num_threads()})                 {alone:7.2f}")
-    print(f"    one core taken by a busy loop, default threads     {beside_busy:7.2f}  "
-          f"{beside_busy / alone:5.2f}× alone")
-    print(f"    one core taken by a busy loop, one thread          {beside_busy_single:7.2f}  "
-          f"{beside_busy_single / alone:5.2f}× alone")
-    print(f"    two runs at once, default threads: {pair[0]:.2f} and {pair[1]:.2f}; together "
-          f"{max(pair):.2f} s for 2 epochs against {sequential:.2f} one after the other "
-          f"({max(pair) / sequential:.2f}×)")
-    print(f"    two single-threaded workers at once (--workers 2): {pair_single[0]:.2f} and {pair_single[1]:.2f}; "
-          f"together {max(pair_single):.2f} s for 2 epochs ({max(pair_single) / sequential:.2f}× one after the other)")
-    report["contention"] = dict(alone_s=alone, busy_core_s=beside_busy, busy_core_one_thread_s=beside_busy_single,
-                                pair_s=pair, pair_workers_s=pair_single, sequential_s=sequential)
+    print(f"    alone, {labels['adaptive'] + ':':<65} {alone:7.2f}")
+    for mode in modes:
+        print(f"    one core taken by a busy loop, {labels[mode] + ':':<41} {beside_busy[mode]:7.2f}  "
+              f"{beside_busy[mode] / alone:5.2f}× alone")
+    for mode in modes:
+        print(f"    two runs at once, {labels[mode] + ':':<41} {pair[mode][0]:.2f} and {pair[mode][1]:.2f}; together "
+              f"{max(pair[mode]):.2f} s for 2 epochs ({max(pair[mode]) / sequential:.2f}× one after the other)")
+    report["contention"] = dict(alone_s=alone, sequential_s=sequential, threads=cores, batches=batches,
+                                busy_core_s=beside_busy, pair_s=pair)
 
 
 def diagnostics_cost(data, args, report):
@@ -335,7 +345,8 @@ def main(argv=None):
     parser.add_argument("--members", type=int, nargs="+", default=[1, 10], help="member counts S to time")
     parser.add_argument("--numpy-batches", type=int, default=15, help="batches timed for the NumPy reference")
     parser.add_argument("--quick", action="store_true", help="a few batches only: checks that it runs")
-    parser.add_argument("--contention-batches", type=int, default=100, help="batches timed per contention child")
+    parser.add_argument("--contention-batches", type=int, default=468,
+                        help="batches timed per contention child (default 468: one MNIST epoch)")
     parser.add_argument("--sections", nargs="+", default=["floors", "contention", "members", "numpy", "diagnostics"],
                         choices=["floors", "contention", "members", "numpy", "diagnostics"],
                         help="what to measure (default: all)")

@@ -36,6 +36,7 @@ from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE, check_every
 from .model import ARITHMETIC_VERSION, BinaryMLP
 from .store import ResultsStore
 from .trainers import make_trainer
+from .cores import CoreShare
 from .training import MemberTraining
 
 METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "test_precision", "test_f1")
@@ -124,6 +125,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     training = build_training(configs, dataset.input_size, dataset.pixel_inputs)  # the data says 784 or 3072
     training.load_member_states(member_states or [None] * len(configs))
     training.enable_diagnostics(diagnostics_every)
+    training.cores = CoreShare.for_run(first.device)  # threads follow the free cores; numbers do not change
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
     while training.epochs_done < epochs:

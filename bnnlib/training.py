@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import torch
 
 from .checks import check_positive
+from .cores import CoreShare
 from .data import Dataset
 from .diagnostics import LayerProbe
 from .metrics import evaluate
@@ -32,6 +33,8 @@ class MemberTraining:
         self.epochs_done = 0
         #: per-layer diagnostics (:mod:`bnnlib.diagnostics`), None unless asked for
         self.probe: Optional[LayerProbe] = None
+        #: the thread count follows the cores the machine leaves free (:mod:`bnnlib.cores`), None: fixed
+        self.cores: Optional[CoreShare] = None
 
     def enable_diagnostics(self, every: int) -> None:
         """Probe every ``every``-th batch of each epoch (0: off); read with ``probe.end_epoch()``."""
@@ -52,10 +55,12 @@ class MemberTraining:
             raise ValueError(f"the training set has {n} samples, fewer than one batch of {self.batch_size}")
         order = self.permutations(n).to(device)
         loss_sum = torch.zeros(self.model.n_members, dtype=torch.float64, device=device)
-        probe = self.probe
+        probe, cores = self.probe, self.cores
         if probe is not None:
             probe.start_epoch()
         for b in range(n_batches):
+            if cores is not None:
+                cores.tick()
             index = order[:, b * self.batch_size:(b + 1) * self.batch_size]
             step = probe.step if probe is not None and probe.wants(b) else self.trainer.step
             loss_sum += step(x_all[index], targets_all[index])
@@ -72,6 +77,8 @@ class MemberTraining:
         out = {}
         for split, x, labels in (("train", dataset.x_train, dataset.labels_train),
                                  ("test", dataset.x_test, dataset.labels_test)):
+            if self.cores is not None:
+                self.cores.tick()
             for metric, values in evaluate(self.model, x, labels, batch_size).items():
                 out[f"{split}_{metric}"] = values.cpu()
         return out

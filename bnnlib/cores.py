@@ -1,0 +1,97 @@
+"""Sharing the cores: a run on the CPU uses the cores that the rest of the machine leaves free.
+
+torch starts one thread per core, and each GEMM waits for its slowest thread: when another
+process takes a core, the thread that shares it holds back every step. Measured here
+(``benchmarks/train_speed.py``, BP tanh, MNIST): one core of two taken by a busy loop made an
+epoch 2.5× slower with two threads and 1.9× with one; two runs at once, two threads each,
+took 1.34× as long together as one after the other, two single-threaded ones 0.93×.
+
+So an in-process run asks, about four times a second between batches, how busy the rest of the
+machine was since it last asked (``/proc/stat``'s busy time less this process's own CPU time)
+and uses the cores left, at least one and at most the threads it started with. Two runs
+started together settle on one thread each; when one ends, the other takes both cores again.
+The thread count changes no number: the records are the same at any count
+(``tests/test_cores.py`` changes it every batch).
+
+Not adapted: a process started with one thread (the ``--workers`` processes), a CUDA run, a
+run where ``OMP_NUM_THREADS`` is set (the user's count wins), and machines without
+``/proc/stat``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+#: seconds between two looks at the machine (a look reads one line of /proc/stat: ~20 µs; a batch
+#: takes 3–30 ms). Short, so that two runs started together settle within a few batches
+INTERVAL_S = 0.25
+#: another process's use counts as a taken core from this fraction of one on (a shell, an editor
+#: or the kernel's own work stay under it)
+TAKEN_FROM = 0.6
+_PROC_STAT = Path("/proc/stat")
+
+
+def machine_busy_seconds() -> Optional[float]:
+    """CPU seconds every process of the machine has run so far (all cores), or None where
+    ``/proc/stat`` cannot be read. Idle and I/O wait are not busy; steal is (a core the
+    hypervisor gave away is not ours either)."""
+    try:
+        fields = _PROC_STAT.read_text().split("\n", 1)[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def threads_left(cores: int, others_busy: float, most: int) -> int:
+    """The threads for this run when the rest of the machine keeps ``others_busy`` cores busy:
+    the cores not taken (a core counts as taken from ``TAKEN_FROM`` of its time on), between
+    one and ``most``."""
+    taken = math.floor(others_busy + 1 - TAKEN_FROM)
+    return max(1, min(most, cores - taken))
+
+
+class CoreShare:
+    """Between batches, :meth:`tick` sets torch's thread count to the cores the rest of the
+    machine leaves free (see the module's text). ``clock``, ``busy`` and ``own`` are the wall
+    clock, :func:`machine_busy_seconds` and this process's CPU seconds (replaced by tests)."""
+
+    def __init__(self, most: Optional[int] = None, cores: Optional[int] = None, interval: float = INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic,
+                 busy: Callable[[], Optional[float]] = machine_busy_seconds,
+                 own: Callable[[], float] = time.process_time):
+        self.most = most if most is not None else torch.get_num_threads()
+        self.cores = cores if cores is not None else len(os.sched_getaffinity(0))
+        self.interval, self.clock, self.busy, self.own = interval, clock, busy, own
+        self.changes = 0  # how often the thread count was changed (shown by tests and benchmarks)
+        self._last = None
+
+    @classmethod
+    def for_run(cls, device: str) -> Optional["CoreShare"]:
+        """The share for a run on ``device``, or None where nothing is to be adapted."""
+        if device != "cpu" or "OMP_NUM_THREADS" in os.environ or torch.get_num_threads() <= 1 \
+                or machine_busy_seconds() is None:
+            return None
+        return cls()
+
+    def tick(self) -> None:
+        now = self.clock()
+        if self._last is not None and now - self._last[0] < self.interval:
+            return
+        busy, own = self.busy(), self.own()
+        if busy is None:
+            return
+        if self._last is not None:
+            then, busy_then, own_then = self._last
+            others = max(0.0, (busy - busy_then) - (own - own_then)) / max(now - then, 1e-9)
+            threads = threads_left(self.cores, others, self.most)
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+                self.changes += 1
+        self._last = (now, busy, own)
