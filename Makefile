@@ -42,7 +42,7 @@ pipeline: env
 	$(PY) -m bnnlib book --budget $(BUDGET)
 
 html: env $(MATHJAX)
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(VENV)/bin/jupyter-book build . -W --keep-going --all  # --all: a changed _static/ file is copied too
 
 book: pipeline html
 

@@ -48,9 +48,9 @@ BUDGETS: Dict[str, Budget] = {
                     "that the pipeline runs (CI); its numbers mean nothing"),
     "cpu": Budget("cpu", 5, None, None, FINAL_SEEDS,
                   "full data, the full 72-run grid and 10 seeds, 5 epochs instead of 100, so that the whole "
-                  "book fits a few hours on a 2-core CPU (the Reproducing chapter shows the time it took)"),
+                  "book fits a few hours on a 2-core CPU; the Reproducing chapter shows the time it took"),
     "paper": Budget("paper", 100, None, None, FINAL_SEEDS,
-                    "exactly the paper: full data, full grid, 10 seeds, 100 epochs (days on a CPU; hours on a GPU)"),
+                    "exactly the paper: full data, full grid, 10 seeds, 100 epochs; days on a CPU, hours on a GPU"),
 }
 
 # The paper ran its grid search on MNIST (and CIFAR-10); Fashion-MNIST reused MNIST's choice.

@@ -170,6 +170,9 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
     ("continuous sign", "continuous sign"),                  # words may wrap
     ("Fashion-MNIST, no BN", "Fashion-\u2060MNIST, no BN"),      # ... but a dataset's name does not
+    ("24 significant at 5 %", "24 significant at 5\u00a0%"),      # ... nor a number its unit
+    ("cpu (5 epochs; the paper: 100)", "cpu (5\u00a0epochs; the paper: 100)"),
+    ("epoch 1 of 3 epochs", "epoch 1 of 3\u00a0epochs"),
     (0.5, 0.5),
 ])
 def test_numeric_cells_do_not_break_and_words_do(cell, expected):

@@ -164,7 +164,8 @@ def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
         tests = table[table["claim"] == claim]
         significant = int(tests["significant"].sum())
         rows.append({"claim": f"{claim}: {text}",
-                     "evidence": f"{len(tests)} one-sided test(s), Holm-corrected; {significant} significant at 5 %",
+                     "evidence": f"{len(tests)} one-sided test{'s' if len(tests) != 1 else ''}, Holm-corrected; "
+                                 f"{significant} significant at 5 %",
                      "verdict": glue[VERDICT_KEYS[claim]],
                      "budget": f"{budget.name} ({budget.epochs} epochs; the paper: 100)"})
     return pd.DataFrame(rows)

@@ -171,18 +171,20 @@ def _relative(path: Path) -> str:
 # ---------------------------------------------------------------------- tables
 #: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
 NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e]+")
+UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
 RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
 
 
 def _unbreakable(value):
     """Numbers keep together: in a numeric cell "a ± b", "m × n", "lo–hi" and "[lo, hi]" do not
     break, so a narrow column wraps labels, or an estimate before its interval, but never splits a
-    number from its spread or an interval in two. A dataset's name keeps together too: browsers
-    break "Fashion-MNIST" after its hyphen."""
+    number from its spread or an interval in two. In a cell of words, a number keeps its unit
+    ("5 %", "100 epochs") and a dataset's name keeps together (browsers break "Fashion-MNIST"
+    after its hyphen)."""
     if not isinstance(value, str):
         return value
-    if not NUMERIC_CELL.fullmatch(value):
-        return value.replace("Fashion-MNIST", "Fashion-\u2060MNIST")
+    if not NUMERIC_CELL.fullmatch(value):  # in words, a number keeps its unit: "5 %", "100 epochs"
+        return UNIT_AFTER_NUMBER.sub("\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST"))
     value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
     # a word joiner after a range's dash: browsers may otherwise break "95.85–96.36" after it
     return RANGE_DASH.sub("–\u2060", value)
