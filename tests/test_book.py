@@ -163,7 +163,8 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
 @pytest.mark.parametrize("cell,expected", [
     ("96.09 ± 0.15", "96.09\u00a0±\u00a00.15"),            # numbers keep together
     ("[+0.12, +3.40]", "[+0.12,\u00a0+3.40]"),
-    ("0.1, 1e-04", "0.1,\u00a01e-04"),
+    ("0.1, 1e-04", "0.1,\u00a01e-\u206004"),
+    ("-5e-06", "-5e-\u206006"),                             # a leading minus is no break point
     ("784 × 700", "784\u00a0×\u00a0700"),
     ("95.85–96.36", "95.85–\u206096.36"),
     ("–", "–"),                                              # a missing value stays a plain dash

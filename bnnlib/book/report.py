@@ -172,6 +172,7 @@ def _relative(path: Path) -> str:
 #: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
 NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e]+")
 UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
+EXPONENT_MINUS = re.compile(r"(?<=\de)-(?=\d)")
 RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
 
 
@@ -186,8 +187,9 @@ def _unbreakable(value):
     if not NUMERIC_CELL.fullmatch(value):  # in words, a number keeps its unit: "5 %", "100 epochs"
         return UNIT_AFTER_NUMBER.sub("\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST"))
     value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
-    # a word joiner after a range's dash: browsers may otherwise break "95.85–96.36" after it
-    return RANGE_DASH.sub("–\u2060", value)
+    # a word joiner after a range's dash and after an exponent's minus: browsers may otherwise
+    # break "95.85–96.36" or "1e-04" after it
+    return EXPONENT_MINUS.sub("-\u2060", RANGE_DASH.sub("–\u2060", value))
 
 
 def _is_numeric_column(column: pd.Series) -> bool:
