@@ -236,6 +236,36 @@ def test_the_range_is_widened_by_the_reading_uncertainty_only():
         assert table[table["paper in range"] != "–"]["paper in range"].tolist() == [expected]
 
 
+def _record(store, configs, budget):
+    """Complete runs as the summaries read them: one row at the budget's last epoch each."""
+    store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=budget.epochs, loss=0.1,
+                           train_accuracy=0.5 + c.lr + c.init, train_precision=0.5, train_f1=0.5,
+                           test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for c in configs])
+    store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=budget.epochs, seconds=1.0,
+                            device="cpu", torch="2.14.1", arithmetic=3, updated="2026-11-29T00:00:00+00:00")
+                       for c in configs])
+
+
+def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeypatch):
+    from bnnlib import protocol
+    from bnnlib.book import report
+    from bnnlib.store import ResultsStore
+
+    paper = protocol.get_budget("paper")
+    _record(ResultsStore(tmp_path / "paper"), protocol.grid_configs("mnist", False, paper), paper)
+    _record(ResultsStore(tmp_path / "cpu"), protocol.grid_configs("mnist", True, protocol.get_budget("cpu")),
+            protocol.get_budget("cpu"))
+    # what each setting's grid is read from (reading would train the runs that are missing)
+    monkeypatch.setattr(report, "grid_runs", lambda dataset, batch_norm, budget, store, data, device: budget.name)
+    shown = report.grid_runs_by_setting("best", tmp_path, "mnist", None, "cpu")
+    assert {bn: (budget.name, summary) for bn, (budget, _, summary) in shown.items()} == \
+        {False: ("paper", "paper"), True: ("cpu", "cpu")}
+    statements = report.grid_budget_statements(shown, "mnist", "cpu")
+    assert [s.split("**")[1] for s in statements] == ["paper", "cpu"]
+    assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
+    assert "**paper** budget (100 epochs" in report.grid_budget_sentence(shown[False][0])
+
+
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
     from bnnlib import protocol
     from bnnlib.book import report
@@ -245,12 +275,8 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     paper = protocol.get_budget("paper")
     store = ResultsStore(tmp_path / "paper")
 
-    def record(configs):  # one row at the last epoch is what the summaries read
-        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=paper.epochs, loss=0.1,
-                               train_accuracy=0.5 + c.lr + c.init, train_precision=0.5, train_f1=0.5,
-                               test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for c in configs])
-        store.update_runs([dict(run_id=c.run_id, status="complete", epochs_done=paper.epochs, seconds=1.0)
-                           for c in configs])
+    def record(configs):
+        _record(store, configs, paper)
 
     ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="a" * 16, status="complete", epochs_done=5)])
     grid = protocol.grid_configs("mnist", False, paper)

@@ -95,7 +95,7 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
     (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
     if per_setting and requested == BEST:
         return (f"Each {per_setting} is shown at the **paper** budget (100 epochs) once all of its runs are "
-                f"recorded at it, else at **cpu** (5 epochs); the budget is named beside it, in brackets.")
+                f"recorded at it, else at **cpu** (5 epochs); each says which.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
     if budget.name == "paper":
@@ -361,10 +361,39 @@ def budget_statements(shown: Dict[tuple, tuple], device: str, keep=lambda config
     """:func:`budget_statement` for each budget in :func:`final_runs_by_setting`'s result, over the
     final runs ``keep`` accepts."""
     from ..protocol import final_configs
+    return _statements_by_budget(
+        (budget, store, [c for c in final_configs(selection, dataset, batch_norm, budget, device) if keep(c)])
+        for (dataset, batch_norm), (budget, store, selection, _) in shown.items())
 
+
+def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: str, data,
+                         device: str) -> Dict[bool, tuple]:
+    """:func:`grid_runs` for each BN setting at its own budget (``best``: paper once that grid's
+    runs are all recorded at it, else cpu): ``{batch_norm: (budget, store, summary)}``."""
+    shown = {}
+    for batch_norm in (False, True):
+        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)], grid_only=True)
+        shown[batch_norm] = budget, store, grid_runs(dataset, batch_norm, budget, store, data, device)
+    return shown
+
+
+def grid_budget_statements(shown: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
+    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
+    from ..protocol import grid_configs
+    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
+                                 for batch_norm, (budget, store, _) in shown.items())
+
+
+def grid_budget_sentence(budget: Budget) -> str:
+    """Which budget a grid section shows (the page shows each BN setting at its own)."""
+    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+    return f"This grid search is shown at the **{budget.name}** budget ({epochs}; the paper trained for 100)."
+
+
+def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
+    """One :func:`budget_statement` per budget over the configs of all its (budget, store, configs)."""
     by_budget = {}
-    for (dataset, batch_norm), (budget, store, selection, _) in shown.items():
-        configs = [c for c in final_configs(selection, dataset, batch_norm, budget, device) if keep(c)]
+    for budget, store, configs in parts:
         by_budget.setdefault(budget.name, (budget, store, []))[2].extend(configs)
     return [budget_statement(budget, store, configs) for budget, store, configs in by_budget.values()]
 
