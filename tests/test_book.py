@@ -303,6 +303,8 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     pages = report.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
+    # the grid without BN is complete at paper, the grid with BN is not: each at its own budget
+    assert pages.loc["03_grid_search", "budget"] == "paper + cpu" and pages.loc["03_grid_search", "runs"] == 72
     assert report.budget_choice("best", budget, per_setting="dataset").startswith(
         "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
 

@@ -908,15 +908,16 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
         elif stem in ("02_methods", "06c_mechanism"):
             budget, store, run_ids = probed()
             add(stem, budget, store, run_ids, "probed fully binary final runs (diagnostics)")
-        elif stem == "03_grid_search":
-            needs = [("mnist", False), ("mnist", True)]
-            budget, store = open_store(requested, results_base, needs=needs, grid_only=True)
-            run_ids = []
-            for _, batch_norm in needs:
+        elif stem == "03_grid_search":  # each BN setting's grid at its own best budget
+            parts = []
+            for batch_norm in (False, True):
+                budget, store = open_store(requested, results_base, needs=[("mnist", batch_norm)], grid_only=True)
+                run_ids = []
                 for algorithms in (ALGORITHMS, CONTROLS):
                     configs = grid_configs("mnist", batch_norm, budget, algorithms=algorithms)
                     run_ids += list(summarise(store, configs, budget).get("run_id", []))
-            add(stem, budget, store, run_ids, "grid search (seed 1)")
+                parts.append((budget, store, run_ids))
+            add_parts(stem, parts, "grid search (seed 1)")
         else:  # pages that show each setting (or dataset) at its own best budget, or all at one
             parts = []
             for unit in PAGE_UNITS.get(stem, [every]):
