@@ -263,7 +263,8 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     statements = report.grid_budget_statements(shown, "mnist", "cpu")
     assert [s.split("**")[1] for s in statements] == ["paper", "cpu"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
-    assert "**paper** budget (100 epochs" in report.grid_budget_sentence(shown[False][0])
+    assert report.grid_budget_sentence(shown[False][0]).endswith("**paper** budget (100 epochs, as the paper).")
+    assert report.grid_budget_sentence(shown[True][0]).endswith("**cpu** budget (5 epochs; the paper trained for 100).")
 
 
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
@@ -299,7 +300,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     overview = report.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
-    assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs;")
+    assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs, as the paper)")
     pages = report.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"

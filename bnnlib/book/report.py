@@ -384,10 +384,17 @@ def grid_budget_statements(shown: Dict[bool, tuple], dataset: str, device: str) 
                                  for batch_norm, (budget, store, _) in shown.items())
 
 
+def epochs_beside_paper(budget: Budget) -> str:
+    """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
+    from ..protocol import get_budget
+    paper_epochs = get_budget("paper").epochs
+    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+    return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
+
+
 def grid_budget_sentence(budget: Budget) -> str:
     """Which budget a grid section shows (the page shows each BN setting at its own)."""
-    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
-    return f"This grid search is shown at the **{budget.name}** budget ({epochs}; the paper trained for 100)."
+    return f"This grid search is shown at the **{budget.name}** budget ({epochs_beside_paper(budget)})."
 
 
 def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
@@ -481,8 +488,7 @@ def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
 def _agreement(agree: int, compared: int, budget: Budget, what: str) -> str:
     if compared == 0:
         return "The paper published no numbers for this setting to compare with."
-    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
-    return (f"At the **{budget.name}** budget ({epochs}; the paper trained for 100), {what} for "
+    return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), {what} for "
             f"**{agree} of {compared}** configurations.")
 
 
