@@ -80,6 +80,11 @@ class CoreShare:
             return None
         return cls()
 
+    def restore(self) -> None:
+        """Back to the threads the run started with (a notebook that trained a run goes on at full speed)."""
+        if torch.get_num_threads() != self.most:
+            torch.set_num_threads(self.most)
+
     def tick(self) -> None:
         now = self.clock()
         if self._last is not None and now - self._last[0] < self.interval:

@@ -31,12 +31,12 @@ import torch
 from . import __version__
 from .checks import check_count, reject
 from .config import RunConfig
+from .cores import CoreShare
 from .data import load_dataset
 from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE, check_every
 from .model import ARITHMETIC_VERSION, BinaryMLP
 from .store import ResultsStore
 from .trainers import make_trainer
-from .cores import CoreShare
 from .training import MemberTraining
 
 METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "test_precision", "test_f1")
@@ -128,38 +128,42 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     training.cores = CoreShare.for_run(first.device)  # threads follow the free cores; numbers do not change
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
-    while training.epochs_done < epochs:
-        start = time.perf_counter()
-        bar = batch_progress(n_batches) if batch_progress else None
-        loss = training.train_epoch(dataset, progress=bar)
-        if bar is not None:
-            bar.close()
-        metrics = training.evaluate(dataset)
-        if first.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        epoch = training.epochs_done
-        state = training.state_dict()
-        probed = training.probe.end_epoch() if training.probe is not None else None
-        rows, states, newly_diverged, diagnostics = [], {}, [], []
-        for s, config in enumerate(configs):
-            if config.run_id in diverged:
-                continue
-            row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
-            row.update({name: float(metrics[name][s]) for name in METRICS})
-            row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
-            row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
-            rows.append(row)
-            if probed is not None:
-                diagnostics += [{"run_id": config.run_id, "epoch": epoch, **layer} for layer in probed[s]]
-            if not math.isfinite(row["loss"]):
-                diverged.add(config.run_id)
-                newly_diverged.append(config.run_id)
-            else:
-                states[config.run_id] = training.member_state(s, state)
-        yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest, diagnostics)
-        if len(diverged) == len(configs):
-            return
+    try:
+        while training.epochs_done < epochs:
+            start = time.perf_counter()
+            bar = batch_progress(n_batches) if batch_progress else None
+            loss = training.train_epoch(dataset, progress=bar)
+            if bar is not None:
+                bar.close()
+            metrics = training.evaluate(dataset)
+            if first.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            epoch = training.epochs_done
+            state = training.state_dict()
+            probed = training.probe.end_epoch() if training.probe is not None else None
+            rows, states, newly_diverged, diagnostics = [], {}, [], []
+            for s, config in enumerate(configs):
+                if config.run_id in diverged:
+                    continue
+                row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
+                row.update({name: float(metrics[name][s]) for name in METRICS})
+                row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
+                row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
+                rows.append(row)
+                if probed is not None:
+                    diagnostics += [{"run_id": config.run_id, "epoch": epoch, **layer} for layer in probed[s]]
+                if not math.isfinite(row["loss"]):
+                    diverged.add(config.run_id)
+                    newly_diverged.append(config.run_id)
+                else:
+                    states[config.run_id] = training.member_state(s, state)
+            yield EpochOutcome(epoch, rows, states, newly_diverged, seconds, dataset.digest, diagnostics)
+            if len(diverged) == len(configs):
+                return
+    finally:  # the threads a busy machine took away come back when the group ends
+        if training.cores is not None:
+            training.cores.restore()
 
 
 def train_group_to_end(configs, epochs, data, member_states=None, diagnostics_every=0) -> List[EpochOutcome]:

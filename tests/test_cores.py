@@ -6,7 +6,7 @@ import torch
 from bnnlib import cores
 from bnnlib.config import RunConfig
 from bnnlib.cores import CoreShare, machine_busy_seconds, threads_left
-from bnnlib.runner import build_training
+from bnnlib.runner import DataOptions, build_training, train_group
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +134,23 @@ def _same(a, b) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def test_a_group_gives_back_the_threads_a_busy_machine_took(mnist_root, monkeypatch):
+    """A notebook that trained a run goes on with the threads it had, whatever the machine did."""
+    class Busy(CoreShare):
+        def tick(self):
+            torch.set_num_threads(1)  # as if another process held a core all along
+
+    torch.set_num_threads(2)
+    monkeypatch.setattr(CoreShare, "for_run", classmethod(lambda cls, device: Busy(most=2, cores=2)))
+    config = RunConfig(dataset="mnist", algorithm="DFA", epochs=2, n_train=256, n_test=100)
+    outcomes = list(train_group([config], 2, DataOptions(root=str(mnist_root))))
+    assert [o.epoch for o in outcomes] == [1, 2]
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(2)
+    group = train_group([config], 2, DataOptions(root=str(mnist_root)))
+    next(group)                                   # stopped after one epoch (a diverged group returns early)
+    assert torch.get_num_threads() == 1
+    group.close()
+    assert torch.get_num_threads() == 2
