@@ -69,7 +69,7 @@ class CoreShare:
         self.most = most if most is not None else torch.get_num_threads()
         self.cores = cores if cores is not None else len(os.sched_getaffinity(0))
         self.interval, self.clock, self.busy, self.own = interval, clock, busy, own
-        self.changes = 0  # how often the thread count was changed (shown by tests and benchmarks)
+        self.changes = 0  # how often the thread count was changed (the tests read it)
         self._last = None
 
     @classmethod

@@ -94,8 +94,9 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
     """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``
     (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
     if per_setting and requested == BEST:
-        return (f"Each {per_setting} is shown at the **paper** budget (100 epochs) once all of its runs are "
-                f"recorded at it, else at **cpu** (5 epochs); each says which.")
+        paper, cpu = (get_budget(name) for name in BEST_ORDER)
+        return (f"Each {per_setting} is shown at the **{paper.name}** budget ({paper.epochs} epochs) once all of "
+                f"its runs are recorded at it, else at **{cpu.name}** ({cpu.epochs} epochs); each says which.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
     if budget.name == "paper":
@@ -386,7 +387,6 @@ def grid_budget_statements(shown: Dict[bool, tuple], dataset: str, device: str) 
 
 def epochs_beside_paper(budget: Budget) -> str:
     """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
-    from ..protocol import get_budget
     paper_epochs = get_budget("paper").epochs
     epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
     return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
