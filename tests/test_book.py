@@ -172,7 +172,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     ("continuous sign", "continuous sign"),                  # words may wrap
     ("Fashion-MNIST, no BN", "Fashion-\u2060MNIST, no BN"),      # ... but a dataset's name does not
     ("24 significant at 5 %", "24 significant at 5\u00a0%"),      # ... nor a number its unit
-    ("cpu (5 epochs; the paper: 100)", "cpu (5\u00a0epochs; the paper: 100)"),
+    ("cpu (5 epochs; the paper trained for 100)", "cpu (5\u00a0epochs; the paper trained for 100)"),
     ("epoch 1 of 3 epochs", "epoch 1 of 3\u00a0epochs"),
     (0.5, 0.5),
 ])

@@ -100,3 +100,16 @@ def test_deltas_evidence_and_what_differs_on_a_known_case():
     assert "binary sign on MNIST (BP 37.79 vs DFA 1.30 points in the paper;" in sentence
     assert sentence.endswith("With binary weights, BP's |Δ BN| is above both alternatives' in 4 of 4 pairs in the "
                              "paper and in 0 of 4 in ours.")
+
+
+@pytest.mark.parametrize("budget, expected", [
+    ("cpu", "cpu (5 epochs; the paper trained for 100)"),
+    ("paper", "paper (100 epochs, as the paper)"),
+])
+def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected):
+    from bnnlib.book.claims import claims_table
+    from bnnlib.protocol import get_budget
+    table = claims_table(decide(_summaries(paper_like, seeds=3)), get_budget(budget))
+    assert list(table["budget"]) == [expected] * 3
+    assert list(table["verdict"]) == ["supported"] * 3
+    assert table["evidence"].str.endswith("significant at 5 %").all()

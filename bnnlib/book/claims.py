@@ -12,7 +12,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from .report import DATASET_NAMES, SETTINGS, holm, with_setting
+from .report import DATASET_NAMES, epochs_beside_paper, SETTINGS, holm, with_setting
 
 BINARY_SETTINGS = ["continuous sign", "binary tanh", "binary sign"]  # binary weights and/or activations
 CHANCE = 0.1
@@ -73,19 +73,8 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
                                  difference=float(np.mean(x) - np.mean(bp)) if len(x) and len(bp) else np.nan,
                                  n=len(x), p=p))
     # C3: |effect of removing BN| smaller for DFA/DRTP than for BP, paired over dataset × setting
-    deltas = []
-    datasets = sorted({d for d, _ in summaries})
-    for dataset in datasets:
-        if (dataset, False) not in summaries or (dataset, True) not in summaries:
-            continue
-        for setting in SETTINGS:
-            delta = {}
-            for algorithm in ("BP", "DFA", "DRTP"):
-                a = _scores(summaries[(dataset, False)], algorithm, setting)
-                b = _scores(summaries[(dataset, True)], algorithm, setting)
-                delta[algorithm] = abs(a.mean() - b.mean()) if len(a) and len(b) else np.nan
-            deltas.append(dict(dataset=dataset, setting=setting, **delta))
-    deltas = pd.DataFrame(deltas)
+    # (the test pairs means over seeds; the comparison with the paper's medians uses medians)
+    deltas = deltas_of(central_values(summaries, statistic="mean"))
     rows += c3_tests(deltas)
     table = pd.DataFrame(rows)
     table["p_holm"] = np.nan
@@ -167,7 +156,7 @@ def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
                      "evidence": f"{len(tests)} one-sided test{'s' if len(tests) != 1 else ''}, Holm-corrected; "
                                  f"{significant} significant at 5 %",
                      "verdict": glue[VERDICT_KEYS[claim]],
-                     "budget": f"{budget.name} ({budget.epochs} epochs; the paper: 100)"})
+                     "budget": f"{budget.name} ({epochs_beside_paper(budget)})"})
     return pd.DataFrame(rows)
 
 
@@ -195,16 +184,20 @@ def tests_table(verdicts: Dict, claim: str) -> pd.DataFrame:
 PAIR_SETTINGS = SETTINGS  # C3 pairs every dataset with each of the four settings
 
 
-def central_values(summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> pd.DataFrame:
-    """Our median best test accuracy over seeds per dataset × BN × rule × setting (diverged runs
-    left out) — the statistic the paper's box plots give, so the two compare like for like."""
+def central_values(summaries: Dict[Tuple[str, bool], pd.DataFrame], statistic: str = "median") -> pd.DataFrame:
+    """Our best test accuracy over seeds per dataset × BN × rule × setting (diverged runs left
+    out): by default the median — the statistic the paper's box plots give, so the two compare
+    like for like — or the mean (``statistic="mean"``, what C3's test pairs)."""
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic: {statistic!r} is not one of 'median', 'mean'")
     rows = []
     for (dataset, batch_norm), summary in summaries.items():
         frame = with_setting(summary[~summary["diverged"]])
         for (algorithm, setting), part in frame.groupby(["algorithm", "setting"], observed=True):
+            scores = part["best_test_accuracy"]
             rows.append(dict(dataset=dataset, batch_norm=batch_norm, algorithm=algorithm, setting=str(setting),
-                             value=float(part["best_test_accuracy"].median())))
-    return pd.DataFrame(rows)
+                             value=float(scores.median() if statistic == "median" else scores.to_numpy(float).mean())))
+    return pd.DataFrame(rows, columns=["dataset", "batch_norm", "algorithm", "setting", "value"])
 
 
 def paper_values(datasets) -> pd.DataFrame:
@@ -224,7 +217,10 @@ def deltas_of(values: pd.DataFrame) -> pd.DataFrame:
     table = values.pivot_table(index=["dataset", "setting", "algorithm"], columns="batch_norm", values="value")
     if False not in table.columns or True not in table.columns:
         return pd.DataFrame(columns=["dataset", "setting", "BP", "DFA", "DRTP"])
-    deltas = (table[False] - table[True]).abs().unstack("algorithm").reset_index()
+    # a dataset × setting recorded with only one BN setting is not a pair
+    deltas = (table[False] - table[True]).abs().unstack("algorithm") \
+        .reindex(columns=["BP", "DFA", "DRTP"]).dropna(how="all").reset_index()
+    deltas.columns.name = None
     order = {s: i for i, s in enumerate(PAIR_SETTINGS)}
     return deltas.sort_values(["dataset", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c) \
         .reset_index(drop=True)
@@ -247,7 +243,7 @@ def evidence(values: pd.DataFrame) -> Dict[str, str]:
     lowest = alternatives.loc[alternatives["value"].idxmin()] if len(alternatives) else None
     c1 = "–" if lowest is None else (
         f"lowest DFA/DRTP median in a binary setting {100 * lowest['value']:.1f} % ({lowest['algorithm']}, "
-        f"{_where(lowest['dataset'], lowest['batch_norm'], lowest['setting'])}); chance 10 %")
+        f"{_where(lowest['dataset'], lowest['batch_norm'], lowest['setting'])}); chance {100 * CHANCE:.0f} %")
     lead = _leads(values)
     ahead = int((lead.max(axis=1) > 0).sum()) if len(lead) else 0
     if len(lead):
