@@ -221,7 +221,9 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = D
             result.complete.append(config)
             continue
         buckets[(config.group_key(), config.device, config.epochs, done)].append((config, state))
-    for key in sorted(buckets, key=str):
+    # runs resuming from a checkpoint first, furthest along first: they bank the most work
+    # soonest, and a checkpoint is what a replaced machine loses (records survive in git)
+    for key in sorted(buckets, key=lambda key: (-key[3], str(key))):
         members = buckets[key]
         for i in range(0, len(members), max_members):
             chunk = members[i:i + max_members]

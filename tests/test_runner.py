@@ -38,6 +38,17 @@ def test_grid_expands_restricts_and_groups(tmp_path):
     assert len(work.groups) == 12 * 2  # 12 structures × 6 (init, lr) members in chunks of 4
 
 
+def test_runs_resuming_from_a_checkpoint_are_planned_first(tmp_path):
+    configs = expand_grid({**TINY, "algorithm": "DFA", "init": 0.1, "lr": 1e-4, "seed": [1, 2, 3, 4], "epochs": 5})
+    store = ResultsStore(tmp_path)
+    done = {configs[2].run_id: 3, configs[3].run_id: 1}  # as an interrupted sweep leaves them
+    store.load_checkpoint = lambda run_id: {"epochs_done": done[run_id]} if run_id in done else None
+    store.epoch_counts = lambda: dict(done)
+    work = plan(configs, store, max_members=1)
+    assert [g[0].seed for g, _ in work.groups] == [3, 4, 1, 2]
+    assert [s[0] and s[0]["epochs_done"] for _, s in work.groups] == [3, 1, None, None]
+
+
 # ---------------------------------------------------------------------- store
 def _write_rows(directory, writer, n):
     store = ResultsStore(directory)
