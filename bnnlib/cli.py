@@ -337,8 +337,9 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
         print(f"  {stage:<28} {finished:>4}/{total}")
     hours = state.hours_left(workers)
     if hours is not None:
-        print(f"  measured {state.seconds_per_run_epoch:.2f} s per run-epoch per worker (median over runs): "
-              f"about {hours:.1f} h left with {workers} worker(s)")
+        print(f"  about {hours:.1f} h left with {workers} worker(s), each run-epoch left at the median time of its "
+              f"kind's recorded runs (rule, weights, activation, BN; {state.seconds_per_run_epoch:.2f} s per "
+              f"run-epoch per worker over all runs)")
 
 
 def cmd_export(args) -> int:

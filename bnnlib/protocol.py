@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -193,11 +193,30 @@ class Progress:
     run_epochs_done: int
     seconds_per_run_epoch: Optional[float]  # median over runs, per worker process
     stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
+    work_seconds_left: Optional[float] = None  # the epochs left, each at its kind's measured rate
 
     def hours_left(self, workers: int = 1) -> Optional[float]:
-        if self.seconds_per_run_epoch is None:
+        if self.work_seconds_left is None:
             return None
-        return (self.run_epochs_total - self.run_epochs_done) * self.seconds_per_run_epoch / workers / 3600
+        return self.work_seconds_left / workers / 3600
+
+
+#: what an epoch's cost depends on: the rule, the binarisation and BN (dataset sizes are equal)
+RATE_KIND = ("algorithm", "weights", "activation", "batch_norm")
+
+
+def _seconds_per_epoch(runs: pd.DataFrame) -> Tuple[Optional[float], Callable[[tuple], float]]:
+    """Median seconds per run-epoch (one worker) over every recorded run, and by kind: a kind not
+    yet measured takes its peers' without the BN switch, then every run's median."""
+    timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)] if not runs.empty else runs
+    if timed.empty:
+        return None, lambda kind: float("nan")
+    rate = timed["seconds"] / timed["epochs_done"]
+    kinds = pd.Series([tuple(row) for row in timed[list(RATE_KIND)].itertuples(index=False)], index=timed.index)
+    by_kind = rate.groupby(kinds).median().to_dict()
+    by_peer = rate.groupby(kinds.map(lambda kind: kind[:-1])).median().to_dict()
+    overall = float(rate.median())
+    return overall, lambda kind: float(by_kind.get(kind, by_peer.get(kind[:-1], overall)))
 
 
 def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFAULT_DATASETS) -> Progress:
@@ -219,6 +238,11 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
 
     stages, seen = [], set()
     runs_total = runs_complete = epochs_done = 0
+    left = []  # (kind, epochs left) of every run not finished
+
+    def count_left(configs, done):
+        left.extend((tuple(getattr(c, f) for f in RATE_KIND), budget.epochs - d) for c, d in zip(configs, done)
+                    if d < budget.epochs)
     n_finals = 12 * len(budget.seeds)
     for dataset in datasets:
         for batch_norm in (False, True):
@@ -232,18 +256,21 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
                 runs_total += len(grid)
                 runs_complete += finished
                 epochs_done += sum(grid_done)
+                count_left(grid, grid_done)
             finals_done = []
             if all(d >= budget.epochs for d in grid_done):
                 selection = select_hyperparameters(summarise(store, grid, budget))
-                finals_done = [done_epochs(c) for c in final_configs(selection, dataset, batch_norm, budget)]
+                finals = final_configs(selection, dataset, batch_norm, budget)
+                finals_done = [done_epochs(c) for c in finals]
+                count_left(finals, finals_done)
+            else:  # not selected yet: each structure of the grid, once per seed
+                structures = list({c.group_key(): c for c in grid}.values())
+                count_left([c for c in structures for _ in budget.seeds], [0] * len(structures) * len(budget.seeds))
             finished = sum(d >= budget.epochs for d in finals_done)
             stages.append((f"{dataset} finals, BN {switch_word(batch_norm)}", finished, n_finals))
             runs_total += n_finals
             runs_complete += finished
             epochs_done += sum(finals_done)
-    rate = None
-    if not runs.empty:
-        timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)]
-        if not timed.empty:
-            rate = float((timed["seconds"] / timed["epochs_done"]).median())
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages)
+    rate, rate_of = _seconds_per_epoch(runs)
+    work_left = None if rate is None else sum(rate_of(kind) * epochs for kind, epochs in left)
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, work_left)

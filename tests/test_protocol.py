@@ -64,12 +64,13 @@ def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     store = ResultsStore(tmp_path)
     grid = grid_configs("mnist", False, budget)
 
-    def record(configs, epochs_done, status="complete"):
-        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
-                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
-                               test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
+    def record(configs, epochs_done, status="complete", seconds_per_epoch=3.0, epoch_rows=True):
+        if epoch_rows:
+            store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
+                                   train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
+                                   test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
         store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
-                                seconds=3.0 * epochs_done) for c in configs])
+                                seconds=seconds_per_epoch * epochs_done) for c in configs])
 
     record(grid, 2)
     state = progress(store, budget)
@@ -84,6 +85,17 @@ def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
     assert state.seconds_per_run_epoch == 3.0
     assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)
+    # BP's grid runs took 9 s per epoch: every BP epoch left — its finals, the BN grid's, the
+    # finals not selected yet — counts 9 s, every other epoch 3 s (the rates of their kinds)
+    record([c for c in grid if c.algorithm == "BP"], 2, seconds_per_epoch=9.0, epoch_rows=False)
+    state = progress(store, budget)
+    done = {**{c.run_id: 2 for c in finals[:2]}, finals[2].run_id: 1}
+    left = [(2 - done.get(c.run_id, 0), c.algorithm == "BP") for c in finals]
+    bp = sum(e for e, is_bp in left if is_bp) + (24 + 8 + 8 + 8) * 2     # + BN grid, 3 × finals to come
+    other = sum(e for e, is_bp in left if not is_bp) + (48 + 16 + 16 + 16) * 2
+    assert bp + other == state.run_epochs_total - state.run_epochs_done
+    assert state.hours_left(2) == pytest.approx((9 * bp + 3 * other) / 2 / 3600)
+    assert state.seconds_per_run_epoch == 3.0  # the median over all runs
 
 
 @pytest.mark.slow
