@@ -550,6 +550,12 @@ def inference_figure(report: dict):
     return fig
 
 
+def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by setting (continuous tanh … binary sign), then rule (BP, DFA, DRTP)."""
+    order = {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(REPORTED_ALGORITHMS)}}
+    return frame.sort_values(["setting", "algorithm"], key=lambda c: c.astype(str).map(order))
+
+
 def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
     """Our grid-search choice beside the paper's, with the accuracies each logged for its own
     choice (ours at the epoch of best accuracy on each split; the paper's from its logs)."""
@@ -566,12 +572,54 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
         "paper train acc (%)": table["train_accuracy"].map(_percent),
         "our test acc (%)": table["best_test_accuracy"].map(_percent),
         "paper test acc (%)": table["test_accuracy"].map(_percent),
-    }).sort_values(["setting", "algorithm"], key=lambda c: c.map(
-        {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(REPORTED_ALGORITHMS)}}))
-    out = out.reset_index(drop=True)
+    })
+    out = _in_table_order(out).reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
     return out
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) -> str:
+    """Where our grid-search choice is not the paper's, how our own run at the paper's (init, lr)
+    trained: its best training accuracy, the gap to our choice, and its rank among our runs of
+    that configuration — a near tie and a real difference read apart."""
+    from ..sweep import select_hyperparameters
+
+    selection = with_setting(select_hyperparameters(grid))
+    paper = paper_grid(dataset, batch_norm)
+    keys = ["algorithm", "weights", "activation"]
+    table = selection.merge(paper[keys + ["init", "lr"]], on=keys, how="inner", suffixes=("", "_paper"))
+    differing = _in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
+    if len(table) == 0:
+        return ""
+    if differing.empty:
+        return "Every one of our selections is the paper's."
+    ranked = grid.assign(rank=grid[~grid["diverged"]].groupby(keys)["best_train_accuracy"]
+                         .rank(ascending=False, method="min"))
+    parts = []
+    for _, row in differing.iterrows():
+        same_config = ranked[(ranked[keys] == row[keys]).all(axis=1)]
+        theirs = same_config[(same_config["init"] == row["init_paper"]) & (same_config["lr"] == row["lr_paper"])]
+        where = f"{row['algorithm']}, {row['setting']}"
+        paper_choice = f"({row['init_paper']:g}, {row['lr_paper']:.0e})"
+        ours = f"{100 * row['best_train_accuracy']:.2f} % at ours ({row['init']:g}, {row['lr']:.0e})"
+        if theirs.empty:
+            parts.append(f"{where}: no run of ours at the paper's {paper_choice}")
+        elif bool(theirs["diverged"].iloc[0]):
+            parts.append(f"{where}: our run at the paper's {paper_choice} diverged")
+        else:
+            run = theirs.iloc[0]
+            gap = 100 * (row["best_train_accuracy"] - run["best_train_accuracy"])
+            usable = int((~same_config["diverged"]).sum())
+            parts.append(f"{where}: {100 * run['best_train_accuracy']:.2f} % at the paper's {paper_choice} against "
+                         f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
+    sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
+                "criterion of the selection: " + "; ".join(parts) + ".")
+    return EXPONENT_MINUS.sub("-\u2060", _unbreakable(sentence))  # "92.49 %" and "1e-05" keep together
 
 
 def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
