@@ -145,8 +145,11 @@ def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: Results
     grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms, **execute_options)
     selection = select_hyperparameters(grid)
     configs = final_configs(selection, dataset, batch_norm, budget, device)
-    execute(configs, store, data, **{**execute_options, "keep_checkpoints": True})
-    export_binary_finals(store, configs, data)
+    # each group's fully binary runs are exported as soon as it ends: the packed files are
+    # committed, the kept states stay on the machine (and go if it is replaced mid-setting)
+    execute(configs, store, data, **{**execute_options, "keep_checkpoints": True},
+            after_group=lambda group: export_binary_finals(store, group, data))
+    export_binary_finals(store, configs, data)  # runs completed before, by another process or session
     return selection, summarise(store, configs, budget)
 
 

@@ -341,7 +341,7 @@ def check_cluster(cluster: Optional[str]) -> None:
 def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[DataOptions] = None,
             max_members: int = DEFAULT_MAX_MEMBERS, cluster: Optional[str] = None, progress: bool = True,
             keep_checkpoints: bool = False, batch_progress: bool = True, workers: int = 1,
-            diagnostics_every: int = 0) -> Plan:
+            diagnostics_every: int = 0, after_group: Optional[Callable[[List[RunConfig]], object]] = None) -> Plan:
     """Run every config not yet complete in ``store``; returns the plan it executed.
 
     ``workers``: 1 trains the member groups one after the other in this process (torch's own
@@ -354,6 +354,9 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     ``diagnostics_every`` > 0: per-layer diagnostics every N-th batch, into
     ``<results>/diagnostics.csv`` (:mod:`bnnlib.diagnostics`); runs already complete are not
     recomputed for them — probe into a folder of their own.
+    ``after_group``: called in this process with the runs of each member group as soon as that
+    group has been trained and recorded (e.g. to export what a group leaves behind while the
+    sweep goes on: a machine replaced mid-sweep loses its kept states, not what was exported).
     When this returns, every run is complete or diverged — also those another process was
     training at the same time (their claims are waited for).
     """
@@ -375,10 +378,11 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
                 for c, s in zip(group, states))
     bar = _progress(total, progress)
     bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
+    trained = _trained_callback(after_group)
     if cluster is not None:
-        _execute_dask(work, store, data, cluster, bar, keep_checkpoints, diagnostics_every)
+        _execute_dask(work, store, data, cluster, bar, keep_checkpoints, diagnostics_every, trained)
     elif workers > 1:
-        _execute_workers(work, store, data, workers, max_members, keep_checkpoints, bar, diagnostics_every)
+        _execute_workers(work, store, data, workers, max_members, keep_checkpoints, bar, diagnostics_every, trained)
     else:
         from tqdm import tqdm
 
@@ -388,13 +392,25 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
 
         deferred = []
         for group, _ in work.groups:
-            deferred += _claim_and_train(group, store, data, max_members, keep_checkpoints, bar.update,
-                                         False, batch_bar, diagnostics_every)
+            left = _claim_and_train(group, store, data, max_members, keep_checkpoints, bar.update,
+                                    False, batch_bar, diagnostics_every)
+            trained(group, left)
+            deferred += left
         if deferred:
-            _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update, True, batch_bar,
-                             diagnostics_every)
+            trained(deferred, _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update,
+                                               True, batch_bar, diagnostics_every))
     bar.close()
     return work
+
+
+def _trained_callback(after_group: Optional[Callable[[List[RunConfig]], object]]):
+    """(group, left to another process) → ``after_group`` with the runs this process trained."""
+    def trained(group: Sequence[RunConfig], left: Sequence[RunConfig]) -> None:
+        elsewhere = {c.run_id for c in left}
+        mine = [c for c in group if c.run_id not in elsewhere]
+        if after_group is not None and mine:
+            after_group(mine)
+    return trained
 
 
 _WORKER_QUEUE = None
@@ -416,20 +432,23 @@ def _worker_task(configs, directory: str, data: DataOptions, max_members: int, k
 
 
 def _execute_workers(work: Plan, store: ResultsStore, data: DataOptions, workers: int, max_members: int,
-                     keep_checkpoints: bool, bar, diagnostics_every: int = 0) -> None:
+                     keep_checkpoints: bool, bar, diagnostics_every: int = 0, trained=None) -> None:
     context = multiprocessing.get_context("spawn")  # fork would copy this process's torch threads
     queue = context.Queue()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(queue,)) as pool:
         def run_all(groups, wait_for_claims):
-            pending = {pool.submit(_worker_task, group, str(store.directory), data, max_members,
-                                   keep_checkpoints, wait_for_claims, diagnostics_every) for group in groups}
-            left = []
+            group_of = {pool.submit(_worker_task, group, str(store.directory), data, max_members,
+                                    keep_checkpoints, wait_for_claims, diagnostics_every): group for group in groups}
+            pending, left = set(group_of), []
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 _drain(queue, bar)
                 for future in done:
-                    left += future.result()  # a worker's exception surfaces here
+                    elsewhere = future.result()  # a worker's exception surfaces here
+                    if trained is not None:
+                        trained(group_of[future], elsewhere)
+                    left += elsewhere
             _drain(queue, bar)
             return left
 
@@ -447,7 +466,7 @@ def _drain(queue, bar) -> None:
 
 
 def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: str, bar,
-                  keep_checkpoints: bool, diagnostics_every: int = 0) -> None:
+                  keep_checkpoints: bool, diagnostics_every: int = 0, trained=None) -> None:
     from dask.distributed import Client, LocalCluster, as_completed
 
     local = None
@@ -470,6 +489,8 @@ def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: s
             for outcome in future.result():
                 recorder.record(outcome)
                 bar.update(len(outcome.rows))
+            if trained is not None:
+                trained(group, [])
     finally:
         client.close()
         if local is not None:

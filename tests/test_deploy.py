@@ -151,3 +151,32 @@ def test_the_protocol_exports_its_fully_binary_finals(tmp_path, mnist_root):
     assert table["test_images"].tolist() == [500] and (tmp_path / "packed" / f"{binary.run_id}.bnn").exists()
     assert table["float32_bytes"].iloc[0] / table["file_bytes"].iloc[0] > 25
     assert export_binary_finals(store, [binary, other], data) == 0  # never twice
+
+
+@pytest.mark.slow
+def test_the_protocol_exports_each_binary_final_as_soon_as_its_group_ends(tmp_path, mnist_root, monkeypatch):
+    """Packed files are what survives a replaced machine: each is written when its run's group
+    ends, not after the whole setting's finals."""
+    from bnnlib import protocol
+    binary = RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activation="sign", epochs=1, n_train=256,
+                       n_test=100, seed=2)
+    other = RunConfig(dataset="mnist", algorithm="DRTP", weights="binary", activation="sign", epochs=1, n_train=256,
+                      n_test=100, seed=3)  # planned after the DFA run: its group ends second
+    monkeypatch.setattr(protocol, "ensure_grid", lambda *args, **kwargs: pd.DataFrame())
+    monkeypatch.setattr(protocol, "select_hyperparameters", lambda grid: grid)
+    monkeypatch.setattr(protocol, "final_configs", lambda *args, **kwargs: [binary, other])
+    store = ResultsStore(tmp_path)
+    exported_when = []
+    real_export = protocol.export_binary_finals
+
+    def export_and_note(store_, configs, data=None):
+        count = real_export(store_, configs, data)
+        exported_when.append(([c.run_id for c in configs], count, sorted(p.stem for p in (tmp_path / "packed").glob("*"))))
+        return count
+
+    monkeypatch.setattr(protocol, "export_binary_finals", export_and_note)
+    protocol.ensure_finals("mnist", False, protocol.get_budget("smoke"), store, DataOptions(root=str(mnist_root)),
+                           max_members=1, progress=False)
+    assert exported_when == [([binary.run_id], 1, [binary.run_id]),
+                             ([other.run_id], 1, sorted([binary.run_id, other.run_id])),
+                             ([binary.run_id, other.run_id], 0, sorted([binary.run_id, other.run_id]))]

@@ -76,6 +76,29 @@ def _grid(epochs=3, **extra):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_group_sees_each_group_recorded_as_soon_as_it_ends(tmp_path, mnist_root, workers):
+    store = ResultsStore(tmp_path / "store")
+    configs = _grid(epochs=1)
+    seen = []
+
+    def after_group(group):
+        runs = store.runs().set_index("run_id")
+        seen.append(sorted(c.run_id for c in group))
+        assert all(runs.loc[c.run_id, "status"] == "complete" for c in group)
+        seen[-1].append(len(runs))  # how many runs were recorded when this group ended
+
+    execute(configs, store, DataOptions(root=str(mnist_root)), progress=False, max_members=2, workers=workers,
+            after_group=after_group)
+    groups = [ids[:-1] for ids in seen]
+    assert sorted(i for ids in groups for i in ids) == sorted(c.run_id for c in configs) and len(groups) == 4
+    if workers == 1:  # one group after the other: the first is reported before the others run
+        assert [ids[-1] for ids in seen] == [2, 4, 6, 8]
+    execute(configs, store, DataOptions(root=str(mnist_root)), progress=False, after_group=after_group)
+    assert len(seen) == 4  # nothing trained again, nothing reported again
+
+
+@pytest.mark.slow
 def test_sweep_records_every_epoch_and_never_recomputes(tmp_path, mnist_root):
     store = ResultsStore(tmp_path / "store")
     configs = _grid()
