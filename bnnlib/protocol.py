@@ -146,10 +146,12 @@ def ensure_finals(dataset: str, batch_norm: bool, budget: Budget, store: Results
     selection = select_hyperparameters(grid)
     configs = final_configs(selection, dataset, batch_norm, budget, device)
     # each group's fully binary runs are exported as soon as it ends: the packed files are
-    # committed, the kept states stay on the machine (and go if it is replaced mid-setting)
+    # committed, the kept states stay on the machine (and go if it is replaced mid-setting);
+    # runs completed before — another process, an earlier session — are exported first and last
+    export_binary_finals(store, configs, data)
     execute(configs, store, data, **{**execute_options, "keep_checkpoints": True},
             after_group=lambda group: export_binary_finals(store, group, data))
-    export_binary_finals(store, configs, data)  # runs completed before, by another process or session
+    export_binary_finals(store, configs, data)
     return selection, summarise(store, configs, budget)
 
 

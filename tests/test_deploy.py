@@ -177,6 +177,7 @@ def test_the_protocol_exports_each_binary_final_as_soon_as_its_group_ends(tmp_pa
     monkeypatch.setattr(protocol, "export_binary_finals", export_and_note)
     protocol.ensure_finals("mnist", False, protocol.get_budget("smoke"), store, DataOptions(root=str(mnist_root)),
                            max_members=1, progress=False)
-    assert exported_when == [([binary.run_id], 1, [binary.run_id]),
+    assert exported_when == [([binary.run_id, other.run_id], 0, []),  # nothing completed before
+                             ([binary.run_id], 1, [binary.run_id]),
                              ([other.run_id], 1, sorted([binary.run_id, other.run_id])),
                              ([binary.run_id, other.run_id], 0, sorted([binary.run_id, other.run_id]))]
