@@ -38,10 +38,11 @@ def _sample(budget, n_per_kind=1):
 
 
 @pytest.mark.slow
-def test_a_sample_of_committed_cpu_records_is_recomputed_exactly(mnist_root):
-    sample = _sample("cpu")
+@pytest.mark.parametrize("budget", ["cpu", "paper"])  # paper: the long run's records agree with main's code
+def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget):
+    sample = _sample(budget)
     assert len(sample) >= 2 and set(sample["dataset"]) == {"mnist"}
-    epochs = pd.read_csv(RESULTS / "cpu" / "epochs.csv")
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv")
     for record in sample.to_dict("records"):
         values = {name: record[name] for name in IDENTITY_FIELDS}
         values.update(n_train=None, n_test=None, batch_norm=bool(values["batch_norm"]), epochs=2)
