@@ -186,6 +186,9 @@ def export_binary_finals(store: ResultsStore, configs: Sequence[RunConfig], data
 
 
 DEFAULT_DATASETS = ("mnist", "fashion-mnist")
+#: the worker processes of `make long-run` (one per core of the 2-core reference machine; a test
+#: keeps the Makefile's --workers equal to it)
+LONG_RUN_WORKERS = 2
 
 
 @dataclass

@@ -370,6 +370,40 @@ def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
 
 
+def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
+    import re
+    from bnnlib.book.report import paper_progress
+    from bnnlib.store import ResultsStore
+    from bnnlib.protocol import LONG_RUN_WORKERS, get_budget, grid_configs
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"long-run:.*\n.*--budget paper --workers (\d+)", makefile).group(1) == str(LONG_RUN_WORKERS)
+    store = ResultsStore(tmp_path / "paper")
+    done = grid_configs("mnist", False, get_budget("paper"))[0]  # one grid run, 100 epochs at 6 s each
+    store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0)])
+    store.add_epochs([dict(run_id=done.run_id, epoch=e, loss=0.1) for e in range(1, 101)])
+    _, sentence = paper_progress(str(tmp_path))
+    hours = (62400 - 100) * 6.0 / LONG_RUN_WORKERS / 3600  # every kind at the only rate recorded
+    assert sentence.endswith(f"about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
+                             f"workers of `make long-run`.")
+
+
+def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():
+    import pandas as pd
+    from bnnlib.book.report import stage_table
+    rows = [("fashion-mnist", True, "SHALLOW", 2), ("mnist", True, "BP", 2), ("fashion-mnist", False, "DFA", 3),
+            ("mnist", False, "DFA", 1), ("mnist", True, "DRTP", 1), ("mnist", False, "SHALLOW", 2),
+            ("mnist", False, "BP", 2), ("mnist", False, "DRTP", 2)]
+    runs = pd.DataFrame([dict(run_id=f"{i:016x}", dataset=d, batch_norm=bn, algorithm=a, seed=seed, epochs_done=5,
+                              seconds=360.0, device="cpu") for i, (d, bn, a, seed) in enumerate(rows)])
+    table = stage_table(runs)
+    assert list(zip(table["data"], table["stage"], table["rules"], table["runs"])) == [
+        ("MNIST, no BN", "grid search", "paper's", 1), ("MNIST, no BN", "final runs", "paper's", 2),
+        ("MNIST, no BN", "final runs", "control", 1), ("MNIST, BN", "grid search", "paper's", 1),
+        ("MNIST, BN", "final runs", "paper's", 1), ("Fashion-MNIST, no BN", "final runs", "paper's", 1),
+        ("Fashion-MNIST, BN", "final runs", "control", 1)]
+    assert list(table["hours"]) == ["0.10", "0.20", "0.10", "0.10", "0.10", "0.10", "0.10"]
+
+
 def test_grid_agreement_by_budget_says_how_far_an_incomplete_grid_is(tmp_path):
     from bnnlib.book.report import grid_agreement_by_budget
     table = grid_agreement_by_budget("mnist", str(tmp_path))

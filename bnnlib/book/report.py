@@ -715,6 +715,13 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
     stages = frame.groupby(["dataset", "batch_norm", "stage", "rules"], sort=False).agg(
         runs=("run_id", "size"), epochs=("epochs_done", "sum"), hours=("seconds", lambda x: x.sum() / 3600),
         device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
+    # in the order the protocol runs them: dataset, BN off then on, grid before finals, the
+    # paper's rules before the control
+    rank = {**{d: i for i, d in enumerate(DATASET_NAMES)}, "grid search": 0, "final runs": 1, "paper's": 0,
+            "control": 1}
+    stages = stages.sort_values(["dataset", "batch_norm", "stage", "rules"], kind="stable",
+                                key=lambda c: c if c.name == "batch_norm" else c.map(lambda v: rank.get(v, len(rank)))) \
+        .reset_index(drop=True)
     return pd.DataFrame({
         "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(stages["dataset"],
                                                                                       stages["batch_norm"])],
@@ -892,7 +899,7 @@ def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store:
 
 def paper_progress(results_base: Optional[str] = None) -> tuple:
     """How far the paper budget's protocol is, from its records: (stage table, sentence)."""
-    from ..protocol import progress, results_dir
+    from ..protocol import LONG_RUN_WORKERS, progress, results_dir
 
     budget = get_budget("paper")
     state = progress(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)), budget)
@@ -907,6 +914,11 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
                 f"({count(state.run_epochs_done)} of {count(state.run_epochs_total)} run-epochs, {share:.1f}\u00a0%), "
                 f"stage by stage in the order `python -m bnnlib protocol --budget paper` runs them; each page "
                 f"switches to the paper budget when all of its runs are recorded (the table above says which do).")
+    hours = state.hours_left(LONG_RUN_WORKERS)
+    if hours is not None and state.runs_complete < state.runs_total:
+        sentence += (f" At the speed each kind of run has recorded (its median seconds per epoch), about "
+                     f"{hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded workers of "
+                     f"`make long-run`.")
     return table, sentence
 
 
