@@ -443,3 +443,24 @@ def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
     assert (f"BP, continuous tanh: our run at the paper's ({chosen['BP', 'continuous', 'tanh'][0]:g}, "
             f"{chosen['BP', 'continuous', 'tanh'][1]:.0e}) diverged; DFA, binary sign: 90.00 % at the paper's "
             f"({paper_init:g}, {paper_lr:.0e}) against 90.50 % at ours {ours}, 0.50 points less (2nd of our 6 runs).") in text
+
+
+@pytest.mark.parametrize("dfa, bp, expected", [
+    # hand-derived: two groups of 3 with within-group variance 1e-4 and means 0.02 apart:
+    # F = 3·(0.01² + 0.01²) / 1e-4 = 6 with (1, 4) degrees of freedom, p = 0.0705
+    ([0.91, 0.92, 0.93], [0.89, 0.90, 0.91], "F(1, 4) = 6.00, p = 7.0e-02: DFA's advantage is not significant at the "
+                                             "5 % level."),
+    # means 0.40 apart: F = 3·(0.2² + 0.2²) / 1e-4 = 2 400, p = 1.0e-06
+    ([0.50, 0.51, 0.52], [0.90, 0.91, 0.92], "F(1, 4) = 2,400, p = 1.0e-06: BP's advantage is significant at the "
+                                             "5 % level."),
+    ([0.90], [0.40, 0.41], "Too few seeds, or no variation, for the test."),
+])
+def test_the_anova_reads_as_a_sentence(dfa, bp, expected):
+    import pandas as pd
+    from bnnlib.book.report import anova_sentence, one_way_anova
+    summary = pd.DataFrame([dict(algorithm=a, weights="binary", activation="sign", diverged=False, best_test_accuracy=v)
+                            for a, values in (("DFA", dfa), ("BP", bp)) for v in values])
+    text = anova_sentence(one_way_anova(summary)).replace("\u00a0", " ").replace("\u2060", "").replace("\u202f", ",")
+    assert text.startswith(f"Mean best test accuracy over the seeds, binary sign: DFA {100 * sum(dfa) / len(dfa):.2f} % "
+                           f"({len(dfa)} seeds), BP {100 * sum(bp) / len(bp):.2f} % ({len(bp)} seeds).")
+    assert text.endswith(expected)

@@ -193,6 +193,11 @@ def _unbreakable(value):
     return EXPONENT_MINUS.sub("-\u2060", RANGE_DASH.sub("–\u2060", value))
 
 
+def _prose(text: str) -> str:
+    """A sentence for a page: numbers keep their units, names and exponents ("7.4e-28") together."""
+    return EXPONENT_MINUS.sub("-\u2060", _unbreakable(text))
+
+
 def _is_numeric_column(column: pd.Series) -> bool:
     values = column.dropna()
     return not values.empty and all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -619,7 +624,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
                          f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
     sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
                 "criterion of the selection: " + "; ".join(parts) + ".")
-    return EXPONENT_MINUS.sub("-\u2060", _unbreakable(sentence))  # "92.49 %" and "1e-05" keep together
+    return _prose(sentence)
 
 
 def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
@@ -660,6 +665,21 @@ def one_way_anova(summary: pd.DataFrame, a: str = "DFA", b: str = "BP", setting:
         f, p = stats.f_oneway(x, y)
         result.update(F=float(f), p=float(p))
     return result
+
+
+def anova_sentence(result: Dict, alpha: float = 0.05) -> str:
+    """:func:`one_way_anova`'s result in words: both means, the test with its degrees of
+    freedom, and whether the leading rule's advantage is significant at ``alpha``."""
+    a, b = result["a"], result["b"]
+    means = (f"Mean best test accuracy over the seeds, {result['setting']}: {a} {_percent(result['mean_a'])} % "
+             f"({result['n_a']} seeds), {b} {_percent(result['mean_b'])} % ({result['n_b']} seeds).")
+    if result["p"] != result["p"]:
+        return _prose(means + " Too few seeds, or no variation, for the test.")
+    leader = a if result["mean_a"] > result["mean_b"] else b
+    verdict = "significant" if result["p"] < alpha else "not significant"
+    f = f"{result['F']:,.0f}".replace(",", "\u202f") if result["F"] >= 100 else f"{result['F']:.2f}"
+    return _prose(f"{means} One-way ANOVA: F(1, {result['n_a'] + result['n_b'] - 2}) = {f}, p = {result['p']:.1e}: "
+                  f"{leader}'s advantage is {verdict} at the {100 * alpha:g} % level.")
 
 
 def welch_difference(x: Iterable[float], y: Iterable[float], confidence: float = 0.95) -> Dict:
