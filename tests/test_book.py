@@ -308,6 +308,24 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert pages.loc["03_grid_search", "budget"] == "paper + cpu" and pages.loc["03_grid_search", "runs"] == 72
     assert report.budget_choice("best", budget, per_setting="dataset").startswith(
         "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
+    # the deployment page: each setting's exported models at that setting's budget
+    def exported(store_, run_id, algorithm, batch_norm):
+        store_.update_table("packed.csv", [dict(run_id=run_id, dataset="mnist", algorithm=algorithm,
+                                                batch_norm=batch_norm, file_bytes=156185, float32_bytes=4470400,
+                                                test_images=10000, agreement=1.0)])
+    exported(store, "b" * 16, "BP", False)
+    exported(ResultsStore(tmp_path / "cpu"), "c" * 16, "DFA", True)
+    exported(ResultsStore(tmp_path / "cpu"), "d" * 16, "DRTP", False)  # not shown: MNIST without BN is at paper
+    settings = [("mnist", False), ("mnist", True)]
+    packed = report.packed_by_setting("best", tmp_path, settings)
+    assert list(zip(packed["run_id"], packed["budget"])) == [("b" * 16, "paper"), ("c" * 16, "cpu")]
+    table = report.deployment_table(packed)
+    assert list(zip(table["dataset"], table["BN"], table["algorithm"])) == [("MNIST (paper)", "without", "BP"),
+                                                                          ("MNIST (cpu)", "with", "DFA")]
+    assert report.deployment_example(packed) == str(tmp_path / "cpu" / "packed" / f"{'c' * 16}.bnn")  # with BN
+    assert report.deployment_gaps(packed, settings).startswith(
+        "Not exported: DFA and DRTP on MNIST without BN; BP and DRTP on MNIST with BN (")
+    assert report.pages_overview("best", tmp_path).set_index("page").loc["06b_deployment", "budget"] == "paper + cpu"
 
 
 @pytest.mark.slow

@@ -99,12 +99,13 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
                 f"its runs are recorded at it, else at **{cpu.name}** ({cpu.epochs} epochs); each says which.")
     if requested != BEST:
         return f"This page was executed at the **{budget.name}** budget, as asked."
-    if budget.name == "paper":
-        return ("This page shows the **paper** budget (100 epochs, exactly the paper's protocol): all of "
-                "its runs are recorded at it.")
-    return ("This page shows the **cpu** budget (5 epochs instead of the paper's 100): the paper budget's "
-            "runs for it are not all recorded yet (`python -m bnnlib status results/paper` shows how far "
-            "they are). It will show the paper budget once they are.")
+    paper = get_budget("paper")
+    if budget.name == paper.name:
+        return (f"This page shows the **{paper.name}** budget ({paper.epochs} epochs, exactly the paper's protocol): "
+                f"all of its runs are recorded at it.")
+    return (f"This page shows the **{budget.name}** budget ({budget.epochs} epochs instead of the paper's "
+            f"{paper.epochs}): the paper budget's runs for it are not all recorded yet (`python -m bnnlib status "
+            f"results/paper` shows how far they are). It will show the paper budget once they are.")
 
 
 def page_stem(dataset: str, batch_norm: bool) -> str:
@@ -510,13 +511,63 @@ def model_summary_table(layers: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def packed_by_setting(requested: str, results_base: Optional[str], settings: Sequence[tuple]) -> pd.DataFrame:
+    """The exported fully binary final models (``packed.csv``) of each (dataset, BN) setting at its
+    own budget — with ``best``, paper once all of that setting's runs are recorded at it, else
+    cpu — with the budget's name and the packed file's path in two more columns."""
+    parts = []
+    for dataset, batch_norm in settings:
+        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)])
+        packed = store.table("packed.csv")
+        if packed.empty:
+            continue
+        mine = packed[(packed["dataset"] == dataset) & (packed["batch_norm"].astype(bool) == batch_norm)]
+        parts.append(mine.assign(budget=budget.name,
+                                 path=[str(store.directory / "packed" / f"{run_id}.bnn") for run_id in mine["run_id"]]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def deployment_example(packed: pd.DataFrame) -> str:
+    """The packed file a page describes layer by layer: a model of the paper's rules with BN (its
+    thresholds fold BN: the fullest case) where there is one, else the first exported."""
+    rules = packed["algorithm"].isin(ALGORITHMS)
+    preferred = packed[rules & packed["batch_norm"].astype(bool)]
+    for candidates in (preferred, packed[rules], packed):
+        if len(candidates):
+            return str(candidates.sort_values("run_id")["path"].iloc[0])
+    raise LookupError("no exported model")
+
+
+def deployment_gaps(packed: pd.DataFrame, settings: Sequence[tuple], algorithms=ALGORITHMS) -> str:
+    """A sentence naming the settings × rules (the paper's, by default) with no exported model
+    ("" when none is missing)."""
+    exported = set() if packed.empty else set(zip(packed["dataset"], packed["batch_norm"].astype(bool),
+                                                  packed["algorithm"]))
+    gaps = []
+    for dataset, batch_norm in settings:
+        missing = [a for a in algorithms if (dataset, batch_norm, a) not in exported]
+        if missing:
+            rules = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+            gaps.append(f"{rules} on {DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN")
+    if not gaps:
+        return ""
+    return _prose("Not exported: " + "; ".join(gaps) + " (their final runs are not all complete yet, or were "
+                  "trained before final runs kept their trained state).")
+
+
 def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × BN × algorithm: how many fully binary final models were exported, their file
     size, how much smaller than their float32 weights, and their lowest agreement with the float
-    model (how many test images it was measured on goes in the text: one number for the table)."""
+    model (how many test images it was measured on goes in the text: one number for the table).
+    With a ``budget`` column (:func:`packed_by_setting`) the dataset names it: "MNIST (cpu)"."""
     if packed.empty:
         return pd.DataFrame()
-    frame = packed.copy()
+    rank = {d: i for i, d in enumerate(DATASET_NAMES)}
+    frame = packed.sort_values("dataset", key=lambda c: c.map(lambda d: rank.get(d, len(rank))), kind="stable")
+    if "budget" in frame:
+        frame["dataset"] = [f"{DATASET_NAMES.get(d, d)} ({b})" for d, b in zip(frame["dataset"], frame["budget"])]
+    # MNIST, then Fashion-MNIST (then CIFAR-10), as every page orders them
+    frame["dataset"] = pd.Categorical(frame["dataset"], list(dict.fromkeys(frame["dataset"])), ordered=True)
     frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
     grouped = frame.groupby(["dataset", "batch_norm", "algorithm"], observed=True, sort=True)
     table = pd.DataFrame({
@@ -526,7 +577,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
         "agreement, lowest (%)": 100 * grouped["agreement"].min(),
     }).reset_index()
     table["smaller"] = (table["float32 (KB)"] / table["file (KB)"]).map(lambda v: f"{v:.1f}×")
-    table["dataset"] = table["dataset"].map(DATASET_NAMES)
+    table["dataset"] = table["dataset"].astype(str).map(lambda d: DATASET_NAMES.get(d, d))
     table["BN"] = table["batch_norm"].map({True: "with", False: "without"})
     table["file (KB)"] = table["file (KB)"].map(lambda v: f"{v:.1f}")
     table["float32 (KB)"] = table["float32 (KB)"].map(lambda v: f"{v:.1f}")
@@ -948,6 +999,7 @@ PAGE_UNITS = {
     "04_results": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
     "05_learning_curves": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
     "06_batch_norm": [[(d, False), (d, True)] for d in ("mnist", "fashion-mnist")],
+    "06b_deployment": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
 }
 
 
