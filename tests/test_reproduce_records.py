@@ -54,3 +54,11 @@ def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget)
             stored = epochs[(epochs["run_id"] == config.run_id) & (epochs["epoch"] == row["epoch"])].iloc[-1]
             for name in ("loss", *METRICS):
                 assert row[name] == stored[name], (config, row["epoch"], name, row[name], stored[name])
+
+
+def test_the_paper_budget_comes_from_one_version_of_the_arithmetic():
+    """The long run's records must all come from the arithmetic main computes with now: a change
+    of numerics after it started would mix two arithmetics in one budget's tables."""
+    runs = pd.read_csv(RESULTS / "paper" / "runs.csv")
+    assert not runs.empty and set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
+    assert runs["data_digest"].groupby(runs["dataset"]).nunique().eq(1).all()  # one copy of each dataset
