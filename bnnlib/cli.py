@@ -294,7 +294,7 @@ def cmd_status(args) -> int:
         counts = runs["status"].value_counts()
         print(f"{args.results}: {len(runs)} run(s) recorded — " +
               ", ".join(f"{counts.get(s, 0)} {s}" for s in ("complete", "running", "diverged")))
-        print("  ('running' means started and not finished: in progress, or interrupted and resumable)")
+        _show_running(store, runs)
         by_setting = runs.groupby(["dataset", "batch_norm", "status"]).size().unstack(fill_value=0)
         print(by_setting.to_string())
         rows = store.epoch_counts()
@@ -323,6 +323,25 @@ def cmd_status(args) -> int:
         if len(missing) > 20:
             print(f"  … and {len(missing) - 20} more")
     return 0
+
+
+def _show_running(store: ResultsStore, runs) -> None:
+    """Which 'running' runs a process is training now and which were interrupted, and how long
+    ago the folder was last written to (a stalled sweep shows)."""
+    import pandas as pd
+
+    running = set(runs.loc[runs["status"] == "running", "run_id"])
+    now = store.claimed_now()
+    if now is None:
+        print("  ('running' means started and not finished: in progress, or interrupted and resumable)")
+    elif running:
+        active = len(running & now)
+        print(f"  running: {active} being trained now, {len(running) - active} interrupted (started again, they "
+              f"resume from their checkpoint on this machine, else from their first epoch)")
+    last = pd.to_datetime(runs["updated"], utc=True, errors="coerce").max()
+    if pd.notna(last):
+        minutes = (pd.Timestamp.now(tz="UTC") - last).total_seconds() / 60
+        print(f"  last record written {last:%Y-%m-%d %H:%M} UTC, {minutes:.0f} min ago")
 
 
 def _show_progress(store: ResultsStore, budget, workers: int) -> None:

@@ -288,6 +288,30 @@ class ResultsStore:
         self.checkpoint_path(run_id).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ claims
+    def claimed_now(self) -> Optional[set]:
+        """The runs some process is training now (their claim's lock is held), read from Linux's
+        ``/proc/locks`` without touching the locks; None where that cannot be read."""
+        try:
+            lines = Path("/proc/locks").read_text().splitlines()
+        except OSError:
+            return None
+        held = set()  # (major, minor, inode) of every flock held (a waiter's line has "->")
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] == "FLOCK" and "->" not in fields:
+                major, minor, inode = fields[5].split(":")
+                held.add((int(major, 16), int(minor, 16), int(inode)))
+        folder = self.directory / "claims"
+        out = set()
+        for path in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
+            try:
+                info = path.stat()
+            except OSError:  # removed meanwhile
+                continue
+            if (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino) in held:
+                out.add(path.stem)
+        return out
+
     @contextmanager
     def claim(self, run_ids: Iterable[str], wait: bool = False):
         """Claim runs for training: yields the ids this process holds (an exclusive ``flock``

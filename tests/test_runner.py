@@ -50,6 +50,24 @@ def test_runs_resuming_from_a_checkpoint_are_planned_first(tmp_path):
 
 
 # ---------------------------------------------------------------------- store
+def test_status_tells_runs_being_trained_from_interrupted_ones(tmp_path, capsys):
+    from bnnlib.cli import main
+    store = ResultsStore(tmp_path)
+    assert store.claimed_now() == set()  # no claims folder yet
+    active, interrupted = "a" * 16, "b" * 16
+    store.update_runs([dict(run_id=r, dataset="mnist", batch_norm=False, status="running", epochs_done=3,
+                            updated="2026-11-29T04:00:00+00:00") for r in (active, interrupted)])
+    with store.claim([active]) as held:  # as a sweep training it holds it
+        assert held == [active] and store.claimed_now() == {active}
+        assert main(["status", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert "running: 1 being trained now, 1 interrupted" in out
+        assert "last record written 2026-11-29 04:00 UTC" in out
+    assert store.claimed_now() == set()
+    main(["status", str(tmp_path)])
+    assert "running: 0 being trained now, 2 interrupted" in capsys.readouterr().out
+
+
 def _write_rows(directory, writer, n):
     store = ResultsStore(directory)
     for i in range(n):
