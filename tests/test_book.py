@@ -482,3 +482,16 @@ def test_the_anova_reads_as_a_sentence(dfa, bp, expected):
     assert text.startswith(f"Mean best test accuracy over the seeds, binary sign: DFA {100 * sum(dfa) / len(dfa):.2f} % "
                            f"({len(dfa)} seeds), BP {100 * sum(bp) / len(bp):.2f} % ({len(bp)} seeds).")
     assert text.endswith(expected)
+
+
+@pytest.mark.parametrize("epochs, marker", [(5, "o"), (100, "None")])
+def test_learning_curves_mark_each_epoch_only_for_short_budgets(epochs, marker):
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book.report import learning_curves_figure
+    frame = pd.DataFrame([dict(algorithm=a, weights=w, activation="sign", seed=s, epoch=e, test_accuracy=0.5 + e / 1000)
+                          for a in ("BP", "DFA") for w in ("continuous", "binary") for s in (2, 3)
+                          for e in range(1, epochs + 1)])
+    figure = learning_curves_figure(frame, "test")
+    assert {line.get_marker() for ax in figure.axes for line in ax.lines if len(line.get_xdata()) == epochs} == {marker}

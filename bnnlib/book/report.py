@@ -882,10 +882,12 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Option
     frame["test accuracy (%)"] = 100 * frame["test_accuracy"]
     weights = ["continuous", "binary"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    # a marker per epoch helps read a few epochs; over the paper's 100 it hides the spread band
+    marker = "o" if len(frame) == 0 or frame["epoch"].max() <= 20 else None
     for ax, kind in zip(axes, weights):
         part = frame[frame["weights"] == kind]
         sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
-                     marker="o", hue_order=algorithms_in(frame), palette=algorithm_palette(),
+                     marker=marker, hue_order=algorithms_in(frame), palette=algorithm_palette(),
                      legend=kind == weights[-1])
         ax.set_title(f"{kind} weights, sign activations")
         ax.xaxis.get_major_locator().set_params(integer=True)
