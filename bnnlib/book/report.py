@@ -780,12 +780,14 @@ def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Compute time per dataset × BN × stage (grid search or final runs) × rules (the paper's or
-    the SHALLOW control), from run metadata: runs, epochs, hours, devices."""
+    the SHALLOW control), from run metadata: runs, epochs, hours, the median seconds per epoch of
+    a run (robust to the few runs slowed by other work or paused), devices."""
     frame = runs.assign(stage=runs["seed"].map(lambda s: "grid search" if s == 1 else "final runs"),
-                        rules=runs["algorithm"].map(lambda a: "control" if a in CONTROLS else "paper's"))
+                        rules=runs["algorithm"].map(lambda a: "control" if a in CONTROLS else "paper's"),
+                        per_epoch=runs["seconds"] / runs["epochs_done"].where(runs["epochs_done"] > 0))
     stages = frame.groupby(["dataset", "batch_norm", "stage", "rules"], sort=False).agg(
         runs=("run_id", "size"), epochs=("epochs_done", "sum"), hours=("seconds", lambda x: x.sum() / 3600),
-        device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
+        per_epoch=("per_epoch", "median"), device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
     # in the order the protocol runs them: dataset, BN off then on, grid before finals, the
     # paper's rules before the control
     rank = {**{d: i for i, d in enumerate(DATASET_NAMES)}, "grid search": 0, "final runs": 1, "paper's": 0,
@@ -797,7 +799,9 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
         "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(stages["dataset"],
                                                                                       stages["batch_norm"])],
         "stage": stages["stage"], "rules": stages["rules"], "runs": stages["runs"], "run-epochs": stages["epochs"],
-        "hours": stages["hours"].map(lambda v: f"{v:.2f}"), "device": stages["device"]})
+        "hours": stages["hours"].map(lambda v: f"{v:.2f}"),
+        "s per epoch (median run)": stages["per_epoch"].map(lambda v: "–" if v != v else f"{v:.1f}"),
+        "device": stages["device"]})
 
 
 def holm(p_values: Sequence[float]) -> List[float]:
