@@ -295,12 +295,13 @@ class ResultsStore:
             lines = Path("/proc/locks").read_text().splitlines()
         except OSError:
             return None
-        held = set()  # (major, minor, inode) of every flock held (a waiter's line has "->")
+        # the inode of every flock held (a waiter's line has "->"); devices are not compared:
+        # overlay filesystems may name a file's device differently in stat and in /proc/locks
+        held = set()
         for line in lines:
             fields = line.split()
             if len(fields) >= 6 and fields[1] == "FLOCK" and "->" not in fields:
-                major, minor, inode = fields[5].split(":")
-                held.add((int(major, 16), int(minor, 16), int(inode)))
+                held.add(int(fields[5].rsplit(":", 1)[1]))
         folder = self.directory / "claims"
         out = set()
         for path in sorted(folder.glob("*.lock")) if folder.is_dir() else ():
@@ -308,7 +309,7 @@ class ResultsStore:
                 info = path.stat()
             except OSError:  # removed meanwhile
                 continue
-            if (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino) in held:
+            if info.st_ino in held:
                 out.add(path.stem)
         return out
 
