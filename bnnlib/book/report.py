@@ -649,9 +649,9 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
     paper = paper_grid(dataset, batch_norm)
     keys = ["algorithm", "weights", "activation"]
     table = selection.merge(paper[keys + ["init", "lr"]], on=keys, how="inner", suffixes=("", "_paper"))
-    differing = _in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
-    if len(table) == 0:
+    if len(table) == 0:  # the paper published no grid for this setting
         return ""
+    differing = _in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
     if differing.empty:
         return "Every one of our selections is the paper's."
     ranked = grid.assign(rank=grid[~grid["diverged"]].groupby(keys)["best_train_accuracy"]
