@@ -800,7 +800,7 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
                                                                                       stages["batch_norm"])],
         "stage": stages["stage"], "rules": stages["rules"], "runs": stages["runs"], "run-epochs": stages["epochs"],
         "hours": stages["hours"].map(lambda v: f"{v:.2f}"),
-        "s per epoch (median run)": stages["per_epoch"].map(lambda v: "–" if v != v else f"{v:.1f}"),
+        "median s/epoch": stages["per_epoch"].map(lambda v: "–" if v != v else f"{v:.1f}"),
         "device": stages["device"]})
 
 
