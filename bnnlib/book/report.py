@@ -22,6 +22,7 @@ from ..store import ResultsStore
 
 SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_RANK = {dataset: i for i, dataset in enumerate(DATASET_NAMES)}  # the order every page lists them in
 FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
 
 
@@ -562,8 +563,8 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     With a ``budget`` column (:func:`packed_by_setting`) the dataset names it: "MNIST (cpu)"."""
     if packed.empty:
         return pd.DataFrame()
-    rank = {d: i for i, d in enumerate(DATASET_NAMES)}
-    frame = packed.sort_values("dataset", key=lambda c: c.map(lambda d: rank.get(d, len(rank))), kind="stable")
+    frame = packed.sort_values("dataset", key=lambda c: c.map(lambda d: DATASET_RANK.get(d, len(DATASET_RANK))),
+                               kind="stable")
     if "budget" in frame:
         frame["dataset"] = [f"{DATASET_NAMES.get(d, d)} ({b})" for d, b in zip(frame["dataset"], frame["budget"])]
     # MNIST, then Fashion-MNIST (then CIFAR-10), as every page orders them
@@ -790,8 +791,7 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
         per_epoch=("per_epoch", "median"), device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
     # in the order the protocol runs them: dataset, BN off then on, grid before finals, the
     # paper's rules before the control
-    rank = {**{d: i for i, d in enumerate(DATASET_NAMES)}, "grid search": 0, "final runs": 1, "paper's": 0,
-            "control": 1}
+    rank = {**DATASET_RANK, "grid search": 0, "final runs": 1, "paper's": 0, "control": 1}
     stages = stages.sort_values(["dataset", "batch_norm", "stage", "rules"], kind="stable",
                                 key=lambda c: c if c.name == "batch_norm" else c.map(lambda v: rank.get(v, len(rank)))) \
         .reset_index(drop=True)
