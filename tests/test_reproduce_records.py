@@ -13,7 +13,8 @@ import pytest
 
 from bnnlib.config import IDENTITY_FIELDS, RunConfig
 from bnnlib.model import ARITHMETIC_VERSION
-from bnnlib.runner import METRICS, DataOptions, train_group
+from bnnlib.runner import CLASS_COUNTS, METRICS, DataOptions, train_group
+from bnnlib.store import EPOCH_KEY
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -62,3 +63,15 @@ def test_the_paper_budget_comes_from_one_version_of_the_arithmetic():
     runs = pd.read_csv(RESULTS / "paper" / "runs.csv")
     assert not runs.empty and set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
     assert runs["data_digest"].groupby(runs["dataset"]).nunique().eq(1).all()  # one copy of each dataset
+
+
+@pytest.mark.parametrize("budget", ["cpu", "paper"])
+def test_an_epoch_recorded_twice_was_recomputed_identically(budget):
+    """A run resumed from a checkpoint older than its last recorded epoch recomputes that epoch
+    and appends a second copy (readers keep the newest). The copies must agree in every metric:
+    a difference would mean a resume is not deterministic, and the kept copy would hide it."""
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv")
+    copies = epochs[epochs.duplicated(EPOCH_KEY, keep=False)]
+    values = ["loss", *METRICS, *CLASS_COUNTS]
+    differing = copies.groupby(EPOCH_KEY)[values].nunique(dropna=False).gt(1).any(axis=1)
+    assert not differing.any(), list(differing[differing].index)
