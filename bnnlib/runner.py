@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import __version__
@@ -377,8 +378,9 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     total = sum(c.epochs - (s["epochs_done"] if s else 0) for group, states in work.groups
                 for c, s in zip(group, states))
     bar = _progress(total, progress)
-    bar.set_postfix(done=len(work.complete), diverged=len(work.diverged), groups=len(work.groups))
-    trained = _trained_callback(after_group)
+    run_ids = {c.run_id for c in configs}
+    _show_tally(bar, store, run_ids)
+    trained = _trained_callback(after_group, lambda: _show_tally(bar, store, run_ids))
     if cluster is not None:
         _execute_dask(work, store, data, cluster, bar, keep_checkpoints, diagnostics_every, trained)
     elif workers > 1:
@@ -403,9 +405,21 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     return work
 
 
-def _trained_callback(after_group: Optional[Callable[[List[RunConfig]], object]]):
-    """(group, left to another process) → ``after_group`` with the runs this process trained."""
+def _show_tally(bar, store: ResultsStore, run_ids: set) -> None:
+    """The sweep's runs complete, diverged and left as the store has them now (runs another
+    process finished included), on the progress bar: a long run's log shows them advance."""
+    runs = store.runs()
+    status = runs.loc[runs["run_id"].isin(run_ids), "status"] if not runs.empty else pd.Series(dtype=object)
+    done, diverged = int((status == "complete").sum()), int((status == "diverged").sum())
+    bar.set_postfix(done=done, diverged=diverged, left=len(run_ids) - done - diverged)
+
+
+def _trained_callback(after_group: Optional[Callable[[List[RunConfig]], object]],
+                      on_group: Callable[[], object] = lambda: None):
+    """(group, left to another process) → ``on_group()``, then ``after_group`` with the runs
+    this process trained."""
     def trained(group: Sequence[RunConfig], left: Sequence[RunConfig]) -> None:
+        on_group()
         elsewhere = {c.run_id for c in left}
         mine = [c for c in group if c.run_id not in elsewhere]
         if after_group is not None and mine:

@@ -93,12 +93,30 @@ def _grid(epochs=3, **extra):
                         "init": [0.1, 0.001], "lr": 1e-4, "seed": [1, 2], "epochs": epochs, **extra})
 
 
+class _TallyBar:
+    """Stands in for the progress bar: keeps every postfix shown."""
+
+    def __init__(self):
+        self.postfixes = []
+
+    def set_postfix(self, **values):
+        self.postfixes.append(values)
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_after_group_sees_each_group_recorded_as_soon_as_it_ends(tmp_path, mnist_root, workers):
+def test_after_group_sees_each_group_recorded_as_soon_as_it_ends(tmp_path, mnist_root, workers, monkeypatch):
     store = ResultsStore(tmp_path / "store")
     configs = _grid(epochs=1)
     seen = []
+    bar = _TallyBar()
+    monkeypatch.setattr("bnnlib.runner._progress", lambda total, enabled: bar)
 
     def after_group(group):
         runs = store.runs().set_index("run_id")
@@ -112,6 +130,10 @@ def test_after_group_sees_each_group_recorded_as_soon_as_it_ends(tmp_path, mnist
     assert sorted(i for ids in groups for i in ids) == sorted(c.run_id for c in configs) and len(groups) == 4
     if workers == 1:  # one group after the other: the first is reported before the others run
         assert [ids[-1] for ids in seen] == [2, 4, 6, 8]
+    # the bar's tally advances as each group ends (a long run's log shows it), and adds up
+    assert bar.postfixes[0] == {"done": 0, "diverged": 0, "left": 8}
+    assert bar.postfixes[-1] == {"done": 8, "diverged": 0, "left": 0} and len(bar.postfixes) == 5
+    assert [p["done"] for p in bar.postfixes] == sorted(p["done"] for p in bar.postfixes)
     execute(configs, store, DataOptions(root=str(mnist_root)), progress=False, after_group=after_group)
     assert len(seen) == 4  # nothing trained again, nothing reported again
 
@@ -137,11 +159,14 @@ def test_sweep_records_every_epoch_and_never_recomputes(tmp_path, mnist_root):
     assert (summary["best_test_accuracy"] >= summary["last_test_accuracy"]).all()
 
 
-def test_diverged_run_is_stopped_marked_and_never_selected(tmp_path, mnist_root):
+def test_diverged_run_is_stopped_marked_and_never_selected(tmp_path, mnist_root, monkeypatch):
     store = ResultsStore(tmp_path / "store")
     base = dict(**TINY, algorithm="BP", weights="continuous", activation="tanh", init=0.1, epochs=3, seed=1)
     healthy, exploding = RunConfig(lr=1e-4, **base), RunConfig(lr=3e38, **base)
+    bar = _TallyBar()
+    monkeypatch.setattr("bnnlib.runner._progress", lambda total, enabled: bar)
     execute([healthy, exploding], store, DataOptions(root=str(mnist_root)), progress=False)
+    assert bar.postfixes[-1] == {"done": 1, "diverged": 1, "left": 0}  # the progress line says so
     runs = store.runs().set_index("run_id")
     assert runs.loc[exploding.run_id, "status"] == "diverged"
     assert runs.loc[healthy.run_id, "status"] == "complete"
