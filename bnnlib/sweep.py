@@ -136,12 +136,15 @@ def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None) -> pd.DataFrame
             # precision and F1 at the epoch of best accuracy on the same split
             summary[f"{split}_{metric}_at_best"] = best_index[f"{split}_{metric}"]
     summary["diverged"] = grouped["loss"].apply(lambda s: not s.map(lambda v: v == v and abs(v) != float("inf")).all())
-    # collapsed: its last epoch predicts one class for every test image (recorded since the
-    # class counts were; older records count as not collapsed)
+    # collapsed: its last epoch predicts one class for every test image. Class counts are
+    # recorded since a later version: for a run whose last epoch lacks them it is unknown (NA),
+    # never "not collapsed" — a count of collapsed runs must not be a silent undercount
     if "test_classes_predicted" in epochs.columns:
-        summary["collapsed"] = grouped["test_classes_predicted"].last() == 1
+        last_rows = epochs.sort_values("epoch", kind="stable").drop_duplicates("run_id", keep="last")
+        classes = last_rows.set_index("run_id")["test_classes_predicted"].reindex(summary.index)
     else:
-        summary["collapsed"] = False
+        classes = pd.Series(float("nan"), index=summary.index)
+    summary["collapsed"] = pd.array([pd.NA if c != c else c == 1 for c in classes], dtype="boolean")
     if runs is not None and not runs.empty:
         status = runs.set_index("run_id")["status"]
         summary["diverged"] |= summary.index.map(lambda r: status.get(r) == "diverged").astype(bool)

@@ -210,6 +210,42 @@ def _summary(best_by_config):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.parametrize("collapsed, expected", [
+    ([False, False, False], "0"),
+    ([True, False, True], "2"),
+    ([None, None], "–"),  # recorded before class counts were: not known, not 0
+    ([True, None, False], "1 of 2 recorded"),
+])
+def test_collapsed_runs_are_counted_only_where_recorded(collapsed, expected):
+    import pandas as pd
+    from bnnlib.book.report import collapsed_count
+    assert collapsed_count(pd.Series(collapsed, dtype="boolean")) == expected
+
+
+def test_grid_outcomes_name_the_collapsed_runs_and_whether_one_was_selected():
+    import pandas as pd
+    from bnnlib.book import report
+    from bnnlib.protocol import get_budget
+
+    def run(run_id, algorithm, init, lr, best, collapsed):
+        return dict(run_id=run_id, algorithm=algorithm, weights="binary", activation="sign", init=init, lr=lr,
+                    best_train_accuracy=best, diverged=False, collapsed=collapsed)
+    grid = pd.DataFrame([run("a", "BP", 0.1, 1e-4, 0.9, False), run("b", "BP", 0.001, 1e-4, 0.11, True),
+                         run("c", "DFA", 0.001, 1e-4, 0.5, True), run("d", "DFA", 0.1, 1e-4, 0.4, False),
+                         run("e", "DRTP", 0.1, 1e-5, 0.3, True), run("f", "DRTP", 0.1, 1e-4, 0.2, False)])
+    grid["collapsed"] = grid["collapsed"].astype("boolean")
+    text = report.grid_outcomes_sentence(grid, get_budget("paper"), batch_norm=False)
+    assert text.startswith("Without BN (paper budget): of the 6 grid runs, 0 diverged")
+    assert "3 collapsed" in text and "(BP 1, DFA 1, DRTP 1; init 0.001 for 2, 0.1 for 1)" in text
+    # DFA's best run collapsed after reaching 50 %, DRTP's at 30 %: both selected, and said so
+    assert "2 of them selected, on a training accuracy reached before collapsing" in text
+    grid["collapsed"] = pd.array([pd.NA] * 6, dtype="boolean")
+    assert "whether any collapsed is not recorded" in report.grid_outcomes_sentence(grid, get_budget("cpu"), True)
+    grid.loc[0, "collapsed"] = False
+    assert "0 collapsed; collapse is not recorded for 5 runs" in \
+        report.grid_outcomes_sentence(grid, get_budget("cpu"), True)
+
+
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
     from bnnlib.book import report
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)

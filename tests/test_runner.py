@@ -198,6 +198,29 @@ def test_select_hyperparameters_takes_best_max_over_epochs_training_accuracy():
     assert run_summary(first_epochs).pipe(select_hyperparameters).iloc[0]["run_id"] == "r1"
 
 
+def _curve_rows(run_id, curve, classes, **config):
+    """Epoch rows of one run: (train accuracy, test classes predicted or None) per epoch."""
+    config = dict(dict(dataset="mnist", batch_norm=False, algorithm="DFA", weights="binary", activation="sign",
+                       init=0.1, lr=1e-4, seed=1), **config)
+    return [dict(run_id=run_id, **config, epoch=epoch, loss=0.1, train_accuracy=accuracy, train_precision=accuracy,
+                 train_f1=accuracy, test_accuracy=accuracy, test_precision=0.5, test_f1=0.5,
+                 test_classes_predicted=float("nan") if count is None else count)
+            for epoch, (accuracy, count) in enumerate(zip(curve, classes), 1)]
+
+
+def test_collapse_is_read_at_the_last_epoch_and_unknown_where_not_recorded():
+    """Collapsed = one class predicted for every test image at the last epoch; a run whose last
+    epoch has no class count (recorded before they were) is unknown, never "not collapsed"."""
+    rows = (_curve_rows("healthy", [0.5, 0.9], [10, 10]) + _curve_rows("collapsed", [0.4, 0.1], [10, 1])
+            + _curve_rows("recovered", [0.1, 0.6], [1, 10]) + _curve_rows("unrecorded", [0.1, 0.1], [None, None])
+            + _curve_rows("unrecorded_last", [0.1, 0.1], [1, None]))
+    frame = pd.DataFrame(rows).sample(frac=1, random_state=0)  # row order must not matter
+    collapsed = run_summary(frame).set_index("run_id")["collapsed"]
+    assert collapsed.loc[["healthy", "collapsed", "recovered"]].tolist() == [False, True, False]
+    assert collapsed.loc[["unrecorded", "unrecorded_last"]].isna().all()
+    assert run_summary(frame.drop(columns="test_classes_predicted"))["collapsed"].isna().all()
+
+
 def _env(mnist_root):
     return {**os.environ, "BNNLIB_DATA_ROOT": str(mnist_root), "PYTHONPATH": str(ROOT)}
 

@@ -265,11 +265,22 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
                           "seeds": grouped.size()})
     table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
     # a collapsed run (one class for every test image) is kept in the statistics but counted apart
-    table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].sum() \
-        if "collapsed" in frame.columns else 0
+    if "collapsed" in frame.columns:
+        table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].agg(collapsed_count)
+    else:
+        table["collapsed"] = collapsed_count(pd.Series(pd.NA, index=frame.index, dtype="boolean"))
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
     table["median (%)"] = (100 * table["median"]).round(2)
     return table.reset_index()
+
+
+def collapsed_count(collapsed: pd.Series) -> str:
+    """How many runs collapsed, from a column that is True, False or NA (class counts not
+    recorded): "k" when every run is known, "–" when none is, "k of n recorded" otherwise."""
+    known = collapsed.dropna()
+    if len(known) == len(collapsed):
+        return str(int(known.sum()))
+    return "–" if known.empty else f"{int(known.sum())} of {len(known)} recorded"
 
 
 def _percent(value: float) -> str:
@@ -402,6 +413,35 @@ def epochs_beside_paper(budget: Budget) -> str:
 def grid_budget_sentence(budget: Budget) -> str:
     """Which budget a grid section shows (the page shows each BN setting at its own)."""
     return f"This grid search is shown at the **{budget.name}** budget ({epochs_beside_paper(budget)})."
+
+
+def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bool) -> str:
+    """How many of one BN setting's grid runs diverged and collapsed (at their last epoch they
+    predict one class for every test image), which rules and inits the collapsed ones had, and
+    whether the selection took any of them (it ranks by best training accuracy, which a run can
+    reach before it collapses)."""
+    from ..sweep import select_hyperparameters
+    head = f"{'With' if batch_norm else 'Without'} BN ({budget.name} budget): of the {len(summary)} grid runs, " \
+           f"{int(summary['diverged'].sum())} diverged (a diverged run is never selected)"
+    collapsed = summary["collapsed"].astype("boolean")
+    unknown = int(collapsed.isna().sum())
+    if unknown == len(summary):
+        return _prose(head + "; whether any collapsed is not recorded (its runs were recorded before the "
+                             "class counts were).")
+    hit = summary[collapsed.fillna(False).astype(bool)]
+    text = head + f" and {len(hit)} collapsed"
+    if len(hit):
+        rules = ", ".join(f"{rule} {n}" for rule, n in hit["algorithm"].value_counts().sort_index().items())
+        inits = hit["init"].value_counts().sort_index()
+        where = f"all {len(hit)} with init {inits.index[0]:g}" if len(inits) == 1 else \
+            "init " + ", ".join(f"{init:g} for {n}" for init, n in inits.items())
+        selected = set(select_hyperparameters(summary)["run_id"]) & set(hit["run_id"])
+        text += f" — at their last epoch they predict one class for every test image ({rules}; {where}); " + \
+            ("none of them is selected" if not selected else f"{len(selected)} of them selected, on a training "
+                                                            f"accuracy reached before collapsing")
+    if unknown:
+        text += f"; collapse is not recorded for {unknown} runs recorded before the class counts were"
+    return _prose(text + ".")
 
 
 def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
