@@ -303,6 +303,7 @@ def cmd_status(args) -> int:
         if not unbacked.empty:
             print(f"  {len(unbacked)} run(s) marked complete in runs.csv lack epoch rows in epochs.csv: "
                   f"they are not complete and will be recomputed")
+        _show_collapsed(runs)
         for _, row in runs[runs["status"] == "diverged"].iterrows():
             print(f"  diverged: {row['run_id']} {row['algorithm']} {row['weights']} {row['activation']} "
                   f"init={row['init']} lr={row['lr']} seed={row['seed']} at epoch {row['epochs_done']}")
@@ -323,6 +324,21 @@ def cmd_status(args) -> int:
         if len(missing) > 20:
             print(f"  … and {len(missing) - 20} more")
     return 0
+
+
+def _show_collapsed(runs) -> None:
+    """How many runs ended predicting one class for every test image, by rule (and for how many
+    that is unknown: recorded before class counts were)."""
+    if "collapsed" not in runs.columns:
+        return
+    state = runs.loc[runs["status"] != "diverged", "collapsed"].map(lambda v: "unknown" if v != v else str(v))
+    hit, unknown = runs.loc[state[state == "True"].index], int((state == "unknown").sum())
+    if hit.empty and not unknown:
+        return
+    by_rule = ", ".join(f"{rule} {n}" for rule, n in hit["algorithm"].value_counts().sort_index().items())
+    print(f"  collapsed: {len(hit)} run(s) predict one class for every test image at their latest epoch"
+          + (f" ({by_rule})" if by_rule else "")
+          + (f"; unknown for {unknown} recorded before class counts were" if unknown else ""))
 
 
 def _show_running(store: ResultsStore, runs) -> None:

@@ -68,6 +68,20 @@ def test_status_tells_runs_being_trained_from_interrupted_ones(tmp_path, capsys)
     assert "running: 0 being trained now, 2 interrupted" in capsys.readouterr().out
 
 
+def test_status_counts_collapsed_runs_and_those_it_cannot_tell(tmp_path, capsys):
+    from bnnlib.cli import main
+    store = ResultsStore(tmp_path)
+    flags = {"a": True, "b": True, "c": False, "d": float("nan"), "e": True}
+    store.update_runs([dict(run_id=r * 16, dataset="mnist", batch_norm=False, algorithm="BP" if r < "b" else "DFA",
+                            weights="binary", activation="sign", init=0.1, lr=1e-4, seed=2, epochs_done=3, collapsed=flag,
+                            status="diverged" if r == "e" else "complete",
+                            updated="2026-11-29T04:00:00+00:00") for r, flag in flags.items()])
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out  # a diverged run is told apart, not also counted collapsed
+    assert "collapsed: 2 run(s) predict one class for every test image at their latest epoch (BP 1, DFA 1); " \
+           "unknown for 1 recorded before class counts were" in out
+
+
 def _write_rows(directory, writer, n):
     store = ResultsStore(directory)
     for i in range(n):
