@@ -246,6 +246,24 @@ def test_grid_outcomes_name_the_collapsed_runs_and_whether_one_was_selected():
         report.grid_outcomes_sentence(grid, get_budget("cpu"), True)
 
 
+def test_grid_figure_marks_collapsed_runs_apart():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book import report
+    grid = pd.DataFrame([dict(run_id=str(i), algorithm=a, weights=w, activation="sign", init=0.1, lr=1e-4,
+                              best_train_accuracy=0.1 if c is True else 0.9, diverged=False, collapsed=c)
+                         for i, (a, w, c) in enumerate([("BP", "binary", True), ("BP", "continuous", False),
+                                                        ("DFA", "binary", False), ("DFA", "binary", pd.NA)])])
+    grid["collapsed"] = grid["collapsed"].astype("boolean")
+    figure = report.grid_robustness_boxplot(grid, "grid")
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["continuous", "binary", "collapsed (1)"]  # an unknown one is not counted
+    grid["collapsed"] = False
+    labels = [t.get_text() for t in report.grid_robustness_boxplot(grid, "grid").axes[0].get_legend().get_texts()]
+    assert labels == ["continuous", "binary"]
+
+
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
     from bnnlib.book import report
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)

@@ -907,11 +907,26 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
                 boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
-    _seeded_stripplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", dodge=True,
-                      ax=ax, palette={"continuous": "black", "binary": "black"}, size=3, alpha=0.5, legend=False)
+    # a collapsed run (one class for every test image at its last epoch) is a red cross, not a dot:
+    # its accuracy is that of a class's frequency, not the rule's result at that (init, lr)
+    collapsed = frame["collapsed"].astype("boolean").fillna(False).astype(bool) if "collapsed" in frame \
+        else pd.Series(False, index=frame.index)
+    dots = dict(x="algorithm", y="best training accuracy (%)", hue="weights", hue_order=["continuous", "binary"],
+                dodge=True, ax=ax, legend=False)
+    _seeded_stripplot(data=frame[~collapsed], palette={"continuous": "black", "binary": "black"}, size=3,
+                      alpha=0.5, **dots)
+    if collapsed.any():
+        _seeded_stripplot(data=frame[collapsed], palette={"continuous": "#c0392b", "binary": "#c0392b"}, size=6,
+                          marker="X", alpha=0.8, **dots)
     ax.set_title(title)
     ax.set_xlabel("")
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
+    if collapsed.any():
+        from matplotlib.lines import Line2D
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], marker="X", color="#c0392b", linestyle="", markersize=7))
+        labels.append(f"collapsed ({int(collapsed.sum())})")
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
     fig.tight_layout()
     return fig
 
