@@ -265,10 +265,8 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
                           "seeds": grouped.size()})
     table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
     # a collapsed run (one class for every test image) is kept in the statistics but counted apart
-    if "collapsed" in frame.columns:
-        table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].agg(collapsed_count)
-    else:
-        table["collapsed"] = collapsed_count(pd.Series(pd.NA, index=frame.index, dtype="boolean"))
+    table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].agg(collapsed_count) \
+        if "collapsed" in frame.columns else "–"  # not recorded: not known
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
     table["median (%)"] = (100 * table["median"]).round(2)
     return table.reset_index()
