@@ -264,6 +264,33 @@ def test_grid_figure_marks_collapsed_runs_apart():
     assert labels == ["continuous", "binary"]
 
 
+def test_final_runs_figure_marks_collapsed_runs_apart():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book import report
+    finals = pd.DataFrame([dict(run_id=str(i), algorithm=a, weights=w, activation=act, seed=i,
+                                best_test_accuracy=0.1135 if c is True else 0.9, diverged=False, collapsed=c)
+                           for i, (a, w, act, c) in enumerate([("BP", "binary", "sign", True),
+                                                               ("BP", "binary", "sign", False),
+                                                               ("DFA", "continuous", "tanh", False),
+                                                               ("DFA", "continuous", "tanh", pd.NA)])])
+    finals["collapsed"] = finals["collapsed"].astype("boolean")
+    axes = report.best_test_boxplot(finals, "finals").axes[0]
+    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert labels[-1] == "collapsed (1)" and len(labels) == len(report.SETTINGS) + 1
+    crosses = [c for c in axes.collections if len(c.get_offsets()) and
+               matplotlib.colors.same_color(c.get_facecolor()[0][:3], report.COLLAPSED_COLOUR)]
+    assert [len(c.get_offsets()) for c in crosses] == [1]  # the collapsed seed, and only it, is a cross
+    assert crosses[0].get_offsets()[0][1] == pytest.approx(11.35)
+    sign_dots = [c for c in axes.collections if len(c.get_offsets()) and c not in crosses
+                 and c.get_offsets()[0][0] == pytest.approx(crosses[0].get_offsets()[0][0], abs=0.05)]
+    assert sign_dots, "the cross sits where its setting's dots are dodged to"
+    finals["collapsed"] = False
+    labels = [t.get_text() for t in report.best_test_boxplot(finals, "finals").axes[0].get_legend().get_texts()]
+    assert "collapsed" not in " ".join(labels)
+
+
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
     from bnnlib.book import report
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)

@@ -875,10 +875,40 @@ def _seeded_stripplot(**options) -> None:
         np.random.set_state(rng_state)
 
 
+COLLAPSED_COLOUR = "#c0392b"
+
+
+def _collapsed_mask(frame: pd.DataFrame) -> pd.Series:
+    """True for runs recorded as collapsed; unknown (no class counts recorded) counts as not collapsed here:
+    a figure marks only what is known."""
+    if "collapsed" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["collapsed"].astype("boolean").fillna(False).astype(bool)
+
+
+def _dots_with_collapsed_apart(ax, frame: pd.DataFrame, hue: str, hue_order: list, palette: dict, legend_title: str,
+                               **dots) -> None:
+    """One dot per run over the boxes already drawn on ``ax``, dodged like them. A collapsed run (one class
+    for every test image at its last epoch) is a red cross, not a dot: its accuracy is a class's frequency,
+    not the rule's result; the legend counts them. The legend is placed right of the axes."""
+    from matplotlib.lines import Line2D
+    collapsed = _collapsed_mask(frame)
+    placement = dict(x="algorithm", hue=hue, hue_order=hue_order, dodge=True, ax=ax)
+    _seeded_stripplot(data=frame[~collapsed], palette=palette, **placement, **dots)
+    handles, labels = ax.get_legend_handles_labels()
+    if collapsed.any():
+        _seeded_stripplot(data=frame[collapsed], palette={h: COLLAPSED_COLOUR for h in hue_order}, marker="X",
+                          size=6, alpha=0.8, legend=False, **placement, y=dots["y"], jitter=dots.get("jitter", True))
+        handles.append(Line2D([], [], marker="X", color=COLLAPSED_COLOUR, linestyle="", markersize=7))
+        labels.append(f"collapsed ({int(collapsed.sum())})")
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), title=legend_title, frameon=False)
+
+
 def best_test_boxplot(summary: pd.DataFrame, title: str):
     """Per rule (x) and setting (colour): every seed's best test accuracy as a dot over a box of
     its median and quartiles (whiskers 1.5 IQR; no separate outlier marks: the dots show them).
-    Without BN the boxes of a rule are a few tenths of a point tall — the dots keep them visible."""
+    Without BN the boxes of a rule are a few tenths of a point tall — the dots keep them visible.
+    A collapsed run stays in its box but is drawn as a red cross."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(summary[~summary["diverged"]])
@@ -887,16 +917,17 @@ def best_test_boxplot(summary: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(10, 4.8))
     sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
                 palette=palette, ax=ax, showfliers=False, boxprops={"alpha": 0.35}, linewidth=1, legend=False)
-    _seeded_stripplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
-                      palette=palette, dodge=True, jitter=0.12, size=4, linewidth=0.5, edgecolor="white", ax=ax)
+    _dots_with_collapsed_apart(ax, frame, "setting", SETTINGS, palette, "weights, activation",
+                               y="best test accuracy (%)", jitter=0.12, size=4, linewidth=0.5, edgecolor="white")
     ax.set_title(title)
     ax.set_xlabel("")
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights, activation", frameon=False)
     fig.tight_layout()
     return fig
 
 
 def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
+    """Per rule (x) and weight kind (colour): every grid run's best training accuracy as a dot over a box;
+    collapsed runs as red crosses."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(summary[~summary["diverged"]])
@@ -905,26 +936,12 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
                 boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
-    # a collapsed run (one class for every test image at its last epoch) is a red cross, not a dot:
-    # its accuracy is that of a class's frequency, not the rule's result at that (init, lr)
-    collapsed = frame["collapsed"].astype("boolean").fillna(False).astype(bool) if "collapsed" in frame \
-        else pd.Series(False, index=frame.index)
-    dots = dict(x="algorithm", y="best training accuracy (%)", hue="weights", hue_order=["continuous", "binary"],
-                dodge=True, ax=ax, legend=False)
-    _seeded_stripplot(data=frame[~collapsed], palette={"continuous": "black", "binary": "black"}, size=3,
-                      alpha=0.5, **dots)
-    if collapsed.any():
-        _seeded_stripplot(data=frame[collapsed], palette={"continuous": "#c0392b", "binary": "#c0392b"}, size=6,
-                          marker="X", alpha=0.8, **dots)
+    # the dots are black and add no legend entries: the boxes' colours name the weight kinds
+    _dots_with_collapsed_apart(ax, frame, "weights", ["continuous", "binary"],
+                               {"continuous": "black", "binary": "black"}, "weights",
+                               y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
     ax.set_title(title)
     ax.set_xlabel("")
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
-    if collapsed.any():
-        from matplotlib.lines import Line2D
-        handles, labels = ax.get_legend_handles_labels()
-        handles.append(Line2D([], [], marker="X", color="#c0392b", linestyle="", markersize=7))
-        labels.append(f"collapsed ({int(collapsed.sum())})")
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), title="weights", frameon=False)
     fig.tight_layout()
     return fig
 
