@@ -18,7 +18,7 @@ from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
 from .runner import DEFAULT_MAX_MEMBERS, DataOptions, check_cluster, execute, plan
 from .store import ResultsStore
-from .sweep import load_sweep, restrict, run_summary
+from .sweep import count_by_rule, load_sweep, restrict, run_summary
 from .trainers import TRAINERS
 
 EXAMPLES = """examples:
@@ -335,7 +335,7 @@ def _show_collapsed(runs) -> None:
     hit, unknown = runs.loc[state[state == "True"].index], int((state == "unknown").sum())
     if hit.empty and not unknown:
         return
-    by_rule = ", ".join(f"{rule} {n}" for rule, n in hit["algorithm"].value_counts().sort_index().items())
+    by_rule = count_by_rule(hit)
     print(f"  collapsed: {len(hit)} run(s) predict one class for every test image at their latest epoch"
           + (f" ({by_rule})" if by_rule else "")
           + (f"; unknown for {unknown} recorded before class counts were" if unknown else ""))

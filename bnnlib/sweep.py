@@ -118,6 +118,12 @@ def restrict(configs: Sequence[RunConfig], filters: Union[Dict[str, object], Seq
 
 
 # ---------------------------------------------------------------------- selection helpers
+def count_by_rule(runs: pd.DataFrame) -> str:
+    """"BP 6, DFA 4, DRTP 2": how many of ``runs`` each learning rule has, rules in name order
+    (the one phrase the status command and the book use to say which rules a set of runs had)."""
+    return ", ".join(f"{rule} {n}" for rule, n in runs["algorithm"].value_counts().sort_index().items())
+
+
 def run_summary(epochs: pd.DataFrame, runs: pd.DataFrame = None) -> pd.DataFrame:
     """One row per run: best (max over epochs) and last-epoch metrics, and whether it diverged.
 

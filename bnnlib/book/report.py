@@ -418,7 +418,7 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     predict one class for every test image), which rules and inits the collapsed ones had, and
     whether the selection took any of them (it ranks by best training accuracy, which a run can
     reach before it collapses)."""
-    from ..sweep import select_hyperparameters
+    from ..sweep import count_by_rule, select_hyperparameters
     head = f"{'With' if batch_norm else 'Without'} BN ({budget.name} budget): of the {len(summary)} grid runs, " \
            f"{int(summary['diverged'].sum())} diverged (a diverged run is never selected)"
     collapsed = summary["collapsed"].astype("boolean")
@@ -429,7 +429,7 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     hit = summary[collapsed.fillna(False).astype(bool)]
     text = head + f" and {len(hit)} collapsed"
     if len(hit):
-        rules = ", ".join(f"{rule} {n}" for rule, n in hit["algorithm"].value_counts().sort_index().items())
+        rules = count_by_rule(hit)
         inits = hit["init"].value_counts().sort_index()
         where = f"all {len(hit)} with init {inits.index[0]:g}" if len(inits) == 1 else \
             "init " + ", ".join(f"{init:g} for {n}" for init, n in inits.items())
