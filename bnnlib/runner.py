@@ -74,6 +74,23 @@ def library_versions() -> dict:
             "threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
+@lru_cache(maxsize=None)
+def processor(device: str) -> str:
+    """What computed a run: the GPU's name, or the CPU's model with the instruction set torch's
+    kernels use on it ("AMD EPYC (AVX512)"). Sums of floats may differ in their last bits from
+    one kind to another (the BLAS picks its kernels by both), so a run repeats bit for bit on the
+    same kind of processor; the record says which kind that was."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -238,7 +255,7 @@ def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, me
     return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
             "epochs_done": epoch, "status": status, "collapsed": collapsed, "device": config.device,
             "members_in_group": members, "seconds": seconds, "started": started, "updated": _now(),
-            "data_digest": data_digest, **library_versions()}
+            "data_digest": data_digest, **library_versions(), "processor": processor(config.device)}
 
 
 class _Recorder:

@@ -346,3 +346,17 @@ def test_a_run_predicting_one_class_is_flagged_collapsed(tmp_path, mnist_root):
     epochs = store.epochs().set_index("run_id")
     assert (epochs.loc[saturated.run_id, "test_classes_predicted"] == 1).all()
     assert (epochs.loc[healthy.run_id, "test_classes_predicted"] > 1).all()
+
+
+def test_the_processor_is_named_with_the_instruction_set_torch_uses(monkeypatch):
+    """A CPU run records its model and torch's kernel level: floats may differ in their last bits
+    between kinds, so the records say which kind computed them."""
+    import torch
+    from bnnlib import runner
+    runner.processor.cache_clear()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    try:
+        name = runner.processor("cpu")
+        assert name.endswith(" (AVX2)") and len(name) > len(" (AVX2)")
+    finally:
+        runner.processor.cache_clear()

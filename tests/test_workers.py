@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bnnlib.model import ARITHMETIC_VERSION
-from bnnlib.runner import DataOptions, execute
+from bnnlib.runner import DataOptions, execute, processor
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import expand_grid
 
@@ -39,6 +39,7 @@ def test_worker_processes_give_the_in_process_records(tmp_path, mnist_root):
     assert set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
     assert runs["data_digest"].str.fullmatch("[0-9a-f]{64}").all() and runs["data_digest"].nunique() == 1
     assert runs["code"].notna().all()
+    assert set(runs["processor"]) == {processor("cpu")}  # worker processes name the processor as the parent does
 
 
 @pytest.mark.slow
