@@ -3,7 +3,8 @@
 A sample of committed runs is recomputed for its first epochs and every metric must be equal,
 to the last bit. Only records the current arithmetic computes the same way are sampled: the
 arithmetic version (bnnlib.model.ARITHMETIC_VERSION, recorded per run since version 2) changed
-BN statistics in version 2 and binary-weight first layers in version 3.
+BN statistics in version 2 and binary-weight first layers in version 3. Only records computed on
+this machine's kind of processor are sampled (runs record it): the long run may move machines.
 """
 
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from bnnlib.config import IDENTITY_FIELDS, RunConfig
 from bnnlib.model import ARITHMETIC_VERSION
-from bnnlib.runner import CLASS_COUNTS, METRICS, DataOptions, train_group
+from bnnlib.runner import CLASS_COUNTS, METRICS, DataOptions, processor, train_group
 from bnnlib.store import EPOCH_KEY
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -29,9 +30,19 @@ def same_arithmetic(record) -> bool:
     return (not binary) and (version >= 2 or not uses_bn)  # v3 changed binary weights only, v2 BN only
 
 
+def same_processor(runs: pd.DataFrame) -> pd.Series:
+    """Runs computed on this machine's kind of processor: bit-identity is promised on the same kind
+    only (the BLAS picks its kernels by processor). Runs recorded before the processor was are
+    kept: every machine they were computed on so far was reproduced by this test."""
+    if "processor" not in runs:
+        return pd.Series(True, index=runs.index)
+    return runs["processor"].isna() | (runs["processor"] == processor("cpu"))
+
+
 def _sample(budget, n_per_kind=1):
     runs = pd.read_csv(RESULTS / budget / "runs.csv")
-    runs = runs[runs.apply(same_arithmetic, axis=1) & (runs["status"] == "complete") & (runs["dataset"] == "mnist")]
+    runs = runs[runs.apply(same_arithmetic, axis=1) & (runs["status"] == "complete") & (runs["dataset"] == "mnist")
+                & same_processor(runs)]
     picks = []
     for _, group in runs.groupby(["batch_norm", "weights", "algorithm"], sort=True):
         picks.append(group.sort_values("run_id").head(n_per_kind))
@@ -42,6 +53,8 @@ def _sample(budget, n_per_kind=1):
 @pytest.mark.parametrize("budget", ["cpu", "paper"])  # paper: the long run's records agree with main's code
 def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget):
     sample = _sample(budget)
+    if sample.empty:
+        pytest.skip(f"no committed {budget} record was computed on this kind of processor ({processor('cpu')})")
     assert len(sample) >= 2 and set(sample["dataset"]) == {"mnist"}
     epochs = pd.read_csv(RESULTS / budget / "epochs.csv")
     for record in sample.to_dict("records"):
