@@ -304,6 +304,7 @@ def cmd_status(args) -> int:
             print(f"  {len(unbacked)} run(s) marked complete in runs.csv lack epoch rows in epochs.csv: "
                   f"they are not complete and will be recomputed")
         _show_collapsed(runs)
+        _show_processors(runs)
         for _, row in runs[runs["status"] == "diverged"].iterrows():
             print(f"  diverged: {row['run_id']} {row['algorithm']} {row['weights']} {row['activation']} "
                   f"init={row['init']} lr={row['lr']} seed={row['seed']} at epoch {row['epochs_done']}")
@@ -339,6 +340,18 @@ def _show_collapsed(runs) -> None:
     print(f"  collapsed: {len(hit)} run(s) predict one class for every test image at their latest epoch"
           + (f" ({by_rule})" if by_rule else "")
           + (f"; unknown for {unknown} recorded before class counts were" if unknown else ""))
+
+
+def _show_processors(runs) -> None:
+    """Which kinds of processor computed the runs (results repeat bit for bit on one kind): a long
+    run that moved to another machine shows it here."""
+    if "processor" not in runs.columns:
+        return
+    counts = runs["processor"].value_counts()
+    kinds = sorted(counts.items(), key=lambda item: (-item[1], item[0]))  # most runs first, ties by name
+    unknown = int(runs["processor"].isna().sum())
+    kinds += [("not recorded", unknown)] if unknown else []
+    print("  computed on: " + ", ".join(f"{kind} ({n} run{'s' if n > 1 else ''})" for kind, n in kinds))
 
 
 def _show_running(store: ResultsStore, runs) -> None:

@@ -82,6 +82,18 @@ def test_status_counts_collapsed_runs_and_those_it_cannot_tell(tmp_path, capsys)
            "unknown for 1 recorded before class counts were" in out
 
 
+def test_status_names_the_processors_that_computed_the_runs(tmp_path, capsys):
+    from bnnlib.cli import main
+    store = ResultsStore(tmp_path)
+    kinds = {"a": "AMD EPYC (AVX512)", "b": float("nan"), "c": "AMD EPYC (AVX512)", "d": "Intel Xeon (AVX2)"}
+    store.update_runs([dict(run_id=r * 16, dataset="mnist", batch_norm=False, algorithm="BP", status="complete",
+                            epochs_done=3, processor=kind, updated="2026-11-29T04:00:00+00:00")
+                       for r, kind in kinds.items()])
+    assert main(["status", str(tmp_path)]) == 0
+    assert "computed on: AMD EPYC (AVX512) (2 runs), Intel Xeon (AVX2) (1 run), not recorded (1 run)" \
+        in capsys.readouterr().out
+
+
 def _write_rows(directory, writer, n):
     store = ResultsStore(directory)
     for i in range(n):
