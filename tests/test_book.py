@@ -199,6 +199,19 @@ def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not
         assert re.findall(r'<td class="(\w+)">', row) == [kind for kind, _ in header]
 
 
+
+def test_a_table_keeps_the_label_columns_it_names_on_one_line():
+    import re
+    import pandas as pd
+    from bnnlib.book.report import html_table
+    frame = pd.DataFrame({"stage": ["grid search"], "rules": ["paper's"], "runs": [72]})
+    html = html_table(frame, keep_together=["stage"]).data
+    assert re.findall(r'<td class="([\w ]+)">', html) == ["text keep", "text", "num"]
+    assert re.findall(r'<th class="([\w ]+)">', html) == ["text", "text", "num"]  # headers may wrap
+    with pytest.raises(ValueError, match="keep_together names no column: stages; columns: stage, rules, runs"):
+        html_table(frame, keep_together=["stages"])
+
+
 def _summary(best_by_config):
     """A run_summary-like frame: ten seeds per (algorithm, weights, activation)."""
     import pandas as pd

@@ -206,24 +206,33 @@ def _is_numeric_column(column: pd.Series) -> bool:
                                     or isinstance(v, str) and NUMERIC_CELL.fullmatch(v) for v in values)
 
 
-def _mark_columns(html: str, numeric: set) -> str:
+def _mark_columns(html: str, numeric: set, keep: set = frozenset()) -> str:
     """Give the header and cells of numeric columns the class ``num`` (right-aligned by the
     book's CSS, like a paper's tables) and the others ``text``: pandas aligns every header right
-    and every cell left."""
+    and every cell left. Cells of the columns in ``keep`` also get ``keep`` (never wrapped)."""
+    def kind(position: int, tag: str) -> str:
+        return ("num" if position in numeric else "text") + (" keep" if tag == "td" and position in keep else "")
+
     def mark(row):
         position = itertools.count()
-        return re.sub(r"<(t[dh])>", lambda tag: f'<{tag.group(1)} class="{"num" if next(position) in numeric else "text"}">',
+        return re.sub(r"<(t[dh])>", lambda tag: f'<{tag.group(1)} class="{kind(next(position), tag.group(1))}">',
                       row.group(0))
     return re.sub(r"<tr[^>]*>.*?</tr>", mark, html, flags=re.S)
 
 
-def html_table(frame: pd.DataFrame):
+def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
     """A table for a page: HTML without pandas' index column, numbers right-aligned (its
-    plain-text face is stable, so nbval compares the same output on every execution)."""
+    plain-text face is stable, so nbval compares the same output on every execution).
+    ``keep_together``: columns of short labels whose cells must not wrap ("grid search" over two
+    lines reads as two entries) — only where the table still fits the page, so opted into per table."""
     from IPython.display import HTML
+    unknown = [name for name in keep_together if name not in frame.columns]
+    if unknown:
+        raise ValueError(f"keep_together names no column: {', '.join(unknown)}; columns: {', '.join(frame.columns)}")
     numeric = {i for i, name in enumerate(frame.columns) if _is_numeric_column(frame[name])}
+    keep = {i for i, name in enumerate(frame.columns) if name in keep_together}
     html = frame.map(_unbreakable).to_html(index=False, border=0, na_rep="–")
-    return HTML(_mark_columns(html, numeric))
+    return HTML(_mark_columns(html, numeric, keep))
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
