@@ -167,7 +167,8 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
                 row.update({name: float(metrics[name][s]) for name in METRICS})
                 row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
-                row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device)
+                row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device,
+                           processor=processor(first.device))  # named where it ran (a Dask worker's own)
                 rows.append(row)
                 if probed is not None:
                     diagnostics += [{"run_id": config.run_id, "epoch": epoch, **layer} for layer in probed[s]]
@@ -251,11 +252,11 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = D
 
 # ---------------------------------------------------------------------- execution
 def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, members: int,
-                  started: str, data_digest: str, collapsed: bool) -> dict:
+                  started: str, data_digest: str, collapsed: bool, processor_name: str) -> dict:
     return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
             "epochs_done": epoch, "status": status, "collapsed": collapsed, "device": config.device,
             "members_in_group": members, "seconds": seconds, "started": started, "updated": _now(),
-            "data_digest": data_digest, **library_versions(), "processor": processor(config.device)}
+            "data_digest": data_digest, **library_versions(), "processor": processor_name}
 
 
 class _Recorder:
@@ -296,7 +297,8 @@ class _Recorder:
             # or corrupt) recomputes rows it already has, identically
             recorded = max(outcome.epoch, self.recorded.get(config.run_id, 0))
             metadata.append(_run_metadata(config, recorded, status, self.seconds[config.run_id],
-                                          len(self.configs), self.started, outcome.data_digest, collapsed))
+                                          len(self.configs), self.started, outcome.data_digest, collapsed,
+                                          row["processor"]))  # its latest epoch's
             state = outcome.states.get(config.run_id)
             if status == "running" and state is not None:  # a Dask group returns only its last states
                 self.store.save_checkpoint(config.run_id, state)

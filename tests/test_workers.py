@@ -40,6 +40,7 @@ def test_worker_processes_give_the_in_process_records(tmp_path, mnist_root):
     assert runs["data_digest"].str.fullmatch("[0-9a-f]{64}").all() and runs["data_digest"].nunique() == 1
     assert runs["code"].notna().all()
     assert set(runs["processor"]) == {processor("cpu")}  # worker processes name the processor as the parent does
+    assert set(ResultsStore(tmp_path / "two").epochs()["processor"]) == {processor("cpu")}  # and each epoch
 
 
 @pytest.mark.slow
