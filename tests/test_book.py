@@ -199,7 +199,6 @@ def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not
         assert re.findall(r'<td class="(\w+)">', row) == [kind for kind, _ in header]
 
 
-
 def test_a_table_keeps_the_label_columns_it_names_on_one_line():
     import re
     import pandas as pd
