@@ -303,6 +303,18 @@ def test_final_runs_figure_marks_collapsed_runs_apart():
     assert "collapsed" not in " ".join(labels)
 
 
+def test_accuracy_table_and_paper_comparison_print_the_same_median():
+    from bnnlib.book import report
+    # median 0.60085: numpy's round(2) of 60.085 gives 60.08, the correctly rounded decimal is 60.09
+    seeds = [0.5955, 0.5990, 0.6000, 0.6005, 0.6008, 0.6009, 0.6010, 0.6050, 0.6060, 0.6100]
+    summary = _summary({("BP", "binary", "sign"): seeds})
+    accuracy = report.accuracy_table(summary)
+    comparison = report.paper_comparison(summary, "mnist", False)
+    ours = accuracy[(accuracy["algorithm"] == "BP") & (accuracy["setting"] == "binary sign")]["median (%)"].iloc[0]
+    beside = comparison[(comparison["algorithm"] == "BP") & (comparison["setting"] == "binary sign")]
+    assert ours == beside["median (%)"].iloc[0] == "60.09"
+
+
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
     from bnnlib.book import report
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)

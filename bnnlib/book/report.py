@@ -277,7 +277,9 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].agg(collapsed_count) \
         if "collapsed" in frame.columns else "–"  # not recorded: not known
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
-    table["median (%)"] = (100 * table["median"]).round(2)
+    # the same formatter as paper_comparison's: numpy's round(2) and Python's decimal rounding
+    # disagree on ties such as 60.085, and both tables stand on one page
+    table["median (%)"] = table["median"].map(_percent)
     return table.reset_index()
 
 
