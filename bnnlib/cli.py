@@ -1,4 +1,4 @@
-"""Command line: ``python -m bnnlib {run,sweep,protocol,book,status,export,summary,predict} …``
+"""Command line: ``python -m bnnlib {run,sweep,protocol,book,status,merge,export,summary,predict} …``
 (``--help`` on each). ``run``'s options are generated from :class:`~bnnlib.config.RunConfig`'s fields."""
 
 from __future__ import annotations
@@ -164,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data-mirror", help=f"offline mirror in torchvision's layout (default ${MIRROR_VARIABLE})")
     predict.add_argument("--no-download", action="store_true", help="never try the internet for data")
 
+    merge = commands.add_parser("merge", help="bring the finished runs of another results folder (a GPU "
+                                "machine's, another checkout's) into a results folder")
+    merge.add_argument("source", type=Path, help="the results folder the runs were trained into")
+    merge.add_argument("results", type=Path, help="the results folder they join, e.g. results/paper")
+
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", help="also list the runs of this sweep (grid or a YAML file) that are missing")
@@ -280,6 +285,21 @@ def cmd_book(args) -> int:
     from .book.pipeline import execute_book
 
     execute_book(args.budget, args.output, args.results_base, only=args.only)
+    return 0
+
+
+def cmd_merge(args) -> int:
+    if not args.source.is_dir():
+        raise ValueError(f"merge: source folder {args.source} does not exist")
+    report = ResultsStore(args.results).merge_from(ResultsStore(args.source))
+    merged = report["merged"]
+    print(f"merged {len(merged)} finished run(s) from {args.source} into {args.results} "
+          f"({report['packed']} packed model(s), {report['states']} kept state(s) copied)")
+    for key, why in (("already_here", "already finished here: kept as they are"),
+                     ("training_here", "being trained here now: merge again once they end"),
+                     ("unfinished", "not finished in the source: they are trained here from scratch")):
+        if report[key]:
+            print(f"  left out: {len(report[key])} run(s) {why}")
     return 0
 
 
@@ -454,7 +474,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
                 "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
-                "status": cmd_status}[args.command](args)
+                "status": cmd_status, "merge": cmd_merge}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

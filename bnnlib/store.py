@@ -217,6 +217,90 @@ class ResultsStore:
             return None
         return runs[runs["run_id"] == run_id].iloc[-1].to_dict()
 
+    # ------------------------------------------------------------------ merging
+    def finished_runs(self) -> pd.DataFrame:
+        """The rows of runs.csv whose run is over: diverged, or complete with every epoch it
+        asked for recorded in epochs.csv (runs.csv alone is not trusted)."""
+        runs = self.runs()
+        if runs.empty:
+            return runs
+        counts = self.epoch_counts()
+        recorded = runs["run_id"].map(lambda run_id: counts.get(run_id, 0))
+        wanted = runs["epochs_requested"] if "epochs_requested" in runs.columns else runs["epochs_done"]
+        over = (runs["status"] == "diverged") | ((runs["status"] == "complete") & (recorded >= wanted))
+        return runs[over]
+
+    def merge_from(self, source: "ResultsStore") -> dict:
+        """Bring the finished runs of another results folder (a GPU machine's, another
+        checkout's) into this one: their epochs.csv, runs.csv, packed.csv and diagnostics.csv
+        rows, their packed files and kept states. Unfinished runs stay behind (their checkpoints
+        do not travel: they are trained here from scratch), runs already finished here are kept
+        as they are, and runs a process is training here now are left for a later merge.
+
+        Everything is checked before anything is written: both folders must be readable, and a
+        dataset's runs must come from the same data (``data_digest``) and, like every run of one
+        folder, from the same arithmetic version. Returns what was merged and left out."""
+        from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE
+
+        if source.directory.resolve() == self.directory.resolve():
+            raise ValueError(f"merge: the source {source.directory} is the results folder itself")
+        if not source.runs_path.exists():
+            raise ValueError(f"merge: {source.directory} holds no runs.csv; accepted: a results folder")
+        finished = source.finished_runs()
+        every = source.runs()
+        here = self.runs()
+        done_here = set(self.finished_runs()["run_id"]) if not here.empty else set()
+        candidates = finished[~finished["run_id"].isin(done_here)]
+        if not here.empty and not candidates.empty:
+            self._check_same_origin(candidates, here, source)
+        report = {"merged": [], "unfinished": sorted(set(every["run_id"]) - set(finished["run_id"])),
+                  "already_here": sorted(set(finished["run_id"]) & done_here), "training_here": [],
+                  "packed": 0, "states": 0}
+        with self.claim(candidates["run_id"]) as held:  # runs trained here now are not touched
+            report["training_here"] = sorted(set(candidates["run_id"]) - set(held))
+            chosen = set(held)
+            if not chosen:
+                return report
+            tables = [(self.epochs_path, source.epochs(), EPOCH_KEY), (self.runs_path, every, ["run_id"]),
+                      (self.directory / "packed.csv", source.table("packed.csv"), ["run_id"]),
+                      (self.directory / DIAGNOSTICS_TABLE, source.table(DIAGNOSTICS_TABLE), list(DIAGNOSTICS_KEY))]
+            with self._locked():
+                # epochs before runs: runs.csv never calls a run complete before its epochs are here
+                for path, table, key in tables:
+                    if not table.empty:
+                        rows = table[table["run_id"].isin(chosen)]
+                        if not rows.empty:
+                            self._merge_unlocked(path, rows, key)
+            for run_id in sorted(chosen):
+                for folder, name in (("packed", f"{run_id}.bnn"), ("states", f"{run_id}.pt")):
+                    origin, target = source.directory / folder / name, self.directory / folder / name
+                    if origin.exists() and not target.exists():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        _atomic_write_bytes(target, origin.read_bytes())
+                        report[folder] += 1
+                self.delete_checkpoint(run_id)  # a partial start here is superseded
+            report["merged"] = sorted(chosen)
+        return report
+
+    @staticmethod
+    def _check_same_origin(incoming: pd.DataFrame, here: pd.DataFrame, source: "ResultsStore") -> None:
+        """One dataset's runs from one data file, and one folder's runs from one arithmetic."""
+        if "data_digest" in incoming.columns and "data_digest" in here.columns:
+            for dataset, digests in incoming.groupby("dataset")["data_digest"]:
+                ours = set(here.loc[here["dataset"] == dataset, "data_digest"].dropna())
+                theirs = set(digests.dropna())
+                if ours and theirs and theirs != ours:
+                    raise ValueError(f"merge: {source.directory} trained {dataset} on data with digest "
+                                     f"{', '.join(sorted(theirs))}; accepted: {', '.join(sorted(ours))}, the "
+                                     f"data of the runs here")
+        if "arithmetic" in incoming.columns and "arithmetic" in here.columns and here["arithmetic"].notna().any():
+            newest = int(here["arithmetic"].max())
+            other = sorted({int(v) for v in incoming["arithmetic"].dropna()} - {newest})
+            if other:
+                raise ValueError(f"merge: {source.directory} holds runs of arithmetic version "
+                                 f"{', '.join(map(str, other))}; accepted: {newest}, the version of the runs "
+                                 f"here (one folder's records come from one version of the arithmetic)")
+
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_path(self, run_id: str) -> Path:
         return self.checkpoints / f"{run_id}.pt"

@@ -305,6 +305,83 @@ def test_dask_local_cluster_gives_the_in_process_records(tmp_path, mnist_root):
     assert set(ResultsStore(tmp_path / "dask").runs()["status"]) == {"complete"}
 
 
+def _finished_elsewhere_and_here(tmp_path, mnist_root):
+    """Three fully binary runs: 0 finished in the source only, 1 finished in both, 2 unfinished
+    in the source (its last epoch and status as an interrupted run leaves them)."""
+    configs = expand_grid({**TINY, "algorithm": "DFA", "weights": "binary", "activation": "sign", "init": 0.1,
+                           "lr": 1e-4, "seed": [1, 2, 3], "epochs": 2})
+    data = DataOptions(root=str(mnist_root))
+    source, here = ResultsStore(tmp_path / "gpu"), ResultsStore(tmp_path / "paper")
+    execute(configs, source, data, progress=False, max_members=1, keep_checkpoints=True)
+    execute(configs[1:2], here, data, progress=False, max_members=1)
+    epochs = pd.read_csv(source.epochs_path)
+    epochs[~((epochs["run_id"] == configs[2].run_id) & (epochs["epoch"] == 2))].to_csv(source.epochs_path, index=False)
+    source.update_runs([{**source.run_record(configs[2].run_id), "status": "running", "epochs_done": 1}])
+    (source.directory / "packed").mkdir()
+    (source.directory / "packed" / f"{configs[0].run_id}.bnn").write_bytes(b"packed model")
+    source.update_table("packed.csv", [{"run_id": configs[0].run_id, "agreement": 1.0}])
+    return configs, source, here
+
+
+def test_merge_brings_finished_runs_only_and_they_are_not_trained_again(tmp_path, mnist_root):
+    configs, source, here = _finished_elsewhere_and_here(tmp_path, mnist_root)
+    before = here.epochs()
+    ids = [c.run_id for c in configs]
+    report = here.merge_from(source)
+    assert report["merged"] == [ids[0]] and report["already_here"] == [ids[1]]
+    assert report["unfinished"] == [ids[2]] and report["training_here"] == []
+    assert report["packed"] == 1 and report["states"] == 1
+    merged = here.epochs()
+    pd.testing.assert_frame_equal(merged[merged["run_id"] == ids[0]][METRIC_COLUMNS].reset_index(drop=True),
+                                  source.epochs()[source.epochs()["run_id"] == ids[0]][METRIC_COLUMNS]
+                                  .reset_index(drop=True))
+    pd.testing.assert_frame_equal(merged[merged["run_id"] == ids[1]].reset_index(drop=True),
+                                  before.reset_index(drop=True))  # what was finished here stays
+    assert ids[2] not in set(merged["run_id"]) and ids[2] not in set(here.runs()["run_id"])
+    assert (here.directory / "packed" / f"{ids[0]}.bnn").read_bytes() == b"packed model"
+    assert list(here.table("packed.csv")["run_id"]) == [ids[0]] and here.state_path(ids[0]).exists()
+    work = plan(configs, here, max_members=1)
+    assert [c.run_id for c in work.pending] == [ids[2]]  # the merged run is complete here
+    assert here.merge_from(source)["merged"] == []  # merging again changes nothing
+
+
+def test_merge_leaves_runs_being_trained_here(tmp_path, mnist_root):
+    configs, source, here = _finished_elsewhere_and_here(tmp_path, mnist_root)
+    with ResultsStore(here.directory).claim([configs[0].run_id]) as held:  # as a sweep training it
+        assert held == [configs[0].run_id]
+        report = here.merge_from(source)
+    assert report["merged"] == [] and report["training_here"] == [configs[0].run_id]
+    assert configs[0].run_id not in set(here.epochs()["run_id"])
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("data_digest", "0" * 16, "trained mnist on data with digest 0000000000000000; accepted: "),
+    ("arithmetic", 1, "holds runs of arithmetic version 1; accepted: "),
+])
+def test_merge_refuses_other_data_or_arithmetic_before_writing(tmp_path, mnist_root, column, value, message):
+    configs, source, here = _finished_elsewhere_and_here(tmp_path, mnist_root)
+    runs = source.runs()
+    runs.loc[runs["run_id"] == configs[0].run_id, column] = value
+    runs.to_csv(source.runs_path, index=False)
+    epochs, table = here.epochs_path.read_bytes(), here.runs_path.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        here.merge_from(source)
+    assert here.epochs_path.read_bytes() == epochs and here.runs_path.read_bytes() == table
+
+
+def test_cli_merge_says_what_it_merged_and_left_out(tmp_path, mnist_root, capsys):
+    from bnnlib.cli import main
+    _finished_elsewhere_and_here(tmp_path, mnist_root)
+    assert main(["merge", str(tmp_path / "gpu"), str(tmp_path / "paper")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"merged 1 finished run(s) from {tmp_path / 'gpu'} into {tmp_path / 'paper'} "
+                      f"(1 packed model(s), 1 kept state(s) copied)")
+    assert out[1:] == ["  left out: 1 run(s) already finished here: kept as they are",
+                       "  left out: 1 run(s) not finished in the source: they are trained here from scratch"]
+    assert main(["merge", str(tmp_path / "nowhere"), str(tmp_path / "paper")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: merge: source folder {tmp_path / 'nowhere'} does not exist"
+
+
 # ---------------------------------------------------------------------- CLI
 @pytest.mark.slow
 def test_cli_errors_name_the_bad_value(tmp_path):
