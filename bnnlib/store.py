@@ -289,7 +289,7 @@ class ResultsStore:
             for dataset, digests in incoming.groupby("dataset")["data_digest"]:
                 ours = set(here.loc[here["dataset"] == dataset, "data_digest"].dropna())
                 theirs = set(digests.dropna())
-                if ours and theirs and theirs != ours:
+                if ours and theirs - ours:  # a digest not seen here: other data
                     raise ValueError(f"merge: {source.directory} trained {dataset} on data with digest "
                                      f"{', '.join(sorted(theirs))}; accepted: {', '.join(sorted(ours))}, the "
                                      f"data of the runs here")
