@@ -246,8 +246,11 @@ class ResultsStore:
             raise ValueError(f"merge: the source {source.directory} is the results folder itself")
         if not source.runs_path.exists():
             raise ValueError(f"merge: {source.directory} holds no runs.csv; accepted: a results folder")
-        finished = source.finished_runs()
         every = source.runs()
+        if every.empty:  # a folder whose first run has not written a row yet: nothing to bring
+            return {"merged": [], "unfinished": [], "already_here": [], "training_here": [],
+                    "packed": 0, "states": 0}
+        finished = source.finished_runs()
         here = self.runs()
         done_here = set(self.finished_runs()["run_id"]) if not here.empty else set()
         candidates = finished[~finished["run_id"].isin(done_here)]

@@ -382,6 +382,18 @@ def test_cli_merge_says_what_it_merged_and_left_out(tmp_path, mnist_root, capsys
     assert capsys.readouterr().err.strip() == f"error: merge: source folder {tmp_path / 'nowhere'} does not exist"
 
 
+@pytest.mark.parametrize("content", [b"", b"run_id,status,epochs_done\n"], ids=["empty", "header-only"])
+def test_merge_from_a_folder_with_no_run_yet_brings_nothing(tmp_path, content):
+    # a GPU folder copied before its first run wrote a row: nothing to merge, nothing written
+    source = tmp_path / "gpu"
+    source.mkdir()
+    (source / "runs.csv").write_bytes(content)
+    from bnnlib.store import ResultsStore
+    report = ResultsStore(tmp_path / "paper").merge_from(ResultsStore(source))
+    assert report["merged"] == [] and report["unfinished"] == []
+    assert not (tmp_path / "paper" / "runs.csv").exists()
+
+
 # ---------------------------------------------------------------------- CLI
 @pytest.mark.slow
 def test_cli_errors_name_the_bad_value(tmp_path):
