@@ -35,8 +35,8 @@ mathjax: $(MATHJAX)
 
 test: env $(MATHJAX)
 	$(PY) -m pytest -q tests
-	BNNLIB_FIGURES_DIR=$$(mktemp -d) $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	figures=$$(mktemp -d) && BNNLIB_FIGURES_DIR=$$figures $(PY) -m pytest -q -p no:cacheprovider --nbval-lax \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS); status=$$?; rm -rf $$figures; exit $$status
 
 pipeline: env
 	$(PY) -m bnnlib book --budget $(BUDGET)
