@@ -113,3 +113,29 @@ def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected
     assert list(table["budget"]) == [expected] * 3
     assert list(table["verdict"]) == ["supported"] * 3
     assert table["evidence"].str.endswith("significant at 5 %").all()
+
+
+def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_without_a_verdict():
+    from bnnlib.book.claims import beside_paper
+    # only MNIST without BN recorded; DRTP lowest in binary sign (0.90), DFA ahead of BP there by 0.50
+    def accuracy(algorithm, weights, activation, batch_norm):
+        return {"BP": 0.40, "DFA": 0.95, "DRTP": 0.90}[algorithm] if (weights, activation) == ("binary", "sign") \
+            else {"BP": 0.97, "DFA": 0.96, "DRTP": 0.95}[algorithm]
+    recorded = {("mnist", False): pd.DataFrame(  # no noise: the medians are the values above
+        [dict(algorithm=algorithm, weights=weights, activation=activation, seed=seed, diverged=False,
+              best_test_accuracy=accuracy(algorithm, weights, activation, False))
+         for algorithm in ("BP", "DFA", "DRTP") for weights, activation in SETTINGS for seed in range(3)])}
+    table = beside_paper(["mnist", "fashion-mnist"], {"paper": None}, so_far={"paper": recorded})
+    ours = table[table["source"] == "ours at paper (100 epochs)"].set_index("claim")
+    head = "so far MNIST without BN only (1 of 4 settings): "
+    assert ours.loc["C1", "evidence"].startswith(
+        head + "lowest DFA/DRTP median in a binary setting 90.0 % (DRTP, binary sign, MNIST without BN)")
+    assert ours.loc["C2", "evidence"].startswith(
+        head + "DFA or DRTP median above BP's in 1 of 3 binary cells; largest lead +55.0 points "
+               "(binary sign, MNIST without BN). The paper's medians on the same settings: DFA or DRTP median "
+               "above BP's in ")
+    assert ours.loc["C3", "evidence"] == head + "needs both BN settings of a dataset"
+    assert set(ours["verdict"]) == {"– (decided once every setting is recorded)"}
+    nothing = beside_paper(["mnist", "fashion-mnist"], {"paper": None})
+    assert set(nothing[nothing["source"].str.startswith("ours")]["evidence"]) == \
+        {"its runs are not all recorded yet (0 of 4 settings)"}

@@ -296,14 +296,54 @@ def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
     return decide(summaries, alpha), summaries
 
 
-def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], alpha: float = 0.05) -> pd.DataFrame:
+def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = None) -> Dict[Tuple[str, bool], pd.DataFrame]:
+    """The summaries of the dataset × BN settings whose final runs are all recorded at a budget
+    (possibly none): what a budget shows while :func:`decided_at` still waits for the rest."""
+    from .report import open_store, recorded_finals
+
+    budget, store = open_store(budget_name, results_base)
+    found = {(dataset, batch_norm): recorded_finals(dataset, batch_norm, budget, store)
+             for dataset in datasets for batch_norm in (False, True)}
+    return {key: summary for key, summary in found.items() if summary is not None}
+
+
+def _settings_named(keys) -> str:
+    return ", ".join(f"{DATASET_NAMES.get(d, d)} {'with' if b else 'without'} BN" for d, b in keys)
+
+
+def _so_far(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> Dict[str, str]:
+    """Each claim's evidence from the settings recorded so far, beside the paper's medians on the
+    same settings: medians only, no verdict (the tests wait for every setting)."""
+    total = 2 * len(list(datasets))
+    if not summaries:
+        return {claim: f"its runs are not all recorded yet (0 of {total} settings)" for claim in CLAIMS}
+    ours = evidence(central_values(summaries))
+    paper = paper_values(datasets)
+    keys = set(summaries)
+    paper = evidence(paper[[(d, b) in keys for d, b in zip(paper["dataset"], paper["batch_norm"])]])
+    head = f"so far {_settings_named(sorted(keys))} only ({len(keys)} of {total} settings): "
+    out = {}
+    for claim in CLAIMS:
+        if ours[claim] == "–":
+            out[claim] = head + "needs both BN settings of a dataset"
+        else:
+            out[claim] = f"{head}{ours[claim]}. The paper's medians on the same settings: {paper[claim]}"
+    return out
+
+
+def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], alpha: float = 0.05,
+                 so_far: Optional[Dict[str, Dict[Tuple[str, bool], pd.DataFrame]]] = None) -> pd.DataFrame:
     """Each claim as the paper's medians show it and as our runs decide it at each budget:
     ``by_budget`` maps a budget's name to (verdicts, summaries), or None while its runs are not
-    all recorded. One row per claim × source."""
+    all recorded; for such a budget, ``so_far`` may give the summaries of the settings already
+    recorded (:func:`recorded_so_far`), whose medians are then shown beside the paper's on the
+    same settings, without a verdict. One row per claim × source."""
     from ..protocol import BUDGETS
 
     paper = paper_verdicts(datasets, alpha)
     paper_evidence = evidence(paper_values(datasets))
+    partial = {name: _so_far(datasets, (so_far or {}).get(name, {}))
+               for name, decided in by_budget.items() if decided is None}
     rows = []
     for claim, text in CLAIMS.items():
         rows.append({"claim": claim, "source": "the paper's medians (100 epochs)",
@@ -311,8 +351,8 @@ def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], al
         for name, decided in by_budget.items():
             source = f"ours at {name} ({BUDGETS[name].epochs} epochs)"
             if decided is None:
-                rows.append({"claim": claim, "source": source, "evidence": "its runs are not all recorded yet",
-                             "verdict": "–"})
+                rows.append({"claim": claim, "source": source, "evidence": partial[name][claim],
+                             "verdict": "– (decided once every setting is recorded)"})
                 continue
             verdicts, summaries = decided
             rows.append({"claim": claim, "source": source, "evidence": evidence(central_values(summaries))[claim],
