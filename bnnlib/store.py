@@ -246,19 +246,18 @@ class ResultsStore:
             raise ValueError(f"merge: the source {source.directory} is the results folder itself")
         if not source.runs_path.exists():
             raise ValueError(f"merge: {source.directory} holds no runs.csv; accepted: a results folder")
+        report = {"merged": [], "unfinished": [], "already_here": [], "training_here": [], "packed": 0, "states": 0}
         every = source.runs()
         if every.empty:  # a folder whose first run has not written a row yet: nothing to bring
-            return {"merged": [], "unfinished": [], "already_here": [], "training_here": [],
-                    "packed": 0, "states": 0}
+            return report
         finished = source.finished_runs()
         here = self.runs()
         done_here = set(self.finished_runs()["run_id"]) if not here.empty else set()
         candidates = finished[~finished["run_id"].isin(done_here)]
         if not here.empty and not candidates.empty:
             self._check_same_origin(candidates, here, source)
-        report = {"merged": [], "unfinished": sorted(set(every["run_id"]) - set(finished["run_id"])),
-                  "already_here": sorted(set(finished["run_id"]) & done_here), "training_here": [],
-                  "packed": 0, "states": 0}
+        report["unfinished"] = sorted(set(every["run_id"]) - set(finished["run_id"]))
+        report["already_here"] = sorted(set(finished["run_id"]) & done_here)
         with self.claim(candidates["run_id"]) as held:  # runs trained here now are not touched
             report["training_here"] = sorted(set(candidates["run_id"]) - set(held))
             chosen = set(held)

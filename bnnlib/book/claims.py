@@ -283,16 +283,10 @@ def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
                alpha: float = 0.05) -> Optional[Tuple[Dict, Dict]]:
     """(verdicts, summaries) from a budget's records — nothing is computed — or None while any
     of its final runs for these datasets is not recorded."""
-    from .report import open_store, recorded_finals
-
-    budget, store = open_store(budget_name, results_base)
-    summaries = {}
-    for dataset in datasets:
-        for batch_norm in (False, True):
-            summary = recorded_finals(dataset, batch_norm, budget, store)
-            if summary is None:
-                return None
-            summaries[dataset, batch_norm] = summary
+    datasets = list(datasets)
+    summaries = recorded_so_far(budget_name, datasets, results_base)
+    if len(summaries) < 2 * len(datasets):
+        return None
     return decide(summaries, alpha), summaries
 
 
