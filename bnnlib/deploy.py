@@ -15,8 +15,9 @@ keeps its trained state (``<results>/states/``); :func:`export` turns that state
 * the output layer stays float32 (the paper does not binarise it), followed by tanh.
 
 :class:`PackedNetwork` runs that file with integer arithmetic only for the binary layers:
-int8 × int8 → int32 GEMMs (``torch._int_mm``) on ±1 weights unpacked once at load, integer
-thresholds instead of BN and sign. The tests prove its predictions equal the float model's
+int8 × int8 → int32 GEMMs (``torch._int_mm``; float32 GEMMs of the same integers where the
+processor runs int8 slower, :mod:`bnnlib.kernels`) on ±1 weights unpacked once at load,
+integer thresholds instead of BN and sign. The tests prove its predictions equal the float model's
 on every image of the MNIST and Fashion-MNIST test sets.
 """
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import kernels
 from .binarize import tanh
 from .config import IDENTITY_FIELDS, RunConfig
 from .model import BinaryMLP
@@ -244,10 +246,10 @@ class PackedNetwork:
         p = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
         # block 1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs, with p − 128 ∈ [−128, 127] an int8
         centred = (p.to(torch.int16) - 128).to(torch.int8)
-        a = torch._int_mm(centred, self._weights[0]).mul_(2).add_(self._column_sums[0])
+        a = kernels.pm1_matmul(centred, self._weights[0]).mul_(2).add_(self._column_sums[0])
         y = self._threshold(0, a)
         for k in range(1, len(self.layers)):
-            y = self._threshold(k, torch._int_mm(y, self._weights[k]))
+            y = self._threshold(k, kernels.pm1_matmul(y, self._weights[k]))
         return tanh(y.to(torch.float32) @ self._output)
 
     def predict(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:

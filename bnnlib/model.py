@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from .binarize import ACTIVATIONS, WEIGHT_BINARISERS, tanh
+from . import kernels
 from .checks import check_positive, reject
 from .seeding import member_generator, uniform
 
@@ -124,6 +125,7 @@ class BinaryMLP:
         self.hidden_binariser = WEIGHT_BINARISERS.get("sign" if binary_weights else "identity")
         self.init = per_member(init, self.n_members, "init")
         self.device = torch.device(device)
+        kernels.requested()  # a bad BNNLIB_INT8_GEMM is refused here, before any compute
         if not isinstance(pixel_inputs, bool):
             raise reject("pixel_inputs", pixel_inputs, "True, False")
         self.pixel_inputs = pixel_inputs
@@ -187,10 +189,17 @@ class BinaryMLP:
         """Linear layers whose inputs and weights are both ±1: hidden layers 1 … n_hidden−1 of a
         network with binary weights and a ±1 activation. Their products are ±1 and their sums
         integers of magnitude ≤ fan_in, so an int8 GEMM with int32 accumulation gives exactly
-        the float32 result (every integer below 2²⁴ is a float32) at ~7× the speed here."""
+        the float32 result (every integer below 2²⁴ is a float32); where the processor runs it
+        faster (:mod:`bnnlib.kernels`), it is used."""
         if self.binary_weights and self.activation.binary_output:
             return range(1, self.n_hidden)
         return range(0)
+
+    @property
+    def exact_first_layer(self) -> bool:
+        """With binary weights and pixel inputs x = (2p − 255)/255, block 1's pre-activation is an
+        integer over 255: it is computed exactly (ARITHMETIC_VERSION 3)."""
+        return self.binary_weights and self.pixel_inputs
 
     # ------------------------------------------------------------------ forward
     def _linear(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -209,12 +218,6 @@ class BinaryMLP:
             out[s].copy_(torch._int_mm(y_int8[s], w_int8[s]))
         return out
 
-    @property
-    def exact_first_layer(self) -> bool:
-        """With binary weights and pixel inputs x = (2p − 255)/255, block 1's pre-activation is an
-        integer over 255: it is computed exactly (ARITHMETIC_VERSION 3)."""
-        return self.binary_weights and self.pixel_inputs
-
     @staticmethod
     def _first_layer_exact(x: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
         """(Σ(2p − 255)·s)/255 for x = p/127.5 − 1 and s = ±1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs
@@ -232,32 +235,39 @@ class BinaryMLP:
 
     def _hidden_linear(self, k: int, y: torch.Tensor, w: torch.Tensor,
                        w_int8: Optional[torch.Tensor]) -> torch.Tensor:
-        # torch._int_mm takes any shape on the CPU; on CUDA it wants sizes the paper's do not have
+        """Hidden Linear k; ``w_int8`` is given where the int8 kernel computes it. The float32
+        branches compute the same integers (|sum| < 2²⁴ is exact in any order), so both kernels
+        give the same bits."""
         if k == 0 and self.exact_first_layer:
-            if self.device.type == "cpu":
-                return self._first_layer_exact(y, w.to(torch.int8) if w_int8 is None else w_int8)
+            if w_int8 is not None:
+                return self._first_layer_exact(y, w_int8)
             z = self._linear(torch.round(y * 127.5 - 0.5).mul_(2).add_(1), w)  # 2p − 255, summed exactly
             return z.div_(255.0)
-        if w_int8 is not None and y.dim() == 3 and self.device.type == "cpu":
+        if w_int8 is not None and y.dim() == 3:
             return self._linear_pm1(y, w_int8)
         return self._linear(y, w)
 
+    def _int8_layers(self) -> set:
+        """The hidden layers the int8 kernel computes: the exact ones, where it is the faster."""
+        if not kernels.use_int8(self.device):
+            return set()
+        return set(self.integer_layers) | ({0} if self.exact_first_layer else set())
+
     def integer_weights(self, effective_weights: Sequence[torch.Tensor]) -> List[Optional[torch.Tensor]]:
-        """int8 copies of the ±1 weights of :attr:`integer_layers` and of an exact first layer
-        (None elsewhere)."""
-        exact = set(self.integer_layers) | ({0} if self.exact_first_layer else set())
-        return [w.to(torch.int8) if k in exact else None for k, w in enumerate(effective_weights)]
+        """int8 copies of the ±1 weights of the layers the int8 kernel computes (None elsewhere)."""
+        int8 = self._int8_layers()
+        return [w.to(torch.int8) if k in int8 else None for k, w in enumerate(effective_weights)]
 
     def forward_train(self, x: torch.Tensor) -> ForwardCache:
         """Training-mode forward pass (batch statistics in BN; running stats updated)."""
         cache = ForwardCache()
         y = x
-        exact = set(self.integer_layers) | ({0} if self.exact_first_layer else set())
+        int8 = self._int8_layers()
         for k in range(self.n_hidden):
             w = self.effective_weight(k)
             cache.inputs.append(y)
             cache.effective_weights.append(w)
-            z = self._hidden_linear(k, y, w, w.to(torch.int8) if k in exact else None)
+            z = self._hidden_linear(k, y, w, w.to(torch.int8) if k in int8 else None)
             if self.batch_norm:
                 z, x_hat, inv_std = self._batch_norm_train(k, z)
                 cache.normalised.append(x_hat)
