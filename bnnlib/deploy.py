@@ -201,6 +201,7 @@ class PackedNetwork:
         self._weights = [torch.from_numpy(np.where(layer.signs.T, 1, -1).astype(np.int8)).contiguous()
                          for layer in layers]
         self._column_sums = [w.sum(dim=0, dtype=torch.int32) for w in self._weights]
+        self._weights_float32: Optional[List[torch.Tensor]] = None
         self._modes = [torch.from_numpy(layer.modes) for layer in layers]
         self._limits = [torch.from_numpy(layer.limits) for layer in layers]
         self._output = torch.from_numpy(output)
@@ -233,23 +234,36 @@ class PackedNetwork:
                              f"(truncated or corrupt file)")
         return cls(header, layers, output)
 
-    def _threshold(self, k: int, a: torch.Tensor) -> torch.Tensor:
+    def _threshold(self, k: int, a: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         modes, limits = self._modes[k], self._limits[k]
         above = a >= limits
         below = a <= limits
         on = torch.where(modes == ABOVE, above, torch.where(modes == BELOW, below, modes == PLUS))
-        return on.to(torch.int8).mul_(2).sub_(1)  # ±1 as int8, the next layer's input
+        return on.to(dtype).mul_(2).sub_(1)  # ±1, the next layer's input
+
+    def _float_weights(self) -> List[torch.Tensor]:
+        """The ±1 weights as float32, for processors whose int8 GEMMs are the slower kernel
+        (converted once, on first use)."""
+        if self._weights_float32 is None:
+            self._weights_float32 = [w.to(torch.float32) for w in self._weights]
+        return self._weights_float32
 
     @torch.no_grad()
     def logits(self, images: np.ndarray) -> torch.Tensor:
         """tanh outputs (N, classes) for uint8 images (N, input_size)."""
         p = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
+        # every hidden sum is an integer below 2²⁴: int8 × int8 → int32 GEMMs, or float32 GEMMs
+        # of the same integers where this processor runs int8 slower (bnnlib.kernels)
+        if kernels.use_int8(torch.device("cpu")):
+            dtype, weights, gemm = torch.int8, self._weights, torch._int_mm
+        else:
+            dtype, weights, gemm = torch.float32, self._float_weights(), torch.matmul
         # block 1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs, with p − 128 ∈ [−128, 127] an int8
-        centred = (p.to(torch.int16) - 128).to(torch.int8)
-        a = kernels.pm1_matmul(centred, self._weights[0]).mul_(2).add_(self._column_sums[0])
-        y = self._threshold(0, a)
+        centred = (p.to(torch.int16) - 128).to(dtype)
+        a = gemm(centred, weights[0]).mul_(2).add_(self._column_sums[0])
+        y = self._threshold(0, a, dtype)
         for k in range(1, len(self.layers)):
-            y = self._threshold(k, kernels.pm1_matmul(y, self._weights[k]))
+            y = self._threshold(k, gemm(y, weights[k]), dtype)
         return tanh(y.to(torch.float32) @ self._output)
 
     def predict(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -70,10 +70,3 @@ def use_int8(device: torch.device) -> bool:
         return choice == "int8"
     return int8_is_faster(torch.get_num_threads())
 
-
-def pm1_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b as int32 for 2-D int8 matrices whose products' sums stay below 2²⁴ in magnitude
-    (±1 weights against ±1 or pixel-centred inputs): by the kernel :func:`use_int8` picks."""
-    if use_int8(a.device):
-        return torch._int_mm(a, b)
-    return torch.matmul(a.float(), b.float()).to(torch.int32)
