@@ -9,8 +9,10 @@ activations and BN (random weights: speed does not depend on training): latency 
 
 * the float32 model as it evaluates during training (``BinaryMLP.predict``, exact integer paths
   included: that is bnnlib's evaluation), and of the same model with every layer in float32;
-* the packed engine (``bnnlib.deploy.PackedNetwork``): int8 × int8 → int32 GEMMs on ±1
-  weights, integer thresholds instead of BN and sign, float32 only in the output layer;
+* the packed engine (``bnnlib.deploy.PackedNetwork``): exact GEMMs on ±1 weights (int8 × int8
+  → int32, or float32 GEMMs of the same integers where this processor runs int8 slower:
+  ``bnnlib.kernels`` picks, and the report names the kernel and the processor), integer
+  thresholds instead of BN and sign, float32 only in the output layer;
 
 and the bytes of the packed file against the float32 weights. Targets (issue #9): weights at
 least 25× smaller, the packed engine faster than float32 at batch 1 and at batch 1 000.
@@ -30,9 +32,13 @@ import bnnlib  # noqa: E402,F401  (first: libgomp's spin count, as the CLI)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bnnlib import BinaryMLP, deploy  # noqa: E402
+from bnnlib import BinaryMLP, deploy, kernels  # noqa: E402
+from bnnlib.runner import processor  # noqa: E402
 
 from train_speed import FloatOnlyMLP  # noqa: E402  (every layer in float32: the plain float model)
+
+
+PACKED = "packed engine (integer thresholds)"
 
 
 def _median_seconds(function, repeats):
@@ -76,7 +82,7 @@ def main(argv=None):
     for name, model in models.items():
         rows[name] = dict(latency_s=_median_seconds(lambda: model.predict(x[:1]), args.repeats),
                           batch_s=_median_seconds(lambda: model.predict(x), max(args.repeats // 20, 3)))
-    rows["packed engine (int8 GEMMs, integer thresholds)"] = dict(
+    rows[PACKED] = dict(
         latency_s=_median_seconds(lambda: network.predict(pixels[:1]), args.repeats),
         batch_s=_median_seconds(lambda: network.predict(pixels), max(args.repeats // 20, 3)))
 
@@ -86,14 +92,15 @@ def main(argv=None):
         sum(4 * t.numel() for name in ("bn_gamma", "bn_beta", "running_mean", "running_var")
             for t in getattr(reference, name))
 
-    print(f"Fully binary MLP 784-700-500-300-200-10 with BN, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} single images, batch {args.batch}")
+    kernel = "int8" if kernels.use_int8(torch.device("cpu")) else "float32"
+    print(f"Fully binary MLP 784-700-500-300-200-10 with BN, {processor('cpu')}, {torch.get_num_threads()} "
+          f"threads, exact ±1 GEMMs as {kernel}; median of {args.repeats} single images, batch {args.batch}")
     print(f"{'':<50} {'batch 1 µs':>11} {'images/s at ' + str(args.batch):>20}")
     base = rows["float32 model (bnnlib's evaluation)"]
     plain = rows["float32, every layer"]
     for name, row in rows.items():
         print(f"{name:<50} {1e6 * row['latency_s']:11.1f} {args.batch / row['batch_s']:20.0f}")
-    packed = rows["packed engine (int8 GEMMs, integer thresholds)"]
+    packed = rows[PACKED]
     print(f"\npacked engine against float32 (every layer): {plain['latency_s'] / packed['latency_s']:.2f}× at batch 1, "
           f"{plain['batch_s'] / packed['batch_s']:.2f}× at batch {args.batch}")
     print(f"packed engine against bnnlib's evaluation:   {base['latency_s'] / packed['latency_s']:.2f}× at batch 1, "
@@ -101,7 +108,8 @@ def main(argv=None):
     print(f"model bytes: packed file {packed_bytes}, float32 weights and BN {float_bytes}: "
           f"{float_bytes / packed_bytes:.1f}× smaller (target ≥ 25×)")
     report = {"rows": rows, "packed_bytes": packed_bytes, "float32_bytes": float_bytes,
-              "threads": torch.get_num_threads(), "batch": args.batch}
+              "threads": torch.get_num_threads(), "batch": args.batch, "processor": processor("cpu"),
+              "kernel": kernel}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return report

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,8 +39,9 @@ import bnnlib  # noqa: E402,F401  (first, as the CLI does: it sets libgomp's spi
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bnnlib import BinaryMLP, make_trainer  # noqa: E402
+from bnnlib import BinaryMLP, kernels, make_trainer  # noqa: E402
 from bnnlib.data import Dataset  # noqa: E402
+from bnnlib.runner import processor  # noqa: E402
 from bnnlib.training import PAPER_BATCH_SIZE  # noqa: E402
 from numpy_reference import NumpyMLP  # noqa: E402
 
@@ -159,9 +159,10 @@ class FloatOnlyMLP(BinaryMLP):
         return False
 
 
-def epoch_seconds(algorithm, data, batches, repeats, activation, binary, bn, model_class=BinaryMLP):
+def epoch_seconds(algorithm, data, batches, repeats, activation, binary, bn, model_class=BinaryMLP,
+                  evaluation=True):
     """Seconds of one epoch of one member: training (extrapolated from ``batches``) + evaluation
-    of the full training and test sets."""
+    of the full training and test sets (NaN with ``evaluation=False``)."""
     model = model_class([0], activation=activation, binary_weights=binary, batch_norm=bn, pixel_inputs=True)
     trainer = make_trainer(algorithm, model, lr=1e-4)
     targets = data.targets(data.labels_train)
@@ -174,13 +175,15 @@ def epoch_seconds(algorithm, data, batches, repeats, activation, binary, bn, mod
             trainer.step(data.x_train[index], targets[index])
         runs.append(time.perf_counter() - start)
     train = statistics.median(runs[1:]) / batches * BATCHES_PER_EPOCH
+    if not evaluation:
+        return train, float("nan")
     model.predict(data.x_test[:2048])  # warm-up: the first call of a shape prepares its kernels
     return train, time_evaluation(model, data, max(repeats // 2, 1))
 
 
 def floors(data, args, local_peak, report):
     """Every setting of issue #8 against the float32 FLOP floor of its epoch, and the exact
-    integer path of the ±1 × ±1 layers against the same model in float32 alone."""
+    integer path of the ±1 × ±1 layers, by either kernel, against the same model in float32 alone."""
     n_eval = data.x_train.shape[0] + data.x_test.shape[0]
     settings = [(a, "tanh", False, False) for a in ALGORITHMS] + [(a, "sign", True, False) for a in ALGORITHMS] \
         + [(a, "sign", True, True) for a in ALGORITHMS] + [(a, "tanh", False, True) for a in ALGORITHMS]
@@ -207,17 +210,35 @@ def floors(data, args, local_peak, report):
           f"{sum(r['ratio'] <= FLOOR_TARGET for r in rows)}/{len(rows)} settings within {FLOOR_TARGET}×")
     report["floors"] = rows
 
-    print("\nExact integer paths (binary weights: block 1 on pixel integers; with sign activations blocks 2–4 "
-          "±1 × ±1; int8 GEMMs, int32 sums) against every layer in float32:")
-    print(f"{'algorithm':<6} {'activation':<10} {'BN':<3} {'float32 s':>9} {'int8 s':>8} {'speed-up':>8}")
+    chosen = "int8" if kernels.use_int8(torch.device("cpu")) else "float32"
+    print(f"\nExact integer paths (binary weights: block 1 on pixel integers; with sign activations blocks 2–4 "
+          f"±1 × ±1), seconds per epoch of training: every layer in float32 (no exact path) against the exact "
+          f"path's two kernels, which give the same bits — int8 GEMMs with int32 sums, or float32 GEMMs of the "
+          f"same integers. Kernel chosen on this processor ({processor('cpu')}, measured by bnnlib.kernels): "
+          f"{chosen}")
+    # where int8 is the slow kernel (~30× float32 on AVX2), a few batches measure it well enough
+    int8_batches = args.batches if chosen == "int8" else max(2, args.batches // 10)
+    print(f"{'algorithm':<6} {'activation':<10} {'BN':<3} {'float32 s':>9} {'exact/f32 s':>11} "
+          f"{'exact/int8 s':>12} {'chosen × float32':>16}")
     integer = []
     for algorithm, activation, bn in [(a, act, bn) for act in ("sign", "tanh") for bn in (False, True)
                                       for a in ALGORITHMS]:
         local_peak()
-        exact = sum(epoch_seconds(algorithm, data, args.batches, args.repeats, activation, True, bn))
-        plain = sum(epoch_seconds(algorithm, data, args.batches, args.repeats, activation, True, bn, FloatOnlyMLP))
-        integer.append(dict(algorithm=algorithm, activation=activation, batch_norm=bn, float32_s=plain, int8_s=exact))
-        print(f"{algorithm:<6} {activation:<10} {'BN' if bn else '-':<3} {plain:9.3f} {exact:8.3f} {plain / exact:7.2f}×")
+        plain = epoch_seconds(algorithm, data, args.batches, args.repeats, activation, True, bn, FloatOnlyMLP,
+                              evaluation=False)[0]
+        by_kernel = {}
+        for kernel, batches in (("float32", args.batches), ("int8", int8_batches)):
+            os.environ[kernels.ENV] = kernel
+            try:
+                by_kernel[kernel] = epoch_seconds(algorithm, data, batches, args.repeats, activation, True, bn,
+                                                  evaluation=False)[0]
+            finally:
+                del os.environ[kernels.ENV]
+        integer.append(dict(algorithm=algorithm, activation=activation, batch_norm=bn, float32_s=plain,
+                            exact_float32_kernel_s=by_kernel["float32"], exact_int8_kernel_s=by_kernel["int8"],
+                            chosen=chosen))
+        print(f"{algorithm:<6} {activation:<10} {'BN' if bn else '-':<3} {plain:9.3f} {by_kernel['float32']:11.3f} "
+              f"{by_kernel['int8']:12.3f} {plain / by_kernel[chosen]:15.2f}×")
     report["integer_path"] = integer
 
 
@@ -365,7 +386,7 @@ def main(argv=None):
         peaks.append(matmul_peak(repeats=2 if args.quick else 5))
         return peaks[-1]
 
-    report = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    report = {"machine": processor("cpu"), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "members": {}, "settings": []}
     print(f"float32 matmul peak (2048³ GEMM, median of 5), measured before each timing: "
           f"{local_peak():.1f} GFLOP/s now, on {torch.get_num_threads()} threads")
