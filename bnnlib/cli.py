@@ -405,9 +405,10 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
         print(f"  {stage:<28} {finished:>4}/{total}")
     hours = state.hours_left(workers)
     if hours is not None:
+        where = f"on {state.processor}, the processor of the latest record" if state.processor else "over all runs"
         print(f"  about {hours:.1f} h left with {workers} worker(s), each run-epoch left at the median time of its "
-              f"kind's recorded runs (rule, weights, activation, BN; {state.seconds_per_run_epoch:.2f} s per "
-              f"run-epoch per worker over all runs)")
+              f"kind's recorded runs (rule, weights, activation, BN) {where}, a kind not run there scaled by "
+              f"its speed on the kinds it ran ({state.seconds_per_run_epoch:.2f} s per run-epoch per worker there)")
 
 
 def cmd_export(args) -> int:

@@ -199,9 +199,10 @@ class Progress:
     runs_complete: int          # complete or diverged (a diverged run is finished too)
     run_epochs_total: int
     run_epochs_done: int
-    seconds_per_run_epoch: Optional[float]  # median over runs, per worker process
+    seconds_per_run_epoch: Optional[float]  # median over runs on `processor`, per worker process
     stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
     work_seconds_left: Optional[float] = None  # the epochs left, each at its kind's measured rate
+    processor: Optional[str] = None  # whose speed the estimate is at: the latest record's (None: not recorded)
 
     def hours_left(self, workers: int = 1) -> Optional[float]:
         if self.work_seconds_left is None:
@@ -213,18 +214,55 @@ class Progress:
 RATE_KIND = ("algorithm", "weights", "activation", "batch_norm")
 
 
-def _seconds_per_epoch(runs: pd.DataFrame) -> Tuple[Optional[float], Callable[[tuple], float]]:
-    """Median seconds per run-epoch (one worker) over every recorded run, and by kind: a kind not
-    yet measured takes its peers' without the BN switch, then every run's median."""
+def _median_epoch_seconds(epochs: pd.DataFrame) -> pd.Series:
+    """run id → median seconds of its recorded epochs, per run (a group's epoch time over its
+    members): robust to a few slow epochs — a busy machine, or a slow kernel before a restart —
+    which a run's total time over its epochs is not."""
+    if epochs.empty or not {"group_epoch_seconds", "members"} <= set(epochs):
+        return pd.Series(dtype=float)
+    per_run = (epochs["group_epoch_seconds"] / epochs["members"]).groupby(epochs["run_id"]).median()
+    return per_run.dropna()
+
+
+def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = None
+                       ) -> Tuple[Optional[float], Callable[[tuple], float], Optional[str]]:
+    """Median seconds per run-epoch (one worker) and by kind, at the speed of the processor the
+    long run is on now (the one that wrote the latest record), and that processor's name. A
+    run's seconds per epoch are its median epoch's (``epoch_seconds``), else its mean.
+
+    A kind that processor has run takes its own median there. Any other kind takes its median
+    over every recorded run (else its peers' without the BN switch, else every run's), scaled by
+    how much slower or faster that processor ran the kinds it has run: a long run that moves to
+    another kind of machine is estimated at the new machine's speed as soon as it has recorded
+    an epoch there."""
     timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)] if not runs.empty else runs
     if timed.empty:
-        return None, lambda kind: float("nan")
+        return None, lambda kind: float("nan"), None
     rate = timed["seconds"] / timed["epochs_done"]
+    if epoch_seconds is not None and not epoch_seconds.empty:  # the median epoch where epochs recorded it
+        rate = timed["run_id"].map(epoch_seconds).fillna(rate)
     kinds = pd.Series([tuple(row) for row in timed[list(RATE_KIND)].itertuples(index=False)], index=timed.index)
+    everywhere = _rates_by_kind(rate, kinds)
+    latest = timed["processor"].loc[timed["updated"].idxmax()] if {"processor", "updated"} <= set(timed) else None
+    if latest is None or pd.isna(latest):
+        return float(rate.median()), everywhere, None
+    here = timed["processor"] == latest
+    factor, elsewhere = 1.0, everywhere
+    if not here.all():  # the new processor's speed against the others', kind for kind
+        elsewhere = _rates_by_kind(rate[~here], kinds[~here])
+        factor = float((rate[here] / kinds[here].map(elsewhere)).median())
+    here_by_kind = rate[here].groupby(kinds[here]).median().to_dict()
+    return (float(rate[here].median()), lambda kind: float(here_by_kind.get(kind, factor * elsewhere(kind))),
+            str(latest))
+
+
+def _rates_by_kind(rate: pd.Series, kinds: pd.Series) -> Callable[[tuple], float]:
+    """Median seconds per epoch of a kind; a kind not measured takes its peers' without the BN
+    switch, then every run's median."""
     by_kind = rate.groupby(kinds).median().to_dict()
     by_peer = rate.groupby(kinds.map(lambda kind: kind[:-1])).median().to_dict()
     overall = float(rate.median())
-    return overall, lambda kind: float(by_kind.get(kind, by_peer.get(kind[:-1], overall)))
+    return lambda kind: float(by_kind.get(kind, by_peer.get(kind[:-1], overall)))
 
 
 def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFAULT_DATASETS) -> Progress:
@@ -234,7 +272,8 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
     count as not started."""
     runs = store.runs()
     record = {} if runs.empty else runs.set_index("run_id")[["status", "epochs_done"]].to_dict("index")
-    rows = store.epoch_counts()
+    epochs = store.epochs()
+    rows = store.epoch_counts(epochs)
 
     def done_epochs(config):
         r = record.get(config.run_id)
@@ -279,6 +318,7 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
             runs_total += n_finals
             runs_complete += finished
             epochs_done += sum(finals_done)
-    rate, rate_of = _seconds_per_epoch(runs)
+    rate, rate_of, processor = _seconds_per_epoch(runs, _median_epoch_seconds(epochs))
     work_left = None if rate is None else sum(rate_of(kind) * epochs for kind, epochs in left)
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, work_left)
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, work_left,
+                    processor)

@@ -150,10 +150,11 @@ class ResultsStore:
         """One row per run (its latest metadata)."""
         return self._read(self.runs_path)
 
-    def epoch_counts(self) -> dict:
-        """run id → how many of its epochs 1, 2, … are recorded in epochs.csv without a gap.
+    def epoch_counts(self, epochs: Optional[pd.DataFrame] = None) -> dict:
+        """run id → how many of its epochs 1, 2, … are recorded in epochs.csv without a gap
+        (``epochs``: that file as :meth:`epochs` read it, to read it once for several uses).
         A run is complete only when this reaches its epochs: runs.csv alone is not trusted."""
-        epochs = self.epochs()
+        epochs = self.epochs() if epochs is None else epochs
         if epochs.empty:
             return {}
         counts = {}

@@ -508,6 +508,10 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     hours = (62400 - 100) * 6.0 / LONG_RUN_WORKERS / 3600  # every kind at the only rate recorded
     assert sentence.endswith(f"about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
                              f"workers of `make long-run`.")
+    store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,
+                            processor="AMD EPYC (AVX2)", updated="2026-11-29T10:00:00+00:00")])
+    _, sentence = paper_progress(str(tmp_path))
+    assert "recorded on the processor of the latest record (AMD EPYC (AVX2); a kind not run there" in sentence
 
 
 def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():

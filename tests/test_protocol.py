@@ -4,6 +4,7 @@ exactly their budget; progress is counted stage by stage."""
 import dataclasses
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bnnlib.config import RunConfig, switch_word
@@ -96,6 +97,61 @@ def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     assert bp + other == state.run_epochs_total - state.run_epochs_done
     assert state.hours_left(2) == pytest.approx((9 * bp + 3 * other) / 2 / 3600)
     assert state.seconds_per_run_epoch == 3.0  # the median over all runs
+
+
+def test_hours_left_are_at_the_speed_of_the_processor_the_long_run_is_on_now(tmp_path):
+    """The grid ran on processor A (3 s per epoch, BP 9 s); the long run moved to B, where two DFA
+    runs took 6 s per epoch: DFA epochs left count 6 s (B's own median), every other kind its
+    A-median scaled by B's measured slowdown (6 / 3 = 2×): BP 18 s, DRTP 6 s."""
+    from bnnlib.protocol import Budget, grid_configs, progress
+
+    budget = Budget("tiny", 2, None, None, (2, 3), "two epochs, two seeds")
+    store = ResultsStore(tmp_path)
+    grid = grid_configs("mnist", False, budget)
+
+    def record(configs, epochs_done, seconds_per_epoch, processor, updated, status="complete"):
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
+                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5,
+                               test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
+        store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
+                                seconds=seconds_per_epoch * epochs_done, processor=processor, updated=updated)
+                           for c in configs])
+
+    record([c for c in grid if c.algorithm != "BP"], 2, 3.0, "A", "2026-11-28T10:00:00+00:00")
+    record([c for c in grid if c.algorithm == "BP"], 2, 9.0, "A", "2026-11-28T10:00:00+00:00")
+    on_a = progress(store, budget)
+    assert on_a.processor == "A"
+    bn_grid = grid_configs("mnist", True, budget)
+    moved = [c for c in bn_grid if c.algorithm == "DFA"][:2]
+    record(moved, 1, 6.0, "B", "2026-11-29T10:00:00+00:00", status="running")
+    state = progress(store, budget)
+    assert state.processor == "B" and state.seconds_per_run_epoch == 6.0
+    left_by_rule = {"BP": 0, "DFA": 0, "DRTP": 0}
+    for c in bn_grid:
+        left_by_rule[c.algorithm] += 2 - (1 if c in moved else 0)
+    # the four final stages (MNIST and Fashion-MNIST, BN off and on), each 4 structures per rule × 2 seeds × 2 epochs
+    finals_per_rule = 4 * 4 * len(budget.seeds) * 2
+    for rule in left_by_rule:
+        left_by_rule[rule] += finals_per_rule
+    expected = 18 * left_by_rule["BP"] + 6 * left_by_rule["DFA"] + 6 * left_by_rule["DRTP"]
+    assert state.work_seconds_left == pytest.approx(expected)
+
+
+def test_a_runs_speed_is_its_median_epoch_not_its_mean():
+    """Two 190-s epochs (a slow kernel before a restart) and three 14-s ones: the run's rate is
+    14 s, not the mean 84.4 s; a group's epoch counts per member; runs without epoch times keep
+    their total over their epochs."""
+    from bnnlib.protocol import _median_epoch_seconds, _seconds_per_epoch
+
+    epochs = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 2, "group_epoch_seconds": [190, 190, 14, 14, 14, 20, 20],
+                           "members": [1] * 5 + [2] * 2})
+    assert _median_epoch_seconds(epochs).to_dict() == {"a": 14.0, "b": 10.0}
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "algorithm": ["DFA"] * 3, "weights": ["binary"] * 3,
+                         "activation": ["sign"] * 3, "batch_norm": [True] * 3, "epochs_done": [5, 2, 4],
+                         "seconds": [422.0, 20.0, 48.0]})
+    overall, rate_of, processor = _seconds_per_epoch(runs, _median_epoch_seconds(epochs))
+    assert processor is None and overall == 12.0  # median of 14, 10 and 48 / 4
+    assert rate_of(("DFA", "binary", "sign", True)) == 12.0
 
 
 @pytest.mark.slow

@@ -1080,7 +1080,9 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
                 f"switches to the paper budget when all of its runs are recorded (the table above says which do).")
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
-        sentence += (f" At the speed each kind of run has recorded (its median seconds per epoch), about "
+        where = (f" on the processor of the latest record ({state.processor}; a kind not run there scaled by "
+                 f"its speed on the kinds it ran)" if state.processor else "")
+        sentence += (f" At the speed each kind of run has recorded{where} (its median seconds per epoch), about "
                      f"{hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded workers of "
                      f"`make long-run`.")
     return table, sentence
