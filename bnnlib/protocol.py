@@ -214,7 +214,7 @@ class Progress:
 RATE_KIND = ("algorithm", "weights", "activation", "batch_norm")
 
 
-def _median_epoch_seconds(epochs: pd.DataFrame) -> pd.Series:
+def median_epoch_seconds(epochs: pd.DataFrame) -> pd.Series:
     """run id → median seconds of its recorded epochs, per run (a group's epoch time over its
     members): robust to a few slow epochs — a busy machine, or a slow kernel before a restart —
     which a run's total time over its epochs is not."""
@@ -318,7 +318,7 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
             runs_total += n_finals
             runs_complete += finished
             epochs_done += sum(finals_done)
-    rate, rate_of, processor = _seconds_per_epoch(runs, _median_epoch_seconds(epochs))
+    rate, rate_of, processor = _seconds_per_epoch(runs, median_epoch_seconds(epochs))
     work_left = None if rate is None else sum(rate_of(kind) * epochs for kind, epochs in left)
     return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, work_left,
                     processor)

@@ -511,7 +511,21 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,
                             processor="AMD EPYC (AVX2)", updated="2026-11-29T10:00:00+00:00")])
     _, sentence = paper_progress(str(tmp_path))
-    assert "recorded on the processor of the latest record (AMD EPYC (AVX2); a kind not run there" in sentence
+    assert "At the speed of the processor that wrote the latest record (AMD EPYC (AVX2)) — each kind" in sentence
+
+
+def test_processor_table_counts_each_processors_epochs_and_median_speed():
+    import pandas as pd
+    from bnnlib.book.report import processor_table
+    epochs = pd.DataFrame({"run_id": ["a", "a", "a", "b", "b", "c"], "epoch": [1, 2, 3, 1, 2, 1],
+                           "group_epoch_seconds": [4.0, 6.0, 5.0, 20.0, 24.0, 30.0], "members": [1, 1, 1, 2, 2, 1],
+                           "processor": ["X", "X", "Y", "Y", "Y", None]})
+    table = processor_table(epochs).set_index("processor")
+    # Y: run a's epoch 3 (5 s) and run b's two (10 and 12 s per member): runs' medians 5 and 11 → 8
+    assert table.loc["Y"].to_dict() == {"runs": 2, "run-epochs": 3, "hours": "0.0", "median s/run-epoch": "8.0"}
+    assert table.loc["X", "median s/run-epoch"] == "5.0" and table.loc["not recorded (older runs)", "run-epochs"] == 1
+    assert list(table.index) == ["Y", "X", "not recorded (older runs)"]  # most epochs first
+    assert processor_table(epochs.drop(columns="processor")).loc[0, "processor"] == "not recorded (older runs)"
 
 
 def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():

@@ -141,15 +141,15 @@ def test_a_runs_speed_is_its_median_epoch_not_its_mean():
     """Two 190-s epochs (a slow kernel before a restart) and three 14-s ones: the run's rate is
     14 s, not the mean 84.4 s; a group's epoch counts per member; runs without epoch times keep
     their total over their epochs."""
-    from bnnlib.protocol import _median_epoch_seconds, _seconds_per_epoch
+    from bnnlib.protocol import median_epoch_seconds, _seconds_per_epoch
 
     epochs = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 2, "group_epoch_seconds": [190, 190, 14, 14, 14, 20, 20],
                            "members": [1] * 5 + [2] * 2})
-    assert _median_epoch_seconds(epochs).to_dict() == {"a": 14.0, "b": 10.0}
+    assert median_epoch_seconds(epochs).to_dict() == {"a": 14.0, "b": 10.0}
     runs = pd.DataFrame({"run_id": ["a", "b", "c"], "algorithm": ["DFA"] * 3, "weights": ["binary"] * 3,
                          "activation": ["sign"] * 3, "batch_norm": [True] * 3, "epochs_done": [5, 2, 4],
                          "seconds": [422.0, 20.0, 48.0]})
-    overall, rate_of, processor = _seconds_per_epoch(runs, _median_epoch_seconds(epochs))
+    overall, rate_of, processor = _seconds_per_epoch(runs, median_epoch_seconds(epochs))
     assert processor is None and overall == 12.0  # median of 14, 10 and 48 / 4
     assert rate_of(("DFA", "binary", "sign", True)) == 12.0
 

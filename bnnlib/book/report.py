@@ -1080,12 +1080,43 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
                 f"switches to the paper budget when all of its runs are recorded (the table above says which do).")
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
-        where = (f" on the processor of the latest record ({state.processor}; a kind not run there scaled by "
-                 f"its speed on the kinds it ran)" if state.processor else "")
-        sentence += (f" At the speed each kind of run has recorded{where} (its median seconds per epoch), about "
-                     f"{hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded workers of "
-                     f"`make long-run`.")
+        if state.processor:
+            speed = (f"At the speed of the processor that wrote the latest record ({state.processor}) — each kind of "
+                     f"run at its median seconds per epoch there, a kind not yet run there at its earlier median "
+                     f"scaled by that processor's measured speed —")
+        else:
+            speed = "At the speed each kind of run has recorded (its median seconds per epoch),"
+        sentence += (f" {speed} about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
+                     f"workers of `make long-run`.")
     return table, sentence
+
+
+def processor_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of processor that computed a budget's epochs (each epoch row names its own): the
+    runs and run-epochs it computed, its compute hours (each run's share of its group's wall
+    time) and the median seconds of a run-epoch on one worker (the median over runs of each run's
+    median epoch there, robust to a few epochs slowed by other work)."""
+    from ..protocol import median_epoch_seconds
+
+    if epochs.empty or not {"group_epoch_seconds", "members"} <= set(epochs):
+        return pd.DataFrame(columns=["processor", "runs", "run-epochs", "hours", "median s/run-epoch"])
+    frame = epochs.assign(processor=epochs.get("processor", pd.Series(index=epochs.index, dtype=object))
+                          .fillna("not recorded (older runs)"),
+                          seconds=epochs["group_epoch_seconds"] / epochs["members"])
+    rows = []
+    for name, group in frame.groupby("processor", sort=False):
+        rows.append({"processor": name, "runs": group["run_id"].nunique(), "run-epochs": len(group),
+                     "hours": f"{group['seconds'].sum() / 3600:.1f}",
+                     "median s/run-epoch": f"{median_epoch_seconds(group).median():.1f}"})
+    return pd.DataFrame(rows).sort_values("run-epochs", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def paper_processors(results_base: Optional[str] = None) -> pd.DataFrame:
+    """:func:`processor_table` of the paper budget's records."""
+    from ..protocol import results_dir
+
+    budget = get_budget("paper")
+    return processor_table(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)).epochs())
 
 
 #: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
