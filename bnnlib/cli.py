@@ -12,6 +12,7 @@ from typing import List, Optional
 import pandas as pd
 import torch
 
+from . import kernels
 from .checks import check_count, reject
 from .config import SWITCH, RunConfig, switch_word
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
@@ -473,6 +474,7 @@ def cmd_predict(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        kernels.requested()  # the environment's kernel choice, checked before any data or compute
         return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
                 "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
                 "status": cmd_status, "merge": cmd_merge}[args.command](args)

@@ -164,6 +164,7 @@ BAD_INPUT = {
     "malformed YAML": ("dataset: [mnist\n", [], "is not valid YAML"),
     "grids 5": (GOOD_SWEEP + "grids: 5\n", [], "grids=5 is not accepted; accepted: a list of mappings"),
     "no such sweep": (None, [], "sweep='no-such-sweep' is not accepted; accepted: grid or the path of a YAML"),
+    "kernel": (GOOD_SWEEP, [], "BNNLIB_INT8_GEMM='fast' is not one of auto, int8, float32", {"BNNLIB_INT8_GEMM": "fast"}),
 }
 
 
@@ -173,7 +174,7 @@ def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
     import os
     import subprocess
     import sys
-    text, options, message = BAD_INPUT[case]
+    text, options, message, *environment = BAD_INPUT[case]
     sweep = tmp_path / "sweep.yaml"
     if text is None:  # no file: a name that is not a named sweep either
         sweep = "no-such-sweep"
@@ -182,7 +183,8 @@ def test_bad_input_gets_one_clear_line_before_any_compute(tmp_path, case):
     result = subprocess.run([sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--results", str(tmp_path / "r"),
                              "--no-download", "--data-root", str(tmp_path / "no-data"), *options],
                             capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                 **(environment[0] if environment else {})})
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
