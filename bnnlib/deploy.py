@@ -14,7 +14,7 @@ keeps its trained state (``<results>/states/``); :func:`export` turns that state
   pre-activation is (1/255)·Σ(2p − 255)·s, an integer over 255;
 * the output layer stays float32 (the paper does not binarise it), followed by tanh.
 
-:class:`PackedNetwork` runs that file with integer arithmetic only for the binary layers:
+:class:`PackedNetwork` runs that file with exact integer arithmetic for the binary layers:
 int8 × int8 → int32 GEMMs (``torch._int_mm``; float32 GEMMs of the same integers where the
 processor runs int8 slower, :mod:`bnnlib.kernels`) on ±1 weights unpacked once at load,
 integer thresholds instead of BN and sign. The tests prove its predictions equal the float model's

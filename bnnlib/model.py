@@ -18,8 +18,8 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
-from .binarize import ACTIVATIONS, WEIGHT_BINARISERS, tanh
 from . import kernels
+from .binarize import ACTIVATIONS, WEIGHT_BINARISERS, tanh
 from .checks import check_positive, reject
 from .seeding import member_generator, uniform
 
