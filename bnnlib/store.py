@@ -138,10 +138,11 @@ class ResultsStore:
         _check_schema(table, path)
         return table
 
-    def epochs(self) -> pd.DataFrame:
-        """All epoch records (the newest copy of each run × epoch), sorted by run and epoch."""
+    def epochs(self, every_copy: bool = False) -> pd.DataFrame:
+        """All epoch records (the newest copy of each run × epoch; ``every_copy``: the older
+        copies of recomputed epochs too), sorted by run and epoch."""
         table = self._read(self.epochs_path)
-        if table.empty:
+        if table.empty or every_copy:
             return table
         table = table.drop_duplicates(subset=EPOCH_KEY, keep="last")
         return table.sort_values(EPOCH_KEY, kind="stable").reset_index(drop=True)

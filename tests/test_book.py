@@ -528,6 +528,21 @@ def test_processor_table_counts_each_processors_epochs_and_median_speed():
     assert processor_table(epochs.drop(columns="processor")).loc[0, "processor"] == "not recorded (older runs)"
 
 
+def test_epochs_computed_on_two_kinds_of_processor_are_compared_metric_by_metric():
+    import pandas as pd
+    from bnnlib.book.report import cross_processor_copies
+    from bnnlib.runner import CLASS_COUNTS, METRICS
+    base = {name: 0.5 for name in ("loss", *METRICS)} | {name: 10 for name in CLASS_COUNTS}
+    rows = [dict(base, run_id="a", epoch=1, processor="X"), dict(base, run_id="a", epoch=1, processor="Y"),
+            dict(base, run_id="a", epoch=2, processor="X"), dict(base, run_id="a", epoch=2, processor="Y"),
+            dict(base, run_id="b", epoch=1, processor="X"), dict(base, run_id="b", epoch=1, processor="X"),
+            dict(base, run_id="c", epoch=1, processor=None), dict(base, run_id="c", epoch=1, processor="Y")]
+    assert cross_processor_copies(pd.DataFrame(rows)) == (2, 0)  # b: one kind twice; c: one kind unknown
+    rows[3] = dict(rows[3], test_accuracy=0.5 + 2 ** -40)  # the last bit of one metric
+    assert cross_processor_copies(pd.DataFrame(rows)) == (2, 1)
+    assert cross_processor_copies(pd.DataFrame(rows).drop(columns="processor")) == (0, 0)
+
+
 def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():
     import pandas as pd
     from bnnlib.book.report import stage_table

@@ -9,7 +9,7 @@ import itertools
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -1092,7 +1092,8 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
 
 
 def processor_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """Per kind of processor that computed a budget's epochs (each epoch row names its own): the
+    """Per kind of processor that computed a budget's epochs (each epoch row names its own; pass
+    every copy of a recomputed epoch, and each kind counts what it computed): the
     runs and run-epochs it computed, its compute hours (each run's share of its group's wall
     time) and the median seconds of a run-epoch on one worker (the median over runs of each run's
     median epoch there, robust to a few epochs slowed by other work)."""
@@ -1111,12 +1112,40 @@ def processor_table(epochs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("run-epochs", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def paper_processors(results_base: Optional[str] = None) -> pd.DataFrame:
-    """:func:`processor_table` of the paper budget's records."""
+def cross_processor_copies(epochs: pd.DataFrame) -> Tuple[int, int]:
+    """(epochs recorded by two or more kinds of processor, how many of them differ in any metric or
+    class count): a run restarted from scratch on another kind of machine computes its first epochs
+    again, and the copies show whether the two kinds' sums agreed to the last bit."""
+    from ..runner import CLASS_COUNTS, METRICS
+    from ..store import EPOCH_KEY
+
+    if epochs.empty or "processor" not in epochs:
+        return 0, 0
+    known = epochs[epochs["processor"].notna()]
+    kinds = known.groupby(EPOCH_KEY)["processor"].nunique()
+    shared = kinds[kinds > 1].index
+    if shared.empty:
+        return 0, 0
+    copies = known.set_index(EPOCH_KEY).loc[shared]
+    differing = copies.groupby(level=list(range(len(EPOCH_KEY))))[["loss", *METRICS, *CLASS_COUNTS]] \
+        .nunique(dropna=False).gt(1).any(axis=1)
+    return len(shared), int(differing.sum())
+
+
+def paper_processors(results_base: Optional[str] = None) -> Tuple[pd.DataFrame, str]:
+    """:func:`processor_table` of the paper budget's records, and a sentence on the epochs two kinds
+    of processor computed (:func:`cross_processor_copies`; empty where there are none)."""
     from ..protocol import results_dir
 
     budget = get_budget("paper")
-    return processor_table(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)).epochs())
+    epochs = ResultsStore(results_dir(budget, Path(results_base) if results_base else None)).epochs(every_copy=True)
+    table = processor_table(epochs)
+    shared, differing = cross_processor_copies(epochs)
+    if not shared:
+        return table, ""
+    outcome = "all identical" if differing == 0 else f"{differing} of them differ"
+    return table, (f"{shared} epochs were computed on two kinds of processor (runs restarted from scratch on "
+                   f"another machine): {outcome} in every metric and class count.")
 
 
 #: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
