@@ -231,8 +231,9 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
     run's seconds per epoch are its median epoch's (``epoch_seconds``), else its mean.
 
     A kind that processor has run takes its own median there. Any other kind takes its median
-    over every recorded run (else its peers' without the BN switch, else every run's), scaled by
-    how much slower or faster that processor ran the kinds it has run: a long run that moves to
+    over the runs of the other processors (else its peers' without the BN switch, else all their
+    runs'), scaled by how much slower or faster that processor ran the kinds it has run than they
+    did, kind for kind (the median ratio): a long run that moves to
     another kind of machine is estimated at the new machine's speed as soon as it has recorded
     an epoch there."""
     timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)] if not runs.empty else runs
