@@ -92,7 +92,7 @@ def main(argv=None):
         sum(4 * t.numel() for name in ("bn_gamma", "bn_beta", "running_mean", "running_var")
             for t in getattr(reference, name))
 
-    kernel = "int8" if kernels.use_int8(torch.device("cpu")) else "float32"
+    kernel = kernels.chosen(torch.device("cpu"))
     print(f"Fully binary MLP 784-700-500-300-200-10 with BN, {processor('cpu')}, {torch.get_num_threads()} "
           f"threads, exact ±1 GEMMs as {kernel}; median of {args.repeats} single images, batch {args.batch}")
     print(f"{'':<50} {'batch 1 µs':>11} {'images/s at ' + str(args.batch):>20}")

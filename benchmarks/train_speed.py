@@ -210,7 +210,7 @@ def floors(data, args, local_peak, report):
           f"{sum(r['ratio'] <= FLOOR_TARGET for r in rows)}/{len(rows)} settings within {FLOOR_TARGET}×")
     report["floors"] = rows
 
-    chosen = "int8" if kernels.use_int8(torch.device("cpu")) else "float32"
+    chosen = kernels.chosen(torch.device("cpu"))
     print(f"\nExact integer paths (binary weights: block 1 on pixel integers; with sign activations blocks 2–4 "
           f"±1 × ±1), seconds per epoch of training: every layer in float32 (no exact path) against the exact "
           f"path's two kernels, which give the same bits — int8 GEMMs with int32 sums, or float32 GEMMs of the "
@@ -226,14 +226,17 @@ def floors(data, args, local_peak, report):
         local_peak()
         plain = epoch_seconds(algorithm, data, args.batches, args.repeats, activation, True, bn, FloatOnlyMLP,
                               evaluation=False)[0]
-        by_kernel = {}
+        by_kernel, asked = {}, os.environ.get(kernels.ENV)
         for kernel, batches in (("float32", args.batches), ("int8", int8_batches)):
             os.environ[kernels.ENV] = kernel
             try:
                 by_kernel[kernel] = epoch_seconds(algorithm, data, batches, args.repeats, activation, True, bn,
                                                   evaluation=False)[0]
-            finally:
-                del os.environ[kernels.ENV]
+            finally:  # the caller's own choice, if any, again
+                if asked is None:
+                    del os.environ[kernels.ENV]
+                else:
+                    os.environ[kernels.ENV] = asked
         integer.append(dict(algorithm=algorithm, activation=activation, batch_norm=bn, float32_s=plain,
                             exact_float32_kernel_s=by_kernel["float32"], exact_int8_kernel_s=by_kernel["int8"],
                             chosen=chosen))

@@ -70,3 +70,7 @@ def use_int8(device: torch.device) -> bool:
         return choice == "int8"
     return int8_is_faster(torch.get_num_threads())
 
+
+def chosen(device: torch.device) -> str:
+    """The name of the kernel :func:`use_int8` picks on ``device``, for reports: "int8" or "float32"."""
+    return "int8" if use_int8(device) else "float32"
