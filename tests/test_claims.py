@@ -139,3 +139,17 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
     nothing = beside_paper(["mnist", "fashion-mnist"], {"paper": None})
     assert set(nothing[nothing["source"].str.startswith("ours")]["evidence"]) == \
         {"its runs are not all recorded yet (0 of 4 settings)"}
+
+
+def test_c3_table_says_its_numbers_are_medians_over_pairs():
+    """C3's rows hold the median over the 8 dataset × setting pairs, not a mean over seeds. With
+    paper_like, DFA's |Δ BN| is 1 point in every pair and BP's 15 points in six pairs, 55 in two:
+    the medians are 1 and 15 − 1 = 14 points (± the seed noise of the synthetic data)."""
+    from bnnlib.book.claims import tests_table
+
+    table = tests_table(decide(_summaries(paper_like)), "C3")
+    assert list(table.columns[:3]) == ["test", "median |Δ| over pairs (points)", "median BP − alternative (points)"]
+    dfa = table[table["test"] == "|Δ BN| BP > DFA"].iloc[0]
+    assert float(dfa["median |Δ| over pairs (points)"]) == pytest.approx(1.0, abs=0.1)
+    assert float(dfa["median BP − alternative (points)"]) == pytest.approx(14.0, abs=0.1)
+    assert "mean (%)" in tests_table(decide(_summaries(paper_like)), "C1").columns
