@@ -402,8 +402,8 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     print(f"protocol at budget {budget.name} (mnist and fashion-mnist): {state.runs_complete}/{state.runs_total} "
           f"runs finished, {state.run_epochs_done}/{state.run_epochs_total} run-epochs "
           f"({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
-    for stage, finished, total in state.stages:
-        print(f"  {stage:<28} {finished:>4}/{total}")
+    for (stage, finished, total), until in zip(state.stages, state.hours_until_done(workers)):
+        print(f"  {stage:<28} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
     hours = state.hours_left(workers)
     if hours is not None:
         where = f"on {state.processor}, the processor of the latest record" if state.processor else "over all runs"

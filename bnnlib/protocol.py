@@ -7,6 +7,7 @@ resumable: what a results folder already holds is read, never recomputed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -203,11 +204,21 @@ class Progress:
     stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
     work_seconds_left: Optional[float] = None  # the epochs left, each at its kind's measured rate
     processor: Optional[str] = None  # whose speed the estimate is at: the latest record's (None: not recorded)
+    stage_seconds_left: Optional[List[float]] = None  # work_seconds_left stage by stage, as ``stages``
 
     def hours_left(self, workers: int = 1) -> Optional[float]:
         if self.work_seconds_left is None:
             return None
         return self.work_seconds_left / workers / 3600
+
+    def hours_until_done(self, workers: int = 1) -> List[Optional[float]]:
+        """Per stage, the hours until its last run is finished (None: already finished, or no
+        rate measured yet): the protocol runs the stages in order, so a stage is done once its
+        work and all the work before it are."""
+        if self.stage_seconds_left is None:
+            return [None] * len(self.stages)
+        return [None if finished >= total else seconds / workers / 3600
+                for (_, finished, total), seconds in zip(self.stages, accumulate(self.stage_seconds_left))]
 
 
 #: what an epoch's cost depends on: the rule, the binarisation and BN (dataset sizes are equal)
@@ -286,11 +297,11 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
 
     stages, seen = [], set()
     runs_total = runs_complete = epochs_done = 0
-    left = []  # (kind, epochs left) of every run not finished
+    left = []  # (stage, kind, epochs left) of every run not finished
 
-    def count_left(configs, done):
-        left.extend((tuple(getattr(c, f) for f in RATE_KIND), budget.epochs - d) for c, d in zip(configs, done)
-                    if d < budget.epochs)
+    def count_left(configs, done):  # called before its stage is appended: that stage is len(stages)
+        left.extend((len(stages), tuple(getattr(c, f) for f in RATE_KIND), budget.epochs - d)
+                    for c, d in zip(configs, done) if d < budget.epochs)
     n_finals = 12 * len(budget.seeds)
     for dataset in datasets:
         for batch_norm in (False, True):
@@ -300,11 +311,11 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
             if key not in seen:
                 seen.add(key)
                 finished = sum(d >= budget.epochs for d in grid_done)
+                count_left(grid, grid_done)
                 stages.append((f"{GRID_DATASET[dataset]} grid, BN {switch_word(batch_norm)}", finished, len(grid)))
                 runs_total += len(grid)
                 runs_complete += finished
                 epochs_done += sum(grid_done)
-                count_left(grid, grid_done)
             finals_done = []
             if all(d >= budget.epochs for d in grid_done):
                 selection = select_hyperparameters(summarise(store, grid, budget))
@@ -320,6 +331,10 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
             runs_complete += finished
             epochs_done += sum(finals_done)
     rate, rate_of, processor = _seconds_per_epoch(runs, median_epoch_seconds(epochs))
-    work_left = None if rate is None else sum(rate_of(kind) * epochs for kind, epochs in left)
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, work_left,
-                    processor)
+    by_stage = None
+    if rate is not None:
+        by_stage = [0.0] * len(stages)
+        for stage, kind, epochs in left:
+            by_stage[stage] += rate_of(kind) * epochs
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages,
+                    None if by_stage is None else sum(by_stage), processor, by_stage)

@@ -504,8 +504,12 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     done = grid_configs("mnist", False, get_budget("paper"))[0]  # one grid run, 100 epochs at 6 s each
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0)])
     store.add_epochs([dict(run_id=done.run_id, epoch=e, loss=0.1) for e in range(1, 101)])
-    _, sentence = paper_progress(str(tmp_path))
+    table, sentence = paper_progress(str(tmp_path))
     hours = (62400 - 100) * 6.0 / LONG_RUN_WORKERS / 3600  # every kind at the only rate recorded
+    # each stage is done after its own runs and all before it: runs left 71 (grid without BN),
+    # 120, 72 (grid with BN), 120, 120, 120 — cumulatively 71, 191, 263, 383, 503, 623
+    expected = [f"{runs * 100 * 6.0 / LONG_RUN_WORKERS / 3600:.0f}" for runs in (71, 191, 263, 383, 503, 623)]
+    assert list(table["done in about (h)"]) == expected
     assert sentence.endswith(f"about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
                              f"workers of `make long-run`.")
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,

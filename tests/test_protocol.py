@@ -86,6 +86,14 @@ def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     assert state.run_epochs_done == 72 * 2 + 2 * 2 + 1 and state.run_epochs_total == state.runs_total * 2
     assert state.seconds_per_run_epoch == 3.0
     assert state.hours_left(2) == pytest.approx((state.run_epochs_total - state.run_epochs_done) * 3.0 / 2 / 3600)
+    # stage by stage, in protocol order: each stage is done after its own work and all before it
+    until = state.hours_until_done(2)
+    hour = 3.0 / 2 / 3600  # one run-epoch at 3 s, on 2 workers
+    assert until[0] is None  # the grid without BN is finished
+    assert until[1] == pytest.approx((24 * 2 - 5) * hour)  # 43 epochs of finals left
+    assert until[2] - until[1] == pytest.approx(72 * 2 * hour)  # the BN grid's own epochs, counted in its stage
+    assert until[3] - until[2] == until[4] - until[3] == pytest.approx(24 * 2 * hour)
+    assert until[-1] == pytest.approx(state.hours_left(2))
     # BP's grid runs took 9 s per epoch: every BP epoch left — its finals, the BN grid's, the
     # finals not selected yet — counts 9 s, every other epoch 3 s (the rates of their kinds)
     record([c for c in grid if c.algorithm == "BP"], 2, seconds_per_epoch=9.0, epoch_rows=False)

@@ -1110,8 +1110,10 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
 
     budget = get_budget("paper")
     state = progress(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)), budget)
-    table = pd.DataFrame([{"stage": stage, "runs finished": finished, "of": total}
-                          for stage, finished, total in state.stages])
+    until = state.hours_until_done(LONG_RUN_WORKERS)
+    table = pd.DataFrame([{"stage": stage, "runs finished": finished, "of": total,
+                           "done in about (h)": "–" if hours is None else f"{hours:.0f}"}
+                          for (stage, finished, total), hours in zip(state.stages, until)])
     share = 100 * state.run_epochs_done / state.run_epochs_total
 
     def count(n):
