@@ -662,3 +662,19 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
         "moves the paper's in **1 of 2** configurations where the paper's direction is readable; in the other 1 "
         "the paper's Δ is within its reading uncertainty of 0.")
     assert "paper Δ of medians (points, ±0.2)" not in report.bn_effect_display(report.bn_effect_table(without, with_bn))
+
+
+def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path):
+    from bnnlib.book.report import runs_by_budget
+    from bnnlib.protocol import get_budget, grid_configs
+    from bnnlib.store import ResultsStore
+    cpu, paper = get_budget("cpu"), get_budget("paper")
+    cpu_store, paper_store = ResultsStore(tmp_path / "cpu"), ResultsStore(tmp_path / "paper")
+    run = grid_configs("mnist", False, cpu)[0]
+    cpu_store.update_runs([dict(run_id=run.run_id, **run.identity(), status="complete", epochs_done=5, seconds=5.0)])
+    assert list(runs_by_budget(cpu, cpu_store, str(tmp_path))) == ["cpu"]  # no paper runs yet: left out
+    run = grid_configs("mnist", False, paper)[0]
+    paper_store.update_runs([dict(run_id=run.run_id, **run.identity(), status="running", epochs_done=7, seconds=7.0)])
+    shown = runs_by_budget(cpu, cpu_store, str(tmp_path))
+    assert list(shown) == ["cpu", "paper"] and shown["paper"]["epochs_done"].tolist() == [7]
+    assert list(runs_by_budget(paper, paper_store, str(tmp_path))) == ["paper"]  # not twice

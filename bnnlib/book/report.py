@@ -1104,12 +1104,27 @@ def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store:
     return run_ids
 
 
+def paper_store(results_base: Optional[str] = None) -> ResultsStore:
+    """The paper budget's records (those of the long run), wherever the page's own budget is."""
+    from ..protocol import results_dir
+    return ResultsStore(results_dir(get_budget("paper"), Path(results_base) if results_base else None))
+
+
+def runs_by_budget(shown: Budget, store: ResultsStore, results_base: Optional[str] = None) -> Dict[str, pd.DataFrame]:
+    """budget name → its recorded runs: the page's budget, and the paper budget's so far where the
+    page shows another (a reader planning the long run wants its times too); empty ones left out."""
+    out = {shown.name: store.runs()}
+    if shown.name != "paper":
+        out["paper"] = paper_store(results_base).runs()
+    return {name: runs for name, runs in out.items() if not runs.empty}
+
+
 def paper_progress(results_base: Optional[str] = None) -> tuple:
     """How far the paper budget's protocol is, from its records: (stage table, sentence)."""
-    from ..protocol import LONG_RUN_WORKERS, progress, results_dir
+    from ..protocol import LONG_RUN_WORKERS, progress
 
     budget = get_budget("paper")
-    state = progress(ResultsStore(results_dir(budget, Path(results_base) if results_base else None)), budget)
+    state = progress(paper_store(results_base), budget)
     until = state.hours_until_done(LONG_RUN_WORKERS)
     table = pd.DataFrame([{"stage": stage, "runs finished": finished, "of": total,
                            "done in about (h)": "–" if hours is None else f"{hours:.0f}"}
@@ -1180,10 +1195,7 @@ def cross_processor_copies(epochs: pd.DataFrame) -> Tuple[int, int]:
 def paper_processors(results_base: Optional[str] = None) -> Tuple[pd.DataFrame, str]:
     """:func:`processor_table` of the paper budget's records, and a sentence on the epochs two kinds
     of processor computed (:func:`cross_processor_copies`; empty where there are none)."""
-    from ..protocol import results_dir
-
-    budget = get_budget("paper")
-    epochs = ResultsStore(results_dir(budget, Path(results_base) if results_base else None)).epochs(every_copy=True)
+    epochs = paper_store(results_base).epochs(every_copy=True)
     table = processor_table(epochs)
     shared, differing = cross_processor_copies(epochs)
     if not shared:
