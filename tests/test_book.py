@@ -168,6 +168,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     ("784 × 700", "784\u00a0×\u00a0700"),
     ("95.85–96.36", "95.85–\u206096.36"),
     ("–", "–"),                                              # a missing value stays a plain dash
+    ("+1.27 *", "+1.27\u00a0*"),                             # a significance star stays with its number
     ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
     ("continuous sign", "continuous sign"),                  # words may wrap
     ("Fashion-MNIST, no BN", "Fashion-\u2060MNIST, no BN"),      # ... but a dataset's name does not
@@ -188,11 +189,12 @@ def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not
     import pandas as pd
     from bnnlib.book.report import html_table
     frame = pd.DataFrame({"algorithm": ["BP", "DFA"], "median (%)": [96.05, None], "range": ["95.85–96.36", "–"],
-                          "in range": ["no", "yes"], "seeds": [10, 10], "diverged": [False, True]})
+                          "in range": ["no", "yes"], "seeds": [10, 10], "diverged": [False, True],
+                          "rise": ["+1.27 *", "+0.05"]})
     html = html_table(frame).data
     header = re.findall(r'<th class="(\w+)">([^<]*)</th>', html)
     assert header == [("text", "algorithm"), ("num", "median (%)"), ("num", "range"), ("text", "in range"),
-                      ("num", "seeds"), ("text", "diverged")]
+                      ("num", "seeds"), ("text", "diverged"), ("num", "rise")]
     rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)  # the body rows (the header row has a style)
     assert len(rows) == 2
     for row in rows:
@@ -678,3 +680,46 @@ def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path)
     shown = runs_by_budget(cpu, cpu_store, str(tmp_path))
     assert list(shown) == ["cpu", "paper"] and shown["paper"]["epochs_done"].tolist() == [7]
     assert list(runs_by_budget(paper, paper_store, str(tmp_path))) == ["paper"]  # not twice
+
+
+def _curves(accuracy_by_run):
+    """Per-epoch records: {(algorithm, seed): {epoch: test accuracy}}, binary weights + sign."""
+    import pandas as pd
+    return pd.DataFrame([dict(run_id=f"{algorithm}{seed}", algorithm=algorithm, weights="binary", activation="sign",
+                              seed=seed, epoch=epoch, test_accuracy=value)
+                         for (algorithm, seed), values in accuracy_by_run.items() for epoch, value in values.items()])
+
+
+def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
+    """20 epochs: the last tenth is epoch 18 → 20. BP's seeds change by +3, +4, +3.5 points (mean
+    3.5, sd 0.5: t = 12.1 with 2 degrees of freedom, one-sided p = 0.0034, Holm × 2 = 0.0067:
+    rising); DFA's by −1, 0, −2 (not). Seed 5 of BP stopped at epoch 15 and is left out. The
+    figure of merit: BP's seed 2 had its best (60 %) at epoch 10, so it gains 0; seeds 3 and 4
+    gain 4 and 3.5 points: mean 2.5."""
+    from bnnlib.book import report
+    from bnnlib.protocol import Budget
+    budget = Budget("tiny", 20, None, None, (2, 3, 4), "twenty epochs")
+
+    def run(at_18, at_20, floor, best_at_10=None):
+        values = {e: floor for e in range(1, 21)}
+        values.update({18: at_18, 20: at_20})
+        if best_at_10 is not None:
+            values[10] = best_at_10
+        return values
+    curves = _curves({("BP", 2): run(0.50, 0.53, 0.40, best_at_10=0.60), ("BP", 3): run(0.52, 0.56, 0.40),
+                      ("BP", 4): run(0.54, 0.575, 0.40), ("BP", 5): {e: 0.3 for e in range(1, 16)},
+                      ("DFA", 2): run(0.90, 0.89, 0.80), ("DFA", 3): run(0.91, 0.91, 0.80),
+                      ("DFA", 4): run(0.92, 0.90, 0.80)})
+    gains = report.late_gains(curves, budget).set_index("algorithm")
+    assert gains.attrs == {"first": 18, "last": 20}
+    assert gains.loc["BP", "seeds"] == 3 and gains.loc["BP", "change"] == pytest.approx(0.035)
+    assert gains.loc["BP", "p"] == pytest.approx(0.00337, abs=2e-5) and gains.loc["BP", "p_holm"] == pytest.approx(0.00674, abs=4e-5)
+    assert gains.loc["BP", "best_gain"] == pytest.approx(0.025) and gains.loc["DFA", "best_gain"] == 0
+    assert bool(gains.loc["BP", "rising"]) and not gains.loc["DFA", "rising"]
+    table = {("mnist", False): report.late_gains(curves, budget)}
+    shown = report.late_gains_display(table, {("mnist", False): budget})
+    assert shown.columns.tolist() == ["setting", "algorithm", "MNIST, no BN (tiny, epoch 18 → 20)"]
+    assert shown.iloc[:, 2].tolist() == ["+3.50 *", "-1.00"]
+    assert report.late_gains_sentence(table, {("mnist", False): budget}).endswith(
+        "- MNIST without BN (tiny budget, epoch 18 → 20): **1 of 2** configurations still rising — BP binary sign "
+        "(+3.50 points). Over those epochs the figure of merit rose by at most 2.50 points (BP, binary sign).")

@@ -173,7 +173,7 @@ def _relative(path: Path) -> str:
 
 # ---------------------------------------------------------------------- tables
 #: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
-NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e]+")
+NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e*]+")  # "*": a significance star
 UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
 EXPONENT_MINUS = re.compile(r"(?<=\de)-(?=\d)")
 RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
@@ -189,7 +189,8 @@ def _unbreakable(value):
         return value
     if not NUMERIC_CELL.fullmatch(value):  # in words, a number keeps its unit: "5 %", "100 epochs"
         return UNIT_AFTER_NUMBER.sub("\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST"))
-    value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0")
+    value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0") \
+        .replace(" *", "\u00a0*")
     # a word joiner after a range's dash and after an exponent's minus: browsers may otherwise
     # break "95.85–96.36" or "1e-04" after it
     return EXPONENT_MINUS.sub("-\u2060", RANGE_DASH.sub("–\u2060", value))
@@ -1065,6 +1066,86 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
             f"BP with binary weights {', '.join(ours)}; every other configuration "
             f"{100 * others.min():.1f}–{100 * others.max():.1f} % at epoch {last}.") if len(others) else \
         "No Fashion-MNIST runs without BN are recorded at this budget."
+
+
+def late_gains(epochs: pd.DataFrame, budget: Budget, alpha: float = 0.05) -> pd.DataFrame:
+    """Are the runs still learning when the budget ends? Per configuration (setting × algorithm):
+    the change of test accuracy over the last tenth of the budget's epochs (at least one), epoch
+    N − w → N, mean over the seeds; a one-sided paired t-test over the seeds that it is above 0,
+    Holm-corrected over the configurations; and how much those epochs raised the figure of merit
+    (best test accuracy over epochs 1…N against 1…N − w), which only grows. A seed lacking either
+    epoch (diverged, or not that far) is left out."""
+    from scipy import stats
+
+    last = budget.epochs
+    window = max(1, last // 10)
+    frame = with_setting(epochs[epochs["epoch"] <= last])
+    rows = []
+    for (setting, algorithm), runs in frame.groupby(["setting", "algorithm"], observed=True):
+        accuracy = runs.pivot_table(index="seed", columns="epoch", values="test_accuracy")
+        if last not in accuracy or last - window not in accuracy:
+            continue
+        change = (accuracy[last] - accuracy[last - window]).dropna()
+        best_gain = (accuracy.max(axis=1) - accuracy.loc[:, :last - window].max(axis=1))[change.index]
+        p = float("nan")
+        if len(change) >= 2 and change.std() > 0:
+            p = float(stats.ttest_1samp(change, 0.0, alternative="greater").pvalue)
+        elif len(change) >= 2:  # every seed changed by the same amount: no doubt about its sign
+            p = 0.0 if change.mean() > 0 else 1.0
+        rows.append({"setting": str(setting), "algorithm": str(algorithm), "accuracy": float(accuracy[last][change.index].mean()),
+                     "change": float(change.mean()), "best_gain": float(best_gain.mean()), "seeds": len(change), "p": p})
+    table = pd.DataFrame(rows, columns=["setting", "algorithm", "accuracy", "change", "best_gain", "seeds", "p"])
+    table["p_holm"] = holm(table["p"].tolist())
+    table["rising"] = table["p_holm"] < alpha
+    table.attrs.update(first=last - window, last=last)
+    return table
+
+
+def late_gains_display(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget]) -> pd.DataFrame:
+    """:func:`late_gains` of several dataset × BN settings side by side: per configuration, the
+    change of mean test accuracy over each setting's last epochs (points), starred where it is
+    significantly above 0."""
+    columns = {}
+    for key, table in gains.items():
+        if table.empty:
+            continue
+        dataset, batch_norm = key
+        name = (f"{DATASET_NAMES.get(dataset, dataset)}, {'BN' if batch_norm else 'no BN'} "
+                f"({budgets[key].name}, epoch {table.attrs['first']} → {table.attrs['last']})")
+        columns[name] = pd.Series([f"{round(100 * c, 2) + 0.0:+.2f}{' *' if r else ''}"  # + 0.0: no "-0.00"
+                                   for c, r in zip(table["change"], table["rising"])],
+                                  index=pd.MultiIndex.from_arrays([table["setting"], table["algorithm"]]))
+    if not columns:
+        return pd.DataFrame(columns=["setting", "algorithm"])
+    out = pd.DataFrame(columns).reindex(pd.MultiIndex.from_tuples(
+        [(s, a) for s in SETTINGS for a in (*ALGORITHMS, *CONTROLS)], names=["setting", "algorithm"]))
+    out = out.dropna(how="all").fillna("–").reset_index()
+    return out
+
+
+def late_gains_sentence(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget], named: int = 3) -> str:
+    """Which configurations are still rising when each setting's budget ends (the ``named``
+    largest rises by name), and the largest late rise of the figure of merit: a Markdown list."""
+    items = []
+    for (dataset, batch_norm), table in gains.items():
+        if table.empty:
+            continue
+        rising = table[table["rising"]].sort_values("change", ascending=False)
+        top = table.loc[table["best_gain"].idxmax()]
+        names = [f"{r.algorithm} {r.setting} ({100 * r.change:+.2f} points)" for r in rising.itertuples()]
+        if len(names) > named:
+            names = names[:named] + [f"{len(names) - named} more"]
+        items.append(f"- {DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN "
+                     f"({budgets[dataset, batch_norm].name} budget, epoch {table.attrs['first']} → "
+                     f"{table.attrs['last']}): **{len(rising)} of {len(table)}** configurations still rising"
+                     + (f" — {', '.join(names)}" if names else "")
+                     + f". Over those epochs the figure of merit rose by at most {100 * top.best_gain:.2f} points "
+                       f"({top.algorithm}, {top.setting}).")
+    if not items:
+        return "No complete final runs are recorded to tell."
+    return ("Still rising when the budget ends: mean test accuracy higher at the last epoch than a tenth of the "
+            "budget before (one-sided paired t-test over the seeds, Holm-corrected per setting).\n\n"
+            + "\n".join(items))
 
 
 def bn_effect_figure(table: pd.DataFrame, title: str):
