@@ -510,7 +510,8 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     hours = (62400 - 100) * 6.0 / LONG_RUN_WORKERS / 3600  # every kind at the only rate recorded
     # each stage is done after its own runs and all before it: runs left 71 (grid without BN),
     # 120, 72 (grid with BN), 120, 120, 120 — cumulatively 71, 191, 263, 383, 503, 623
-    expected = [f"{runs * 100 * 6.0 / LONG_RUN_WORKERS / 3600:.0f}" for runs in (71, 191, 263, 383, 503, 623)]
+    hours_per_run = 100 * 6.0 / LONG_RUN_WORKERS / 3600
+    expected = [f"{runs * hours_per_run:.0f}" for runs in (71, 191, 263, 383, 503, 623)]
     assert list(table["done in about (h)"]) == expected
     assert sentence.endswith(f"about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
                              f"workers of `make long-run`.")
@@ -713,7 +714,8 @@ def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
     gains = report.late_gains(curves, budget).set_index("algorithm")
     assert gains.attrs == {"first": 18, "last": 20}
     assert gains.loc["BP", "seeds"] == 3 and gains.loc["BP", "change"] == pytest.approx(0.035)
-    assert gains.loc["BP", "p"] == pytest.approx(0.00337, abs=2e-5) and gains.loc["BP", "p_holm"] == pytest.approx(0.00674, abs=4e-5)
+    assert gains.loc["BP", "p"] == pytest.approx(0.00337, abs=2e-5)
+    assert gains.loc["BP", "p_holm"] == pytest.approx(0.00674, abs=4e-5)
     assert gains.loc["BP", "best_gain"] == pytest.approx(0.025) and gains.loc["DFA", "best_gain"] == 0
     assert bool(gains.loc["BP", "rising"]) and not gains.loc["DFA", "rising"]
     table = {("mnist", False): report.late_gains(curves, budget)}

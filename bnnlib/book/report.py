@@ -1092,8 +1092,9 @@ def late_gains(epochs: pd.DataFrame, budget: Budget, alpha: float = 0.05) -> pd.
             p = float(stats.ttest_1samp(change, 0.0, alternative="greater").pvalue)
         elif len(change) >= 2:  # every seed changed by the same amount: no doubt about its sign
             p = 0.0 if change.mean() > 0 else 1.0
-        rows.append({"setting": str(setting), "algorithm": str(algorithm), "accuracy": float(accuracy[last][change.index].mean()),
-                     "change": float(change.mean()), "best_gain": float(best_gain.mean()), "seeds": len(change), "p": p})
+        rows.append({"setting": str(setting), "algorithm": str(algorithm),
+                     "accuracy": float(accuracy[last][change.index].mean()), "change": float(change.mean()),
+                     "best_gain": float(best_gain.mean()), "seeds": len(change), "p": p})
     table = pd.DataFrame(rows, columns=["setting", "algorithm", "accuracy", "change", "best_gain", "seeds", "p"])
     table["p_holm"] = holm(table["p"].tolist())
     table["rising"] = table["p_holm"] < alpha
