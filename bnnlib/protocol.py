@@ -202,9 +202,13 @@ class Progress:
     run_epochs_done: int
     seconds_per_run_epoch: Optional[float]  # median over runs on `processor`, per worker process
     stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
-    work_seconds_left: Optional[float] = None  # the epochs left, each at its kind's measured rate
     processor: Optional[str] = None  # whose speed the estimate is at: the latest record's (None: not recorded)
-    stage_seconds_left: Optional[List[float]] = None  # work_seconds_left stage by stage, as ``stages``
+    #: the epochs left stage by stage, as ``stages``, each at its kind's measured rate (None: no rate yet)
+    stage_seconds_left: Optional[List[float]] = None
+
+    @property
+    def work_seconds_left(self) -> Optional[float]:
+        return None if self.stage_seconds_left is None else sum(self.stage_seconds_left)
 
     def hours_left(self, workers: int = 1) -> Optional[float]:
         if self.work_seconds_left is None:
@@ -336,5 +340,5 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
         by_stage = [0.0] * len(stages)
         for stage, kind, epochs in left:
             by_stage[stage] += rate_of(kind) * epochs
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages,
-                    None if by_stage is None else sum(by_stage), processor, by_stage)
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, processor,
+                    by_stage)

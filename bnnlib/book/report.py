@@ -836,7 +836,8 @@ def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame, dataset: Op
 
 
 def _points(value: float) -> str:
-    return "–" if value != value else f"{100 * value:+.2f}"
+    """A fraction as signed points, two decimals ("+1.27"; "–" for NaN; + 0.0: never "-0.00")."""
+    return "–" if value != value else f"{round(100 * value, 2) + 0.0:+.2f}"
 
 
 def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -845,7 +846,7 @@ def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "setting": table["setting"], "algorithm": table["algorithm"],
         "Δ no BN − BN (points)": table["difference"].map(_points),
-        "95 % CI (points)": [("–" if lo != lo else f"[{100 * lo:+.2f}, {100 * hi:+.2f}]")
+        "95 % CI (points)": [("–" if lo != lo else f"[{_points(lo)}, {_points(hi)}]")
                              for lo, hi in zip(table["low"], table["high"])],
         "p": table["p"].map(lambda v: "–" if v != v else f"{v:.1e}"),
     })
@@ -1113,8 +1114,8 @@ def late_gains_display(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Bu
         dataset, batch_norm = key
         name = (f"{DATASET_NAMES.get(dataset, dataset)}, {'BN' if batch_norm else 'no BN'} "
                 f"({budgets[key].name}, epoch {table.attrs['first']} → {table.attrs['last']})")
-        columns[name] = pd.Series([f"{round(100 * c, 2) + 0.0:+.2f}{' *' if r else ''}"  # + 0.0: no "-0.00"
-                                   for c, r in zip(table["change"], table["rising"])],
+        starred = [f"{_points(c)}{' *' if r else ''}" for c, r in zip(table["change"], table["rising"])]
+        columns[name] = pd.Series(starred,
                                   index=pd.MultiIndex.from_arrays([table["setting"], table["algorithm"]]))
     if not columns:
         return pd.DataFrame(columns=["setting", "algorithm"])
