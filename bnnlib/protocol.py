@@ -340,5 +340,5 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
         by_stage = [0.0] * len(stages)
         for stage, kind, epochs in left:
             by_stage[stage] += rate_of(kind) * epochs
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages, processor,
-                    by_stage)
+    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages,
+                    processor=processor, stage_seconds_left=by_stage)
