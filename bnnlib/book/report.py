@@ -689,7 +689,31 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
     out = _in_table_order(out).reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
+    # where the choice is the same, both rows describe one (init, lr): how far apart they are
+    for split in ("train", "test"):
+        gap = 100 * (table[f"best_{split}_accuracy"] - table[f"{split}_accuracy"]).abs()[same]
+        where = gap.idxmax() if len(gap) else None
+        out.attrs[f"largest {split} gap"] = float(gap[where]) if where is not None else float("nan")
+        out.attrs[f"largest {split} gap at"] = (f"{table.loc[where, 'algorithm']}, {table.loc[where, 'setting']}"
+                                                if where is not None else "")
     return out
+
+
+def logged_accuracy_gap_sentence(comparison: pd.DataFrame, budget: Budget) -> str:
+    """Where our grid-search choice is the paper's, the largest differences between our accuracies
+    and those the paper logged for the same (init, lr), per split, from :func:`grid_comparison`."""
+    agree = comparison.attrs.get("agree", 0)
+    if agree == 0:
+        return ""
+    gap = {split: (f"**{comparison.attrs[f'largest {split} gap']:.2f} points**",
+                   comparison.attrs[f"largest {split} gap at"]) for split in ("train", "test")}
+    paper_epochs = get_budget("paper").epochs
+    sentence = (f"Where our choice is the paper's ({agree} configuration{'s' if agree != 1 else ''}), our accuracies "
+                f"and those the paper logged for the same run are at most {gap['train'][0]} apart in training "
+                f"accuracy ({gap['train'][1]}) and {gap['test'][0]} in test accuracy ({gap['test'][1]})")
+    if budget.epochs != paper_epochs:
+        return sentence + f" — ours after {budget.epochs} epochs, the paper's after {paper_epochs}."
+    return sentence + "."
 
 
 def _ordinal(n: int) -> str:
