@@ -408,8 +408,9 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     if hours is not None:
         where = f"on {state.processor}, the processor of the latest record" if state.processor else "over all runs"
         print(f"  about {hours:.1f} h left with {workers} worker(s), each run-epoch left at the median time of its "
-              f"kind's recorded runs (rule, weights, activation, BN) {where}, a kind not run there scaled by "
-              f"its speed on the kinds it ran ({state.seconds_per_run_epoch:.2f} s per run-epoch per worker there)")
+              f"kind's recorded runs (rule, weights, activation, BN) {where}, a kind not run there at its median "
+              f"on the earlier processors, each scaled by this one's speed against it on the kinds both ran "
+              f"({state.seconds_per_run_epoch:.2f} s per run-epoch per worker there)")
 
 
 def cmd_export(args) -> int:

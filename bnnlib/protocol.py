@@ -245,12 +245,16 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
     long run is on now (the one that wrote the latest record), and that processor's name. A
     run's seconds per epoch are its median epoch's (``epoch_seconds``), else its mean.
 
-    A kind that processor has run takes its own median there. Any other kind takes its median
-    over the runs of the other processors (else its peers' without the BN switch, else all their
-    runs'), scaled by how much slower or faster that processor ran the kinds it has run than they
-    did, kind for kind (the median ratio): a long run that moves to
-    another kind of machine is estimated at the new machine's speed as soon as it has recorded
-    an epoch there."""
+    A kind that processor has run takes its own median there. Any other kind is estimated from
+    each earlier processor that ran it, one by one: that processor's median for the kind, scaled
+    by how much slower or faster the new processor ran the kinds both have run (the median
+    ratio, kind for kind); the estimate is the median over those processors. Scaling processor
+    by processor matters because the earlier ones differ too: a kind run only on a slow machine
+    scaled by a factor measured against a fast one would count twice its time. A kind no
+    processor sharing a kind with the new one has run takes its peers' without the BN switch
+    there, else every other run's median scaled by the new processor's overall factor. So a
+    long run that moves to another kind of machine is estimated at the new machine's speed as
+    soon as it has recorded an epoch there."""
     timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)] if not runs.empty else runs
     if timed.empty:
         return None, lambda kind: float("nan"), None
@@ -263,13 +267,31 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
     if latest is None or pd.isna(latest):
         return float(rate.median()), everywhere, None
     here = timed["processor"] == latest
-    factor, elsewhere = 1.0, everywhere
-    if not here.all():  # the new processor's speed against the others', kind for kind
-        elsewhere = _rates_by_kind(rate[~here], kinds[~here])
-        factor = float((rate[here] / kinds[here].map(elsewhere)).median())
     here_by_kind = rate[here].groupby(kinds[here]).median().to_dict()
-    return (float(rate[here].median()), lambda kind: float(here_by_kind.get(kind, factor * elsewhere(kind))),
-            str(latest))
+    if here.all():
+        return float(rate[here].median()), lambda kind: float(here_by_kind.get(kind, everywhere(kind))), str(latest)
+    elsewhere = _rates_by_kind(rate[~here], kinds[~here])
+    factor = float((rate[here] / kinds[here].map(elsewhere)).median())  # against all the others at once
+    # the same, processor by processor (runs that recorded none count as one more processor)
+    others = timed["processor"][~here].fillna("not recorded")
+    scaled = []  # (factor against that processor, its median by kind, by kind without the BN switch)
+    for name in others.unique():
+        theirs = others.index[others == name]
+        by_kind = rate[theirs].groupby(kinds[theirs]).median()
+        shared = kinds[here].map(by_kind).notna()
+        if shared.any():
+            ratios = rate[here][shared] / kinds[here][shared].map(by_kind)
+            by_peer = rate[theirs].groupby(kinds[theirs].map(lambda kind: kind[:-1])).median()
+            scaled.append((float(ratios.median()), by_kind.to_dict(), by_peer.to_dict()))
+
+    def rate_of(kind: tuple) -> float:
+        if kind in here_by_kind:
+            return float(here_by_kind[kind])
+        estimates = ([f * by_kind[kind] for f, by_kind, _ in scaled if kind in by_kind]
+                     or [f * by_peer[kind[:-1]] for f, _, by_peer in scaled if kind[:-1] in by_peer])
+        return float(pd.Series(estimates).median()) if estimates else float(factor * elsewhere(kind))
+
+    return float(rate[here].median()), rate_of, str(latest)
 
 
 def _rates_by_kind(rate: pd.Series, kinds: pd.Series) -> Callable[[tuple], float]:

@@ -145,6 +145,40 @@ def test_hours_left_are_at_the_speed_of_the_processor_the_long_run_is_on_now(tmp
     assert state.work_seconds_left == pytest.approx(expected)
 
 
+def _timed_runs(rows):
+    """runs.csv rows (processor, rule, BN, seconds per epoch, updated) for _seconds_per_epoch."""
+    return pd.DataFrame([dict(run_id=f"r{i}", processor=proc, algorithm=rule, weights="binary", activation="sign",
+                              batch_norm=bn, epochs_done=10, seconds=10 * seconds, updated=updated)
+                         for i, (proc, rule, bn, seconds, updated) in enumerate(rows)])
+
+
+def test_a_kind_not_run_on_the_new_processor_is_scaled_against_each_earlier_processor_that_ran_it():
+    """Slow ran BP and DRTP (12 s, 14 s), Fast ran BP and DFA (4 s, 5 s); the long run moved to New,
+    where BP took 8 s: 8/12 of Slow's speed, 2× Fast's. DRTP, run only on Slow, counts 14 × 8/12;
+    DFA, run only on Fast, 5 × 2 — not the others' median scaled by one factor for all of them,
+    which would count DRTP at 14 × 8/8 and DFA at 5 × 8/8 (the others' BP median is 8 s)."""
+    from bnnlib.protocol import _seconds_per_epoch
+
+    old, new = "2026-11-28T10:00:00+00:00", "2026-11-30T10:00:00+00:00"
+    runs = _timed_runs([("Slow", "BP", True, 12.0, old), ("Slow", "DRTP", True, 14.0, old),
+                        ("Fast", "BP", True, 4.0, old), ("Fast", "DFA", True, 5.0, old),
+                        ("New", "BP", True, 8.0, new)])
+    overall, rate_of, processor = _seconds_per_epoch(runs)
+    assert processor == "New" and overall == 8.0
+    assert rate_of(("BP", "binary", "sign", True)) == 8.0
+    assert rate_of(("DRTP", "binary", "sign", True)) == pytest.approx(14 * 8 / 12)
+    assert rate_of(("DFA", "binary", "sign", True)) == pytest.approx(5 * 2)
+    # without the BN switch, the peers with it on each processor, scaled the same way
+    assert rate_of(("DRTP", "binary", "sign", False)) == pytest.approx(14 * 8 / 12)
+    # a kind both ran: the median of the two scaled estimates; recorded twice, a kind's median
+    both = _seconds_per_epoch(pd.concat([runs, _timed_runs([("Fast", "DRTP", True, 3.0, old)])
+                                         .assign(run_id="extra")], ignore_index=True))[1]
+    assert both(("DRTP", "binary", "sign", True)) == pytest.approx((14 * 8 / 12 + 3 * 2) / 2)
+    # runs that recorded no processor count as one more earlier processor
+    unknown = _timed_runs([(None, "BP", True, 16.0, old), (None, "DFA", False, 6.0, old), ("New", "BP", True, 8.0, new)])
+    assert _seconds_per_epoch(unknown)[1](("DFA", "binary", "sign", False)) == pytest.approx(6 * 8 / 16)
+
+
 def test_a_runs_speed_is_its_median_epoch_not_its_mean():
     """Two 190-s epochs (a slow kernel before a restart) and three 14-s ones: the run's rate is
     14 s, not the mean 84.4 s; a group's epoch counts per member; runs without epoch times keep
