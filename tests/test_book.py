@@ -539,15 +539,46 @@ def test_epochs_computed_on_two_kinds_of_processor_are_compared_metric_by_metric
     import pandas as pd
     from bnnlib.book.report import cross_processor_copies
     from bnnlib.runner import CLASS_COUNTS, METRICS
-    base = {name: 0.5 for name in ("loss", *METRICS)} | {name: 10 for name in CLASS_COUNTS}
+    base = {name: 0.5 for name in ("loss", *METRICS)} | {name: 10 for name in CLASS_COUNTS} | dict(
+        algorithm="DFA", weights="binary", activation="sign", batch_norm=True)
     rows = [dict(base, run_id="a", epoch=1, processor="X"), dict(base, run_id="a", epoch=1, processor="Y"),
             dict(base, run_id="a", epoch=2, processor="X"), dict(base, run_id="a", epoch=2, processor="Y"),
             dict(base, run_id="b", epoch=1, processor="X"), dict(base, run_id="b", epoch=1, processor="X"),
             dict(base, run_id="c", epoch=1, processor=None), dict(base, run_id="c", epoch=1, processor="Y")]
-    assert cross_processor_copies(pd.DataFrame(rows)) == (2, 0)  # b: one kind twice; c: one kind unknown
-    rows[3] = dict(rows[3], test_accuracy=0.5 + 2 ** -40)  # the last bit of one metric
-    assert cross_processor_copies(pd.DataFrame(rows)) == (2, 1)
-    assert cross_processor_copies(pd.DataFrame(rows).drop(columns="processor")) == (0, 0)
+
+    def counts(frame):
+        return [tuple(row) for row in cross_processor_copies(frame)[["weights", "epochs", "differing"]].itertuples(
+            index=False)]
+    assert counts(pd.DataFrame(rows)) == [("binary", 2, 0)]  # b: one kind twice; c: one kind unknown
+    rows[3] = dict(rows[3], test_f1=0.5 + 2 ** -40)  # the last bit of one metric
+    assert counts(pd.DataFrame(rows)) == [("binary", 2, 1)]
+    rows += [dict(base, run_id="d", epoch=1, processor="X", weights="continuous", test_accuracy=0.9712),
+             dict(base, run_id="d", epoch=1, processor="Y", weights="continuous", test_accuracy=0.9676)]
+    table = cross_processor_copies(pd.DataFrame(rows))
+    assert counts(pd.DataFrame(rows)) == [("binary", 2, 1), ("continuous", 1, 1)]  # kind by kind
+    assert table["largest difference"].tolist() == pytest.approx([0.0, 0.36])  # test accuracy, points
+    assert cross_processor_copies(pd.DataFrame(rows).drop(columns="processor")).empty
+
+
+def test_the_reproducing_page_names_which_kinds_of_run_two_processors_computed_identically(tmp_path):
+    """An exact integer run (binary weights, sign) agreed across processors, a float32 one did not:
+    the sentence names each kind with its epochs, and explains the difference only where there is one."""
+    from bnnlib.book.report import paper_processors
+    from bnnlib.store import ResultsStore
+    store = ResultsStore(tmp_path / "paper")
+    rule = dict(algorithm="DRTP", weights="binary", activation="sign", batch_norm=True, loss=0.1, test_accuracy=0.9,
+                group_epoch_seconds=5.0, members=1)
+    for name in ("X", "Y"):  # the second copy appended, as a restarted run's (a first write keeps one)
+        store.add_epochs([dict(rule, run_id="a" * 16, epoch=1, processor=name)])
+    _, sentence = paper_processors(str(tmp_path))
+    assert sentence.startswith("1 epochs were computed on two kinds of processor")
+    assert "Identical in every metric and class count: DRTP, binary weights, sign, BN (1\u00a0epochs)." in sentence
+    assert "Not identical" not in sentence and "BLAS" not in sentence
+    float32 = dict(rule, run_id="b" * 16, epoch=1, algorithm="DFA", weights="continuous")
+    store.add_epochs([dict(float32, processor="X"), dict(float32, processor="Y", test_accuracy=0.8975)])
+    _, sentence = paper_processors(str(tmp_path))
+    assert ("Not identical: DFA, continuous weights, sign, BN (1\u00a0epochs, 1 differing, test accuracy by up to "
+            "0.25\u00a0points).") in sentence and "the BLAS picks its kernels by processor" in sentence
 
 
 def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():

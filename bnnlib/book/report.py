@@ -1279,37 +1279,62 @@ def processor_table(epochs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("run-epochs", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def cross_processor_copies(epochs: pd.DataFrame) -> Tuple[int, int]:
-    """(epochs recorded by two or more kinds of processor, how many of them differ in any metric or
-    class count): a run restarted from scratch on another kind of machine computes its first epochs
-    again, and the copies show whether the two kinds' sums agreed to the last bit."""
+def cross_processor_copies(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of run (rule, weights, activation, BN), its epochs recorded by two or more kinds of
+    processor, how many of them differ in any metric or class count, and the largest difference in
+    test accuracy (points) between the copies: a run restarted from scratch on another kind of
+    machine computes its first epochs again, and the copies show whether the two kinds' sums
+    agreed to the last bit."""
     from ..runner import CLASS_COUNTS, METRICS
     from ..store import EPOCH_KEY
 
+    columns = ["algorithm", "weights", "activation", "batch_norm", "epochs", "differing", "largest difference"]
     if epochs.empty or "processor" not in epochs:
-        return 0, 0
+        return pd.DataFrame(columns=columns)
     known = epochs[epochs["processor"].notna()]
     kinds = known.groupby(EPOCH_KEY)["processor"].nunique()
     shared = kinds[kinds > 1].index
     if shared.empty:
-        return 0, 0
+        return pd.DataFrame(columns=columns)
     copies = known.set_index(EPOCH_KEY).loc[shared]
-    differing = copies.groupby(level=list(range(len(EPOCH_KEY))))[["loss", *METRICS, *CLASS_COUNTS]] \
-        .nunique(dropna=False).gt(1).any(axis=1)
-    return len(shared), int(differing.sum())
+    by_epoch = copies.groupby(level=list(range(len(EPOCH_KEY))))
+    per_epoch = by_epoch[["algorithm", "weights", "activation", "batch_norm"]].first().assign(
+        differing=by_epoch[[name for name in ("loss", *METRICS, *CLASS_COUNTS) if name in copies]]
+        .nunique(dropna=False).gt(1).any(axis=1),  # every value recorded (older tables lack class counts)
+        spread=100 * (by_epoch["test_accuracy"].max() - by_epoch["test_accuracy"].min()))
+    table = per_epoch.groupby(["algorithm", "weights", "activation", "batch_norm"], sort=True).agg(
+        epochs=("differing", "size"), differing=("differing", "sum"), spread=("spread", "max"))
+    return table.rename(columns={"spread": "largest difference"}).reset_index()
 
 
 def paper_processors(results_base: Optional[str] = None) -> Tuple[pd.DataFrame, str]:
     """:func:`processor_table` of the paper budget's records, and a sentence on the epochs two kinds
-    of processor computed (:func:`cross_processor_copies`; empty where there are none)."""
+    of processor computed (:func:`cross_processor_copies`; empty where there are none): which kinds
+    of run agreed to the last bit, which did not, and why."""
     epochs = paper_store(results_base).epochs(every_copy=True)
     table = processor_table(epochs)
-    shared, differing = cross_processor_copies(epochs)
-    if not shared:
+    copies = cross_processor_copies(epochs)
+    if copies.empty:
         return table, ""
-    outcome = "all identical" if differing == 0 else f"{differing} of them differ"
-    return table, (f"{shared} epochs were computed on two kinds of processor (runs restarted from scratch on "
-                   f"another machine): {outcome} in every metric and class count.")
+
+    def kind(row) -> str:
+        return (f"{row['algorithm']}, {row['weights']} weights, {row['activation']}, "
+                f"{'BN' if row['batch_norm'] else 'no BN'} ({int(row['epochs'])}\u00a0epochs")
+
+    same = [kind(row) + ")" for _, row in copies.iterrows() if row["differing"] == 0]
+    other = [kind(row) + f", {int(row['differing'])} differing, test accuracy by up to "
+             f"{row['largest difference']:.2f}\u00a0points)" for _, row in copies.iterrows() if row["differing"] > 0]
+    sentence = (f"{int(copies['epochs'].sum())} epochs were computed on two kinds of processor (runs restarted from "
+                f"scratch on another machine, their checkpoints lost).")
+    if same:
+        sentence += f" Identical in every metric and class count: {'; '.join(same)}."
+    if other:
+        sentence += (f" Not identical: {'; '.join(other)}. Sums of ±1 × ±1 products are integers, exact in any "
+                     f"order; float32 sums are rounded in the order the BLAS's kernels add them, and the BLAS "
+                     f"picks its kernels by processor; a last-bit difference in one step changes every step "
+                     f"after it. Every run keeps the latest copy of each epoch, so a run "
+                     f"restarted elsewhere is one processor's computation throughout.")
+    return table, sentence
 
 
 #: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
