@@ -252,15 +252,16 @@ import torch
 from bnnlib import BinaryMLP, make_trainer
 from bnnlib.cores import CoreShare
 threads = {threads!r}
+model = BinaryMLP([0])
 if threads == "adaptive":  # what a run does by default: threads follow the free cores
-    share = CoreShare.for_run("cpu")
+    share = CoreShare.for_run("cpu", model.layer_sizes, (128, model.eval_batch_size), 1)
 else:
     torch.set_num_threads(threads)
     share = None
 g = torch.Generator().manual_seed(0)
 x = torch.rand(1, 128, 784, generator=g) * 2 - 1
 t = torch.nn.functional.one_hot(torch.randint(0, 10, (1, 128), generator=g), 10).float() * 2 - 1
-trainer = make_trainer("BP", BinaryMLP([0]), lr=1e-4)
+trainer = make_trainer("BP", model, lr=1e-4)
 for _ in range(5):
     trainer.step(x, t)
 start = time.perf_counter()
@@ -304,7 +305,12 @@ def contention(args, report):
         busy.wait()
     pair = {mode: _children(2, threads, batches) for mode, threads in modes.items()}
     sequential = 2 * alone
-    labels = {"adaptive": "threads follow the free cores (default)", "fixed": f"{cores} threads, fixed",
+    from bnnlib import BinaryMLP
+    from bnnlib.cores import thread_count_changes_sums
+    model = BinaryMLP([0])
+    kept = thread_count_changes_sums(model.layer_sizes, (128, model.eval_batch_size), 1, cores)
+    labels = {"adaptive": "threads follow the free cores (default)" if not kept else
+              "default: threads kept, the sums here depend on them", "fixed": f"{cores} threads, fixed",
               "one thread": "one thread (--workers)"}
     print("\nContention (BP tanh, one member, training only, s/epoch; targets: ≤ 2.5× alone with one core "
           "taken, two runs at once no slower together than one after the other)")
@@ -316,6 +322,7 @@ def contention(args, report):
         print(f"    two runs at once, {labels[mode] + ':':<41} {pair[mode][0]:.2f} and {pair[mode][1]:.2f}; together "
               f"{max(pair[mode]):.2f} s for 2 epochs ({max(pair[mode]) / sequential:.2f}× one after the other)")
     report["contention"] = dict(alone_s=alone, sequential_s=sequential, threads=cores, batches=batches,
+                                threads_adapted=not kept,
                                 busy_core_s=beside_busy, pair_s=pair)
 
 

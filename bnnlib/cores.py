@@ -10,12 +10,18 @@ So an in-process run asks, about four times a second between batches, how busy t
 machine was since it last asked (``/proc/stat``'s busy time less this process's own CPU time)
 and uses the cores left, at least one and at most the threads it started with. Two runs
 started together settle on one thread each; when one ends, the other takes both cores again.
-The thread count changes no number: the records are the same at any count
-(``tests/test_cores.py`` changes it every batch).
+The thread count must change no number, and on the AMD EPYC machines of the long run it does
+not (``tests/test_cores.py`` changes it every batch). On an Intel Xeon (AVX512) it does: MKL's
+float32 GEMM of 128 × 784 by 784 × 700 — the first layer's forward pass — adds its sums in
+another order with two threads than with one. So before a run adapts its threads it checks,
+once per process, that this processor's GEMMs of the run's own shapes give the same bits at one
+thread and at all of them (:func:`thread_count_changes_sums`, well under a second); where they
+do not, the run keeps the thread count it started with, and its numbers are those of that count
+(runs record it, ``threads``).
 
 Not adapted: a process started with one thread (the ``--workers`` processes), a CUDA run, a
-run where ``OMP_NUM_THREADS`` is set (the user's count wins), and machines without
-``/proc/stat``.
+run where ``OMP_NUM_THREADS`` is set (the user's count wins), machines without
+``/proc/stat``, and processors whose sums depend on the thread count.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from functools import lru_cache
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 
@@ -57,6 +64,43 @@ def threads_left(cores: int, others_busy: float, most: int) -> int:
     return max(1, min(most, cores - taken))
 
 
+def _gemms(sizes: Sequence[int], batch_sizes: Sequence[int], members: int) -> list:
+    """The float32 batched GEMMs a run of layer ``sizes`` computes (as thunks), on fixed random
+    data: each layer's forward pass at every batch size, and, at the first (training) one, the
+    error sent down (by the weights or a feedback matrix from the output) and the weight update
+    (``baddbmm`` on the transposed input, as :mod:`bnnlib.trainers` computes it)."""
+    g = torch.Generator().manual_seed(0)
+    rand = lambda *shape: torch.randn(members, *shape, generator=g)  # noqa: E731
+    thunks = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = rand(fan_in, fan_out)
+        for m in batch_sizes:
+            thunks.append(lambda x=rand(m, fan_in), w=w: torch.bmm(x, w))
+        m = batch_sizes[0]
+        x, delta, feedback = rand(m, fan_in), rand(m, fan_out), rand(sizes[-1], fan_in)
+        thunks.append(lambda delta=delta, w=w: torch.bmm(delta, w.transpose(1, 2)))
+        thunks.append(lambda error=rand(m, sizes[-1]), feedback=feedback: torch.bmm(error, feedback))
+        thunks.append(lambda x=x, delta=delta, w=w: w.clone().baddbmm_(x.transpose(1, 2), delta, alpha=-1.0))
+    return thunks
+
+
+@lru_cache(maxsize=None)
+def thread_count_changes_sums(sizes: Tuple[int, ...], batch_sizes: Tuple[int, ...], members: int,
+                              threads: int) -> bool:
+    """Whether one of the float32 GEMMs of a run with layer ``sizes`` (input to output), batch
+    sizes ``batch_sizes`` (training first, then evaluation) and ``members`` members gives other
+    bits at ``threads`` threads than at one on this processor (measured once per process)."""
+    gemms = _gemms(sizes, batch_sizes, members)
+    started = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = [gemm() for gemm in gemms]
+        torch.set_num_threads(threads)
+        return not all(torch.equal(a, gemm()) for a, gemm in zip(alone, gemms))
+    finally:
+        torch.set_num_threads(started)
+
+
 class CoreShare:
     """Between batches, :meth:`tick` sets torch's thread count to the cores the rest of the
     machine leaves free (see the module's text). ``clock``, ``busy`` and ``own`` are the wall
@@ -73,10 +117,14 @@ class CoreShare:
         self._last = None
 
     @classmethod
-    def for_run(cls, device: str) -> Optional["CoreShare"]:
-        """The share for a run on ``device``, or None where nothing is to be adapted."""
+    def for_run(cls, device: str, sizes: Sequence[int], batch_sizes: Sequence[int],
+                members: int) -> Optional["CoreShare"]:
+        """The share for a run on ``device`` (layer ``sizes``, ``batch_sizes`` and ``members`` as
+        :func:`thread_count_changes_sums` takes them), or None where nothing is to be adapted."""
         if device != "cpu" or "OMP_NUM_THREADS" in os.environ or torch.get_num_threads() <= 1 \
                 or machine_busy_seconds() is None:
+            return None
+        if thread_count_changes_sums(tuple(sizes), tuple(batch_sizes), members, torch.get_num_threads()):
             return None
         return cls()
 

@@ -332,14 +332,23 @@ class BinaryMLP:
             y = self.activation.forward(z)
         return tanh(self._linear(y, self.weights[-1]))
 
+    @property
+    def eval_batch_size(self) -> int:
+        """Rows per evaluated chunk. Small chunks keep each layer's activations in cache for the
+        elementwise passes: 1024 rows (one member) or 512 rows × S ran at 70–90% of the matmul
+        peak here, 16k–64k rows at ~50% (benchmarks/train_speed.py measures the result)."""
+        return 1024 if self.n_members <= 2 else 512
+
+    @property
+    def layer_sizes(self) -> tuple:
+        """Units from the input to the output: (input, *hidden, classes)."""
+        return (self.input_size, *self.hidden_sizes, self.n_classes)
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: Optional[int] = None) -> torch.Tensor:
         """Predicted class per member and sample, (S, N), evaluated in chunks."""
         if batch_size is None:
-            # small chunks keep each layer's activations in cache for the elementwise passes:
-            # 1024 rows (one member) or 512 rows × S ran at 70–90% of the matmul peak here,
-            # 16k–64k rows at ~50% (benchmarks/train_speed.py measures the result)
-            batch_size = 1024 if self.n_members <= 2 else 512
+            batch_size = self.eval_batch_size
         weights = [self.effective_weight(k) for k in range(self.n_hidden)]
         integer = self.integer_weights(weights)
         chunks = [self.forward_eval(x[i:i + batch_size].to(self.device), weights, integer).argmax(dim=2)

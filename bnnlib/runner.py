@@ -143,7 +143,9 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     training = build_training(configs, dataset.input_size, dataset.pixel_inputs)  # the data says 784 or 3072
     training.load_member_states(member_states or [None] * len(configs))
     training.enable_diagnostics(diagnostics_every)
-    training.cores = CoreShare.for_run(first.device)  # threads follow the free cores; numbers do not change
+    # threads follow the free cores where the thread count changes no number (bnnlib.cores)
+    training.cores = CoreShare.for_run(first.device, training.model.layer_sizes,
+                                       (first.batch_size, training.model.eval_batch_size), len(configs))
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
     try:

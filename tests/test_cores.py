@@ -76,20 +76,57 @@ def test_a_share_gives_up_a_core_another_process_takes_and_takes_it_back():
     assert torch.get_num_threads() == 2 and share.changes == 2
 
 
+PAPER_SHAPES = ((784, 700, 500, 300, 200, 10), (128, 1024), 1)  # layer sizes, batch sizes, members
+
+
 def test_a_share_is_made_only_where_threads_can_be_adapted(monkeypatch):
     torch.set_num_threads(2)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(cores, "machine_busy_seconds", lambda: 1.0)
-    assert isinstance(CoreShare.for_run("cpu"), CoreShare)
-    assert CoreShare.for_run("cuda") is None
+    monkeypatch.setattr(cores, "thread_count_changes_sums", lambda *shapes: False)
+    assert isinstance(CoreShare.for_run("cpu", *PAPER_SHAPES), CoreShare)
+    assert CoreShare.for_run("cuda", *PAPER_SHAPES) is None
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's count wins
-    assert CoreShare.for_run("cpu") is None
+    assert CoreShare.for_run("cpu", *PAPER_SHAPES) is None
     monkeypatch.delenv("OMP_NUM_THREADS")
     torch.set_num_threads(1)                     # a --workers process
-    assert CoreShare.for_run("cpu") is None
+    assert CoreShare.for_run("cpu", *PAPER_SHAPES) is None
     torch.set_num_threads(2)
+    monkeypatch.setattr(cores, "thread_count_changes_sums", lambda *shapes: True)  # an Intel Xeon's MKL
+    assert CoreShare.for_run("cpu", *PAPER_SHAPES) is None
+    monkeypatch.setattr(cores, "thread_count_changes_sums", lambda *shapes: False)
     monkeypatch.setattr(cores, "machine_busy_seconds", lambda: None)  # no /proc/stat
-    assert CoreShare.for_run("cpu") is None
+    assert CoreShare.for_run("cpu", *PAPER_SHAPES) is None
+
+
+def test_a_gemm_whose_bits_depend_on_the_thread_count_is_caught(monkeypatch):
+    """Fault injection: a bmm that adds its sums in another order at two threads (a rounding of
+    the last bit) must make the probe say so, at the shapes of any layer; one that does not, not."""
+    real_bmm = torch.bmm
+
+    def order_depends_on_threads(a, b):
+        out = real_bmm(a, b)
+        return out if torch.get_num_threads() == 1 else torch.nextafter(out, out + 1)
+
+    shapes = ((20, 12, 6, 3), (8, 16), 2)
+    assert not cores.thread_count_changes_sums(*shapes, 2)
+    monkeypatch.setattr(cores.torch, "bmm", order_depends_on_threads)
+    cores.thread_count_changes_sums.cache_clear()
+    assert cores.thread_count_changes_sums(*shapes, 2)
+    assert torch.get_num_threads() == 2  # the thread count the probe found is given back
+    cores.thread_count_changes_sums.cache_clear()
+
+
+def test_the_probe_finds_what_this_processor_does_at_the_first_layers_shape():
+    """On this machine, the probe's answer for the paper's network agrees with a direct look at
+    its largest GEMM (the first layer's forward pass at a batch of 128)."""
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(1, 128, 784, generator=g), torch.randn(1, 784, 700, generator=g)
+    torch.set_num_threads(1)
+    alone = torch.bmm(x, w)
+    torch.set_num_threads(2)
+    if not torch.equal(alone, torch.bmm(x, w)):
+        assert cores.thread_count_changes_sums(*PAPER_SHAPES, 2)
 
 
 class Alternating:
@@ -107,6 +144,8 @@ class Alternating:
     ("BP", "continuous", "tanh", True), ("DFA", "continuous", "sign", False), ("BP", "binary", "tanh", False),
     ("DFA", "binary", "sign", False), ("DRTP", "binary", "sign", True)])
 def test_changing_the_thread_count_every_batch_changes_no_number(mnist, algorithm, weights, activation, batch_norm):
+    """Where the probe lets a run adapt its threads, adapting them every batch changes no number;
+    where it does not (this processor's sums depend on the thread count), no share is made."""
     dataset = mnist.subset(128 * 8, 300)
     config = RunConfig(dataset="mnist", algorithm=algorithm, weights=weights, activation=activation,
                        batch_norm=batch_norm, init=0.1, lr=1e-4, seed=3, epochs=1, n_train=128 * 8, n_test=300)
@@ -120,9 +159,11 @@ def test_changing_the_thread_count_every_batch_changes_no_number(mnist, algorith
         results.append((loss, metrics, training.model.state_dict()))
     assert alternating.changes >= 8  # every batch and every evaluated split
     (loss_a, metrics_a, state_a), (loss_b, metrics_b, state_b) = results
-    assert torch.equal(loss_a, loss_b)
-    assert all(torch.equal(metrics_a[k], metrics_b[k]) for k in metrics_a)
-    assert _same(state_a, state_b)
+    same = (torch.equal(loss_a, loss_b) and all(torch.equal(metrics_a[k], metrics_b[k]) for k in metrics_a)
+            and _same(state_a, state_b))
+    model = training.model
+    adapted = not cores.thread_count_changes_sums(model.layer_sizes, (128, model.eval_batch_size), 1, 2)
+    assert same or not adapted, "the thread count changed a number, and the probe would let a run adapt it"
 
 
 def _same(a, b) -> bool:
@@ -143,7 +184,7 @@ def test_a_group_gives_back_the_threads_a_busy_machine_took(mnist_root, monkeypa
             torch.set_num_threads(1)  # as if another process held a core all along
 
     torch.set_num_threads(2)
-    monkeypatch.setattr(CoreShare, "for_run", classmethod(lambda cls, device: Busy(most=2, cores=2)))
+    monkeypatch.setattr(CoreShare, "for_run", classmethod(lambda cls, device, *shapes: Busy(most=2, cores=2)))
     config = RunConfig(dataset="mnist", algorithm="DFA", epochs=2, n_train=256, n_test=100)
     outcomes = list(train_group([config], 2, DataOptions(root=str(mnist_root))))
     assert [o.epoch for o in outcomes] == [1, 2]
