@@ -254,7 +254,7 @@ from bnnlib.cores import CoreShare
 threads = {threads!r}
 model = BinaryMLP([0])
 if threads == "adaptive":  # what a run does by default: threads follow the free cores
-    share = CoreShare.for_run("cpu", model.layer_sizes, (128, model.eval_batch_size), 1)
+    share = CoreShare.for_run("cpu", *model.gemm_shapes(128))
 else:
     torch.set_num_threads(threads)
     share = None
@@ -308,7 +308,7 @@ def contention(args, report):
     from bnnlib import BinaryMLP
     from bnnlib.cores import thread_count_changes_sums
     model = BinaryMLP([0])
-    kept = thread_count_changes_sums(model.layer_sizes, (128, model.eval_batch_size), 1, cores)
+    kept = thread_count_changes_sums(*model.gemm_shapes(128), cores)
     labels = {"adaptive": "threads follow the free cores (default)" if not kept else
               "default: threads kept, the sums here depend on them", "fixed": f"{cores} threads, fixed",
               "one thread": "one thread (--workers)"}

@@ -120,7 +120,8 @@ class CoreShare:
     def for_run(cls, device: str, sizes: Sequence[int], batch_sizes: Sequence[int],
                 members: int) -> Optional["CoreShare"]:
         """The share for a run on ``device`` (layer ``sizes``, ``batch_sizes`` and ``members`` as
-        :func:`thread_count_changes_sums` takes them), or None where nothing is to be adapted."""
+        :func:`thread_count_changes_sums` takes them: ``BinaryMLP.gemm_shapes``), or None where
+        nothing is to be adapted."""
         if device != "cpu" or "OMP_NUM_THREADS" in os.environ or torch.get_num_threads() <= 1 \
                 or machine_busy_seconds() is None:
             return None

@@ -339,10 +339,12 @@ class BinaryMLP:
         peak here, 16k–64k rows at ~50% (benchmarks/train_speed.py measures the result)."""
         return 1024 if self.n_members <= 2 else 512
 
-    @property
-    def layer_sizes(self) -> tuple:
-        """Units from the input to the output: (input, *hidden, classes)."""
-        return (self.input_size, *self.hidden_sizes, self.n_classes)
+    def gemm_shapes(self, batch_size: int) -> tuple:
+        """What decides the shapes of this model's GEMMs when trained at ``batch_size`` and
+        evaluated: (units from input to output, (batch_size, evaluated chunk), members), as
+        :func:`bnnlib.cores.thread_count_changes_sums` takes them."""
+        return (self.input_size, *self.hidden_sizes, self.n_classes), (batch_size, self.eval_batch_size), \
+            self.n_members
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: Optional[int] = None) -> torch.Tensor:

@@ -144,8 +144,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
     training.load_member_states(member_states or [None] * len(configs))
     training.enable_diagnostics(diagnostics_every)
     # threads follow the free cores where the thread count changes no number (bnnlib.cores)
-    training.cores = CoreShare.for_run(first.device, training.model.layer_sizes,
-                                       (first.batch_size, training.model.eval_batch_size), len(configs))
+    training.cores = CoreShare.for_run(first.device, *training.model.gemm_shapes(first.batch_size))
     diverged = set()
     n_batches = dataset.x_train.shape[0] // first.batch_size
     try:

@@ -162,7 +162,7 @@ def test_changing_the_thread_count_every_batch_changes_no_number(mnist, algorith
     same = (torch.equal(loss_a, loss_b) and all(torch.equal(metrics_a[k], metrics_b[k]) for k in metrics_a)
             and _same(state_a, state_b))
     model = training.model
-    adapted = not cores.thread_count_changes_sums(model.layer_sizes, (128, model.eval_batch_size), 1, 2)
+    adapted = not cores.thread_count_changes_sums(*model.gemm_shapes(128), 2)
     assert same or not adapted, "the thread count changed a number, and the probe would let a run adapt it"
 
 
