@@ -410,6 +410,7 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
         print(f"  about {hours:.1f} h left with {workers} worker(s), each run-epoch left at the median time of its "
               f"kind's recorded runs (rule, weights, activation, BN) {where}, a kind not run there at its median "
               f"on the earlier processors, each scaled by this one's speed against it on the kinds both ran "
+              f"and weighted by the runs that speed rests on "
               f"({state.seconds_per_run_epoch:.2f} s per run-epoch per worker there)")
 
 

@@ -248,9 +248,12 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
     A kind that processor has run takes its own median there. Any other kind is estimated from
     each earlier processor that ran it, one by one: that processor's median for the kind, scaled
     by how much slower or faster the new processor ran the kinds both have run (the median
-    ratio, kind for kind); the estimate is the median over those processors. Scaling processor
-    by processor matters because the earlier ones differ too: a kind run only on a slow machine
-    scaled by a factor measured against a fast one would count twice its time. A kind no
+    ratio, kind for kind); the estimate is the median over those processors, each weighted by the
+    number of the new processor's runs its factor rests on. Scaling processor by processor
+    matters because the earlier ones differ too: a kind run only on a slow machine scaled by a
+    factor measured against a fast one would count twice its time. The weights matter because a
+    factor can rest on a single kind whose first runs met a busy machine: it must not count as
+    much as one measured on dozens of runs. A kind no
     processor sharing a kind with the new one has run takes its peers' without the BN switch
     there, else every other run's median scaled by the new processor's overall factor. So a
     long run that moves to another kind of machine is estimated at the new machine's speed as
@@ -274,7 +277,7 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
     factor = float((rate[here] / kinds[here].map(elsewhere)).median())  # against all the others at once
     # the same, processor by processor (runs that recorded none count as one more processor)
     others = timed["processor"][~here].fillna("not recorded")
-    scaled = []  # (factor against that processor, its median by kind, by kind without the BN switch)
+    scaled = []  # (factor against that processor, runs it rests on, its median by kind, by kind without BN switch)
     for name in others.unique():
         theirs = others.index[others == name]
         by_kind = rate[theirs].groupby(kinds[theirs]).median()
@@ -282,16 +285,30 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
         if shared.any():
             ratios = rate[here][shared] / kinds[here][shared].map(by_kind)
             by_peer = rate[theirs].groupby(kinds[theirs].map(lambda kind: kind[:-1])).median()
-            scaled.append((float(ratios.median()), by_kind.to_dict(), by_peer.to_dict()))
+            scaled.append((float(ratios.median()), int(shared.sum()), by_kind.to_dict(), by_peer.to_dict()))
 
     def rate_of(kind: tuple) -> float:
         if kind in here_by_kind:
             return float(here_by_kind[kind])
-        estimates = ([f * by_kind[kind] for f, by_kind, _ in scaled if kind in by_kind]
-                     or [f * by_peer[kind[:-1]] for f, _, by_peer in scaled if kind[:-1] in by_peer])
-        return float(pd.Series(estimates).median()) if estimates else float(factor * elsewhere(kind))
+        estimates = ([(f * by_kind[kind], n) for f, n, by_kind, _ in scaled if kind in by_kind]
+                     or [(f * by_peer[kind[:-1]], n) for f, n, _, by_peer in scaled if kind[:-1] in by_peer])
+        return weighted_median(*zip(*estimates)) if estimates else float(factor * elsewhere(kind))
 
     return float(rate[here].median()), rate_of, str(latest)
+
+
+def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
+    """The value at half the total weight once sorted; where half falls exactly between two values,
+    their mean. With equal weights this is the ordinary median."""
+    pairs = sorted(zip(values, weights))
+    total, below = sum(w for _, w in pairs), 0.0
+    for i, (value, weight) in enumerate(pairs):
+        below += weight
+        if 2 * below > total:
+            return float(value)
+        if 2 * below == total:
+            return float((value + pairs[i + 1][0]) / 2)
+    raise ValueError("weighted_median needs at least one value of positive weight")
 
 
 def _rates_by_kind(rate: pd.Series, kinds: pd.Series) -> Callable[[tuple], float]:

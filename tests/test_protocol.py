@@ -179,6 +179,39 @@ def test_a_kind_not_run_on_the_new_processor_is_scaled_against_each_earlier_proc
     assert _seconds_per_epoch(unknown)[1](("DFA", "binary", "sign", False)) == pytest.approx(6 * 8 / 16)
 
 
+@pytest.mark.parametrize("values, weights, expected", [
+    ([5.0], [1], 5.0),
+    ([3.0, 1.0, 2.0], [1, 1, 1], 2.0),          # equal weights: the ordinary median
+    ([1.0, 4.0], [1, 1], 2.5),                  # half falls between two values: their mean
+    ([1.0, 4.0], [1, 3], 4.0),                  # 1 holds a quarter of the weight
+    ([10.0, 2.0, 3.0], [54, 2, 1], 10.0),       # one heavy value outweighs two light ones
+    ([1.0, 2.0, 3.0, 4.0], [1, 2, 2, 1], 2.5),  # cumulative 1, 3 of 6: exactly half after 2.0
+])
+def test_weighted_median(values, weights, expected):
+    from bnnlib.protocol import weighted_median
+
+    assert weighted_median(values, weights) == expected
+
+
+def test_a_factor_resting_on_one_busy_run_does_not_count_as_much_as_one_resting_on_many():
+    """New ran BP with BN on three runs (8 s) and DFA without BN once, while the machine was busy
+    (30 s). Wide ran BP with BN and DRTP without, both at 4 s: New is 2× Wide, on 3 runs. Narrow
+    ran DFA and DRTP without BN (5 s, 6 s): New is 6× Narrow, on the one busy run. DRTP without BN
+    is estimated from both: 2 × 4 = 8 s from Wide, 6 × 6 = 36 s from Narrow. Weighted by the runs
+    each factor rests on (3 and 1), the median is Wide's 8 s; unweighted it would be their mean."""
+    from bnnlib.protocol import _seconds_per_epoch
+
+    old, new = "2026-11-28T10:00:00+00:00", "2026-11-30T10:00:00+00:00"
+    runs = _timed_runs([("Wide", "BP", True, 4.0, old), ("Wide", "DRTP", False, 4.0, old),
+                        ("Narrow", "DFA", False, 5.0, old), ("Narrow", "DRTP", False, 6.0, old)]
+                       + [("New", "BP", True, 8.0, new)] * 3 + [("New", "DFA", False, 30.0, new)])
+    rate_of = _seconds_per_epoch(runs)[1]
+    assert rate_of(("DRTP", "binary", "sign", False)) == pytest.approx(2 * 4.0)
+    # with the weights equal (one New run shares a kind with each), the plain median of the two
+    even = _seconds_per_epoch(runs.drop(index=[5, 6]))[1]
+    assert even(("DRTP", "binary", "sign", False)) == pytest.approx((2 * 4.0 + 6 * 6.0) / 2)
+
+
 def test_a_runs_speed_is_its_median_epoch_not_its_mean():
     """Two 190-s epochs (a slow kernel before a restart) and three 14-s ones: the run's rate is
     14 s, not the mean 84.4 s; a group's epoch counts per member; runs without epoch times keep

@@ -1250,7 +1250,8 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
         if state.processor:
             speed = (f"At the speed of the processor that wrote the latest record ({state.processor}) — each kind of "
                      f"run at its median seconds per epoch there, a kind not yet run there at its median on the earlier "
-                     f"processors, each scaled by the new one's measured speed against it —")
+                     f"processors, each scaled by the new one's measured speed against it and weighted by the "
+                     f"number of runs that speed was measured on —")
         else:
             speed = "At the speed each kind of run has recorded (its median seconds per epoch),"
         sentence += (f" {speed} about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
