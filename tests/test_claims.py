@@ -127,7 +127,7 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
          for algorithm in ("BP", "DFA", "DRTP") for weights, activation in SETTINGS for seed in range(3)])}
     table = beside_paper(["mnist", "fashion-mnist"], {"paper": None}, so_far={"paper": recorded})
     ours = table[table["source"] == "ours at paper (100 epochs)"].set_index("claim")
-    head = "so far MNIST without BN only (1 of 4 settings): "
+    head = "so far only MNIST without BN (1 of 4 settings): "
     assert ours.loc["C1", "evidence"].startswith(
         head + "lowest DFA/DRTP median in a binary setting 90.0 % (DRTP, binary sign, MNIST without BN)")
     assert ours.loc["C2", "evidence"].startswith(
@@ -139,6 +139,18 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
     nothing = beside_paper(["mnist", "fashion-mnist"], {"paper": None})
     assert set(nothing[nothing["source"].str.startswith("ours")]["evidence"]) == \
         {"its runs are not all recorded yet (0 of 4 settings)"}
+
+
+@pytest.mark.parametrize("keys, expected", [
+    ([("mnist", False)], "MNIST without BN"),
+    ([("mnist", True)], "MNIST with BN"),
+    ([("mnist", False), ("mnist", True)], "MNIST with and without BN"),
+    ([("mnist", False), ("mnist", True), ("fashion-mnist", False)], "MNIST with and without BN, Fashion-MNIST without BN"),
+])
+def test_recorded_settings_are_named_a_dataset_once(keys, expected):
+    from bnnlib.book.claims import _settings_named
+
+    assert _settings_named(keys) == expected
 
 
 def test_c3_table_says_its_numbers_are_medians_over_pairs():

@@ -305,7 +305,13 @@ def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = No
 
 
 def _settings_named(keys) -> str:
-    return ", ".join(f"{DATASET_NAMES.get(d, d)} {'with' if b else 'without'} BN" for d, b in keys)
+    """The dataset × BN settings in words, in the order given, a dataset once: "MNIST with and
+    without BN, Fashion-MNIST without BN"."""
+    switches = {}
+    for dataset, batch_norm in keys:
+        switches.setdefault(dataset, []).append(batch_norm)
+    words = {(False,): "without BN", (True,): "with BN", (False, True): "with and without BN"}
+    return ", ".join(f"{DATASET_NAMES.get(d, d)} {words[tuple(b)]}" for d, b in switches.items())
 
 
 def _so_far(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> Dict[str, str]:
@@ -318,7 +324,8 @@ def _so_far(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> Dict[s
     paper = paper_values(datasets)
     keys = set(summaries)
     paper = evidence(paper[[(d, b) in keys for d, b in zip(paper["dataset"], paper["batch_norm"])]])
-    head = f"so far {_settings_named(sorted(keys))} only ({len(keys)} of {total} settings): "
+    in_order = [(d, b) for d in datasets for b in (False, True) if (d, b) in keys]
+    head = f"so far only {_settings_named(in_order)} ({len(keys)} of {total} settings): "
     out = {}
     for claim in CLAIMS:
         if ours[claim] == "–":
