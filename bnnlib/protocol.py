@@ -241,9 +241,10 @@ def median_epoch_seconds(epochs: pd.DataFrame) -> pd.Series:
 
 def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = None
                        ) -> Tuple[Optional[float], Callable[[tuple], float], Optional[str]]:
-    """Median seconds per run-epoch (one worker) and by kind, at the speed of the processor the
-    long run is on now (the one that wrote the latest record), and that processor's name. A
-    run's seconds per epoch are its median epoch's (``epoch_seconds``), else its mean.
+    """Median seconds per run-epoch (one worker) and by kind, at the speed of the machine the long
+    run is on now (the one that wrote the latest record: its processor kind and boot, see
+    :func:`_machines`), and that machine's processor kind. A run's seconds per epoch are its median
+    epoch's (``epoch_seconds``), else its mean. Below, "processor" means such a machine.
 
     A kind that processor has run takes its own median there. Any other kind is estimated from
     each earlier processor that ran it, one by one: that processor's median for the kind, scaled
@@ -266,17 +267,21 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
         rate = timed["run_id"].map(epoch_seconds).fillna(rate)
     kinds = pd.Series([tuple(row) for row in timed[list(RATE_KIND)].itertuples(index=False)], index=timed.index)
     everywhere = _rates_by_kind(rate, kinds)
-    latest = timed["processor"].loc[timed["updated"].idxmax()] if {"processor", "updated"} <= set(timed) else None
-    if latest is None or pd.isna(latest):
+    if not {"processor", "updated"} <= set(timed):
         return float(rate.median()), everywhere, None
-    here = timed["processor"] == latest
+    newest = timed["updated"].idxmax()
+    if pd.isna(timed["processor"].loc[newest]):
+        return float(rate.median()), everywhere, None
+    machine = _machines(timed)
+    here = machine == machine.loc[newest]
     here_by_kind = rate[here].groupby(kinds[here]).median().to_dict()
     if here.all():
-        return float(rate[here].median()), lambda kind: float(here_by_kind.get(kind, everywhere(kind))), str(latest)
+        return (float(rate[here].median()), lambda kind: float(here_by_kind.get(kind, everywhere(kind))),
+                str(timed["processor"].loc[newest]))
     elsewhere = _rates_by_kind(rate[~here], kinds[~here])
     factor = float((rate[here] / kinds[here].map(elsewhere)).median())  # against all the others at once
     # the same, processor by processor (runs that recorded none count as one more processor)
-    others = timed["processor"][~here].fillna("not recorded")
+    others = machine[~here].fillna("not recorded")
     scaled = []  # (factor against that processor, runs it rests on, its median by kind, by kind without BN switch)
     for name in others.unique():
         theirs = others.index[others == name]
@@ -294,7 +299,20 @@ def _seconds_per_epoch(runs: pd.DataFrame, epoch_seconds: Optional[pd.Series] = 
                      or [(f * by_peer[kind[:-1]], n) for f, n, _, by_peer in scaled if kind[:-1] in by_peer])
         return weighted_median(*zip(*estimates)) if estimates else float(factor * elsewhere(kind))
 
-    return float(rate[here].median()), rate_of, str(latest)
+    return float(rate[here].median()), rate_of, str(timed["processor"].loc[newest])
+
+
+def _machines(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the machine whose speed it measured: its processor kind and, where recorded, the
+    boot it ran in. Two machines of one processor kind can differ in speed by half (their other
+    load, their clocks), so a boot counts as a machine of its own, and a kind of run measured on
+    an earlier machine of the same kind is scaled like any other; runs recorded before boots were
+    count per processor kind."""
+    machine = runs["processor"]
+    if "boot" in runs:
+        booted = runs["boot"].notna() & machine.notna()
+        machine = machine.where(~booted, machine.astype(str) + " (boot " + runs["boot"].astype(str) + ")")
+    return machine
 
 
 def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:

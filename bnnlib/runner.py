@@ -91,6 +91,18 @@ def processor(device: str) -> str:
     return f"{model} ({torch.backends.cpu.get_cpu_capability()})"
 
 
+@lru_cache(maxsize=None)
+def boot() -> Optional[str]:
+    """Which boot of which machine computed a run: the first 8 hex digits of Linux's random
+    ``boot_id`` (None elsewhere). Two machines of one processor kind, or one machine shared with
+    other work, run at different speeds; the hours-left estimate measures each boot's apart."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip().replace("-", "")[:8] or None
+    except OSError:
+        return None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -169,7 +181,7 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 row.update({name: float(metrics[name][s]) for name in METRICS})
                 row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
                 row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device,
-                           processor=processor(first.device))  # named where it ran (a Dask worker's own)
+                           processor=processor(first.device), boot=boot())  # where it ran (a Dask worker's own)
                 rows.append(row)
                 if probed is not None:
                     diagnostics += [{"run_id": config.run_id, "epoch": epoch, **layer} for layer in probed[s]]
@@ -253,11 +265,13 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = D
 
 # ---------------------------------------------------------------------- execution
 def _run_metadata(config: RunConfig, epoch: int, status: str, seconds: float, members: int,
-                  started: str, data_digest: str, collapsed: bool, processor_name: str) -> dict:
+                  started: str, data_digest: str, collapsed: bool, processor_name: str,
+                  boot_id: Optional[str]) -> dict:
     return {"run_id": config.run_id, **config.identity(), "epochs_requested": config.epochs,
             "epochs_done": epoch, "status": status, "collapsed": collapsed, "device": config.device,
             "members_in_group": members, "seconds": seconds, "started": started, "updated": _now(),
-            "data_digest": data_digest, **library_versions(), "processor": processor_name}
+            "data_digest": data_digest, **library_versions(), "processor": processor_name,
+            "boot": boot_id}
 
 
 class _Recorder:
@@ -299,7 +313,7 @@ class _Recorder:
             recorded = max(outcome.epoch, self.recorded.get(config.run_id, 0))
             metadata.append(_run_metadata(config, recorded, status, self.seconds[config.run_id],
                                           len(self.configs), self.started, outcome.data_digest, collapsed,
-                                          row["processor"]))  # its latest epoch's
+                                          row["processor"], row.get("boot")))  # its latest epoch's
             state = outcome.states.get(config.run_id)
             if status == "running" and state is not None:  # a Dask group returns only its last states
                 self.store.save_checkpoint(config.run_id, state)

@@ -179,6 +179,27 @@ def test_a_kind_not_run_on_the_new_processor_is_scaled_against_each_earlier_proc
     assert _seconds_per_epoch(unknown)[1](("DFA", "binary", "sign", False)) == pytest.approx(6 * 8 / 16)
 
 
+def test_two_machines_of_one_processor_kind_are_timed_apart_by_their_boot():
+    """An earlier AVX2 machine (boot a) ran BP with BN at 13.5 s and DFA without BN at 12 s; the
+    Intel one ran DFA without BN at 8 s and BP with BN at 7 s; the long run is now on another AVX2
+    machine (boot b), where DFA without BN takes 9 s. BP with BN is estimated from both earlier
+    machines, each scaled by this one's speed against it (7 × 9/8 and 13.5 × 9/12) — not boot a's
+    13.5 s taken as this machine's own; runs that recorded no boot count per processor kind."""
+    from bnnlib.protocol import _seconds_per_epoch
+
+    old, new = "2026-11-28T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
+    runs = _timed_runs([("AVX2", "BP", True, 13.5, old), ("AVX2", "DFA", False, 12.0, old),
+                        ("Intel", "DFA", False, 8.0, old), ("Intel", "BP", True, 7.0, old),
+                        ("AVX2", "DFA", False, 9.0, new)]).assign(boot=["a", "a", None, None, "b"])
+    overall, rate_of, processor = _seconds_per_epoch(runs)
+    assert processor == "AVX2" and overall == 9.0
+    assert rate_of(("DFA", "binary", "sign", False)) == 9.0
+    # each factor rests on one run: the two estimates weigh the same, their mean
+    assert rate_of(("BP", "binary", "sign", True)) == pytest.approx((7.0 * 9 / 8 + 13.5 * 9 / 12) / 2)
+    # without boots, the two AVX2 machines are one: boot a's BP time counts as this machine's own
+    assert _seconds_per_epoch(runs.drop(columns="boot"))[1](("BP", "binary", "sign", True)) == 13.5
+
+
 @pytest.mark.parametrize("values, weights, expected", [
     ([5.0], [1], 5.0),
     ([3.0, 1.0, 2.0], [1, 1, 1], 2.0),          # equal weights: the ordinary median

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bnnlib.model import ARITHMETIC_VERSION
-from bnnlib.runner import DataOptions, execute, processor
+from bnnlib.runner import DataOptions, boot, execute, processor
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import expand_grid
 
@@ -41,6 +41,8 @@ def test_worker_processes_give_the_in_process_records(tmp_path, mnist_root):
     assert runs["code"].notna().all()
     assert set(runs["processor"]) == {processor("cpu")}  # worker processes name the processor as the parent does
     assert set(ResultsStore(tmp_path / "two").epochs()["processor"]) == {processor("cpu")}  # and each epoch
+    if boot() is not None:  # and the boot of the machine, which tells two machines of one kind apart
+        assert set(runs["boot"]) == set(ResultsStore(tmp_path / "two").epochs()["boot"]) == {boot()}
 
 
 @pytest.mark.slow
