@@ -1,7 +1,8 @@
 """The results store: tidy CSV tables under one folder, safe for concurrent writers.
 
     <dir>/epochs.csv       one row per run per epoch (config columns + metrics + timing)
-    <dir>/runs.csv         one row per run: config, status, epochs done, device, versions, time
+    <dir>/runs.csv         one row per run: config, status, epochs done, device, versions, time,
+                           processor and boot (as each epoch row of epochs.csv)
     <dir>/checkpoints/     per-run resume state (git-ignored; deleted once a run completes)
     <dir>/states/          final trained states kept for export or extension (git-ignored)
     <dir>/claims/          one lock file per run: who is training it now (git-ignored)
