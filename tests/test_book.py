@@ -693,7 +693,7 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     assert shown.loc[("continuous sign", "DRTP"), "paper Δ of medians (points, ±0.2)"] == "+0.05"
     assert report.bn_effect_paper_sentence(table, get_budget("cpu")) == (
         "At the **cpu** budget (5 epochs; the paper trained for 100), removing BN moves our median the way it "
-        "moves the paper's in **1 of 2** configurations where the paper's direction is readable; in the other 1 "
+        "moves the paper's in **1 of 2** configurations where the paper's direction is readable; in the other 1 of 3 "
         "the paper's Δ is within its reading uncertainty of 0.")
     assert "paper Δ of medians (points, ±0.2)" not in report.bn_effect_display(report.bn_effect_table(without, with_bn))
 

@@ -891,7 +891,7 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     readable = paper[paper["paper_difference"].abs() > paper["paper_uncertainty"]]
     same = int((np.sign(readable["paper_difference"]) == np.sign(readable["median_difference"])).sum())
     unreadable = len(paper) - len(readable)
-    tail = (f"; in the other {unreadable} the paper's Δ is within its reading uncertainty of 0"
+    tail = (f"; in the other {unreadable} of {len(paper)} the paper's Δ is within its reading uncertainty of 0"
             if unreadable else "")
     return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where the paper's "
