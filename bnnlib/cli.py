@@ -406,8 +406,7 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
         print(f"  {stage:<28} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
     hours = state.hours_left(workers)
     if hours is not None:
-        where = (f"on the machine of the latest record ({state.processor}, this boot of it)" if state.processor
-                 else "over all runs")
+        where = f"on the machine of the latest record ({state.machine})" if state.processor else "over all runs"
         print(f"  about {hours:.1f} h left with {workers} worker(s), each run-epoch left at the median time of its "
               f"kind's recorded runs (rule, weights, activation, BN) {where}, a kind not run there at its median "
               f"on the earlier machines, each scaled by this one's speed against it on the kinds both ran "

@@ -203,8 +203,17 @@ class Progress:
     seconds_per_run_epoch: Optional[float]  # median over runs on `processor`, per worker process
     stages: List[Tuple[str, int, int]]      # (stage, finished, total) in protocol order
     processor: Optional[str] = None  # whose speed the estimate is at: the latest record's (None: not recorded)
+    boot: Optional[str] = None       # and which boot of such a machine (None: not recorded)
     #: the epochs left stage by stage, as ``stages``, each at its kind's measured rate (None: no rate yet)
     stage_seconds_left: Optional[List[float]] = None
+
+    @property
+    def machine(self) -> Optional[str]:
+        """The machine whose speed the estimate is at, in words (None: no processor recorded)."""
+        if self.processor is None or self.boot is None:
+            return self.processor
+        return (f"{self.processor}, boot {self.boot}: machines of one processor kind can differ in speed, "
+                f"each boot is timed apart")
 
     @property
     def work_seconds_left(self) -> Optional[float]:
@@ -397,5 +406,9 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
         by_stage = [0.0] * len(stages)
         for stage, kind, epochs in left:
             by_stage[stage] += rate_of(kind) * epochs
+    boot = None
+    if processor is not None and "boot" in runs:  # the boot of the record the estimate's machine is named by
+        newest = runs.loc[runs["updated"].idxmax(), "boot"]
+        boot = None if pd.isna(newest) else str(newest)
     return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages,
-                    processor=processor, stage_seconds_left=by_stage)
+                    processor=processor, boot=boot, stage_seconds_left=by_stage)

@@ -518,7 +518,12 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,
                             processor="AMD EPYC (AVX2)", updated="2026-11-29T10:00:00+00:00")])
     _, sentence = paper_progress(str(tmp_path))
-    assert "At the speed of the machine that wrote the latest record (AMD EPYC (AVX2), this boot of it" in sentence
+    assert "At the speed of the machine that wrote the latest record (AMD EPYC (AVX2)) — each kind" in sentence
+    store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,
+                            processor="AMD EPYC (AVX2)", boot="2baf139f", updated="2026-12-01T10:00:00+00:00")])
+    _, sentence = paper_progress(str(tmp_path))
+    assert ("At the speed of the machine that wrote the latest record (AMD EPYC (AVX2), boot 2baf139f: machines of "
+            "one processor kind can differ in speed, each boot is timed apart) — each kind") in sentence
 
 
 def test_processor_table_counts_each_processors_epochs_and_median_speed():

@@ -200,6 +200,18 @@ def test_two_machines_of_one_processor_kind_are_timed_apart_by_their_boot():
     assert _seconds_per_epoch(runs.drop(columns="boot"))[1](("BP", "binary", "sign", True)) == 13.5
 
 
+@pytest.mark.parametrize("processor, boot, words", [
+    (None, None, None),
+    ("AMD EPYC (AVX2)", None, "AMD EPYC (AVX2)"),  # recorded before boots were
+    ("AMD EPYC (AVX2)", "2baf139f",
+     "AMD EPYC (AVX2), boot 2baf139f: machines of one processor kind can differ in speed, each boot is timed apart"),
+])
+def test_the_estimates_machine_is_named_by_processor_and_boot_where_recorded(processor, boot, words):
+    from bnnlib.protocol import Progress
+
+    assert Progress(1, 0, 1, 0, 1.0, [], processor=processor, boot=boot).machine == words
+
+
 @pytest.mark.parametrize("values, weights, expected", [
     ([5.0], [1], 5.0),
     ([3.0, 1.0, 2.0], [1, 1, 1], 2.0),          # equal weights: the ordinary median

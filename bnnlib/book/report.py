@@ -1248,11 +1248,10 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
         if state.processor:
-            speed = (f"At the speed of the machine that wrote the latest record ({state.processor}, this boot of it: "
-                     f"machines of one processor kind can differ in speed) — each kind of run at its median "
-                     f"seconds per epoch there, a kind not yet run there at its median on the earlier machines, each "
-                     f"scaled by this one's measured speed against it and weighted by the number of runs that speed "
-                     f"was measured on —")
+            speed = (f"At the speed of the machine that wrote the latest record ({state.machine}) — each kind of run "
+                     f"at its median seconds per epoch there, a kind not yet run there at its median on the earlier "
+                     f"machines, each scaled by this one's measured speed against it and weighted by the number of "
+                     f"runs that speed was measured on —")
         else:
             speed = "At the speed each kind of run has recorded (its median seconds per epoch),"
         sentence += (f" {speed} about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
