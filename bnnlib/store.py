@@ -7,7 +7,8 @@
     <dir>/states/          final trained states kept for export or extension (git-ignored)
     <dir>/claims/          one lock file per run: who is training it now (git-ignored)
 
-Both tables load with one pandas call (``pd.read_csv(dir / "epochs.csv")``) or with
+Both tables load with one pandas call (``pd.read_csv(dir / "epochs.csv", dtype={"boot": str})``:
+a boot id is text, even where it looks like a number) or with
 :meth:`ResultsStore.epochs` / :meth:`ResultsStore.runs`. Every write takes an exclusive
 ``flock`` on ``<dir>/.lock``. ``runs.csv`` (one row per run) is rewritten into a temporary
 file and renamed over the old one. ``epochs.csv`` grows by appends — rewriting it after every
@@ -56,6 +57,9 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 _RUN_ID = r"[0-9a-f]{16}"
 _STATUSES = ("complete", "running", "diverged")
+#: columns read as text whatever they look like: a boot id of 8 hex digits can be all digits
+#: ("00123456") or look like a float ("1e345678"), and most rows before boots were have none
+_TEXT_COLUMNS = {"boot": str}
 # what each known column must hold (columns a table lacks are not required: older folders)
 _SCHEMA = {
     "epochs.csv": {"run_id": "id", "epoch": "positive integer", "loss": "number",
@@ -132,7 +136,7 @@ class ResultsStore:
         if not data.strip():
             return pd.DataFrame()
         try:
-            table = pd.read_csv(io.BytesIO(data))
+            table = pd.read_csv(io.BytesIO(data), dtype=_TEXT_COLUMNS)
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: malformed CSV ({error}); fix or delete that line "
                              f"(line 1 is the header)") from error
@@ -193,7 +197,7 @@ class ResultsStore:
             data = self._complete_bytes(self.epochs_path)
             header = data[:data.find(b"\n")].decode().split(",") if data else None
             if header is None or set(new.columns) - set(header):
-                self._merge_unlocked(self.epochs_path, new, EPOCH_KEY)
+                self._rewrite_epochs_unlocked(new)
                 return
             if self.epochs_path.stat().st_size != len(data):  # a torn tail: cut it first
                 os.truncate(self.epochs_path, len(data))
@@ -203,6 +207,16 @@ class ResultsStore:
                 f.write(buffer.getvalue().encode())
                 f.flush()
                 os.fsync(f.fileno())
+
+    def _rewrite_epochs_unlocked(self, new: pd.DataFrame) -> None:
+        """epochs.csv with ``new`` appended and every column of both: every copy of a recomputed
+        epoch stays, in the order written (readers keep the newest; the older copies show, for
+        instance, whether two kinds of processor computed the same epoch alike)."""
+        old = self._read(self.epochs_path)
+        table = pd.concat([old, new], ignore_index=True) if not old.empty else new
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        _atomic_write_bytes(self.epochs_path, buffer.getvalue().encode())
 
     def update_runs(self, rows: Iterable[dict]) -> None:
         self._merge(self.runs_path, rows, ["run_id"])

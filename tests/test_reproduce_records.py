@@ -77,7 +77,7 @@ def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget,
     if sample.empty:
         pytest.skip(f"no committed {budget} record was computed on this kind of processor ({processor('cpu')})")
     assert set(sample["dataset"]) == {"mnist"}
-    epochs = pd.read_csv(RESULTS / budget / "epochs.csv")
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype={"boot": str})
     for record in sample.to_dict("records"):
         values = {name: record[name] for name in IDENTITY_FIELDS}
         values.update(n_train=None, n_test=None, batch_norm=bool(values["batch_norm"]), epochs=2)
@@ -107,7 +107,7 @@ def test_an_epoch_recorded_twice_was_recomputed_identically(budget):
     and appends a second copy (readers keep the newest). The copies must agree in every metric:
     a difference would mean a resume is not deterministic, and the kept copy would hide it.
     Epoch rows name the processor that computed them; copies from two kinds are not compared."""
-    epochs = pd.read_csv(RESULTS / budget / "epochs.csv")
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype={"boot": str})
     # copies computed on different kinds of processor (a run restarted from scratch on another
     # machine, its checkpoint lost) may differ in their last bits: only the same kind's must agree
     kind = epochs["processor"].fillna("not recorded") if "processor" in epochs else "not recorded"

@@ -37,6 +37,26 @@ def test_a_new_column_rewrites_the_table_with_every_column(tmp_path):
     assert list(table["extra"].isna()) == [True, False] and len(table) == 2
 
 
+def test_a_new_column_keeps_every_copy_of_a_recomputed_epoch(tmp_path):
+    """The rewrite for a new column once dropped the older copies of recomputed epochs — the
+    record of what another machine computed for them — keeping only the newest."""
+    store = ResultsStore(tmp_path)
+    store.add_epochs([_row(A, 1), _row(B, 1)])
+    store.add_epochs([_row(A, 1, loss=0.25)])  # recomputed
+    store.add_epochs([{**_row(A, 1, loss=0.125), "boot": "2baf139f"}])  # recomputed again, a new column
+    copies = store.epochs(every_copy=True)
+    assert list(copies["loss"]) == [0.5, 0.5, 0.25, 0.125] and list(copies["boot"].isna()) == [True] * 3 + [False]
+    assert store.epochs().set_index(["run_id", "epoch"]).loc[(A, 1), "loss"] == 0.125  # the newest wins
+
+
+@pytest.mark.parametrize("boot", ["2baf139f", "00123456", "1e345678"])
+def test_a_boot_id_is_read_back_as_written_even_where_it_looks_like_a_number(tmp_path, boot):
+    store = ResultsStore(tmp_path)
+    store.add_epochs([_row(A, 1), {**_row(A, 2), "boot": boot}])
+    store.update_runs([{"run_id": A, "epochs_done": 2, "status": "running", "boot": boot}])
+    assert store.epochs()["boot"].iloc[1] == boot and store.runs()["boot"].iloc[0] == boot
+
+
 def test_a_torn_last_line_is_dropped_and_cut_before_the_next_append(tmp_path):
     store = ResultsStore(tmp_path)
     store.add_epochs([_row(A, 1), _row(A, 2)])
