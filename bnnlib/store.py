@@ -7,8 +7,8 @@
     <dir>/states/          final trained states kept for export or extension (git-ignored)
     <dir>/claims/          one lock file per run: who is training it now (git-ignored)
 
-Both tables load with one pandas call (``pd.read_csv(dir / "epochs.csv", dtype={"boot": str})``:
-a boot id is text, even where it looks like a number) or with
+Both tables load with one pandas call (``pd.read_csv(dir / "epochs.csv", dtype=TEXT_COLUMNS)``:
+the hex ids are text, even where one looks like a number) or with
 :meth:`ResultsStore.epochs` / :meth:`ResultsStore.runs`. Every write takes an exclusive
 ``flock`` on ``<dir>/.lock``. ``runs.csv`` (one row per run) is rewritten into a temporary
 file and renamed over the old one. ``epochs.csv`` grows by appends — rewriting it after every
@@ -57,9 +57,11 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 _RUN_ID = r"[0-9a-f]{16}"
 _STATUSES = ("complete", "running", "diverged")
-#: columns read as text whatever they look like: a boot id of 8 hex digits can be all digits
-#: ("00123456") or look like a float ("1e345678"), and most rows before boots were have none
-_TEXT_COLUMNS = {"boot": str}
+#: columns read as text whatever they look like: hex digests — a run id, a commit, a data
+#: digest, a boot id — can be all digits ("0123…", an integer to pandas, its zero lost) or
+#: digits around one "e" ("1e34…", a float); a folder of few runs may hold only such ids, and
+#: most rows recorded before boots were have no boot
+TEXT_COLUMNS = {"run_id": str, "code": str, "data_digest": str, "boot": str}
 # what each known column must hold (columns a table lacks are not required: older folders)
 _SCHEMA = {
     "epochs.csv": {"run_id": "id", "epoch": "positive integer", "loss": "number",
@@ -136,7 +138,7 @@ class ResultsStore:
         if not data.strip():
             return pd.DataFrame()
         try:
-            table = pd.read_csv(io.BytesIO(data), dtype=_TEXT_COLUMNS)
+            table = pd.read_csv(io.BytesIO(data), dtype=TEXT_COLUMNS)
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: malformed CSV ({error}); fix or delete that line "
                              f"(line 1 is the header)") from error

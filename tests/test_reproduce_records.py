@@ -18,7 +18,7 @@ import torch
 from bnnlib.config import IDENTITY_FIELDS, RunConfig
 from bnnlib.model import ARITHMETIC_VERSION
 from bnnlib.runner import CLASS_COUNTS, METRICS, DataOptions, processor, train_group
-from bnnlib.store import EPOCH_KEY
+from bnnlib.store import EPOCH_KEY, TEXT_COLUMNS
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -52,7 +52,7 @@ def same_processor(runs: pd.DataFrame) -> pd.Series:
 
 
 def _sample(budget, n_per_kind=1):
-    runs = pd.read_csv(RESULTS / budget / "runs.csv")
+    runs = pd.read_csv(RESULTS / budget / "runs.csv", dtype=TEXT_COLUMNS)
     runs = runs[runs.apply(same_arithmetic, axis=1) & (runs["status"] == "complete") & (runs["dataset"] == "mnist")
                 & same_processor(runs)]
     picks = []
@@ -77,7 +77,7 @@ def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget,
     if sample.empty:
         pytest.skip(f"no committed {budget} record was computed on this kind of processor ({processor('cpu')})")
     assert set(sample["dataset"]) == {"mnist"}
-    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype={"boot": str})
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype=TEXT_COLUMNS)
     for record in sample.to_dict("records"):
         values = {name: record[name] for name in IDENTITY_FIELDS}
         values.update(n_train=None, n_test=None, batch_norm=bool(values["batch_norm"]), epochs=2)
@@ -96,7 +96,7 @@ def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget,
 def test_the_paper_budget_comes_from_one_version_of_the_arithmetic():
     """The long run's records must all come from the arithmetic main computes with now: a change
     of numerics after it started would mix two arithmetics in one budget's tables."""
-    runs = pd.read_csv(RESULTS / "paper" / "runs.csv")
+    runs = pd.read_csv(RESULTS / "paper" / "runs.csv", dtype=TEXT_COLUMNS)
     assert not runs.empty and set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
     assert runs["data_digest"].groupby(runs["dataset"]).nunique().eq(1).all()  # one copy of each dataset
 
@@ -107,7 +107,7 @@ def test_an_epoch_recorded_twice_was_recomputed_identically(budget):
     and appends a second copy (readers keep the newest). The copies must agree in every metric:
     a difference would mean a resume is not deterministic, and the kept copy would hide it.
     Epoch rows name the processor that computed them; copies from two kinds are not compared."""
-    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype={"boot": str})
+    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype=TEXT_COLUMNS)
     # copies computed on different kinds of processor (a run restarted from scratch on another
     # machine, its checkpoint lost) may differ in their last bits: only the same kind's must agree
     kind = epochs["processor"].fillna("not recorded") if "processor" in epochs else "not recorded"

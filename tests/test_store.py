@@ -57,6 +57,22 @@ def test_a_boot_id_is_read_back_as_written_even_where_it_looks_like_a_number(tmp
     assert store.epochs()["boot"].iloc[1] == boot and store.runs()["boot"].iloc[0] == boot
 
 
+# hex digests that pandas alone would read as numbers: all digits with a leading zero (an
+# integer, the zero lost), or digits around one "e" (a float); about 1 run id in 800 is such,
+# and a folder of a single run is a folder of such ids
+@pytest.mark.parametrize("run_id, code", [("0123456789012345", "012345678901"),
+                                          ("1234567890e12345", "1234e5678901")])
+def test_hex_ids_are_read_back_as_written_even_where_they_look_like_numbers(tmp_path, run_id, code):
+    store = ResultsStore(tmp_path)
+    store.add_epochs([_row(run_id, 1)])
+    store.update_runs([{"run_id": run_id, "epochs_done": 1, "status": "running", "code": code,
+                        "data_digest": "0" * 63 + "1"}])
+    store.update_table("packed.csv", [{"run_id": run_id, "file_bytes": 1}], key=["run_id"])
+    runs = store.runs()
+    assert store.epochs()["run_id"].tolist() == [run_id] and store.table("packed.csv")["run_id"].tolist() == [run_id]
+    assert runs[["run_id", "code", "data_digest"]].iloc[0].tolist() == [run_id, code, "0" * 63 + "1"]
+
+
 def test_a_torn_last_line_is_dropped_and_cut_before_the_next_append(tmp_path):
     store = ResultsStore(tmp_path)
     store.add_epochs([_row(A, 1), _row(A, 2)])
