@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -105,6 +104,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.wait import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = _chromium()
@@ -114,6 +114,15 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_window_size(1280, 900)  # a laptop screen: every table fits the text column, none scrolls
+
+    def open_page(path):
+        driver.get(path.as_uri())
+        # get() normally returns after the load event, but on a busy machine headless Chromium has
+        # answered while the document was still parsing (CI, 2026-12-02): wait for it, within bounds
+        WebDriverWait(driver, 60, poll_frequency=0.2).until(
+            lambda d: d.execute_script("return document.readyState") == "complete",
+            f"{path.name}: the page did not finish loading within 60 s")
+
     try:
         for page in toc_pages():
             source = ROOT / f"{page}.ipynb"
@@ -122,8 +131,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 notebook = nbformat.read(source, as_version=4)
                 expected_images = sum("image/png" in o.get("data", {}) for c in notebook.cells
                                       for o in c.get("outputs", []))
-            driver.get((html / f"{page}.html").as_uri())
-            assert driver.execute_script("return document.readyState") == "complete"
+            open_page(html / f"{page}.html")
             assert driver.find_elements("css selector", "main h1, article h1"), f"{page}: no heading"
             images = driver.execute_script(
                 "return Array.from(document.querySelectorAll('main img, article img'))"
@@ -140,17 +148,15 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "return Array.from(document.querySelectorAll('main table.dataframe td.num'))"
                 ".map(c => getComputedStyle(c).textAlign)")
             assert set(aligned) <= {"right"}, f"{page}: numbers not right-aligned ({set(aligned)})"
-        driver.get((html / "chapters" / "02_methods.html").as_uri())
-        rendered = 0
-        for _ in range(50):  # MathJax typesets after the page has loaded
-            rendered = driver.execute_script("return document.querySelectorAll('mjx-container').length")
-            if rendered:
-                break
-            time.sleep(0.2)
-        assert rendered > 10, "the Methods chapter's math was not rendered by the book's own MathJax"
+        open_page(html / "chapters" / "02_methods.html")
+        def typeset(d):  # MathJax typesets after the page has loaded
+            return d.execute_script("return document.querySelectorAll('mjx-container').length")
+        WebDriverWait(driver, 60, poll_frequency=0.2).until(
+            typeset, "the Methods chapter's math was not rendered by the book's own MathJax within 60 s")
+        assert typeset(driver) > 10, "the Methods chapter's math was not rendered by the book's own MathJax"
         # on a phone-wide screen "96.09 ± 0.15" stays on one line (the table's labels wrap instead)
         driver.set_window_size(420, 900)
-        driver.get((html / "chapters" / "04_results_mnist_nobn.html").as_uri())
+        open_page(html / "chapters" / "04_results_mnist_nobn.html")
         cell = driver.execute_script(
             "const td = Array.from(document.querySelectorAll('table.dataframe td')).find(c => c.textContent.includes('±'));"
             "if (!td) return null; const range = document.createRange(); range.selectNodeContents(td);"
