@@ -17,7 +17,8 @@ from .checks import check_count, reject
 from .config import SWITCH, RunConfig, switch_word
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
 from .protocol import BUDGETS
-from .runner import DEFAULT_MAX_MEMBERS, DataOptions, check_cluster, execute, plan
+from .runner import (DEFAULT_MAX_MEMBERS, STOPPED_EXIT_STATUS, DataOptions, StopRequested, check_cluster, execute,
+                     plan, stop_on_signal)
 from .store import ResultsStore
 from .sweep import count_by_rule, load_sweep, restrict, run_summary
 from .trainers import TRAINERS
@@ -477,9 +478,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         kernels.requested()  # the environment's kernel choice, checked before any data or compute
-        return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
-                "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
-                "status": cmd_status, "merge": cmd_merge}[args.command](args)
+        with stop_on_signal():  # kill -USR1 <pid>: the groups in progress end and are recorded, then it stops
+            return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
+                    "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
+                    "status": cmd_status, "merge": cmd_merge}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except StopRequested as stopped:
+        print(stopped, file=sys.stderr)
+        return STOPPED_EXIT_STATUS

@@ -13,11 +13,14 @@ import math
 import multiprocessing
 import re
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from queue import Empty
@@ -46,6 +49,67 @@ METRICS = ("train_accuracy", "train_precision", "train_f1", "test_accuracy", "te
 CLASS_COUNTS = ("train_classes_predicted", "test_classes_predicted")
 #: at most this many runs trained together as one model, unless told otherwise (CLI, sweeps, book)
 DEFAULT_MAX_MEMBERS = 10
+
+#: the signal that asks a sweep to stop once its member groups in progress are recorded
+STOP_SIGNAL = signal.SIGUSR1
+#: the exit status of a command stopped that way (sysexits' EX_TEMPFAIL: "try again later")
+STOPPED_EXIT_STATUS = 75
+_STOP = threading.Event()
+
+
+class StopRequested(RuntimeError):
+    """A sweep stopped on request: the member groups in progress finished and were recorded, no
+    other started. Nothing is lost: the same command continues with the runs left."""
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Finish the member groups in progress, start no other (the handler of ``STOP_SIGNAL``).
+
+    A machine that is going away keeps every epoch it computed this way: a kill would leave the
+    runs in progress to resume from checkpoints, which go with the machine."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # the only one Python gives signals to
+
+
+@contextmanager
+def _children_deaf_to_stop():
+    """Processes started inside inherit ``STOP_SIGNAL`` blocked: `kill -USR1 -PGID` reaches the
+    whole process group, and would end worker processes — and multiprocessing's resource
+    tracker, started here too — by SIGUSR1's default action. Only this process takes it."""
+    if not _in_main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {STOP_SIGNAL})
+    try:
+        resource_tracker.ensure_running()
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a request that came meanwhile arrives now
+
+
+@contextmanager
+def stop_on_signal():
+    """While inside, ``STOP_SIGNAL`` (``kill -USR1 <pid>``) calls :func:`request_stop`; on the way
+    out the previous handler is back and the request forgotten. Outside the main thread it
+    does nothing."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = signal.signal(STOP_SIGNAL, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(STOP_SIGNAL, previous)
+        _STOP.clear()
 
 
 @lru_cache(maxsize=1)
@@ -393,7 +457,9 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     group has been trained and recorded (e.g. to export what a group leaves behind while the
     sweep goes on: a machine replaced mid-sweep loses its kept states, not what was exported).
     When this returns, every run is complete or diverged — also those another process was
-    training at the same time (their claims are waited for).
+    training at the same time (their claims are waited for). After :func:`request_stop`
+    (``kill -USR1``, under :func:`stop_on_signal`) it raises :class:`StopRequested` instead, once
+    the groups being trained are recorded, if runs are left.
     """
     data = data or DataOptions()
     check_cluster(cluster)
@@ -409,6 +475,7 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
     if cluster is None or cluster.startswith("local:"):
         for dataset in sorted({group[0].dataset for group, _ in work.groups}):
             load_dataset(dataset, data.root, data.mirror, data.download)
+    _raise_if_stopped(configs, store)
     total = sum(c.epochs - (s["epochs_done"] if s else 0) for group, states in work.groups
                 for c, s in zip(group, states))
     bar = _progress(total, progress)
@@ -428,15 +495,32 @@ def execute(configs: Sequence[RunConfig], store: ResultsStore, data: Optional[Da
 
         deferred = []
         for group, _ in work.groups:
+            if stop_requested():
+                break
             left = _claim_and_train(group, store, data, max_members, keep_checkpoints, bar.update,
                                     False, batch_bar, diagnostics_every)
             trained(group, left)
             deferred += left
-        if deferred:
+        if deferred and not stop_requested():
             trained(deferred, _claim_and_train(deferred, store, data, max_members, keep_checkpoints, bar.update,
                                                True, batch_bar, diagnostics_every))
     bar.close()
+    _raise_if_stopped(configs, store)
     return work
+
+
+def _raise_if_stopped(configs: Sequence[RunConfig], store: ResultsStore) -> None:
+    """After a stop request, :class:`StopRequested` naming how many of ``configs`` are left (if any)."""
+    if not stop_requested():
+        return
+    finished = store.finished_runs()
+    over = {} if finished.empty else dict(zip(finished["run_id"], zip(finished["status"], finished["epochs_done"])))
+    wanted = {c.run_id: c.epochs for c in configs}
+    left = [run_id for run_id, epochs in wanted.items()
+            if run_id not in over or (over[run_id][0] == "complete" and int(over[run_id][1]) < epochs)]
+    if left:
+        raise StopRequested(f"stopped on request with {len(left)} of {len(wanted)} run(s) left, every epoch "
+                            f"computed recorded; the same command continues them")
 
 
 def _show_tally(bar, store: ResultsStore, run_ids: set) -> None:
@@ -462,11 +546,12 @@ def _trained_callback(after_group: Optional[Callable[[List[RunConfig]], object]]
 
 
 _WORKER_QUEUE = None
+_WORKER_STOP = None
 
 
-def _init_worker(queue) -> None:
-    global _WORKER_QUEUE
-    _WORKER_QUEUE = queue
+def _init_worker(queue, stop) -> None:
+    global _WORKER_QUEUE, _WORKER_STOP
+    _WORKER_QUEUE, _WORKER_STOP = queue, stop
     # one thread per worker process: N workers on N cores never wait for each other's
     # threads, and a core taken by something else slows one worker instead of all of them
     torch.set_num_threads(1)
@@ -474,6 +559,8 @@ def _init_worker(queue) -> None:
 
 def _worker_task(configs, directory: str, data: DataOptions, max_members: int, keep_checkpoints: bool,
                  wait_for_claims: bool, diagnostics_every: int = 0) -> List[RunConfig]:
+    if _WORKER_STOP.is_set():  # queued before the stop request: not started, so left as they are
+        return list(configs)
     store = ResultsStore(directory)
     return _claim_and_train(configs, store, data, max_members, keep_checkpoints, _WORKER_QUEUE.put,
                             wait_for_claims, None, diagnostics_every)
@@ -482,17 +569,25 @@ def _worker_task(configs, directory: str, data: DataOptions, max_members: int, k
 def _execute_workers(work: Plan, store: ResultsStore, data: DataOptions, workers: int, max_members: int,
                      keep_checkpoints: bool, bar, diagnostics_every: int = 0, trained=None) -> None:
     context = multiprocessing.get_context("spawn")  # fork would copy this process's torch threads
-    queue = context.Queue()
+    with _children_deaf_to_stop():
+        queue, stop = context.Queue(), context.Event()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(queue,)) as pool:
+                             initargs=(queue, stop)) as pool:
         def run_all(groups, wait_for_claims):
-            group_of = {pool.submit(_worker_task, group, str(store.directory), data, max_members,
-                                    keep_checkpoints, wait_for_claims, diagnostics_every): group for group in groups}
+            with _children_deaf_to_stop():  # submit() starts the worker processes
+                group_of = {pool.submit(_worker_task, group, str(store.directory), data, max_members, keep_checkpoints,
+                                        wait_for_claims, diagnostics_every): group for group in groups}
             pending, left = set(group_of), []
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 _drain(queue, bar)
+                if stop_requested() and not stop.is_set():
+                    stop.set()  # groups already handed to a worker's queue return untouched
+                    for future in pending:
+                        future.cancel()  # the others never start
                 for future in done:
+                    if future.cancelled():
+                        continue
                     elsewhere = future.result()  # a worker's exception surfaces here
                     if trained is not None:
                         trained(group_of[future], elsewhere)
@@ -501,7 +596,7 @@ def _execute_workers(work: Plan, store: ResultsStore, data: DataOptions, workers
             return left
 
         deferred = run_all([group for group, _ in work.groups], False)
-        if deferred:
+        if deferred and not stop_requested():
             run_all([deferred[i:i + max_members] for i in range(0, len(deferred), max_members)], True)
 
 
@@ -515,13 +610,14 @@ def _drain(queue, bar) -> None:
 
 def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: str, bar,
                   keep_checkpoints: bool, diagnostics_every: int = 0, trained=None) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster, wait as wait_dask
 
     local = None
     if cluster.startswith("local:"):
         n = int(cluster.split(":", 1)[1])
         # one thread per worker process: each worker's torch uses its own cores
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        with _children_deaf_to_stop():
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(local)
     else:
         client = Client(cluster)
@@ -531,14 +627,29 @@ def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: s
             future = client.submit(train_group_to_end, group, group[0].epochs, data, states, diagnostics_every,
                                    pure=False)
             futures[future] = group
-        for future in as_completed(futures):
-            group = futures[future]
-            recorder = _Recorder(store, group, keep_checkpoints)
-            for outcome in future.result():
-                recorder.record(outcome)
-                bar.update(len(outcome.rows))
-            if trained is not None:
-                trained(group, [])
+        pending, stopping = set(futures), False
+        while pending:
+            try:
+                done, pending = wait_dask(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            if stop_requested() and not stopping:
+                # the groups no worker is computing yet never start (a cluster's groups record
+                # when they end: one taken in between would be lost, so the window is kept small)
+                busy = {key for keys in client.processing().values() for key in keys}
+                idle = {future for future in pending if future.key not in busy}
+                client.cancel(list(idle))
+                pending, stopping = pending - idle, True
+            for future in done:
+                if future.cancelled():
+                    continue
+                group = futures[future]
+                recorder = _Recorder(store, group, keep_checkpoints)
+                for outcome in future.result():
+                    recorder.record(outcome)
+                    bar.update(len(outcome.rows))
+                if trained is not None:
+                    trained(group, [])
     finally:
         client.close()
         if local is not None:

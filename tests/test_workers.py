@@ -1,15 +1,18 @@
 """Worker processes and concurrent sweeps: the same records, each run trained once."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bnnlib.model import ARITHMETIC_VERSION
-from bnnlib.runner import DataOptions, boot, execute, processor
+from bnnlib.runner import (STOPPED_EXIT_STATUS, DataOptions, StopRequested, boot, execute, processor, request_stop,
+                           stop_on_signal, stop_requested)
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import expand_grid
 
@@ -19,9 +22,9 @@ METRICS = ["run_id", "epoch", "loss", "train_accuracy", "train_precision", "trai
            "test_accuracy", "test_precision", "test_f1"]
 
 
-def _grid(epochs=2):
+def _grid(epochs=2, seed=2):
     return expand_grid({**TINY, "algorithm": ["BP", "DFA"], "activation": "sign", "weights": "binary",
-                        "batch_norm": True, "init": 0.1, "lr": [1e-4, 1e-5], "seed": 2, "epochs": epochs})
+                        "batch_norm": True, "init": 0.1, "lr": [1e-4, 1e-5], "seed": seed, "epochs": epochs})
 
 
 @pytest.mark.slow
@@ -95,3 +98,53 @@ def test_sweeps_asking_for_different_epochs_at_once_never_undo_each_other(tmp_pa
     shared = ResultsStore(tmp_path / "shared")
     assert set(shared.runs()["epochs_done"]) == {4}
     pd.testing.assert_frame_equal(shared.epochs()[METRICS], ResultsStore(tmp_path / "alone").epochs()[METRICS])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [{}, {"workers": 2}, {"cluster": "local:2"}],
+                         ids=["in process", "worker processes", "dask"])
+def test_a_stop_request_finishes_the_groups_in_progress_and_starts_no_other(tmp_path, mnist_root, how):
+    """Asked to stop when its first member group is recorded, a sweep finishes the groups being
+    trained, starts none of the others and says how many runs are left; the same call then
+    trains exactly those, and the request is forgotten."""
+    if "cluster" in how:
+        pytest.importorskip("dask.distributed")
+    configs = _grid(epochs=3, seed=[2, 3])  # 8 runs, 8 groups of one
+    store, data = ResultsStore(tmp_path / "r"), DataOptions(root=str(mnist_root))
+    with stop_on_signal():
+        with pytest.raises(StopRequested, match=r"stopped on request with [1-7] of 8 run\(s\) left, every epoch"):
+            execute(configs, store, data, max_members=1, progress=False,
+                    after_group=lambda group: request_stop(), **how)
+    runs = store.runs()
+    assert set(runs["status"]) == {"complete"} and set(runs["epochs_done"]) == {3}  # none left half-trained
+    assert 1 <= len(runs) <= (1 if not how else 7)  # in process: exactly the group that asked
+    assert not stop_requested()
+    execute(configs, store, data, max_members=1, progress=False, **how)
+    assert len(store.runs()) == 8 and set(store.runs()["status"]) == {"complete"}
+    assert len(store.epochs(every_copy=True)) == 8 * 3  # no epoch computed twice
+
+
+@pytest.mark.slow
+def test_sigusr1_to_the_process_group_stops_a_sweep_with_its_workers_once_their_runs_are_recorded(
+        tmp_path, mnist_root):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("dataset: mnist\nn_train: 1280\nn_test: 300\nalgorithm: [BP, DFA]\nweights: binary\n"
+                     "activation: sign\ninit: 0.1\nlr: [1.0e-4, 1.0e-5]\nseed: [2, 3, 4]\nepochs: 3\n")
+    env = {**os.environ, "BNNLIB_DATA_ROOT": str(mnist_root), "PYTHONPATH": str(ROOT)}
+    results = tmp_path / "r"
+    process = subprocess.Popen([sys.executable, "-m", "bnnlib", "sweep", str(sweep), "--quiet", "--no-download",
+                                "--workers", "2", "--max-members", "1", "--results", str(results)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if (results / "epochs.csv").exists() and len(pd.read_csv(results / "epochs.csv")) >= 1:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGUSR1)  # as `kill -USR1 -PGID`: the workers get it too
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == STOPPED_EXIT_STATUS, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("stopped on request with ")
+    assert "Traceback" not in err, err[-2000:]  # no worker, nor multiprocessing's resource tracker, was killed
+    runs = ResultsStore(results).runs()
+    assert 1 <= len(runs) < 12 and set(runs["status"]) == {"complete"}, runs[["status", "epochs_done"]]
