@@ -634,8 +634,8 @@ def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: s
             except TimeoutError:
                 done = set()
             if stop_requested() and not stopping:
-                # the groups no worker is computing yet never start (a cluster's groups record
-                # when they end: one taken in between would be lost, so the window is kept small)
+                # the groups not yet handed to a worker never start; those handed over finish
+                # (a cluster's groups record when they end: one cancelled mid-way would be lost)
                 busy = {key for keys in client.processing().values() for key in keys}
                 idle = {future for future in pending if future.key not in busy}
                 client.cancel(list(idle))

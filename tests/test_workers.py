@@ -141,6 +141,7 @@ def test_sigusr1_to_the_process_group_stops_a_sweep_with_its_workers_once_their_
         if (results / "epochs.csv").exists() and len(pd.read_csv(results / "epochs.csv")) >= 1:
             break
         time.sleep(0.05)
+    assert process.poll() is None, process.communicate()[1][-2000:]  # still running after its first epoch
     os.killpg(process.pid, signal.SIGUSR1)  # as `kill -USR1 -PGID`: the workers get it too
     out, err = process.communicate(timeout=300)
     assert process.returncode == STOPPED_EXIT_STATUS, err[-2000:]
