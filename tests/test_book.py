@@ -441,6 +441,41 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert report.pages_overview("best", tmp_path).set_index("page").loc["06b_deployment", "budget"] == "paper + cpu"
 
 
+def test_a_results_page_at_cpu_shows_the_paper_budgets_configurations_finished_so_far(tmp_path):
+    from bnnlib import protocol
+    from bnnlib.book import report
+    from bnnlib.store import ResultsStore
+    from bnnlib.sweep import run_summary, select_hyperparameters
+
+    paper, cpu = protocol.get_budget("paper"), protocol.get_budget("cpu")
+    store = ResultsStore(tmp_path / "paper")
+    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # nothing recorded
+    grid = protocol.grid_configs("mnist", False, paper)
+    _record(store, grid[:-1], paper)
+    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # the grid selects them: not done
+    _record(store, grid[-1:], paper)
+    finals = protocol.final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())),
+                                    "mnist", False, paper)
+    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # no configuration finished
+    # the first two configurations with all 10 seeds, the third with 9 of them
+    by_configuration = {}
+    for config in finals:
+        by_configuration.setdefault((config.algorithm, config.weights, config.activation), []).append(config)
+    first, second, third = list(by_configuration.values())[:3]
+    _record(store, first + second + third[:-1], paper)
+    so_far = report.paper_finals_so_far("mnist", False, tmp_path)
+    assert so_far.attrs["configurations"] == (2, 12) and len(so_far) == 20
+    assert set(zip(so_far["algorithm"], so_far["weights"], so_far["activation"])) == \
+        {(c.algorithm, c.weights, c.activation) for c in first + second}
+    sentence, rows = report.paper_so_far_comparison(so_far, "mnist", False, cpu)
+    assert len(rows) == 2 and set(rows["median (%)"]) == {"50.00"}  # synthetic accuracies: 50 % everywhere
+    assert set(rows["paper in range"]) == {"no"}
+    assert "every seed of **2 of the 12** configurations" in sentence and "shows the cpu budget above" in sentence
+    assert "within our seed range for **0 of 2**" in sentence
+    _record(store, [c for c in finals if c not in first + second + third[:-1]], paper)
+    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
+
+
 @pytest.mark.slow
 def test_re_executing_a_page_leaves_its_file_byte_identical(tmp_path, monkeypatch):
     """No timestamps, durations, random ids or machine paths in an executed page (issue #11)."""

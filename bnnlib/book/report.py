@@ -348,6 +348,56 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
     return summary if all_finished(summary, finals, budget) else None
 
 
+def paper_finals_so_far(dataset: str, batch_norm: bool, results_base: Optional[str] = None,
+                        algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
+    """While a setting's final runs are still being recorded at the paper budget: the summary of
+    the configurations (algorithm × weights × activation) whose every seed has finished there —
+    read, never computed. None while the grid search that selects them is incomplete, when no
+    configuration has finished yet, or once all have (the page then shows the paper budget)."""
+    from ..protocol import GRID_DATASET, final_configs, grid_configs, summarise
+    from ..sweep import select_hyperparameters
+
+    paper, store = get_budget("paper"), paper_store(results_base)
+    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, paper, algorithms=algorithms)
+    grid = summarise(store, grid_runs, paper)
+    if not all_finished(grid, grid_runs, paper):
+        return None
+    finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, paper)
+    summary = summarise(store, finals, paper)
+    if summary.empty:
+        return None
+    configuration = ["algorithm", "weights", "activation"]
+    wanted = pd.DataFrame([c.identity() for c in finals]).groupby(configuration).size().rename("seeds")
+    done = summary[(summary["epochs_done"] >= paper.epochs) | summary["diverged"]]
+    finished = done.groupby(configuration).size().rename("finished")
+    counts = pd.concat([wanted, finished], axis=1).fillna(0)
+    complete = counts[counts["finished"] >= counts["seeds"]].index
+    if len(complete) in (0, len(counts)):
+        return None
+    keep = summary.set_index(configuration).index.isin(complete)
+    out = summary[keep].reset_index(drop=True)
+    out.attrs["configurations"] = (len(complete), len(counts))
+    return out
+
+
+def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool,
+                            shown: Budget) -> Tuple[str, pd.DataFrame]:
+    """(sentence, table): :func:`paper_comparison` of the configurations finished so far at the
+    paper budget (:func:`paper_finals_so_far`), only their rows, with how many of the setting's
+    they are; ``shown``: the budget the rest of the page shows."""
+    table = paper_comparison(so_far, dataset, batch_norm)
+    rows = table[table["median (%)"] != "–"].reset_index(drop=True)
+    finished, total = so_far.attrs["configurations"]
+    agree = int((rows["paper in range"] == "yes").sum())
+    compared = int((rows["paper in range"] != "–").sum())
+    sentence = (f"The long run at the **paper** budget (100 epochs, as the paper) has finished every seed of "
+                f"**{finished} of the {total}** configurations of this setting so far; until it finishes all, "
+                f"this page shows the {shown.name} budget above, and here only those {finished}, beside the paper: its median "
+                f"lies within our seed range for **{agree} of {compared}**. Provisional: the table grows as the run "
+                f"goes on.")
+    return sentence, rows
+
+
 #: how pages run what is missing: one progress bar over run-epochs, not one per epoch
 NOTEBOOK_EXECUTION = {"batch_progress": False}
 
