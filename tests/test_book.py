@@ -441,7 +441,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert report.pages_overview("best", tmp_path).set_index("page").loc["06b_deployment", "budget"] == "paper + cpu"
 
 
-def test_a_results_page_at_cpu_shows_the_paper_budgets_configurations_finished_so_far(tmp_path):
+def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_finished_so_far(tmp_path):
     from bnnlib import protocol
     from bnnlib.book import report
     from bnnlib.store import ResultsStore
@@ -472,8 +472,13 @@ def test_a_results_page_at_cpu_shows_the_paper_budgets_configurations_finished_s
     assert set(rows["paper in range"]) == {"no"}
     assert "every seed of **2 of the 12** configurations" in sentence and "shows the cpu budget above" in sentence
     assert "within our seed range for **0 of 2**" in sentence
+    # the results index adds the same rows, named, for the settings it shows at cpu
+    index = report.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
+    assert set(index["data"]) == {"MNIST, no BN (paper, 2 of 12 so far)"} and len(index) == 2
+    assert "for **0 of 2** of them so far" in report.overview_so_far_sentence(index)
     _record(store, [c for c in finals if c not in first + second + third[:-1]], paper)
     assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
+    assert report.results_overview_so_far("best", tmp_path, [("mnist", False)]).empty  # shown at paper
 
 
 @pytest.mark.slow

@@ -546,17 +546,49 @@ def results_overview(budget: Budget, store: ResultsStore,
         if summary is None:
             continue
         table = paper_comparison(with_controls(summary, dataset, batch_norm, budget, store), dataset, batch_norm)
-        # one paper column for every dataset (its reading uncertainty is in the page's text)
-        table = table.rename(columns={c: "paper (%)" for c in table.columns if c.startswith("paper (%")})
-        table = table.drop(columns=["IQR (%)"])
-        table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {'BN' if batch_norm else 'no BN'}")
-        parts.append(table)
+        parts.append(_overview_rows(table, dataset, batch_norm))
     if not parts:
         return pd.DataFrame()
-    out = pd.concat(parts, ignore_index=True)
-    out.attrs["compared"] = int((out["paper in range"] != "–").sum())
-    out.attrs["agree"] = int((out["paper in range"] == "yes").sum())
-    return out
+    return _with_agreement(pd.concat(parts, ignore_index=True))
+
+
+def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
+    """A results page's comparison with the paper as rows of the results index: one paper column
+    for every dataset (its reading uncertainty is in the page's text), a data column first."""
+    table = comparison.rename(columns={c: "paper (%)" for c in comparison.columns if c.startswith("paper (%")})
+    table = table.drop(columns=["IQR (%)"])
+    table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {'BN' if batch_norm else 'no BN'}{note}")
+    return table
+
+
+def _with_agreement(table: pd.DataFrame) -> pd.DataFrame:
+    table.attrs["compared"] = int((table["paper in range"] != "–").sum())
+    table.attrs["agree"] = int((table["paper in range"] == "yes").sum())
+    return table
+
+
+def results_overview_so_far(requested: str, results_base: Optional[str], settings: Sequence[tuple]) -> pd.DataFrame:
+    """The rows the results index adds while the long run goes on: for each setting shown at
+    another budget than paper, its configurations finished so far at the paper budget
+    (:func:`paper_finals_so_far`), named "(paper, 8 of 12 so far)" in the data column."""
+    parts = []
+    for dataset, batch_norm in settings:
+        budget, _ = open_store(requested, results_base, needs=[(dataset, batch_norm)])
+        so_far = None if budget.name == "paper" else paper_finals_so_far(dataset, batch_norm, results_base)
+        if so_far is None:
+            continue
+        _, rows = paper_so_far_comparison(so_far, dataset, batch_norm, budget)
+        finished, total = so_far.attrs["configurations"]
+        parts.append(_overview_rows(rows, dataset, batch_norm, f" (paper, {finished} of {total} so far)"))
+    return _with_agreement(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+
+
+def overview_so_far_sentence(table: pd.DataFrame) -> str:
+    """The sentence above :func:`results_overview_so_far`'s table."""
+    return (f"While the long run goes on, the configurations it has finished at the **paper** budget (100 epochs, "
+            f"as the paper) in the settings shown above at another budget, beside the paper. Provisional: the "
+            f"paper's median lies within our seed range for **{table.attrs['agree']} of {table.attrs['compared']}** "
+            f"of them so far.")
 
 
 def results_overview_by_setting(requested: str, results_base: Optional[str],
