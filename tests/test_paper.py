@@ -69,3 +69,21 @@ def test_learning_curve_comparison_states_what_each_budget_reaches():
     assert ("Ours at the **two** budget (mean over the seeds): BP with binary weights 30.0 % after epoch 1, 30.0 % "
             "at epoch 2, the last of this budget (epochs 40 and 100 not reached at this budget); every other "
             "configuration 80.0–85.0 % at epoch 2.") in text
+
+
+def test_the_paper_budgets_curve_so_far_names_the_configurations_it_rests_on():
+    import pandas as pd
+    from bnnlib.book.report import learning_curve_so_far
+    configurations = [("BP", "binary", "sign", 0.60), ("DFA", "binary", "sign", 0.85), ("DFA", "binary", "tanh", 0.9)]
+    so_far = pd.DataFrame([dict(run_id=f"{a}{w}{act}{s}", algorithm=a, weights=w, activation=act, seed=s)
+                           for a, w, act, _ in configurations for s in (2, 3)])
+    rows = [dict(run_id=f"{a}{w}{act}{s}", algorithm=a, weights=w, activation=act, seed=s, epoch=e,
+                 test_accuracy=acc * e / 100) for a, w, act, acc in configurations for s in (2, 3)
+            for e in (1, 40, 100, 101)]  # an epoch beyond the budget is left out
+    text = learning_curve_so_far(so_far, pd.DataFrame(rows), paper.paper_learning_curve())
+    assert text == ("At the **paper** budget so far — provisional, from the sign configurations whose seeds have all "
+                    "finished (BP binary sign, DFA binary sign) — ours (mean over the seeds): BP with binary weights "
+                    "0.6 % after epoch 1, 24.0 % at epoch 40, 60.0 % at epoch 100; every other configuration "
+                    "85.0 % at epoch 100.")
+    assert learning_curve_so_far(so_far[so_far["activation"] == "tanh"], pd.DataFrame(rows),
+                                 paper.paper_learning_curve()) == ""

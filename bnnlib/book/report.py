@@ -1146,9 +1146,11 @@ def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Option
     return fig
 
 
-def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: Budget) -> str:
+def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: Budget, with_paper: bool = True,
+                              heading: Optional[str] = None) -> str:
     """The paper's published curve (Fashion-MNIST, sign activations, no BN) beside ours at the
-    same epochs: BP with binary weights, and where the other configurations end up."""
+    same epochs: BP with binary weights, and where the other configurations end up
+    (``with_paper=False``: ours only, introduced by ``heading``)."""
     frame = with_setting(epochs)
     mean = frame.groupby(["algorithm", "setting", "epoch"], observed=True)["test_accuracy"].mean()
     last = int(frame["epoch"].max()) if len(frame) else 0
@@ -1161,18 +1163,37 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
     if last and last not in epochs and last in bp.index:
         ours.append(f"{100 * bp[last]:.1f} % at epoch {last}, the last of this budget")
     unreached = [str(e) for e in epochs if e > last]
-    if unreached:
+    if unreached and ours:
         ours[-1] += f" (epoch{'s' if len(unreached) > 1 else ''} {' and '.join(unreached)} not reached at this budget)"
     others = mean[mean.index.get_level_values("epoch") == last]
     others = others[~((others.index.get_level_values("algorithm") == "BP") &
                       (others.index.get_level_values("setting").str.startswith("binary")))]
     low, high = paper_curve["plateau"]
-    return (f"The paper's figure (Fashion-MNIST, sign activations, no BN; read by eye): BP with binary weights at "
-            f"about {paper_points}; every other configuration on a plateau of {100 * low:.0f}–{100 * high:.0f} % by "
-            f"about epoch {paper_curve['plateau_from']}. Ours at the **{budget.name}** budget (mean over the seeds): "
-            f"BP with binary weights {', '.join(ours)}; every other configuration "
-            f"{100 * others.min():.1f}–{100 * others.max():.1f} % at epoch {last}.") if len(others) else \
-        "No Fashion-MNIST runs without BN are recorded at this budget."
+    if not len(others):
+        return "No Fashion-MNIST runs without BN are recorded at this budget."
+    theirs = (f"The paper's figure (Fashion-MNIST, sign activations, no BN; read by eye): BP with binary weights at "
+              f"about {paper_points}; every other configuration on a plateau of {100 * low:.0f}–{100 * high:.0f} % by "
+              f"about epoch {paper_curve['plateau_from']}. ")
+    bp_text = f"BP with binary weights {', '.join(ours)}; " if ours else ""
+    low_ours, high_ours = f"{100 * others.min():.1f}", f"{100 * others.max():.1f}"
+    spread = low_ours if low_ours == high_ours else f"{low_ours}–{high_ours}"
+    return (f"{theirs if with_paper else ''}{heading or f'Ours at the **{budget.name}** budget'} (mean over the "
+            f"seeds): {bp_text}every other configuration {spread} % at epoch {last}.")
+
+
+def learning_curve_so_far(so_far: pd.DataFrame, epochs: pd.DataFrame, paper_curve: dict) -> str:
+    """:func:`learning_curve_comparison`'s sentence for the sign configurations finished so far at
+    the paper budget (``so_far``: :func:`paper_finals_so_far`; ``epochs``: the paper budget's
+    records), while the page shows another budget; "" when none of them has sign activations."""
+    sign = so_far[so_far["activation"] == "sign"]
+    if sign.empty:
+        return ""
+    names = ", ".join(f"{a} {w} sign" for a, w in
+                      sign[["algorithm", "weights"]].drop_duplicates().sort_values(["algorithm", "weights"]).values)
+    shown = epochs[epochs["run_id"].isin(sign["run_id"]) & (epochs["epoch"] <= get_budget("paper").epochs)]
+    return learning_curve_comparison(shown, paper_curve, get_budget("paper"), with_paper=False,
+                                     heading=f"At the **paper** budget so far — provisional, from the sign "
+                                             f"configurations whose seeds have all finished ({names}) — ours")
 
 
 def late_gains(epochs: pd.DataFrame, budget: Budget, alpha: float = 0.05) -> pd.DataFrame:
