@@ -332,10 +332,10 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     return out
 
 
-def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                    algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
-    """The summary of a setting's final runs as recorded — nothing is computed — or None while
-    its grid search or any of its final runs is incomplete."""
+def _recorded_finals_so_far(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                            algorithms: Sequence[str]) -> Optional[tuple]:
+    """(final configs, summary of those recorded) of a setting — nothing is computed — or None
+    while the grid search that selects them is incomplete."""
     from ..protocol import GRID_DATASET, final_configs, grid_configs, summarise
     from ..sweep import select_hyperparameters
 
@@ -344,7 +344,17 @@ def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: Resul
     if not all_finished(grid, grid_runs, budget):
         return None
     finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget)
-    summary = summarise(store, finals, budget)
+    return finals, summarise(store, finals, budget)
+
+
+def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                    algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
+    """The summary of a setting's final runs as recorded — nothing is computed — or None while
+    its grid search or any of its final runs is incomplete."""
+    recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, algorithms)
+    if recorded is None:
+        return None
+    finals, summary = recorded
     return summary if all_finished(summary, finals, budget) else None
 
 
@@ -354,18 +364,11 @@ def paper_finals_so_far(dataset: str, batch_norm: bool, results_base: Optional[s
     the configurations (algorithm × weights × activation) whose every seed has finished there —
     read, never computed. None while the grid search that selects them is incomplete, when no
     configuration has finished yet, or once all have (the page then shows the paper budget)."""
-    from ..protocol import GRID_DATASET, final_configs, grid_configs, summarise
-    from ..sweep import select_hyperparameters
-
-    paper, store = get_budget("paper"), paper_store(results_base)
-    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, paper, algorithms=algorithms)
-    grid = summarise(store, grid_runs, paper)
-    if not all_finished(grid, grid_runs, paper):
+    paper = get_budget("paper")
+    recorded = _recorded_finals_so_far(dataset, batch_norm, paper, paper_store(results_base), algorithms)
+    if recorded is None or recorded[1].empty:
         return None
-    finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, paper)
-    summary = summarise(store, finals, paper)
-    if summary.empty:
-        return None
+    finals, summary = recorded
     configuration = ["algorithm", "weights", "activation"]
     wanted = pd.DataFrame([c.identity() for c in finals]).groupby(configuration).size().rename("seeds")
     done = summary[(summary["epochs_done"] >= paper.epochs) | summary["diverged"]]
