@@ -50,7 +50,8 @@ bench: env
 	$(PY) benchmarks/train_speed.py
 
 # the paper budget in the background-friendly way (see the README): low priority, two
-# single-threaded workers, one run per member group; resumable; progress in long-run.log
+# single-threaded workers, one run per member group; resumable; progress in long-run.log;
+# `kill -USR1 -PGID` stops it once the runs in progress are recorded (none is left half-trained)
 long-run: env
 	nice -n 19 $(PY) -m bnnlib protocol --budget paper --workers 2 --max-members 1 --quiet \
 	    >> long-run.log 2>&1
