@@ -640,9 +640,7 @@ def _execute_dask(work: Plan, store: ResultsStore, data: DataOptions, cluster: s
                 idle = {future for future in pending if future.key not in busy}
                 client.cancel(list(idle))
                 pending, stopping = pending - idle, True
-            for future in done:
-                if future.cancelled():
-                    continue
+            for future in done:  # never a cancelled one: those left `pending` when cancelled
                 group = futures[future]
                 recorder = _Recorder(store, group, keep_checkpoints)
                 for outcome in future.result():
