@@ -476,9 +476,19 @@ def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_fi
     index = report.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert set(index["data"]) == {"MNIST, no BN (paper, 2 of 12 so far)"} and len(index) == 2
     assert "for **0 of 2** of them so far" in report.overview_so_far_sentence(index)
+    # the Reproducing page counts those runs beside each page's own budget (one second each here)
+    pages = report.pages_overview("best", tmp_path).set_index("page")["paper so far"]
+    assert pages["04_results_mnist_nobn"] == pages["04_results"] == "20 runs, 0.01 h"
+    assert pages["04_results_mnist_bn"] == pages["07_conclusions"] == "–"  # no setting complete at paper yet
+    assert pages["05_learning_curves"] == "–"  # beside the paper's figure only: Fashion-MNIST
     _record(store, [c for c in finals if c not in first + second + third[:-1]], paper)
     assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
     assert report.results_overview_so_far("best", tmp_path, [("mnist", False)]).empty  # shown at paper
+    pages = report.pages_overview("best", tmp_path).set_index("page")
+    assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["04_results", "paper so far"] == "–"
+    # the conclusions wait for every setting at paper, and show the settings complete there beside the cpu's
+    assert pages.loc["07_conclusions", "budget"] == "cpu"
+    assert pages.loc["07_conclusions", "paper so far"] == "120 runs, 0.03 h"
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..paths import FIGURES_DIR, PROJECT_ROOT
-from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid
+from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_learning_curve
 from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
 from ..store import ResultsStore
 
@@ -1457,26 +1457,57 @@ PAGE_UNITS = {
 def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:
     """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
     chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
-    metadata). Read from the records only; nothing is computed."""
-    from . import mechanism
+    metadata); and, where a page shows part of its settings at another budget than paper, the paper
+    budget's runs it already shows beside them, marked provisional there ("paper so far": the
+    configurations whose seeds have all finished, or the settings whose runs are all recorded).
+    Read from the records only; nothing is computed."""
+    from . import claims, mechanism
     from .pipeline import CHAPTERS, RESULT_PAGES, TEMPLATE, result_page_name
     from ..protocol import grid_configs, summarise
 
     every = [(d, b) for d in ("mnist", "fashion-mnist") for b in (False, True)]
     rows = []
 
-    def add(page, budget, store, run_ids, note=""):
-        add_parts(page, [(budget, store, run_ids)], note)
+    def recorded(store, run_ids):
+        """(runs, hours) of these run ids in a store's records."""
+        runs = store.runs()
+        mine = runs[runs["run_id"].isin(set(run_ids))] if not runs.empty else runs
+        return len(mine), (float(mine["seconds"].sum()) if len(mine) else 0.0) / 3600
 
-    def add_parts(page, parts, note):
-        """One row from parts shown at possibly different budgets: "paper + cpu" while they differ."""
-        count, seconds = 0, 0.0
+    def add(page, budget, store, run_ids, note="", so_far=()):
+        add_parts(page, [(budget, store, run_ids)], note, so_far)
+
+    def add_parts(page, parts, note, so_far=()):
+        """One row from parts shown at possibly different budgets: "paper + cpu" while they differ;
+        ``so_far``: the paper budget's run ids shown provisionally beside a part at another budget."""
+        count, hours = 0, 0.0
         for _, store, run_ids in parts:
-            runs = store.runs()
-            mine = runs[runs["run_id"].isin(set(run_ids))] if not runs.empty else runs
-            count, seconds = count + len(mine), seconds + (float(mine["seconds"].sum()) if len(mine) else 0.0)
+            runs, part_hours = recorded(store, run_ids)
+            count, hours = count + runs, hours + part_hours
+        ahead, ahead_hours = recorded(paper_store(results_base), so_far) if so_far else (0, 0.0)
         rows.append({"page": page, "budget": " + ".join(dict.fromkeys(b.name for b, _, _ in parts)), "runs": count,
-                     "compute (h)": f"{seconds / 3600:.2f}" if count else "–", "what": note})
+                     "compute (h)": f"{hours:.2f}" if count else "–",
+                     "paper so far": f"{ahead} runs, {ahead_hours:.2f} h" if ahead else "–", "what": note})
+
+    def shown_so_far(stem, unit, budget):
+        """The paper budget's run ids a page shows ahead of its own budget for these settings (the
+        cells that call :func:`paper_finals_so_far` and :func:`claims.recorded_so_far`)."""
+        if budget.name == "paper":
+            return []
+        if stem == "07_conclusions":
+            summaries = claims.recorded_so_far("paper", list(dict.fromkeys(d for d, _ in unit)), results_base)
+            return [run_id for summary in summaries.values() for run_id in summary["run_id"]]
+        run_ids = []
+        for dataset, batch_norm in unit:
+            if stem == "05_learning_curves" and (dataset, batch_norm) != paper_learning_curve()["setting"]:
+                continue  # the page sets only the paper's figure's setting beside the long run so far
+            so_far = paper_finals_so_far(dataset, batch_norm, results_base)
+            if so_far is None:
+                continue
+            if stem == "05_learning_curves":
+                so_far = so_far[so_far["activation"] == "sign"]  # the figure's configurations
+            run_ids += list(so_far["run_id"])
+        return run_ids
 
     def probed():
         budget, store = mechanism.open_store(requested, results_base, every)
@@ -1493,7 +1524,8 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                 page = result_page_name(dataset, batch_norm).removesuffix(".ipynb")
                 budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)])
                 run_ids = _finals_with_controls(dataset, batch_norm, budget, store)
-                add(page, budget, store, run_ids, "final runs" if run_ids else "no runs recorded")
+                add(page, budget, store, run_ids, "final runs" if run_ids else "no runs recorded",
+                    shown_so_far("04_results_template", [(dataset, batch_norm)], budget))
         elif stem in ("02_methods", "06c_mechanism"):
             budget, store, run_ids = probed()
             add(stem, budget, store, run_ids, "probed fully binary final runs (diagnostics)")
@@ -1508,9 +1540,11 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                 parts.append((budget, store, run_ids))
             add_parts(stem, parts, "grid search (seed 1)")
         else:  # pages that show each setting (or dataset) at its own best budget, or all at one
-            parts = []
+            parts, so_far = [], []
             for unit in PAGE_UNITS.get(stem, [every]):
                 budget, store = open_store(requested, results_base, needs=unit)
                 parts.append((budget, store, [r for d, b in unit for r in _finals_with_controls(d, b, budget, store)]))
-            add_parts(stem, parts, "final runs of MNIST and Fashion-MNIST")
+                if stem in ("04_results", "05_learning_curves", "07_conclusions"):
+                    so_far += shown_so_far(stem, unit, budget)
+            add_parts(stem, parts, "final runs of MNIST and Fashion-MNIST", so_far)
     return pd.DataFrame(rows)
