@@ -1454,6 +1454,13 @@ PAGE_UNITS = {
 }
 
 
+#: pages that set the paper budget's runs so far beside a setting still shown at another budget, and
+#: which runs: "configurations" (:func:`paper_finals_so_far`), "figure" (its sign configurations, on
+#: the setting of the paper's figure only), "settings" (:func:`claims.recorded_so_far`)
+SHOWN_SO_FAR = {"04_results_template": "configurations", "04_results": "configurations",
+                "05_learning_curves": "figure", "07_conclusions": "settings"}
+
+
 def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:
     """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
     chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
@@ -1490,21 +1497,22 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                      "paper so far": f"{ahead} runs, {ahead_hours:.2f} h" if ahead else "–", "what": note})
 
     def shown_so_far(stem, unit, budget):
-        """The paper budget's run ids a page shows ahead of its own budget for these settings (the
-        cells that call :func:`paper_finals_so_far` and :func:`claims.recorded_so_far`)."""
-        if budget.name == "paper":
+        """The paper budget's run ids a page shows ahead of its own budget for these settings
+        (:data:`SHOWN_SO_FAR`)."""
+        shows = SHOWN_SO_FAR.get(stem)
+        if shows is None or budget.name == "paper":
             return []
-        if stem == "07_conclusions":
+        if shows == "settings":
             summaries = claims.recorded_so_far("paper", list(dict.fromkeys(d for d, _ in unit)), results_base)
             return [run_id for summary in summaries.values() for run_id in summary["run_id"]]
         run_ids = []
         for dataset, batch_norm in unit:
-            if stem == "05_learning_curves" and (dataset, batch_norm) != paper_learning_curve()["setting"]:
+            if shows == "figure" and (dataset, batch_norm) != paper_learning_curve()["setting"]:
                 continue  # the page sets only the paper's figure's setting beside the long run so far
             so_far = paper_finals_so_far(dataset, batch_norm, results_base)
             if so_far is None:
                 continue
-            if stem == "05_learning_curves":
+            if shows == "figure":
                 so_far = so_far[so_far["activation"] == "sign"]  # the figure's configurations
             run_ids += list(so_far["run_id"])
         return run_ids
@@ -1525,7 +1533,7 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                 budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)])
                 run_ids = _finals_with_controls(dataset, batch_norm, budget, store)
                 add(page, budget, store, run_ids, "final runs" if run_ids else "no runs recorded",
-                    shown_so_far("04_results_template", [(dataset, batch_norm)], budget))
+                    shown_so_far(TEMPLATE.removesuffix(".ipynb"), [(dataset, batch_norm)], budget))
         elif stem in ("02_methods", "06c_mechanism"):
             budget, store, run_ids = probed()
             add(stem, budget, store, run_ids, "probed fully binary final runs (diagnostics)")
@@ -1544,7 +1552,6 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
             for unit in PAGE_UNITS.get(stem, [every]):
                 budget, store = open_store(requested, results_base, needs=unit)
                 parts.append((budget, store, [r for d, b in unit for r in _finals_with_controls(d, b, budget, store)]))
-                if stem in ("04_results", "05_learning_curves", "07_conclusions"):
-                    so_far += shown_so_far(stem, unit, budget)
+                so_far += shown_so_far(stem, unit, budget)
             add_parts(stem, parts, "final runs of MNIST and Fashion-MNIST", so_far)
     return pd.DataFrame(rows)
