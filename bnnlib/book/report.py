@@ -728,6 +728,16 @@ def times_faster(ratio: float) -> str:
     return f"{ratio:.1f}× faster" if ratio >= 1 else f"{1 / ratio:.1f}× slower"
 
 
+def benchmark_processor_phrase(benchmark_processor: str) -> str:
+    """Where a committed benchmark ran, set against the processor executing the page: a result
+    file travels with the repository, so the page may be built on another kind of machine."""
+    from ..runner import processor
+    here = processor("cpu")
+    if here == benchmark_processor:
+        return "the kind of processor that executed this page"
+    return f"not the {here} that executed this page, where the timings and the kernel chosen may differ"
+
+
 def inference_figure(report: dict):
     """Latency at batch 1 and throughput at batch N of the float32 model and the packed engine."""
     import matplotlib.pyplot as plt
