@@ -844,3 +844,16 @@ def test_grid_comparison_measures_the_gap_to_the_papers_logs_only_where_the_choi
     assert logged_accuracy_gap_sentence(comparison, get_budget("cpu")).endswith(
         "— ours after 5 epochs, the paper's after 100.")
     assert logged_accuracy_gap_sentence(grid_comparison(selection.iloc[:1], "mnist", False), get_budget("paper")) == ""
+
+
+@pytest.mark.parametrize("benchmark_processor, here, expected", [
+    ("AMD EPYC (AVX2)", "AMD EPYC (AVX2)", "the kind of processor that executed this page"),
+    ("AMD EPYC (AVX2)", "AMD EPYC (AVX512)",
+     "not the AMD EPYC (AVX512) that executed this page, where the timings and the kernel chosen may differ"),
+])
+def test_a_committed_benchmark_says_whether_it_ran_on_the_pages_processor(monkeypatch, benchmark_processor,
+                                                                          here, expected):
+    from bnnlib import runner
+    from bnnlib.book import report
+    monkeypatch.setattr(runner, "processor", lambda device: here)
+    assert report.benchmark_processor_phrase(benchmark_processor) == expected
