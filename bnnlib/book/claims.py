@@ -12,7 +12,9 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from .report import DATASET_NAMES, epochs_beside_paper, SETTINGS, holm, with_setting
+from .labels import SETTINGS, bn_short, bn_with, dataset_name, with_setting
+from .report import epochs_beside_paper
+from .stats import holm
 
 BINARY_SETTINGS = ["continuous sign", "binary tanh", "binary sign"]  # binary weights and/or activations
 CHANCE = 0.1
@@ -25,7 +27,7 @@ def _scores(summary: pd.DataFrame, algorithm: str, setting: str) -> np.ndarray:
 
 
 def _where(dataset: str, batch_norm: bool, setting: str) -> str:
-    return f"{setting}, {DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN"
+    return f"{setting}, {dataset_name(dataset)} {bn_with(batch_norm)} BN"
 
 
 def _verdict(adjusted, alpha, need_all: bool) -> str:
@@ -101,7 +103,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
         f"(+{100 * r['difference']:.2f} points, adjusted p = {r['p_holm']:.2g})" for _, r in hits.iterrows())
     focus = c2[(c2["setting"] == "binary sign") & (c2["batch_norm"] == False)]  # noqa: E712
     glue["c2_binary_sign"] = "; ".join(
-        f"{r['comparison'].split()[0]} − BP = {100 * r['difference']:+.2f} points on {DATASET_NAMES.get(r['dataset'], r['dataset'])} "
+        f"{r['comparison'].split()[0]} − BP = {100 * r['difference']:+.2f} points on {dataset_name(r['dataset'])} "
         f"(adjusted p = {r['p_holm']:.2g})" for _, r in focus.iterrows()) or "not measured"
     c3 = table[table["claim"] == "C3"]
     glue["c3_pairs"] = str(len(deltas))
@@ -165,7 +167,7 @@ def tests_table(verdicts: Dict, claim: str) -> pd.DataFrame:
     scientific notation (the column that decides), no more columns than fit the page."""
     table = verdicts["table"]
     tests = table[table["claim"] == claim]
-    data = ["all" if d == "all" else f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}"
+    data = ["all" if d == "all" else f"{dataset_name(d)}, {bn_short(b)}"
             for d, b in zip(tests["dataset"], tests["batch_norm"])]
     # C3's rows hold medians over the dataset × setting pairs (c3_tests), C1's and C2's means over seeds
     value, difference = (("median |Δ| over pairs (points)", "median BP − alternative (points)") if claim == "C3"
@@ -311,7 +313,7 @@ def _settings_named(keys) -> str:
     for dataset, batch_norm in keys:
         switches.setdefault(dataset, []).append(batch_norm)
     words = {(False,): "without BN", (True,): "with BN", (False, True): "with and without BN"}
-    return ", ".join(f"{DATASET_NAMES.get(d, d)} {words[tuple(b)]}" for d, b in switches.items())
+    return ", ".join(f"{dataset_name(d)} {words[tuple(b)]}" for d, b in switches.items())
 
 
 def _so_far(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> Dict[str, str]:
@@ -368,7 +370,7 @@ def deltas_beside_paper(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame
     """C3's pairs: |Δ BN| (points) per dataset × setting, the paper's medians beside ours."""
     ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
     table = paper.merge(ours, on=["dataset", "setting"], suffixes=(" paper", " ours"))
-    out = pd.DataFrame({"data": table["dataset"].map(lambda d: DATASET_NAMES.get(d, d)), "setting": table["setting"]})
+    out = pd.DataFrame({"data": table["dataset"].map(dataset_name), "setting": table["setting"]})
     for algorithm in ("BP", "DFA", "DRTP"):
         for side in ("paper", "ours"):
             out[f"{algorithm} {side}"] = (100 * table[f"{algorithm} {side}"]).map(lambda v: f"{v:.2f}")
@@ -394,7 +396,7 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
                                  (joined["BP_ours"] <= joined[f"{algorithm}_ours"])]
                 for r in flipped.itertuples():
                     other_paper, other_ours = getattr(r, f"{algorithm}_paper"), getattr(r, f"{algorithm}_ours")
-                    parts.append(f"{r.setting} on {DATASET_NAMES.get(r.dataset, r.dataset)} (BP "
+                    parts.append(f"{r.setting} on {dataset_name(r.dataset)} (BP "
                                  f"{100 * r.BP_paper:.2f} vs {algorithm} {100 * other_paper:.2f} points in the paper; "
                                  f"{100 * r.BP_ours:.2f} vs {100 * other_ours:.2f} in ours)")
                     largest = max(largest, r.BP_paper, other_paper, r.BP_ours, other_ours)

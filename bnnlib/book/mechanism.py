@@ -27,6 +27,8 @@ from ..protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, 
 from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
+from .labels import algorithm_palette, bn_short, bn_with, dataset_name
+from .stats import welch_difference
 
 SETTING = {"weights": "binary", "activation": "sign"}
 #: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
@@ -110,8 +112,6 @@ def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     * ``BP reach``: in the BP runs, block 1's update norm over the output layer's — how much of
       BP's signal reaches the first block.
     """
-    from .report import welch_difference
-
     rows = []
     hidden = frame[frame["layer_name"] != "output"]
     for (dataset, batch_norm), part in accuracy.groupby(["dataset", "batch_norm"]):
@@ -199,8 +199,7 @@ def _panels(frame: pd.DataFrame):
 
 
 def _title(dataset: str, batch_norm: bool) -> str:
-    from .report import DATASET_NAMES
-    return f"{DATASET_NAMES.get(dataset, dataset)}, {'with' if batch_norm else 'without'} BN"
+    return f"{dataset_name(dataset)}, {bn_with(batch_norm)} BN"
 
 
 def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -222,7 +221,6 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     (bootstrap, seeded); a dashed line at ``reference``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-    from .report import algorithm_palette
 
     if over == "epoch":
         data, x = _per_run_epoch(frame, value), "epoch"
@@ -260,13 +258,11 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
 
 def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
     """The verdicts for a page: percent, CIs, plain words."""
-    from .report import DATASET_NAMES
-
     def points(v):
         return "–" if v != v else f"{100 * v:+.2f}"
 
     out = pd.DataFrame({
-        "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(table["dataset"],
+        "data": [f"{dataset_name(d)}, {bn_short(b)}" for d, b in zip(table["dataset"],
                                                                                          table["batch_norm"])],
         "rule": table["algorithm"],
         "best test acc (%)": (100 * table["mean accuracy"]).map(lambda v: f"{v:.2f}"),
@@ -413,7 +409,7 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
             part = change[(change["batch_norm"] == batch_norm) & (change["algorithm"] == algorithm)]
             aligned = part[part["value"] == "alignment_cosine"]
             flipped = part[part["value"] == "flip_ratio"]
-            rows.append({"BN": "with" if batch_norm else "without", "rule": algorithm,
+            rows.append({"BN": bn_with(batch_norm), "rule": algorithm,
                          f"cosine with BP: epoch {first}": "–" if algorithm == "BP" else
                          span(aligned, "first", cosine),
                          f"cosine with BP: epoch {last}": "–" if algorithm == "BP" else

@@ -14,16 +14,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..paths import CHAPTERS_DIR
-TEMPLATE = "04_results_template.ipynb"
-RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
-                                        ("fashion-mnist", True), ("cifar10", False), ("cifar10", True)]
-CHAPTERS = ["02_methods.ipynb", "03_grid_search.ipynb", "04_results.ipynb", TEMPLATE, "05_learning_curves.ipynb",
-            "06_batch_norm.ipynb", "06c_mechanism.ipynb", "06b_deployment.ipynb", "07_conclusions.ipynb",
-            "08_reproducing.ipynb"]
-
-
-def result_page_name(dataset: str, batch_norm: bool) -> str:
-    return f"04_results_{dataset.replace('-', '_')}_{'bn' if batch_norm else 'nobn'}.ipynb"
+from .labels import DATASET_NAMES, PAGE_TITLES
+from .toc import CHAPTERS, RESULT_PAGES, TEMPLATE, result_page_name
 
 
 def book_pages(parameters: Dict) -> List[Tuple[str, str, Dict]]:
@@ -110,8 +102,6 @@ def stable(notebook) -> None:
 #: the words of the admonition a results page shows when its dataset is not available
 DATA_UNAVAILABLE = "was not available where this book was built"
 
-PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
-
 
 def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> None:
     """Shape an executed page for readers: code hidden (outputs kept); the parameters out of the
@@ -119,8 +109,6 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
     dataset and BN setting. Only tags, the title and that markdown section change, so
     re-executing the page (nbval) gives the same outputs."""
     import nbformat
-
-    from .report import DATASET_NAMES
 
     notebook = nbformat.read(path, as_version=4)
     notebook.cells = [c for c in notebook.cells if c.get("id") != PRODUCED_CELL_ID]  # idempotent

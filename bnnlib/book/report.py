@@ -5,9 +5,6 @@ Notebooks stay thin: a parameters cell, calls into here, a table or a figure.
 
 from __future__ import annotations
 
-import itertools
-import os
-import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -15,15 +12,17 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..paths import FIGURES_DIR, PROJECT_ROOT
-from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_learning_curve
-from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, get_budget
+from ..paths import PROJECT_ROOT
+from ..protocol import ALGORITHMS, CONTROLS, Budget, get_budget
 from ..store import ResultsStore
-
-SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-DATASET_RANK = {dataset: i for i, dataset in enumerate(DATASET_NAMES)}  # the order every page lists them in
-FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
+from .labels import (COLLAPSED_COLOUR, DATASET_NAMES, DATASET_RANK, SETTINGS, algorithm_palette,  # noqa: F401
+                     algorithms_in, bn_short, bn_with, dataset_name, in_table_order, setting_palette,
+                     with_setting)
+from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_learning_curve
+from .render import (_collapsed_mask, _dots_with_collapsed_apart, _unbreakable, figures_dir,  # noqa: F401
+                     html_table, percent, prose, save_figure, signed_points, style)
+from .stats import anova_sentence, holm, one_way_anova, welch_difference  # noqa: F401
+from .toc import PAGE_UNITS, SHOWN_SO_FAR, page_stem  # noqa: F401
 
 
 # ---------------------------------------------------------------------- where things are
@@ -109,41 +108,6 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
             f"results/paper` shows how far they are). It will show the paper budget once they are.")
 
 
-def page_stem(dataset: str, batch_norm: bool) -> str:
-    """The results page of a dataset and BN setting, as ``python -m bnnlib book --only`` takes it."""
-    from .pipeline import result_page_name
-    return result_page_name(dataset, batch_norm).removesuffix(".ipynb")
-
-
-def figures_dir() -> Path:
-    folder = Path(os.environ.get(FIGURES_VARIABLE) or FIGURES_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def save_figure(fig, name: str) -> None:
-    """Write ``figures/<name>.png`` (200 dpi) and ``.svg``. Returns nothing, so that a page whose
-    last line saves a figure shows the figure, not the build machine's path to it."""
-    folder = figures_dir()
-    fig.savefig(folder / f"{name}.png", dpi=200, bbox_inches="tight")
-    fig.savefig(folder / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
-
-
-def algorithm_palette() -> dict:
-    """One colour per rule on every figure: the colour-blind palette's first three for the
-    paper's rules, grey for the SHALLOW control."""
-    import seaborn as sns
-    return {**dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3))), "SHALLOW": (0.45, 0.45, 0.45)}
-
-
-def style():
-    """Publication style: seaborn, readable fonts, colour-blind palette."""
-    import matplotlib
-    import seaborn as sns
-    matplotlib.rcParams["svg.hashsalt"] = "bnnlib"  # stable SVG ids, so re-runs diff cleanly
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.1)
-
-
 def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
     """A sentence, from the run metadata, saying which budget produced a page."""
     runs = store.runs()
@@ -172,83 +136,6 @@ def _relative(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------- tables
-#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
-NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e*]+")  # "*": a significance star
-UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
-EXPONENT_MINUS = re.compile(r"(?<=\de)-(?=\d)")
-RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")
-
-
-def _unbreakable(value):
-    """Numbers keep together: in a numeric cell "a ± b", "m × n", "lo–hi" and "[lo, hi]" do not
-    break, so a narrow column wraps labels, or an estimate before its interval, but never splits a
-    number from its spread or an interval in two. In a cell of words, a number keeps its unit
-    ("5 %", "100 epochs") and a dataset's name keeps together (browsers break "Fashion-MNIST"
-    after its hyphen)."""
-    if not isinstance(value, str):
-        return value
-    if not NUMERIC_CELL.fullmatch(value):  # in words, a number keeps its unit: "5 %", "100 epochs"
-        return UNIT_AFTER_NUMBER.sub("\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST"))
-    value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0") \
-        .replace(" *", "\u00a0*")
-    # a word joiner after a range's dash and after an exponent's minus: browsers may otherwise
-    # break "95.85–96.36" or "1e-04" after it
-    return EXPONENT_MINUS.sub("-\u2060", RANGE_DASH.sub("–\u2060", value))
-
-
-def _prose(text: str) -> str:
-    """A sentence for a page: numbers keep their units, names and exponents ("7.4e-28") together."""
-    return EXPONENT_MINUS.sub("-\u2060", _unbreakable(text))
-
-
-def _is_numeric_column(column: pd.Series) -> bool:
-    values = column.dropna()
-    return not values.empty and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    or isinstance(v, str) and NUMERIC_CELL.fullmatch(v) for v in values)
-
-
-def _mark_columns(html: str, numeric: set, keep: set = frozenset()) -> str:
-    """Give the header and cells of numeric columns the class ``num`` (right-aligned by the
-    book's CSS, like a paper's tables) and the others ``text``: pandas aligns every header right
-    and every cell left. Cells of the columns in ``keep`` also get ``keep`` (never wrapped)."""
-    def kind(position: int, tag: str) -> str:
-        return ("num" if position in numeric else "text") + (" keep" if tag == "td" and position in keep else "")
-
-    def mark(row):
-        position = itertools.count()
-        return re.sub(r"<(t[dh])>", lambda tag: f'<{tag.group(1)} class="{kind(next(position), tag.group(1))}">',
-                      row.group(0))
-    return re.sub(r"<tr[^>]*>.*?</tr>", mark, html, flags=re.S)
-
-
-def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
-    """A table for a page: HTML without pandas' index column, numbers right-aligned (its
-    plain-text face is stable, so nbval compares the same output on every execution).
-    ``keep_together``: columns of short labels whose cells must not wrap ("grid search" over two
-    lines reads as two entries) — only where the table still fits the page, so opted into per table."""
-    from IPython.display import HTML
-    unknown = [name for name in keep_together if name not in frame.columns]
-    if unknown:
-        raise ValueError(f"keep_together names no column: {', '.join(unknown)}; columns: {', '.join(frame.columns)}")
-    numeric = {i for i, name in enumerate(frame.columns) if _is_numeric_column(frame[name])}
-    keep = {i for i, name in enumerate(frame.columns) if name in keep_together}
-    html = frame.map(_unbreakable).to_html(index=False, border=0, na_rep="–")
-    return HTML(_mark_columns(html, numeric, keep))
-
-
-def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
-    frame = frame.copy()
-    frame["setting"] = pd.Categorical(frame["weights"] + " " + frame["activation"], SETTINGS, ordered=True)
-    frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
-    return frame
-
-
-def algorithms_in(frame: pd.DataFrame) -> List[str]:
-    """The rules a table reports, in order: the paper's three always, then the SHALLOW control
-    where the table holds its runs (no empty slot for a control that was not run)."""
-    present = set(frame["algorithm"].astype(str)) if "algorithm" in frame else set()
-    return list(ALGORITHMS) + [a for a in CONTROLS if a in present]
 
 
 def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
@@ -258,10 +145,10 @@ def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
         "init": table["init"].map(lambda v: f"{v:g}"), "lr": table["lr"].map(lambda v: f"{v:.0e}"),
-        "train acc (%)": table["best_train_accuracy"].map(_percent),
-        "test acc (%)": table["best_test_accuracy"].map(_percent),
-        "test precision (%)": table["test_precision_at_best"].map(_percent),
-        "test F1 (%)": table["test_f1_at_best"].map(_percent),
+        "train acc (%)": table["best_train_accuracy"].map(percent),
+        "test acc (%)": table["best_test_accuracy"].map(percent),
+        "test precision (%)": table["test_precision_at_best"].map(percent),
+        "test F1 (%)": table["test_f1_at_best"].map(percent),
     })
     return out.reset_index(drop=True)
 
@@ -280,7 +167,7 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
     # the same formatter as paper_comparison's: numpy's round(2) and Python's decimal rounding
     # disagree on ties such as 60.085, and both tables stand on one page
-    table["median (%)"] = table["median"].map(_percent)
+    table["median (%)"] = table["median"].map(percent)
     return table.reset_index()
 
 
@@ -291,10 +178,6 @@ def collapsed_count(collapsed: pd.Series) -> str:
     if len(known) == len(collapsed):
         return str(int(known.sum()))
     return "–" if known.empty else f"{int(known.sum())} of {len(known)} recorded"
-
-
-def _percent(value: float) -> str:
-    return "–" if value != value else f"{100 * value:.2f}"
 
 
 def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
@@ -319,10 +202,10 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     reading = READING_UNCERTAINTY.get(dataset, float("nan"))
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        f"paper (%, ±{100 * reading:.1f})": table["paper_median"].map(_percent),
-        "median (%)": table["median"].map(_percent),
-        "IQR (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
-        "range (%)": [f"{_percent(a)}–{_percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
+        f"paper (%, ±{100 * reading:.1f})": table["paper_median"].map(percent),
+        "median (%)": table["median"].map(percent),
+        "IQR (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
+        "range (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
         "Δ (points)": [f"{100 * (m - p):+.2f}" if c else "–"
                        for m, p, c in zip(table["median"], table["paper_median"], compared)],
         "paper in range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
@@ -489,7 +372,7 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     collapsed = summary["collapsed"].astype("boolean")
     unknown = int(collapsed.isna().sum())
     if unknown == len(summary):
-        return _prose(head + "; whether any collapsed is not recorded (its runs were recorded before the "
+        return prose(head + "; whether any collapsed is not recorded (its runs were recorded before the "
                              "class counts were).")
     hit = summary[collapsed.fillna(False).astype(bool)]
     text = head + f" and {len(hit)} collapsed"
@@ -504,7 +387,7 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
                                                             f"accuracy reached before collapsing")
     if unknown:
         text += f"; collapse is not recorded for {unknown} runs recorded before the class counts were"
-    return _prose(text + ".")
+    return prose(text + ".")
 
 
 def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
@@ -560,7 +443,7 @@ def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, not
     for every dataset (its reading uncertainty is in the page's text), a data column first."""
     table = comparison.rename(columns={c: "paper (%)" for c in comparison.columns if c.startswith("paper (%")})
     table = table.drop(columns=["IQR (%)"])
-    table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {'BN' if batch_norm else 'no BN'}{note}")
+    table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
     return table
 
 
@@ -684,10 +567,10 @@ def deployment_gaps(packed: pd.DataFrame, settings: Sequence[tuple], algorithms=
         missing = [a for a in algorithms if (dataset, batch_norm, a) not in exported]
         if missing:
             rules = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-            gaps.append(f"{rules} on {DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN")
+            gaps.append(f"{rules} on {dataset_name(dataset)} {bn_with(batch_norm)} BN")
     if not gaps:
         return ""
-    return _prose("Not exported: " + "; ".join(gaps) + " (their final runs are not all complete yet, or were "
+    return prose("Not exported: " + "; ".join(gaps) + " (their final runs are not all complete yet, or were "
                   "trained before final runs kept their trained state).")
 
 
@@ -701,7 +584,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     frame = packed.sort_values("dataset", key=lambda c: c.map(lambda d: DATASET_RANK.get(d, len(DATASET_RANK))),
                                kind="stable")
     if "budget" in frame:
-        frame["dataset"] = [f"{DATASET_NAMES.get(d, d)} ({b})" for d, b in zip(frame["dataset"], frame["budget"])]
+        frame["dataset"] = [f"{dataset_name(d)} ({b})" for d, b in zip(frame["dataset"], frame["budget"])]
     # MNIST, then Fashion-MNIST (then CIFAR-10), as every page orders them
     frame["dataset"] = pd.Categorical(frame["dataset"], list(dict.fromkeys(frame["dataset"])), ordered=True)
     frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
@@ -713,7 +596,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
         "agreement, lowest (%)": 100 * grouped["agreement"].min(),
     }).reset_index()
     table["smaller"] = (table["float32 (KB)"] / table["file (KB)"]).map(lambda v: f"{v:.1f}×")
-    table["dataset"] = table["dataset"].astype(str).map(lambda d: DATASET_NAMES.get(d, d))
+    table["dataset"] = table["dataset"].astype(str).map(dataset_name)
     table["BN"] = table["batch_norm"].map({True: "with", False: "without"})
     table["file (KB)"] = table["file (KB)"].map(lambda v: f"{v:.1f}")
     table["float32 (KB)"] = table["float32 (KB)"].map(lambda v: f"{v:.1f}")
@@ -758,12 +641,6 @@ def inference_figure(report: dict):
     return fig
 
 
-def _in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by setting (continuous tanh … binary sign), then rule (BP, DFA, DRTP)."""
-    order = {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(REPORTED_ALGORITHMS)}}
-    return frame.sort_values(["setting", "algorithm"], key=lambda c: c.astype(str).map(order))
-
-
 def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
     """Our grid-search choice beside the paper's, with the accuracies each logged for its own
     choice (ours at the epoch of best accuracy on each split; the paper's from its logs)."""
@@ -776,12 +653,12 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
         "our (init, lr)": [f"{i:g}, {lr:.0e}" for i, lr in zip(table["init"], table["lr"])],
         "paper (init, lr)": [f"{i:g}, {lr:.0e}" if i == i else "–" for i, lr in zip(table["init_paper"], table["lr_paper"])],
         "same choice": ["yes" if s else "no" if i == i else "–" for s, i in zip(same, table["init_paper"])],
-        "our train acc (%)": table["best_train_accuracy"].map(_percent),
-        "paper train acc (%)": table["train_accuracy"].map(_percent),
-        "our test acc (%)": table["best_test_accuracy"].map(_percent),
-        "paper test acc (%)": table["test_accuracy"].map(_percent),
+        "our train acc (%)": table["best_train_accuracy"].map(percent),
+        "paper train acc (%)": table["train_accuracy"].map(percent),
+        "our test acc (%)": table["best_test_accuracy"].map(percent),
+        "paper test acc (%)": table["test_accuracy"].map(percent),
     })
-    out = _in_table_order(out).reset_index(drop=True)
+    out = in_table_order(out).reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
     # where the choice is the same, both rows describe one (init, lr): how far apart they are
@@ -827,7 +704,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
     table = selection.merge(paper[keys + ["init", "lr"]], on=keys, how="inner", suffixes=("", "_paper"))
     if len(table) == 0:  # the paper published no grid for this setting
         return ""
-    differing = _in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
+    differing = in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
     if differing.empty:
         return "Every one of our selections is the paper's."
     ranked = grid.assign(rank=grid[~grid["diverged"]].groupby(keys)["best_train_accuracy"]
@@ -851,7 +728,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
                          f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
     sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
                 "criterion of the selection: " + "; ".join(parts) + ".")
-    return _prose(sentence)
+    return prose(sentence)
 
 
 def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
@@ -867,7 +744,7 @@ def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
         for batch_norm in (False, True):
             configs = grid_configs(dataset, batch_norm, budget)
             grid = summarise(store, configs, budget)
-            row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": "with" if batch_norm else "without"}
+            row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": bn_with(batch_norm)}
             if not all_finished(grid, configs, budget):
                 row["our (init, lr) is the paper's"] = (f"grid not complete: {finished_runs(grid, budget)} of "
                                                         f"{len(configs)} runs")
@@ -876,57 +753,6 @@ def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
                 row["our (init, lr) is the paper's"] = f"{table.attrs['agree']} of {table.attrs['compared']}"
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def one_way_anova(summary: pd.DataFrame, a: str = "DFA", b: str = "BP", setting: str = "binary sign") -> Dict:
-    """One-way ANOVA of best test accuracy, algorithm a versus b, in one setting (diverged excluded)."""
-    from scipy import stats
-    frame = with_setting(summary)
-    frame = frame[(frame["setting"] == setting) & ~frame["diverged"]]
-    x = frame[frame["algorithm"] == a]["best_test_accuracy"].to_numpy()
-    y = frame[frame["algorithm"] == b]["best_test_accuracy"].to_numpy()
-    result = {"a": a, "b": b, "setting": setting, "n_a": len(x), "n_b": len(y),
-              "mean_a": float(np.mean(x)) if len(x) else float("nan"),
-              "mean_b": float(np.mean(y)) if len(y) else float("nan"), "F": float("nan"), "p": float("nan")}
-    if len(x) >= 2 and len(y) >= 2 and (np.ptp(x) > 0 or np.ptp(y) > 0 or x.mean() != y.mean()):
-        f, p = stats.f_oneway(x, y)
-        result.update(F=float(f), p=float(p))
-    return result
-
-
-def anova_sentence(result: Dict, alpha: float = 0.05) -> str:
-    """:func:`one_way_anova`'s result in words: both means, the test with its degrees of
-    freedom, and whether the leading rule's advantage is significant at ``alpha``."""
-    a, b = result["a"], result["b"]
-    means = (f"Mean best test accuracy over the seeds, {result['setting']}: {a} {_percent(result['mean_a'])} % "
-             f"({result['n_a']} seeds), {b} {_percent(result['mean_b'])} % ({result['n_b']} seeds).")
-    if result["p"] != result["p"]:
-        return _prose(means + " Too few seeds, or no variation, for the test.")
-    leader = a if result["mean_a"] > result["mean_b"] else b
-    verdict = "significant" if result["p"] < alpha else "not significant"
-    f = f"{result['F']:,.0f}".replace(",", "\u202f") if result["F"] >= 100 else f"{result['F']:.2f}"
-    return _prose(f"{means} One-way ANOVA: F(1, {result['n_a'] + result['n_b'] - 2}) = {f}, p = {result['p']:.1e}: "
-                  f"{leader}'s advantage is {verdict} at the {100 * alpha:g} % level.")
-
-
-def welch_difference(x: Iterable[float], y: Iterable[float], confidence: float = 0.95) -> Dict:
-    """mean(x) − mean(y) with a Welch t confidence interval and p-value."""
-    from scipy import stats
-    x, y = np.asarray(list(x), float), np.asarray(list(y), float)
-    out = {"difference": float(x.mean() - y.mean()) if len(x) and len(y) else float("nan"),
-           "low": float("nan"), "high": float("nan"), "p": float("nan"), "n_x": len(x), "n_y": len(y)}
-    if len(x) < 2 or len(y) < 2:
-        return out
-    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
-    se = np.sqrt(vx + vy)
-    if se == 0:
-        out.update(low=out["difference"], high=out["difference"], p=1.0 if out["difference"] == 0 else 0.0)
-        return out
-    dof = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
-    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
-    p = 2 * stats.t.sf(abs(out["difference"]) / se, dof)
-    out.update(low=out["difference"] - half, high=out["difference"] + half, p=float(p))
-    return out
 
 
 def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame, dataset: Optional[str] = None) -> pd.DataFrame:
@@ -954,25 +780,20 @@ def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame, dataset: Op
     return table
 
 
-def _points(value: float) -> str:
-    """A fraction as signed points, two decimals ("+1.27"; "–" for NaN; + 0.0: never "-0.00")."""
-    return "–" if value != value else f"{round(100 * value, 2) + 0.0:+.2f}"
-
-
 def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
     """bn_effect_table for reading: points with two decimals, the CI in one column, p in
     scientific notation; the paper's difference of medians beside ours where the table has it."""
     out = pd.DataFrame({
         "setting": table["setting"], "algorithm": table["algorithm"],
-        "Δ no BN − BN (points)": table["difference"].map(_points),
-        "95 % CI (points)": [("–" if lo != lo else f"[{_points(lo)}, {_points(hi)}]")
+        "Δ no BN − BN (points)": table["difference"].map(signed_points),
+        "95 % CI (points)": [("–" if lo != lo else f"[{signed_points(lo)}, {signed_points(hi)}]")
                              for lo, hi in zip(table["low"], table["high"])],
         "p": table["p"].map(lambda v: "–" if v != v else f"{v:.1e}"),
     })
     if "paper_difference" in table:
         reading = table["paper_uncertainty"].iloc[0] if len(table) else float("nan")
-        out["Δ of medians (points)"] = table["median_difference"].map(_points)
-        out[f"paper Δ of medians (points, ±{100 * reading:.1f})"] = table["paper_difference"].map(_points)
+        out["Δ of medians (points)"] = table["median_difference"].map(signed_points)
+        out[f"paper Δ of medians (points, ±{100 * reading:.1f})"] = table["paper_difference"].map(signed_points)
     return out
 
 
@@ -1010,7 +831,7 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
                                 key=lambda c: c if c.name == "batch_norm" else c.map(lambda v: rank.get(v, len(rank)))) \
         .reset_index(drop=True)
     return pd.DataFrame({
-        "data": [f"{DATASET_NAMES.get(d, d)}, {'BN' if b else 'no BN'}" for d, b in zip(stages["dataset"],
+        "data": [f"{dataset_name(d)}, {bn_short(b)}" for d, b in zip(stages["dataset"],
                                                                                       stages["batch_norm"])],
         "stage": stages["stage"], "rules": stages["rules"], "runs": stages["runs"], "run-epochs": stages["epochs"],
         "hours": stages["hours"].map(lambda v: f"{v:.2f}"),
@@ -1018,66 +839,7 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
         "device": stages["device"]})
 
 
-def holm(p_values: Sequence[float]) -> List[float]:
-    """Holm–Bonferroni adjusted p-values (NaN stays NaN)."""
-    p = np.asarray(p_values, float)
-    order = [i for i in np.argsort(p) if not np.isnan(p[i])]
-    adjusted = np.full(len(p), np.nan)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
 # ---------------------------------------------------------------------- figures
-def setting_palette() -> dict:
-    """The four (weights × activation) settings in four colour-blind-safe hues that differ in
-    lightness too (blue, orange, green, purple of seaborn's colour-blind palette)."""
-    import seaborn as sns
-    colours = sns.color_palette("colorblind", 10)
-    return dict(zip(SETTINGS, [colours[0], colours[1], colours[2], colours[4]]))
-
-
-def _seeded_stripplot(**options) -> None:
-    """seaborn's stripplot, its jitter drawn from numpy's global RNG seeded here (and restored), so
-    that a figure is the same each time its page is executed."""
-    import seaborn as sns
-    rng_state = np.random.get_state()
-    np.random.seed(0)
-    try:
-        sns.stripplot(**options)
-    finally:
-        np.random.set_state(rng_state)
-
-
-COLLAPSED_COLOUR = "#c0392b"
-
-
-def _collapsed_mask(frame: pd.DataFrame) -> pd.Series:
-    """True for runs recorded as collapsed; unknown (no class counts recorded) counts as not collapsed here:
-    a figure marks only what is known."""
-    if "collapsed" not in frame:
-        return pd.Series(False, index=frame.index)
-    return frame["collapsed"].astype("boolean").fillna(False).astype(bool)
-
-
-def _dots_with_collapsed_apart(ax, frame: pd.DataFrame, hue: str, hue_order: list, palette: dict, legend_title: str,
-                               **dots) -> None:
-    """One dot per run over the boxes already drawn on ``ax``, dodged like them. A collapsed run (one class
-    for every test image at its last epoch) is a red cross, not a dot: its accuracy is a class's frequency,
-    not the rule's result; the legend counts them. The legend is placed right of the axes."""
-    from matplotlib.lines import Line2D
-    collapsed = _collapsed_mask(frame)
-    placement = dict(x="algorithm", hue=hue, hue_order=hue_order, dodge=True, ax=ax)
-    _seeded_stripplot(data=frame[~collapsed], palette=palette, **placement, **dots)
-    handles, labels = ax.get_legend_handles_labels()
-    if collapsed.any():
-        _seeded_stripplot(data=frame[collapsed], palette={h: COLLAPSED_COLOUR for h in hue_order}, marker="X",
-                          size=6, alpha=0.8, legend=False, **placement, y=dots["y"], jitter=dots.get("jitter", True))
-        handles.append(Line2D([], [], marker="X", color=COLLAPSED_COLOUR, linestyle="", markersize=7))
-        labels.append(f"collapsed ({int(collapsed.sum())})")
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), title=legend_title, frameon=False)
 
 
 def best_test_boxplot(summary: pd.DataFrame, title: str):
@@ -1252,9 +1014,9 @@ def late_gains_display(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Bu
         if table.empty:
             continue
         dataset, batch_norm = key
-        name = (f"{DATASET_NAMES.get(dataset, dataset)}, {'BN' if batch_norm else 'no BN'} "
+        name = (f"{dataset_name(dataset)}, {bn_short(batch_norm)} "
                 f"({budgets[key].name}, epoch {table.attrs['first']} → {table.attrs['last']})")
-        starred = [f"{_points(c)}{' *' if r else ''}" for c, r in zip(table["change"], table["rising"])]
+        starred = [f"{signed_points(c)}{' *' if r else ''}" for c, r in zip(table["change"], table["rising"])]
         columns[name] = pd.Series(starred,
                                   index=pd.MultiIndex.from_arrays([table["setting"], table["algorithm"]]))
     if not columns:
@@ -1277,7 +1039,7 @@ def late_gains_sentence(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, B
         names = [f"{r.algorithm} {r.setting} ({100 * r.change:+.2f} points)" for r in rising.itertuples()]
         if len(names) > named:
             names = names[:named] + [f"{len(names) - named} more"]
-        items.append(f"- {DATASET_NAMES.get(dataset, dataset)} {'with' if batch_norm else 'without'} BN "
+        items.append(f"- {dataset_name(dataset)} {bn_with(batch_norm)} BN "
                      f"({budgets[dataset, batch_norm].name} budget, epoch {table.attrs['first']} → "
                      f"{table.attrs['last']}): **{len(rising)} of {len(table)}** configurations still rising"
                      + (f" — {', '.join(names)}" if names else "")
@@ -1436,7 +1198,7 @@ def paper_processors(results_base: Optional[str] = None) -> Tuple[pd.DataFrame, 
 
     def kind(row) -> str:
         return (f"{row['algorithm']}, {row['weights']} weights, {row['activation']}, "
-                f"{'BN' if row['batch_norm'] else 'no BN'} ({int(row['epochs'])}\u00a0epochs")
+                f"{bn_short(row['batch_norm'])} ({int(row['epochs'])}\u00a0epochs")
 
     same = [kind(row) + ")" for _, row in copies.iterrows() if row["differing"] == 0]
     other = [kind(row) + f", {int(row['differing'])} differing, test accuracy by up to "
@@ -1452,23 +1214,6 @@ def paper_processors(results_base: Optional[str] = None) -> Tuple[pd.DataFrame, 
                      f"after it. Every run keeps the latest copy of each epoch, so a run "
                      f"restarted elsewhere is one processor's computation throughout.")
     return table, sentence
-
-
-#: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
-#: its own best budget (the others show all their settings at one budget)
-PAGE_UNITS = {
-    "04_results": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
-    "05_learning_curves": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
-    "06_batch_norm": [[(d, False), (d, True)] for d in ("mnist", "fashion-mnist")],
-    "06b_deployment": [[(d, b)] for d in ("mnist", "fashion-mnist") for b in (False, True)],
-}
-
-
-#: pages that set the paper budget's runs so far beside a setting still shown at another budget, and
-#: which runs: "configurations" (:func:`paper_finals_so_far`), "figure" (its sign configurations, on
-#: the setting of the paper's figure only), "settings" (:func:`claims.recorded_so_far`)
-SHOWN_SO_FAR = {"04_results_template": "configurations", "04_results": "configurations",
-                "05_learning_curves": "figure", "07_conclusions": "settings"}
 
 
 def pages_overview(requested: str = BEST, results_base: Optional[str] = None) -> pd.DataFrame:

@@ -1,0 +1,87 @@
+"""The book's vocabulary: names of datasets, settings, BN and rules, the order tables list them
+in, and the colours figures give them — one spelling for each, used by every page.
+
+BN is written three ways on the pages, each by one function: :func:`bn_short` ("BN" / "no BN",
+a table's data column), :func:`bn_with` ("with" / "without", in a sentence: "MNIST without BN"),
+:func:`bn_slug` ("bn" / "nobn", in file names); a figure title may say "BN on" / "BN off"
+(:func:`bnnlib.config.switch_word`).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import pandas as pd
+
+from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS
+
+SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_RANK = {dataset: i for i, dataset in enumerate(DATASET_NAMES)}  # the order every page lists them in
+
+
+def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
+    frame = frame.copy()
+    frame["setting"] = pd.Categorical(frame["weights"] + " " + frame["activation"], SETTINGS, ordered=True)
+    frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
+    return frame
+
+
+def algorithms_in(frame: pd.DataFrame) -> List[str]:
+    """The rules a table reports, in order: the paper's three always, then the SHALLOW control
+    where the table holds its runs (no empty slot for a control that was not run)."""
+    present = set(frame["algorithm"].astype(str)) if "algorithm" in frame else set()
+    return list(ALGORITHMS) + [a for a in CONTROLS if a in present]
+
+
+def in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by setting (continuous tanh … binary sign), then rule (BP, DFA, DRTP)."""
+    order = {**{s: i for i, s in enumerate(SETTINGS)}, **{a: i for i, a in enumerate(REPORTED_ALGORITHMS)}}
+    return frame.sort_values(["setting", "algorithm"], key=lambda c: c.astype(str).map(order))
+
+
+def algorithm_palette() -> dict:
+    """One colour per rule on every figure: the colour-blind palette's first three for the
+    paper's rules, grey for the SHALLOW control."""
+    import seaborn as sns
+    return {**dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3))), "SHALLOW": (0.45, 0.45, 0.45)}
+
+
+def setting_palette() -> dict:
+    """The four (weights × activation) settings in four colour-blind-safe hues that differ in
+    lightness too (blue, orange, green, purple of seaborn's colour-blind palette)."""
+    import seaborn as sns
+    colours = sns.color_palette("colorblind", 10)
+    return dict(zip(SETTINGS, [colours[0], colours[1], colours[2], colours[4]]))
+
+
+COLLAPSED_COLOUR = "#c0392b"  # a collapsed run on a figure
+
+#: a results page's title after its dataset
+PAGE_TITLES = {False: "without batch normalisation", True: "with batch normalisation"}
+
+
+def dataset_name(dataset: str) -> str:
+    """"MNIST", "Fashion-MNIST", "CIFAR-10" (an unknown dataset by its own name)."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def bn_short(batch_norm: bool) -> str:
+    """"BN" or "no BN": a BN setting in a table's data column."""
+    return "BN" if batch_norm else "no BN"
+
+
+def bn_with(batch_norm: bool) -> str:
+    """"with" or "without": a BN setting in a sentence ("MNIST without BN")."""
+    return "with" if batch_norm else "without"
+
+
+def bn_slug(batch_norm: bool) -> str:
+    """"bn" or "nobn": a BN setting in a file name."""
+    return "bn" if batch_norm else "nobn"
+
+
+def data_label(dataset: str, batch_norm: bool) -> str:
+    """"MNIST, no BN": a dataset × BN setting in a table's data column."""
+    return f"{dataset_name(dataset)}, {bn_short(batch_norm)}"
