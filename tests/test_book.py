@@ -361,7 +361,7 @@ def _record(store, configs, budget):
 
 def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeypatch):
     from bnnlib import protocol
-    from bnnlib.book import report
+    from bnnlib.book import records, report
     from bnnlib.store import ResultsStore
 
     paper = protocol.get_budget("paper")
@@ -369,7 +369,7 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     _record(ResultsStore(tmp_path / "cpu"), protocol.grid_configs("mnist", True, protocol.get_budget("cpu")),
             protocol.get_budget("cpu"))
     # what each setting's grid is read from (reading would train the runs that are missing)
-    monkeypatch.setattr(report, "grid_runs", lambda dataset, batch_norm, budget, store, data, device: budget.name)
+    monkeypatch.setattr(records, "grid_runs", lambda dataset, batch_norm, budget, store, data, device: budget.name)
     shown = report.grid_runs_by_setting("best", tmp_path, "mnist", None, "cpu")
     assert {bn: (budget.name, summary) for bn, (budget, _, summary) in shown.items()} == \
         {False: ("paper", "paper"), True: ("cpu", "cpu")}

@@ -12,8 +12,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from ..protocol import BUDGETS
 from .labels import SETTINGS, bn_short, bn_with, dataset_name, with_setting
-from .report import epochs_beside_paper
+from .paper import READING_UNCERTAINTY, paper_final_medians
+from .records import epochs_beside_paper, recorded_so_far
 from .stats import holm
 
 BINARY_SETTINGS = ["continuous sign", "binary tanh", "binary sign"]  # binary weights and/or activations
@@ -207,8 +209,6 @@ def central_values(summaries: Dict[Tuple[str, bool], pd.DataFrame], statistic: s
 
 def paper_values(datasets) -> pd.DataFrame:
     """The paper's medians (read from its box plots) in :func:`central_values`' layout."""
-    from .paper import paper_final_medians
-
     medians = with_setting(paper_final_medians())
     medians = medians[medians["dataset"].isin(list(datasets))]
     return pd.DataFrame({"dataset": medians["dataset"], "batch_norm": medians["batch_norm"],
@@ -295,17 +295,6 @@ def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
     return decide(summaries, alpha), summaries
 
 
-def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = None) -> Dict[Tuple[str, bool], pd.DataFrame]:
-    """The summaries of the dataset × BN settings whose final runs are all recorded at a budget
-    (possibly none): what a budget shows while :func:`decided_at` still waits for the rest."""
-    from .report import open_store, recorded_finals
-
-    budget, store = open_store(budget_name, results_base)
-    found = {(dataset, batch_norm): recorded_finals(dataset, batch_norm, budget, store)
-             for dataset in datasets for batch_norm in (False, True)}
-    return {key: summary for key, summary in found.items() if summary is not None}
-
-
 def _settings_named(keys) -> str:
     """The dataset × BN settings in words, in the order given, a dataset once: "MNIST with and
     without BN, Fashion-MNIST without BN"."""
@@ -344,8 +333,6 @@ def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], al
     all recorded; for such a budget, ``so_far`` may give the summaries of the settings already
     recorded (:func:`recorded_so_far`), whose medians are then shown beside the paper's on the
     same settings, without a verdict. One row per claim × source."""
-    from ..protocol import BUDGETS
-
     paper = paper_verdicts(datasets, alpha)
     paper_evidence = evidence(paper_values(datasets))
     partial = {name: _so_far(datasets, (so_far or {}).get(name, {}))
@@ -386,8 +373,6 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
         if verdicts["glue"][VERDICT_KEYS[claim]] == "supported":
             continue
         if claim == "C3":
-            from .paper import READING_UNCERTAINTY
-
             ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
             joined = paper.merge(ours, on=["dataset", "setting"], suffixes=("_paper", "_ours"))
             parts, largest, within = [], 0.0, 0

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, summarise
-from ..runner import DataOptions
+from ..protocol import GRID_DATASET, REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, grid_configs, summarise
+from ..runner import DataOptions, execute
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 from .labels import algorithm_palette, bn_short, bn_with, dataset_name
+from .records import all_finished, choose_budget
 from .stats import welch_difference
 
 SETTING = {"weights": "binary", "activation": "sign"}
@@ -60,8 +61,6 @@ def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store
                      data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
                      **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
     """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
-    from ..runner import execute
-
     probed = mechanism_store(store)
     configs = []
     for dataset, batch_norm in settings:
@@ -155,38 +154,29 @@ def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------- choosing the budget
 def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tuple[str, bool]]):
-    """(Budget, ResultsStore) for the chapter. ``best``: ``paper`` where its probed runs are all
-    recorded (they are not part of the paper budget's protocol: ``python -m bnnlib protocol``
-    does not run them), else ``cpu`` — the chapter computes what is missing at the budget shown."""
-    from .report import BEST, BEST_ORDER
-    from .report import open_store as report_open_store
-
-    if budget != BEST:
-        return report_open_store(budget, results_base)
-    for name in BEST_ORDER:
-        budget_obj, store = report_open_store(name, results_base)
+    """(Budget, ResultsStore) for the chapter (:func:`records.choose_budget`). ``best``: ``paper``
+    where its probed runs are all recorded (they are not part of the paper budget's protocol:
+    ``python -m bnnlib protocol`` does not run them), else ``cpu`` — the chapter computes what is
+    missing at the budget shown."""
+    def complete(candidate: Budget, store: ResultsStore) -> bool:
         probed = mechanism_store(store)
         if not (probed.directory / "runs.csv").exists():
-            continue
+            return False
         try:
-            configs = [c for d, b in settings for c in recorded_configs(d, b, budget_obj, store)]
+            configs = [c for d, b in settings for c in recorded_configs(d, b, candidate, store)]
         except LookupError:
-            continue
+            return False
         runs = probed.runs().set_index("run_id")
-        if all(c.run_id in runs.index and runs.loc[c.run_id, "status"] in ("complete", "diverged") and
-               int(runs.loc[c.run_id, "epochs_done"]) >= budget_obj.epochs for c in configs):
-            return budget_obj, store
-    return report_open_store(BEST_ORDER[-1], results_base)
+        return all(c.run_id in runs.index and runs.loc[c.run_id, "status"] in ("complete", "diverged") and
+                   int(runs.loc[c.run_id, "epochs_done"]) >= candidate.epochs for c in configs)
+    return choose_budget(budget, results_base, complete)
 
 
 def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
     """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
-    from ..protocol import GRID_DATASET, grid_configs
-    from .report import all_finished
-
-    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
-    grid = summarise(store, grid_runs, budget)
-    if not all_finished(grid, grid_runs, budget):
+    searched = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
+    grid = summarise(store, searched, budget)
+    if not all_finished(grid, searched, budget):
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
     return _binary_finals(grid, dataset, batch_norm, budget)
 

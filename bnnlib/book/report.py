@@ -5,20 +5,23 @@ Notebooks stay thin: a parameters cell, calls into here, a table or a figure.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig
-from ..paths import PROJECT_ROOT
+from ..paths import PROJECT_ROOT  # noqa: F401 (the deployment page reads its benchmark under it)
 from ..protocol import ALGORITHMS, CONTROLS, Budget, get_budget
 from ..store import ResultsStore
 from .labels import (COLLAPSED_COLOUR, DATASET_NAMES, DATASET_RANK, SETTINGS, algorithm_palette,  # noqa: F401
                      algorithms_in, bn_short, bn_with, dataset_name, in_table_order, setting_palette,
                      with_setting)
 from .paper import READING_UNCERTAINTY, paper_final_medians, paper_grid, paper_learning_curve
+from .page import setup_page  # noqa: F401
+from .records import (BEST, BEST_ORDER, NOTEBOOK_EXECUTION, _finals_with_controls, all_finished,  # noqa: F401
+                      budget_choice, budget_statement, budget_statements, epochs_beside_paper, final_runs,
+                      final_runs_by_setting, finished_runs, grid_budget_statements, grid_runs, grid_runs_by_setting,
+                      open_store, paper_finals_so_far, paper_store, recorded_finals, runs_by_budget, with_controls)
 from .render import (_collapsed_mask, _dots_with_collapsed_apart, _unbreakable, figures_dir,  # noqa: F401
                      html_table, percent, prose, save_figure, signed_points, style)
 from .stats import anova_sentence, holm, one_way_anova, welch_difference  # noqa: F401
@@ -26,113 +29,6 @@ from .toc import PAGE_UNITS, SHOWN_SO_FAR, page_stem  # noqa: F401
 
 
 # ---------------------------------------------------------------------- where things are
-#: the book's default budget: per page, ``paper`` where all of that page's runs are recorded at
-#: it, else ``cpu`` (each page says which, and why)
-BEST = "best"
-BEST_ORDER = ("paper", "cpu")
-
-
-def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[tuple] = (),
-               grid_only: bool = False) -> tuple:
-    """(Budget, ResultsStore) for a budget; results under ``<results_base>/<budget>``.
-
-    ``budget="best"`` takes the first of ``paper``, ``cpu`` at which every (dataset, batch_norm)
-    in ``needs`` has all its runs recorded — its grid search, and unless ``grid_only`` its
-    final runs — and ``cpu`` when none has (a page then computes what is missing, as always).
-    """
-    from ..protocol import results_dir
-
-    base = Path(results_base) if results_base else None
-    if budget != BEST:
-        budget_obj = get_budget(budget)
-        return budget_obj, ResultsStore(results_dir(budget_obj, base))
-    for name in BEST_ORDER:
-        candidate = get_budget(name)
-        if not (results_dir(candidate, base) / "runs.csv").exists():
-            continue
-        store = ResultsStore(results_dir(candidate, base))
-        if needs and all(_recorded(dataset, batch_norm, candidate, store, grid_only) for dataset, batch_norm in needs):
-            return candidate, store
-    fallback = get_budget(BEST_ORDER[-1])
-    return fallback, ResultsStore(results_dir(fallback, base))
-
-
-def finished_runs(summary: pd.DataFrame, budget: Budget) -> int:
-    """How many summarised runs are finished at the budget: all its epochs done, or diverged."""
-    return 0 if summary.empty else int(((summary["epochs_done"] >= budget.epochs) | summary["diverged"]).sum())
-
-
-def all_finished(summary: pd.DataFrame, configs: Sequence[RunConfig], budget: Budget) -> bool:
-    """Whether every one of ``configs`` is summarised and finished (``summary``: protocol.summarise)."""
-    return len(summary) >= len(configs) and finished_runs(summary, budget) == len(summary)
-
-
-def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
-    if grid_only:
-        from ..protocol import GRID_DATASET, grid_configs, summarise
-        configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
-        return all_finished(summarise(store, configs, budget), configs, budget)
-    return recorded_finals(dataset, batch_norm, budget, store) is not None
-
-
-def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
-               needs: Sequence[tuple] = (), grid_only: bool = False, per_setting: Optional[str] = None):
-    """What every results-reading page does first: the figure style, the budget and store it
-    shows (:func:`open_store`), a sentence saying which budget and why, and where the data is.
-    Returns (Budget, ResultsStore, DataOptions)."""
-    from IPython.display import Markdown, display
-
-    from ..runner import DataOptions
-
-    style()
-    budget_info, store = open_store(budget, results_base, needs=needs, grid_only=grid_only)
-    display(Markdown(budget_choice(budget, budget_info, per_setting)))
-    return budget_info, store, DataOptions(data_root, data_mirror)
-
-
-def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = None) -> str:
-    """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``
-    (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
-    if per_setting and requested == BEST:
-        paper, cpu = (get_budget(name) for name in BEST_ORDER)
-        return (f"Each {per_setting} is shown at the **{paper.name}** budget ({paper.epochs} epochs) once all of "
-                f"its runs are recorded at it, else at **{cpu.name}** ({cpu.epochs} epochs); each says which.")
-    if requested != BEST:
-        return f"This page was executed at the **{budget.name}** budget, as asked."
-    paper = get_budget("paper")
-    if budget.name == paper.name:
-        return (f"This page shows the **{paper.name}** budget ({paper.epochs} epochs, exactly the paper's protocol): "
-                f"all of its runs are recorded at it.")
-    return (f"This page shows the **{budget.name}** budget ({budget.epochs} epochs instead of the paper's "
-            f"{paper.epochs}): the paper budget's runs for it are not all recorded yet (`python -m bnnlib status "
-            f"results/paper` shows how far they are). It will show the paper budget once they are.")
-
-
-def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
-    """A sentence, from the run metadata, saying which budget produced a page."""
-    runs = store.runs()
-    ids = {c.run_id for c in configs}
-    mine = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
-    if mine.empty:
-        return f"Budget **{budget.name}** ({budget.description}): no runs recorded yet."
-    devices = ", ".join(sorted(set(mine["device"])))
-    torch_versions = ", ".join(sorted(set(mine["torch"])))
-    complete = int((mine["status"] == "complete").sum())
-    diverged = int((mine["status"] == "diverged").sum())
-    versions = sorted({1 if pd.isna(v) else int(v) for v in mine.get("arithmetic", pd.Series([float("nan")]))})
-    arithmetic = ", ".join(map(str, versions))
-    return (f"Produced at budget **{budget.name}** ({budget.description}) from `{_relative(store.directory)}`: "
-            f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
-            f"epochs at most, computed on {devices} with torch {torch_versions} and arithmetic version "
-            f"{arithmetic} (the Reproducing chapter says what each version changed), last updated "
-            f"{mine['updated'].max()}.")
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return Path(path).name
 
 
 # ---------------------------------------------------------------------- tables
@@ -215,57 +111,6 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     return out
 
 
-def _recorded_finals_so_far(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                            algorithms: Sequence[str]) -> Optional[tuple]:
-    """(final configs, summary of those recorded) of a setting — nothing is computed — or None
-    while the grid search that selects them is incomplete."""
-    from ..protocol import GRID_DATASET, final_configs, grid_configs, summarise
-    from ..sweep import select_hyperparameters
-
-    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
-    grid = summarise(store, grid_runs, budget)
-    if not all_finished(grid, grid_runs, budget):
-        return None
-    finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget)
-    return finals, summarise(store, finals, budget)
-
-
-def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                    algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
-    """The summary of a setting's final runs as recorded — nothing is computed — or None while
-    its grid search or any of its final runs is incomplete."""
-    recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, algorithms)
-    if recorded is None:
-        return None
-    finals, summary = recorded
-    return summary if all_finished(summary, finals, budget) else None
-
-
-def paper_finals_so_far(dataset: str, batch_norm: bool, results_base: Optional[str] = None,
-                        algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
-    """While a setting's final runs are still being recorded at the paper budget: the summary of
-    the configurations (algorithm × weights × activation) whose every seed has finished there —
-    read, never computed. None while the grid search that selects them is incomplete, when no
-    configuration has finished yet, or once all have (the page then shows the paper budget)."""
-    paper = get_budget("paper")
-    recorded = _recorded_finals_so_far(dataset, batch_norm, paper, paper_store(results_base), algorithms)
-    if recorded is None or recorded[1].empty:
-        return None
-    finals, summary = recorded
-    configuration = ["algorithm", "weights", "activation"]
-    wanted = pd.DataFrame([c.identity() for c in finals]).groupby(configuration).size().rename("seeds")
-    done = summary[(summary["epochs_done"] >= paper.epochs) | summary["diverged"]]
-    finished = done.groupby(configuration).size().rename("finished")
-    counts = pd.concat([wanted, finished], axis=1).fillna(0)
-    complete = counts[counts["finished"] >= counts["seeds"]].index
-    if len(complete) in (0, len(counts)):
-        return None
-    keep = summary.set_index(configuration).index.isin(complete)
-    out = summary[keep].reset_index(drop=True)
-    out.attrs["configurations"] = (len(complete), len(counts))
-    return out
-
-
 def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool,
                             shown: Budget) -> Tuple[str, pd.DataFrame]:
     """(sentence, table): :func:`paper_comparison` of the configurations finished so far at the
@@ -282,78 +127,6 @@ def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool
                 f"lies within our seed range for **{agree} of {compared}**. Provisional: the table grows as the run "
                 f"goes on.")
     return sentence, rows
-
-
-#: how pages run what is missing: one progress bar over run-epochs, not one per epoch
-NOTEBOOK_EXECUTION = {"batch_progress": False}
-
-
-def grid_runs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, data, device: str) -> pd.DataFrame:
-    """A grid search's per-run summary: read, or trained where runs are missing."""
-    from ..protocol import ensure_grid
-    return ensure_grid(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
-
-
-def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, data, device: str,
-               controls: bool = False) -> Dict[tuple, tuple]:
-    """Each (dataset, batch_norm) setting's final runs of the paper's rules — read, or trained
-    where missing — as ``{setting: (selection, summary)}``, in the order given; ``controls``:
-    the summaries also hold the SHALLOW control's rows where recorded (:func:`with_controls`)."""
-    from ..protocol import ensure_finals
-    runs = {}
-    for dataset, batch_norm in settings:
-        selection, summary = ensure_finals(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
-        if controls:
-            summary = with_controls(summary, dataset, batch_norm, budget, store)
-        runs[dataset, batch_norm] = selection, summary
-    return runs
-
-
-def final_runs_by_setting(requested: str, results_base: Optional[str], units: Sequence[Sequence[tuple]], data,
-                          device: str, controls: bool = False) -> Dict[tuple, tuple]:
-    """:func:`final_runs` with each unit — a list of (dataset, batch_norm) settings compared at one
-    budget — at its own budget (``best``: paper once all of the unit's runs are recorded at it,
-    else cpu): ``{setting: (budget, store, selection, summary)}`` for every setting of every unit."""
-    shown = {}
-    for unit in units:
-        budget, store = open_store(requested, results_base, needs=unit)
-        for setting, (selection, summary) in final_runs(unit, budget, store, data, device, controls).items():
-            shown[setting] = budget, store, selection, summary
-    return shown
-
-
-def budget_statements(shown: Dict[tuple, tuple], device: str, keep=lambda config: True) -> List[str]:
-    """:func:`budget_statement` for each budget in :func:`final_runs_by_setting`'s result, over the
-    final runs ``keep`` accepts."""
-    from ..protocol import final_configs
-    return _statements_by_budget(
-        (budget, store, [c for c in final_configs(selection, dataset, batch_norm, budget, device) if keep(c)])
-        for (dataset, batch_norm), (budget, store, selection, _) in shown.items())
-
-
-def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: str, data,
-                         device: str) -> Dict[bool, tuple]:
-    """:func:`grid_runs` for each BN setting at its own budget (``best``: paper once that grid's
-    runs are all recorded at it, else cpu): ``{batch_norm: (budget, store, summary)}``."""
-    shown = {}
-    for batch_norm in (False, True):
-        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)], grid_only=True)
-        shown[batch_norm] = budget, store, grid_runs(dataset, batch_norm, budget, store, data, device)
-    return shown
-
-
-def grid_budget_statements(shown: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
-    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
-    from ..protocol import grid_configs
-    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
-                                 for batch_norm, (budget, store, _) in shown.items())
-
-
-def epochs_beside_paper(budget: Budget) -> str:
-    """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
-    paper_epochs = get_budget("paper").epochs
-    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
-    return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
 
 
 def grid_budget_sentence(budget: Budget) -> str:
@@ -388,26 +161,6 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     if unknown:
         text += f"; collapse is not recorded for {unknown} runs recorded before the class counts were"
     return prose(text + ".")
-
-
-def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
-    """One :func:`budget_statement` per budget over the configs of all its (budget, store, configs)."""
-    by_budget = {}
-    for budget, store, configs in parts:
-        by_budget.setdefault(budget.name, (budget, store, []))[2].extend(configs)
-    return [budget_statement(budget, store, configs) for budget, store, configs in by_budget.values()]
-
-
-def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
-                  store: ResultsStore) -> pd.DataFrame:
-    """The paper's rules' final runs plus, where recorded at this budget, those of the SHALLOW
-    control (``python -m bnnlib protocol --algorithm SHALLOW``): its rows join every table."""
-    parts = [summary]
-    for control in CONTROLS:
-        recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=(control,))
-        if recorded is not None:
-            parts.append(recorded)
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else summary
 
 
 def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
@@ -1080,28 +833,6 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
 
 
 # ---------------------------------------------------------------------- what each page rests on
-def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[str]:
-    run_ids = []
-    for algorithms in (ALGORITHMS, CONTROLS):
-        summary = recorded_finals(dataset, batch_norm, budget, store, algorithms=algorithms)
-        if summary is not None:
-            run_ids += list(summary["run_id"])
-    return run_ids
-
-
-def paper_store(results_base: Optional[str] = None) -> ResultsStore:
-    """The paper budget's records (those of the long run), wherever the page's own budget is."""
-    from ..protocol import results_dir
-    return ResultsStore(results_dir(get_budget("paper"), Path(results_base) if results_base else None))
-
-
-def runs_by_budget(shown: Budget, store: ResultsStore, results_base: Optional[str] = None) -> Dict[str, pd.DataFrame]:
-    """budget name → its recorded runs: the page's budget, and the paper budget's so far where the
-    page shows another (a reader planning the long run wants its times too); empty ones left out."""
-    out = {shown.name: store.runs()}
-    if shown.name != "paper":
-        out["paper"] = paper_store(results_base).runs()
-    return {name: runs for name, runs in out.items() if not runs.empty}
 
 
 def paper_progress(results_base: Optional[str] = None) -> tuple:

@@ -1,0 +1,300 @@
+"""What a page shows, from the records: which budget (the one owner of that choice), the runs
+recorded at it — read, or computed where missing —, and the sentences saying which budget and
+which runs a page rests on.
+
+``best``, the book's default budget, is per page (or per unit of a page: a dataset × BN setting,
+a dataset's two BN settings): the first of :data:`BEST_ORDER` at which all of its runs are
+recorded, else the last (cpu), where the page computes what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import pandas as pd
+
+from ..config import RunConfig
+from ..paths import PROJECT_ROOT
+from ..protocol import (ALGORITHMS, CONTROLS, GRID_DATASET, Budget, ensure_finals, ensure_grid, final_configs,
+                        get_budget, grid_configs, results_dir, summarise)
+from ..store import ResultsStore
+from ..sweep import select_hyperparameters
+
+#: the book's default budget: per page, ``paper`` where all of that page's runs are recorded at
+#: it, else ``cpu`` (each page says which, and why)
+BEST = "best"
+BEST_ORDER = ("paper", "cpu")
+
+
+def choose_budget(requested: str, results_base: Optional[str],
+                  complete: Callable[[Budget, ResultsStore], bool]) -> Tuple[Budget, ResultsStore]:
+    """(Budget, ResultsStore) a page shows: the budget asked for, or for ``best`` the first of
+    :data:`BEST_ORDER` where ``complete(budget, store)`` says the page's runs are all recorded,
+    else the last. Every page's choice is this one; what "all recorded" means is the page's
+    (:func:`open_store`: final runs or grids; the mechanism chapter: its probed runs)."""
+    base = Path(results_base) if results_base else None
+    if requested != BEST:
+        budget = get_budget(requested)
+        return budget, ResultsStore(results_dir(budget, base))
+    for name in BEST_ORDER:
+        candidate = get_budget(name)
+        store = ResultsStore(results_dir(candidate, base))
+        if complete(candidate, store):
+            return candidate, store
+    fallback = get_budget(BEST_ORDER[-1])
+    return fallback, ResultsStore(results_dir(fallback, base))
+
+
+def first_recorded(by_budget: Dict[str, object], page_budget: str) -> Optional[str]:
+    """The first budget of :data:`BEST_ORDER`, then the page's own, whose entry in ``by_budget``
+    is recorded (not None); None when none is."""
+    return next((name for name in (*BEST_ORDER, page_budget) if by_budget.get(name) is not None), None)
+
+
+def open_store(budget: str, results_base: Optional[str] = None, needs: Sequence[tuple] = (),
+               grid_only: bool = False) -> tuple:
+    """(Budget, ResultsStore) for a budget; results under ``<results_base>/<budget>``.
+
+    ``budget="best"`` takes the first of ``paper``, ``cpu`` at which every (dataset, batch_norm)
+    in ``needs`` has all its runs recorded — its grid search, and unless ``grid_only`` its
+    final runs — and ``cpu`` when none has (a page then computes what is missing, as always).
+    """
+
+    def complete(candidate: Budget, store: ResultsStore) -> bool:
+        return (store.directory / "runs.csv").exists() and bool(needs) and all(
+            _recorded(dataset, batch_norm, candidate, store, grid_only) for dataset, batch_norm in needs)
+    return choose_budget(budget, results_base, complete)
+
+
+def finished_runs(summary: pd.DataFrame, budget: Budget) -> int:
+    """How many summarised runs are finished at the budget: all its epochs done, or diverged."""
+    return 0 if summary.empty else int(((summary["epochs_done"] >= budget.epochs) | summary["diverged"]).sum())
+
+
+def all_finished(summary: pd.DataFrame, configs: Sequence[RunConfig], budget: Budget) -> bool:
+    """Whether every one of ``configs`` is summarised and finished (``summary``: protocol.summarise)."""
+    return len(summary) >= len(configs) and finished_runs(summary, budget) == len(summary)
+
+
+def _recorded(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, grid_only: bool) -> bool:
+    if grid_only:
+        configs = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
+        return all_finished(summarise(store, configs, budget), configs, budget)
+    return recorded_finals(dataset, batch_norm, budget, store) is not None
+
+
+def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = None) -> str:
+    """A sentence saying which budget a page shows and why (for ``budget="best"``); ``per_setting``
+    (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
+    if per_setting and requested == BEST:
+        paper, cpu = (get_budget(name) for name in BEST_ORDER)
+        return (f"Each {per_setting} is shown at the **{paper.name}** budget ({paper.epochs} epochs) once all of "
+                f"its runs are recorded at it, else at **{cpu.name}** ({cpu.epochs} epochs); each says which.")
+    if requested != BEST:
+        return f"This page was executed at the **{budget.name}** budget, as asked."
+    paper = get_budget("paper")
+    if budget.name == paper.name:
+        return (f"This page shows the **{paper.name}** budget ({paper.epochs} epochs, exactly the paper's protocol): "
+                f"all of its runs are recorded at it.")
+    return (f"This page shows the **{budget.name}** budget ({budget.epochs} epochs instead of the paper's "
+            f"{paper.epochs}): the paper budget's runs for it are not all recorded yet (`python -m bnnlib status "
+            f"results/paper` shows how far they are). It will show the paper budget once they are.")
+
+
+def epochs_beside_paper(budget: Budget) -> str:
+    """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
+    paper_epochs = get_budget("paper").epochs
+    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+    return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
+
+
+def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
+    """A sentence, from the run metadata, saying which budget produced a page."""
+    runs = store.runs()
+    ids = {c.run_id for c in configs}
+    mine = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
+    if mine.empty:
+        return f"Budget **{budget.name}** ({budget.description}): no runs recorded yet."
+    devices = ", ".join(sorted(set(mine["device"])))
+    torch_versions = ", ".join(sorted(set(mine["torch"])))
+    complete = int((mine["status"] == "complete").sum())
+    diverged = int((mine["status"] == "diverged").sum())
+    versions = sorted({1 if pd.isna(v) else int(v) for v in mine.get("arithmetic", pd.Series([float("nan")]))})
+    arithmetic = ", ".join(map(str, versions))
+    return (f"Produced at budget **{budget.name}** ({budget.description}) from `{_relative(store.directory)}`: "
+            f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
+            f"epochs at most, computed on {devices} with torch {torch_versions} and arithmetic version "
+            f"{arithmetic} (the Reproducing chapter says what each version changed), last updated "
+            f"{mine['updated'].max()}.")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return Path(path).name
+
+
+def _statements_by_budget(parts: Iterable[tuple]) -> List[str]:
+    """One :func:`budget_statement` per budget over the configs of all its (budget, store, configs)."""
+    by_budget = {}
+    for budget, store, configs in parts:
+        by_budget.setdefault(budget.name, (budget, store, []))[2].extend(configs)
+    return [budget_statement(budget, store, configs) for budget, store, configs in by_budget.values()]
+
+
+def _recorded_finals_so_far(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                            algorithms: Sequence[str]) -> Optional[tuple]:
+    """(final configs, summary of those recorded) of a setting — nothing is computed — or None
+    while the grid search that selects them is incomplete."""
+
+    searched = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
+    grid = summarise(store, searched, budget)
+    if not all_finished(grid, searched, budget):
+        return None
+    finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget)
+    return finals, summarise(store, finals, budget)
+
+
+def recorded_finals(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                    algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
+    """The summary of a setting's final runs as recorded — nothing is computed — or None while
+    its grid search or any of its final runs is incomplete."""
+    recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, algorithms)
+    if recorded is None:
+        return None
+    finals, summary = recorded
+    return summary if all_finished(summary, finals, budget) else None
+
+
+def paper_store(results_base: Optional[str] = None) -> ResultsStore:
+    """The paper budget's records (those of the long run), wherever the page's own budget is."""
+    return ResultsStore(results_dir(get_budget("paper"), Path(results_base) if results_base else None))
+
+
+def paper_finals_so_far(dataset: str, batch_norm: bool, results_base: Optional[str] = None,
+                        algorithms: Sequence[str] = ALGORITHMS) -> Optional[pd.DataFrame]:
+    """While a setting's final runs are still being recorded at the paper budget: the summary of
+    the configurations (algorithm × weights × activation) whose every seed has finished there —
+    read, never computed. None while the grid search that selects them is incomplete, when no
+    configuration has finished yet, or once all have (the page then shows the paper budget)."""
+    paper = get_budget("paper")
+    recorded = _recorded_finals_so_far(dataset, batch_norm, paper, paper_store(results_base), algorithms)
+    if recorded is None or recorded[1].empty:
+        return None
+    finals, summary = recorded
+    configuration = ["algorithm", "weights", "activation"]
+    wanted = pd.DataFrame([c.identity() for c in finals]).groupby(configuration).size().rename("seeds")
+    done = summary[(summary["epochs_done"] >= paper.epochs) | summary["diverged"]]
+    finished = done.groupby(configuration).size().rename("finished")
+    counts = pd.concat([wanted, finished], axis=1).fillna(0)
+    complete = counts[counts["finished"] >= counts["seeds"]].index
+    if len(complete) in (0, len(counts)):
+        return None
+    keep = summary.set_index(configuration).index.isin(complete)
+    out = summary[keep].reset_index(drop=True)
+    out.attrs["configurations"] = (len(complete), len(counts))
+    return out
+
+
+def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                  store: ResultsStore) -> pd.DataFrame:
+    """The paper's rules' final runs plus, where recorded at this budget, those of the SHALLOW
+    control (``python -m bnnlib protocol --algorithm SHALLOW``): its rows join every table."""
+    parts = [summary]
+    for control in CONTROLS:
+        recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=(control,))
+        if recorded is not None:
+            parts.append(recorded)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else summary
+
+
+def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[str]:
+    run_ids = []
+    for algorithms in (ALGORITHMS, CONTROLS):
+        summary = recorded_finals(dataset, batch_norm, budget, store, algorithms=algorithms)
+        if summary is not None:
+            run_ids += list(summary["run_id"])
+    return run_ids
+
+
+#: how pages run what is missing: one progress bar over run-epochs, not one per epoch
+NOTEBOOK_EXECUTION = {"batch_progress": False}
+
+
+def grid_runs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, data, device: str) -> pd.DataFrame:
+    """A grid search's per-run summary: read, or trained where runs are missing."""
+    return ensure_grid(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
+
+
+def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, data, device: str,
+               controls: bool = False) -> Dict[tuple, tuple]:
+    """Each (dataset, batch_norm) setting's final runs of the paper's rules — read, or trained
+    where missing — as ``{setting: (selection, summary)}``, in the order given; ``controls``:
+    the summaries also hold the SHALLOW control's rows where recorded (:func:`with_controls`)."""
+    runs = {}
+    for dataset, batch_norm in settings:
+        selection, summary = ensure_finals(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
+        if controls:
+            summary = with_controls(summary, dataset, batch_norm, budget, store)
+        runs[dataset, batch_norm] = selection, summary
+    return runs
+
+
+def final_runs_by_setting(requested: str, results_base: Optional[str], units: Sequence[Sequence[tuple]], data,
+                          device: str, controls: bool = False) -> Dict[tuple, tuple]:
+    """:func:`final_runs` with each unit — a list of (dataset, batch_norm) settings compared at one
+    budget — at its own budget (``best``: paper once all of the unit's runs are recorded at it,
+    else cpu): ``{setting: (budget, store, selection, summary)}`` for every setting of every unit."""
+    finals = {}
+    for unit in units:
+        budget, store = open_store(requested, results_base, needs=unit)
+        for setting, (selection, summary) in final_runs(unit, budget, store, data, device, controls).items():
+            finals[setting] = budget, store, selection, summary
+    return finals
+
+
+def budget_statements(finals: Dict[tuple, tuple], device: str, keep=lambda config: True) -> List[str]:
+    """:func:`budget_statement` for each budget in :func:`final_runs_by_setting`'s result, over the
+    final runs ``keep`` accepts."""
+    return _statements_by_budget(
+        (budget, store, [c for c in final_configs(selection, dataset, batch_norm, budget, device) if keep(c)])
+        for (dataset, batch_norm), (budget, store, selection, _) in finals.items())
+
+
+def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: str, data,
+                         device: str) -> Dict[bool, tuple]:
+    """:func:`grid_runs` for each BN setting at its own budget (``best``: paper once that grid's
+    runs are all recorded at it, else cpu): ``{batch_norm: (budget, store, summary)}``."""
+    grids = {}
+    for batch_norm in (False, True):
+        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)], grid_only=True)
+        grids[batch_norm] = budget, store, grid_runs(dataset, batch_norm, budget, store, data, device)
+    return grids
+
+
+def grid_budget_statements(grids: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
+    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
+    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
+                                 for batch_norm, (budget, store, _) in grids.items())
+
+
+def runs_by_budget(page_budget: Budget, store: ResultsStore, results_base: Optional[str] = None) -> Dict[str, pd.DataFrame]:
+    """budget name → its recorded runs: the page's budget, and the paper budget's so far where the
+    page shows another (a reader planning the long run wants its times too); empty ones left out."""
+    out = {page_budget.name: store.runs()}
+    if page_budget.name != "paper":
+        out["paper"] = paper_store(results_base).runs()
+    return {name: runs for name, runs in out.items() if not runs.empty}
+
+
+
+def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = None) -> Dict[Tuple[str, bool], pd.DataFrame]:
+    """The summaries of the dataset × BN settings whose final runs are all recorded at a budget
+    (possibly none): what a budget shows while :func:`decided_at` still waits for the rest."""
+
+    budget, store = open_store(budget_name, results_base)
+    found = {(dataset, batch_norm): recorded_finals(dataset, batch_norm, budget, store)
+             for dataset in datasets for batch_norm in (False, True)}
+    return {key: summary for key, summary in found.items() if summary is not None}
