@@ -185,7 +185,7 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
 ])
 def test_numeric_cells_do_not_break_and_words_do(cell, expected):
     import pandas as pd
-    from bnnlib.book.report import _unbreakable, html_table
+    from bnnlib.book.render import _unbreakable, html_table
     assert _unbreakable(cell) == expected
     assert str(expected) in html_table(pd.DataFrame({"column": [cell]})).data
 
@@ -193,7 +193,7 @@ def test_numeric_cells_do_not_break_and_words_do(cell, expected):
 def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not():
     import re
     import pandas as pd
-    from bnnlib.book.report import html_table
+    from bnnlib.book.render import html_table
     frame = pd.DataFrame({"algorithm": ["BP", "DFA"], "median (%)": [96.05, None], "range": ["95.85–96.36", "–"],
                           "in range": ["no", "yes"], "seeds": [10, 10], "diverged": [False, True],
                           "rise": ["+1.27 *", "+0.05"]})
@@ -210,7 +210,7 @@ def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not
 def test_a_table_keeps_the_label_columns_it_names_on_one_line():
     import re
     import pandas as pd
-    from bnnlib.book.report import html_table
+    from bnnlib.book.render import html_table
     frame = pd.DataFrame({"stage": ["grid search"], "rules": ["paper's"], "runs": [72]})
     html = html_table(frame, keep_together=["stage"]).data
     assert re.findall(r'<td class="([\w ]+)">', html) == ["text keep", "text", "num"]
@@ -238,13 +238,13 @@ def _summary(best_by_config):
 ])
 def test_collapsed_runs_are_counted_only_where_recorded(collapsed, expected):
     import pandas as pd
-    from bnnlib.book.report import collapsed_count
+    from bnnlib.book.results import collapsed_count
     assert collapsed_count(pd.Series(collapsed, dtype="boolean")) == expected
 
 
 def test_grid_outcomes_name_the_collapsed_runs_and_whether_one_was_selected():
     import pandas as pd
-    from bnnlib.book import report
+    from bnnlib.book import grid_search
     from bnnlib.protocol import get_budget
 
     def run(run_id, algorithm, init, lr, best, collapsed):
@@ -254,33 +254,33 @@ def test_grid_outcomes_name_the_collapsed_runs_and_whether_one_was_selected():
                          run("c", "DFA", 0.001, 1e-4, 0.5, True), run("d", "DFA", 0.1, 1e-4, 0.4, False),
                          run("e", "DRTP", 0.1, 1e-5, 0.3, True), run("f", "DRTP", 0.1, 1e-4, 0.2, False)])
     grid["collapsed"] = grid["collapsed"].astype("boolean")
-    text = report.grid_outcomes_sentence(grid, get_budget("paper"), batch_norm=False)
+    text = grid_search.grid_outcomes_sentence(grid, get_budget("paper"), batch_norm=False)
     assert text.startswith("Without BN (paper budget): of the 6 grid runs, 0 diverged")
     assert "3 collapsed" in text and "(BP 1, DFA 1, DRTP 1; init 0.001 for 2, 0.1 for 1)" in text
     # DFA's best run collapsed after reaching 50 %, DRTP's at 30 %: both selected, and said so
     assert "2 of them selected, on a training accuracy reached before collapsing" in text
     grid["collapsed"] = pd.array([pd.NA] * 6, dtype="boolean")
-    assert "whether any collapsed is not recorded" in report.grid_outcomes_sentence(grid, get_budget("cpu"), True)
+    assert "whether any collapsed is not recorded" in grid_search.grid_outcomes_sentence(grid, get_budget("cpu"), True)
     grid.loc[0, "collapsed"] = False
     assert "0 collapsed; collapse is not recorded for 5 runs" in \
-        report.grid_outcomes_sentence(grid, get_budget("cpu"), True)
+        grid_search.grid_outcomes_sentence(grid, get_budget("cpu"), True)
 
 
 def test_grid_figure_marks_collapsed_runs_apart():
     import matplotlib
     matplotlib.use("Agg")
     import pandas as pd
-    from bnnlib.book import report
+    from bnnlib.book import grid_search
     grid = pd.DataFrame([dict(run_id=str(i), algorithm=a, weights=w, activation="sign", init=0.1, lr=1e-4,
                               best_train_accuracy=0.1 if c is True else 0.9, diverged=False, collapsed=c)
                          for i, (a, w, c) in enumerate([("BP", "binary", True), ("BP", "continuous", False),
                                                         ("DFA", "binary", False), ("DFA", "binary", pd.NA)])])
     grid["collapsed"] = grid["collapsed"].astype("boolean")
-    figure = report.grid_robustness_boxplot(grid, "grid")
+    figure = grid_search.grid_robustness_boxplot(grid, "grid")
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert labels == ["continuous", "binary", "collapsed (1)"]  # an unknown one is not counted
     grid["collapsed"] = False
-    labels = [t.get_text() for t in report.grid_robustness_boxplot(grid, "grid").axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in grid_search.grid_robustness_boxplot(grid, "grid").axes[0].get_legend().get_texts()]
     assert labels == ["continuous", "binary"]
 
 
@@ -288,7 +288,8 @@ def test_final_runs_figure_marks_collapsed_runs_apart():
     import matplotlib
     matplotlib.use("Agg")
     import pandas as pd
-    from bnnlib.book import report
+    from bnnlib.book import results
+    from bnnlib.book.labels import COLLAPSED_COLOUR, SETTINGS
     finals = pd.DataFrame([dict(run_id=str(i), algorithm=a, weights=w, activation=act, seed=i,
                                 best_test_accuracy=0.1135 if c is True else 0.9, diverged=False, collapsed=c)
                            for i, (a, w, act, c) in enumerate([("BP", "binary", "sign", True),
@@ -296,39 +297,39 @@ def test_final_runs_figure_marks_collapsed_runs_apart():
                                                                ("DFA", "continuous", "tanh", False),
                                                                ("DFA", "continuous", "tanh", pd.NA)])])
     finals["collapsed"] = finals["collapsed"].astype("boolean")
-    axes = report.best_test_boxplot(finals, "finals").axes[0]
+    axes = results.best_test_boxplot(finals, "finals").axes[0]
     labels = [t.get_text() for t in axes.get_legend().get_texts()]
-    assert labels[-1] == "collapsed (1)" and len(labels) == len(report.SETTINGS) + 1
+    assert labels[-1] == "collapsed (1)" and len(labels) == len(SETTINGS) + 1
     crosses = [c for c in axes.collections if len(c.get_offsets()) and
-               matplotlib.colors.same_color(c.get_facecolor()[0][:3], report.COLLAPSED_COLOUR)]
+               matplotlib.colors.same_color(c.get_facecolor()[0][:3], COLLAPSED_COLOUR)]
     assert [len(c.get_offsets()) for c in crosses] == [1]  # the collapsed seed, and only it, is a cross
     assert crosses[0].get_offsets()[0][1] == pytest.approx(11.35)
     sign_dots = [c for c in axes.collections if len(c.get_offsets()) and c not in crosses
                  and c.get_offsets()[0][0] == pytest.approx(crosses[0].get_offsets()[0][0], abs=0.05)]
     assert sign_dots, "the cross sits where its setting's dots are dodged to"
     finals["collapsed"] = False
-    labels = [t.get_text() for t in report.best_test_boxplot(finals, "finals").axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in results.best_test_boxplot(finals, "finals").axes[0].get_legend().get_texts()]
     assert "collapsed" not in " ".join(labels)
 
 
 def test_accuracy_table_and_paper_comparison_print_the_same_median():
-    from bnnlib.book import report
+    from bnnlib.book import results
     # median 0.60085: numpy's round(2) of 60.085 gives 60.08, the correctly rounded decimal is 60.09
     seeds = [0.5955, 0.5990, 0.6000, 0.6005, 0.6008, 0.6009, 0.6010, 0.6050, 0.6060, 0.6100]
     summary = _summary({("BP", "binary", "sign"): seeds})
-    accuracy = report.accuracy_table(summary)
-    comparison = report.paper_comparison(summary, "mnist", False)
+    accuracy = results.accuracy_table(summary)
+    comparison = results.paper_comparison(summary, "mnist", False)
     ours = accuracy[(accuracy["algorithm"] == "BP") & (accuracy["setting"] == "binary sign")]["median (%)"].iloc[0]
     beside = comparison[(comparison["algorithm"] == "BP") & (comparison["setting"] == "binary sign")]
     assert ours == beside["median (%)"].iloc[0] == "60.09"
 
 
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
-    from bnnlib.book import report
+    from bnnlib.book import results
     # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)
     inside = [0.55 + i / 100 for i in range(10)]  # median 0.595, quartiles 0.5725 and 0.6175
     outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: paper 0.9605, ours ~0.72
-    table = report.paper_comparison(_summary({("BP", "binary", "sign"): inside, ("DFA", "binary", "sign"): outside}),
+    table = results.paper_comparison(_summary({("BP", "binary", "sign"): inside, ("DFA", "binary", "sign"): outside}),
                                     "mnist", False)
     assert len(table) == 12 and table.attrs == {"compared": 2, "agree": 1}
     bp = table[(table["algorithm"] == "BP") & (table["setting"] == "binary sign")].iloc[0]
@@ -341,11 +342,11 @@ def test_paper_comparison_reports_median_iqr_range_and_agreement():
 
 
 def test_the_range_is_widened_by_the_reading_uncertainty_only():
-    from bnnlib.book import report
+    from bnnlib.book import results
     just_outside = [0.5925] * 10  # 0.594 − 0.5925 = 0.0015 > 0.001
     within_reading = [0.5931] * 10
     for values, expected in ((just_outside, "no"), (within_reading, "yes")):
-        table = report.paper_comparison(_summary({("BP", "binary", "sign"): values}), "mnist", False)
+        table = results.paper_comparison(_summary({("BP", "binary", "sign"): values}), "mnist", False)
         assert table[table["paper in range"] != "–"]["paper in range"].tolist() == [expected]
 
 
@@ -361,7 +362,7 @@ def _record(store, configs, budget):
 
 def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeypatch):
     from bnnlib import protocol
-    from bnnlib.book import records, report
+    from bnnlib.book import grid_search
     from bnnlib.store import ResultsStore
 
     paper = protocol.get_budget("paper")
@@ -369,20 +370,20 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     _record(ResultsStore(tmp_path / "cpu"), protocol.grid_configs("mnist", True, protocol.get_budget("cpu")),
             protocol.get_budget("cpu"))
     # what each setting's grid is read from (reading would train the runs that are missing)
-    monkeypatch.setattr(records, "grid_runs", lambda dataset, batch_norm, budget, store, data, device: budget.name)
-    shown = report.grid_runs_by_setting("best", tmp_path, "mnist", None, "cpu")
+    monkeypatch.setattr(grid_search, "grid_runs", lambda dataset, batch_norm, budget, store, data, device: budget.name)
+    shown = grid_search.grid_runs_by_setting("best", tmp_path, "mnist", None, "cpu")
     assert {bn: (budget.name, summary) for bn, (budget, _, summary) in shown.items()} == \
         {False: ("paper", "paper"), True: ("cpu", "cpu")}
-    statements = report.grid_budget_statements(shown, "mnist", "cpu")
+    statements = grid_search.grid_budget_statements(shown, "mnist", "cpu")
     assert [s.split("**")[1] for s in statements] == ["paper", "cpu"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
-    assert report.grid_budget_sentence(shown[False][0]).endswith("**paper** budget (100 epochs, as the paper).")
-    assert report.grid_budget_sentence(shown[True][0]).endswith("**cpu** budget (5 epochs; the paper trained for 100).")
+    assert grid_search.grid_budget_sentence(shown[False][0]).endswith("**paper** budget (100 epochs, as the paper).")
+    assert grid_search.grid_budget_sentence(shown[True][0]).endswith("**cpu** budget (5 epochs; the paper trained for 100).")
 
 
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
     from bnnlib import protocol
-    from bnnlib.book import report
+    from bnnlib.book import deployment, records, reproducing, results
     from bnnlib.store import ResultsStore
     from bnnlib.sweep import run_summary, select_hyperparameters
 
@@ -395,31 +396,31 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     ResultsStore(tmp_path / "cpu").update_runs([dict(run_id="a" * 16, status="complete", epochs_done=5)])
     grid = protocol.grid_configs("mnist", False, paper)
     record(grid)
-    assert report.open_store("best", tmp_path, [("mnist", False)], grid_only=True)[0].name == "paper"
-    assert report.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # finals missing
+    assert records.open_store("best", tmp_path, [("mnist", False)], grid_only=True)[0].name == "paper"
+    assert records.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # finals missing
     selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
     finals = protocol.final_configs(selection, "mnist", False, paper)
     record(finals[:-1])
-    assert report.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # one final missing
+    assert records.open_store("best", tmp_path, [("mnist", False)])[0].name == "cpu"  # one final missing
     record(finals[-1:])
-    budget, chosen = report.open_store("best", tmp_path, [("mnist", False)])
+    budget, chosen = records.open_store("best", tmp_path, [("mnist", False)])
     assert budget.name == "paper" and chosen.directory == tmp_path / "paper"
-    assert "**paper** budget" in report.budget_choice("best", budget)
-    assert report.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
-    assert "not all recorded yet" in report.budget_choice("best", protocol.get_budget("cpu"))
-    assert report.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
+    assert "**paper** budget" in records.budget_choice("best", budget)
+    assert records.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
+    assert "not all recorded yet" in records.budget_choice("best", protocol.get_budget("cpu"))
+    assert records.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
     # the results overview shows each setting at its own best budget: MNIST without BN at paper
     # (every run recorded), MNIST with BN nowhere yet (left out)
-    overview = report.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
+    overview = results.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
-    assert report.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs, as the paper)")
-    pages = report.pages_overview("best", tmp_path).set_index("page")
+    assert results.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs, as the paper)")
+    pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
     # the grid without BN is complete at paper, the grid with BN is not: each at its own budget
     assert pages.loc["03_grid_search", "budget"] == "paper + cpu" and pages.loc["03_grid_search", "runs"] == 72
-    assert report.budget_choice("best", budget, per_setting="dataset").startswith(
+    assert records.budget_choice("best", budget, per_setting="dataset").startswith(
         "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
     # the deployment page: each setting's exported models at that setting's budget
     def exported(store_, run_id, algorithm, batch_norm):
@@ -430,61 +431,61 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     exported(ResultsStore(tmp_path / "cpu"), "c" * 16, "DFA", True)
     exported(ResultsStore(tmp_path / "cpu"), "d" * 16, "DRTP", False)  # not shown: MNIST without BN is at paper
     settings = [("mnist", False), ("mnist", True)]
-    packed = report.packed_by_setting("best", tmp_path, settings)
+    packed = deployment.packed_by_setting("best", tmp_path, settings)
     assert list(zip(packed["run_id"], packed["budget"])) == [("b" * 16, "paper"), ("c" * 16, "cpu")]
-    table = report.deployment_table(packed)
+    table = deployment.deployment_table(packed)
     assert list(zip(table["dataset"], table["BN"], table["algorithm"])) == [("MNIST (paper)", "without", "BP"),
                                                                           ("MNIST (cpu)", "with", "DFA")]
-    assert report.deployment_example(packed) == str(tmp_path / "cpu" / "packed" / f"{'c' * 16}.bnn")  # with BN
-    assert report.deployment_gaps(packed, settings).startswith(
+    assert deployment.deployment_example(packed) == str(tmp_path / "cpu" / "packed" / f"{'c' * 16}.bnn")  # with BN
+    assert deployment.deployment_gaps(packed, settings).startswith(
         "Not exported: DFA and DRTP on MNIST without BN; BP and DRTP on MNIST with BN (")
-    assert report.pages_overview("best", tmp_path).set_index("page").loc["06b_deployment", "budget"] == "paper + cpu"
+    assert reproducing.pages_overview("best", tmp_path).set_index("page").loc["06b_deployment", "budget"] == "paper + cpu"
 
 
 def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_finished_so_far(tmp_path):
     from bnnlib import protocol
-    from bnnlib.book import report
+    from bnnlib.book import records, reproducing, results
     from bnnlib.store import ResultsStore
     from bnnlib.sweep import run_summary, select_hyperparameters
 
     paper, cpu = protocol.get_budget("paper"), protocol.get_budget("cpu")
     store = ResultsStore(tmp_path / "paper")
-    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # nothing recorded
+    assert records.paper_finals_so_far("mnist", False, tmp_path) is None  # nothing recorded
     grid = protocol.grid_configs("mnist", False, paper)
     _record(store, grid[:-1], paper)
-    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # the grid selects them: not done
+    assert records.paper_finals_so_far("mnist", False, tmp_path) is None  # the grid selects them: not done
     _record(store, grid[-1:], paper)
     finals = protocol.final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())),
                                     "mnist", False, paper)
-    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # no configuration finished
+    assert records.paper_finals_so_far("mnist", False, tmp_path) is None  # no configuration finished
     # the first two configurations with all 10 seeds, the third with 9 of them
     by_configuration = {}
     for config in finals:
         by_configuration.setdefault((config.algorithm, config.weights, config.activation), []).append(config)
     first, second, third = list(by_configuration.values())[:3]
     _record(store, first + second + third[:-1], paper)
-    so_far = report.paper_finals_so_far("mnist", False, tmp_path)
+    so_far = records.paper_finals_so_far("mnist", False, tmp_path)
     assert so_far.attrs["configurations"] == (2, 12) and len(so_far) == 20
     assert set(zip(so_far["algorithm"], so_far["weights"], so_far["activation"])) == \
         {(c.algorithm, c.weights, c.activation) for c in first + second}
-    sentence, rows = report.paper_so_far_comparison(so_far, "mnist", False, cpu)
+    sentence, rows = results.paper_so_far_comparison(so_far, "mnist", False, cpu)
     assert len(rows) == 2 and set(rows["median (%)"]) == {"50.00"}  # synthetic accuracies: 50 % everywhere
     assert set(rows["paper in range"]) == {"no"}
     assert "every seed of **2 of the 12** configurations" in sentence and "shows the cpu budget above" in sentence
     assert "within our seed range for **0 of 2**" in sentence
     # the results index adds the same rows, named, for the settings it shows at cpu
-    index = report.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
+    index = results.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert set(index["data"]) == {"MNIST, no BN (paper, 2 of 12 so far)"} and len(index) == 2
-    assert "for **0 of 2** of them so far" in report.overview_so_far_sentence(index)
+    assert "for **0 of 2** of them so far" in results.overview_so_far_sentence(index)
     # the Reproducing page counts those runs beside each page's own budget (one second each here)
-    pages = report.pages_overview("best", tmp_path).set_index("page")["paper so far"]
+    pages = reproducing.pages_overview("best", tmp_path).set_index("page")["paper so far"]
     assert pages["04_results_mnist_nobn"] == pages["04_results"] == "20 runs, 0.01 h"
     assert pages["04_results_mnist_bn"] == pages["07_conclusions"] == "–"  # no setting complete at paper yet
     assert pages["05_learning_curves"] == "–"  # beside the paper's figure only: Fashion-MNIST
     _record(store, [c for c in finals if c not in first + second + third[:-1]], paper)
-    assert report.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
-    assert report.results_overview_so_far("best", tmp_path, [("mnist", False)]).empty  # shown at paper
-    pages = report.pages_overview("best", tmp_path).set_index("page")
+    assert records.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
+    assert results.results_overview_so_far("best", tmp_path, [("mnist", False)]).empty  # shown at paper
+    pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["04_results", "paper so far"] == "–"
     # the conclusions wait for every setting at paper, and show the settings complete there beside the cpu's
     assert pages.loc["07_conclusions", "budget"] == "cpu"
@@ -545,7 +546,7 @@ def test_readers_get_one_closing_section_with_the_parameters(tmp_path):
 
 
 def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
-    from bnnlib.book.report import paper_progress
+    from bnnlib.book.reproducing import paper_progress
     table, sentence = paper_progress(str(tmp_path))  # no records yet
     assert list(table["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
     assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
@@ -553,7 +554,7 @@ def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
 
 def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     import re
-    from bnnlib.book.report import paper_progress
+    from bnnlib.book.reproducing import paper_progress
     from bnnlib.store import ResultsStore
     from bnnlib.protocol import LONG_RUN_WORKERS, get_budget, grid_configs
     makefile = (ROOT / "Makefile").read_text()
@@ -584,7 +585,7 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
 
 def test_processor_table_counts_each_processors_epochs_and_median_speed():
     import pandas as pd
-    from bnnlib.book.report import processor_table
+    from bnnlib.book.reproducing import processor_table
     epochs = pd.DataFrame({"run_id": ["a", "a", "a", "b", "b", "c"], "epoch": [1, 2, 3, 1, 2, 1],
                            "group_epoch_seconds": [4.0, 6.0, 5.0, 20.0, 24.0, 30.0], "members": [1, 1, 1, 2, 2, 1],
                            "processor": ["X", "X", "Y", "Y", "Y", None]})
@@ -598,7 +599,7 @@ def test_processor_table_counts_each_processors_epochs_and_median_speed():
 
 def test_epochs_computed_on_two_kinds_of_processor_are_compared_metric_by_metric():
     import pandas as pd
-    from bnnlib.book.report import cross_processor_copies
+    from bnnlib.book.reproducing import cross_processor_copies
     from bnnlib.runner import CLASS_COUNTS, METRICS
     base = {name: 0.5 for name in ("loss", *METRICS)} | {name: 10 for name in CLASS_COUNTS} | dict(
         algorithm="DFA", weights="binary", activation="sign", batch_norm=True)
@@ -624,7 +625,7 @@ def test_epochs_computed_on_two_kinds_of_processor_are_compared_metric_by_metric
 def test_the_reproducing_page_names_which_kinds_of_run_two_processors_computed_identically(tmp_path):
     """An exact integer run (binary weights, sign) agreed across processors, a float32 one did not:
     the sentence names each kind with its epochs, and explains the difference only where there is one."""
-    from bnnlib.book.report import paper_processors
+    from bnnlib.book.reproducing import paper_processors
     from bnnlib.store import ResultsStore
     store = ResultsStore(tmp_path / "paper")
     rule = dict(algorithm="DRTP", weights="binary", activation="sign", batch_norm=True, loss=0.1, test_accuracy=0.9,
@@ -644,7 +645,7 @@ def test_the_reproducing_page_names_which_kinds_of_run_two_processors_computed_i
 
 def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():
     import pandas as pd
-    from bnnlib.book.report import stage_table
+    from bnnlib.book.reproducing import stage_table
     rows = [("fashion-mnist", True, "SHALLOW", 2), ("mnist", True, "BP", 2), ("fashion-mnist", False, "DFA", 3),
             ("mnist", False, "DFA", 1), ("mnist", True, "DRTP", 1), ("mnist", False, "SHALLOW", 2),
             ("mnist", False, "BP", 2), ("mnist", False, "DRTP", 2)]
@@ -661,7 +662,7 @@ def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():
 
 
 def test_grid_agreement_by_budget_says_how_far_an_incomplete_grid_is(tmp_path):
-    from bnnlib.book.report import grid_agreement_by_budget
+    from bnnlib.book.grid_search import grid_agreement_by_budget
     table = grid_agreement_by_budget("mnist", str(tmp_path))
     assert list(table["budget"]) == ["cpu (5 epochs)", "cpu (5 epochs)", "paper (100 epochs)", "paper (100 epochs)"]
     assert set(table["our (init, lr) is the paper's"]) == {"grid not complete: 0 of 72 runs"}
@@ -680,7 +681,7 @@ def _grid_around_the_papers_choices(batch_norm):
 
 
 def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
-    from bnnlib.book.report import selection_differences
+    from bnnlib.book.grid_search import selection_differences
     grid, chosen = _grid_around_the_papers_choices(False)
     assert selection_differences(grid, "mnist", False) == "Every one of our selections is the paper's."
     # DFA binary sign: another (init, lr) beats the paper's by 0.5 points; the paper's is 2nd of 6
@@ -713,7 +714,7 @@ def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
 ])
 def test_the_anova_reads_as_a_sentence(dfa, bp, expected):
     import pandas as pd
-    from bnnlib.book.report import anova_sentence, one_way_anova
+    from bnnlib.book.stats import anova_sentence, one_way_anova
     summary = pd.DataFrame([dict(algorithm=a, weights="binary", activation="sign", diverged=False, best_test_accuracy=v)
                             for a, values in (("DFA", dfa), ("BP", bp)) for v in values])
     text = anova_sentence(one_way_anova(summary)).replace("\u00a0", " ").replace("\u2060", "").replace("\u202f", ",")
@@ -727,7 +728,7 @@ def test_learning_curves_mark_each_epoch_only_for_short_budgets(epochs, marker):
     import matplotlib
     matplotlib.use("Agg")
     import pandas as pd
-    from bnnlib.book.report import learning_curves_figure
+    from bnnlib.book.learning_curves import learning_curves_figure
     frame = pd.DataFrame([dict(algorithm=a, weights=w, activation="sign", seed=s, epoch=e, test_accuracy=0.5 + e / 1000)
                           for a in ("BP", "DFA") for w in ("continuous", "binary") for s in (2, 3)
                           for e in range(1, epochs + 1)])
@@ -739,28 +740,28 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     """Paper (MNIST): BP binary sign 59.40 % without BN, 97.19 % with: Δ = −37.79 points; DFA binary
     sign 96.05 − 97.35 = −1.30; DRTP continuous sign 95.19 − 95.14 = +0.05, within the ±0.2 of a
     difference of two medians each read to ±0.1, so its direction is not readable."""
-    from bnnlib.book import report
+    from bnnlib.book import bn_effect
     from bnnlib.protocol import get_budget
     without = _summary({("BP", "binary", "sign"): [0.60] * 10, ("DFA", "binary", "sign"): [0.97] * 10,
                         ("DRTP", "continuous", "sign"): [0.95] * 10})
     with_bn = _summary({("BP", "binary", "sign"): [0.96] * 5 + [0.98] * 5, ("DFA", "binary", "sign"): [0.96] * 10,
                         ("DRTP", "continuous", "sign"): [0.94] * 10})
-    table = report.bn_effect_table(without, with_bn, "mnist")
-    shown = report.bn_effect_display(table).set_index(["setting", "algorithm"])
+    table = bn_effect.bn_effect_table(without, with_bn, "mnist")
+    shown = bn_effect.bn_effect_display(table).set_index(["setting", "algorithm"])
     bp = shown.loc[("binary sign", "BP")]
     assert bp["Δ of medians (points)"] == "-37.00" and bp["paper Δ of medians (points, ±0.2)"] == "-37.79"
     assert shown.loc[("binary sign", "DFA"), "paper Δ of medians (points, ±0.2)"] == "-1.30"
     assert shown.loc[("binary sign", "DFA"), "Δ of medians (points)"] == "+1.00"  # the other way
     assert shown.loc[("continuous sign", "DRTP"), "paper Δ of medians (points, ±0.2)"] == "+0.05"
-    assert report.bn_effect_paper_sentence(table, get_budget("cpu")) == (
+    assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")) == (
         "At the **cpu** budget (5 epochs; the paper trained for 100), removing BN moves our median the way it "
         "moves the paper's in **1 of 2** configurations where the paper's direction is readable; in the other 1 of 3 "
         "the paper's Δ is within its reading uncertainty of 0.")
-    assert "paper Δ of medians (points, ±0.2)" not in report.bn_effect_display(report.bn_effect_table(without, with_bn))
+    assert "paper Δ of medians (points, ±0.2)" not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 
 
 def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path):
-    from bnnlib.book.report import runs_by_budget
+    from bnnlib.book.reproducing import runs_by_budget
     from bnnlib.protocol import get_budget, grid_configs
     from bnnlib.store import ResultsStore
     cpu, paper = get_budget("cpu"), get_budget("paper")
@@ -789,7 +790,7 @@ def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
     rising); DFA's by −1, 0, −2 (not). Seed 5 of BP stopped at epoch 15 and is left out. The
     figure of merit: BP's seed 2 had its best (60 %) at epoch 10, so it gains 0; seeds 3 and 4
     gain 4 and 3.5 points: mean 2.5."""
-    from bnnlib.book import report
+    from bnnlib.book import learning_curves
     from bnnlib.protocol import Budget
     budget = Budget("tiny", 20, None, None, (2, 3, 4), "twenty epochs")
 
@@ -803,25 +804,25 @@ def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
                       ("BP", 4): run(0.54, 0.575, 0.40), ("BP", 5): {e: 0.3 for e in range(1, 16)},
                       ("DFA", 2): run(0.90, 0.89, 0.80), ("DFA", 3): run(0.91, 0.91, 0.80),
                       ("DFA", 4): run(0.92, 0.90, 0.80)})
-    gains = report.late_gains(curves, budget).set_index("algorithm")
+    gains = learning_curves.late_gains(curves, budget).set_index("algorithm")
     assert gains.attrs == {"first": 18, "last": 20}
     assert gains.loc["BP", "seeds"] == 3 and gains.loc["BP", "change"] == pytest.approx(0.035)
     assert gains.loc["BP", "p"] == pytest.approx(0.00337, abs=2e-5)
     assert gains.loc["BP", "p_holm"] == pytest.approx(0.00674, abs=4e-5)
     assert gains.loc["BP", "best_gain"] == pytest.approx(0.025) and gains.loc["DFA", "best_gain"] == 0
     assert bool(gains.loc["BP", "rising"]) and not gains.loc["DFA", "rising"]
-    table = {("mnist", False): report.late_gains(curves, budget)}
-    shown = report.late_gains_display(table, {("mnist", False): budget})
+    table = {("mnist", False): learning_curves.late_gains(curves, budget)}
+    shown = learning_curves.late_gains_display(table, {("mnist", False): budget})
     assert shown.columns.tolist() == ["setting", "algorithm", "MNIST, no BN (tiny, epoch 18 → 20)"]
     assert shown.iloc[:, 2].tolist() == ["+3.50 *", "-1.00"]
-    assert report.late_gains_sentence(table, {("mnist", False): budget}).endswith(
+    assert learning_curves.late_gains_sentence(table, {("mnist", False): budget}).endswith(
         "- MNIST without BN (tiny budget, epoch 18 → 20): **1 of 2** configurations still rising — BP binary sign "
         "(+3.50 points). Over those epochs the figure of merit rose by at most 2.50 points (BP, binary sign).")
 
 
 def test_grid_comparison_measures_the_gap_to_the_papers_logs_only_where_the_choice_is_the_same():
     from bnnlib.book.paper import paper_grid
-    from bnnlib.book.report import grid_comparison, logged_accuracy_gap_sentence
+    from bnnlib.book.grid_search import grid_comparison, logged_accuracy_gap_sentence
     from bnnlib.protocol import get_budget
     paper = paper_grid("mnist", False).reset_index(drop=True)
     # our runs 0.10 points above the paper's logs in training and 0.30 below in test, but row 3 at
@@ -854,6 +855,6 @@ def test_grid_comparison_measures_the_gap_to_the_papers_logs_only_where_the_choi
 def test_a_committed_benchmark_says_whether_it_ran_on_the_pages_processor(monkeypatch, benchmark_processor,
                                                                           here, expected):
     from bnnlib import runner
-    from bnnlib.book import report
+    from bnnlib.book import deployment
     monkeypatch.setattr(runner, "processor", lambda device: here)
-    assert report.benchmark_processor_phrase(benchmark_processor) == expected
+    assert deployment.benchmark_processor_phrase(benchmark_processor) == expected

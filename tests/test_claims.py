@@ -75,7 +75,8 @@ def test_the_papers_own_medians_pass_our_c3_test():
 
 
 def test_deltas_evidence_and_what_differs_on_a_known_case():
-    from bnnlib.book.claims import central_values, deltas_of, evidence, what_differs
+    from bnnlib.book.claims import central_values, deltas_of, evidence
+    from bnnlib.book.conclusions import what_differs
     from bnnlib.protocol import get_budget
     summaries = _summaries(paper_like, seeds=3)
     values = central_values(summaries)
@@ -107,7 +108,7 @@ def test_deltas_evidence_and_what_differs_on_a_known_case():
     ("paper", "paper (100 epochs, as the paper)"),
 ])
 def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected):
-    from bnnlib.book.claims import claims_table
+    from bnnlib.book.conclusions import claims_table
     from bnnlib.protocol import get_budget
     table = claims_table(decide(_summaries(paper_like, seeds=3)), get_budget(budget))
     assert list(table["budget"]) == [expected] * 3
@@ -116,7 +117,7 @@ def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected
 
 
 def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_without_a_verdict():
-    from bnnlib.book.claims import beside_paper
+    from bnnlib.book.conclusions import beside_paper
     # only MNIST without BN recorded; DRTP lowest in binary sign (0.90), DFA ahead of BP there by 0.50
     def accuracy(algorithm, weights, activation, batch_norm):
         return {"BP": 0.40, "DFA": 0.95, "DRTP": 0.90}[algorithm] if (weights, activation) == ("binary", "sign") \
@@ -148,7 +149,7 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
     ([("mnist", False), ("mnist", True), ("fashion-mnist", False)], "MNIST with and without BN, Fashion-MNIST without BN"),
 ])
 def test_recorded_settings_are_named_a_dataset_once(keys, expected):
-    from bnnlib.book.claims import _settings_named
+    from bnnlib.book.conclusions import _settings_named
 
     assert _settings_named(keys) == expected
 
@@ -157,7 +158,7 @@ def test_c3_table_says_its_numbers_are_medians_over_pairs():
     """C3's rows hold the median over the 8 dataset × setting pairs, not a mean over seeds. With
     paper_like, DFA's |Δ BN| is 1 point in every pair and BP's 15 points in six pairs, 55 in two:
     the medians are 1 and 15 − 1 = 14 points (± the seed noise of the synthetic data)."""
-    from bnnlib.book.claims import tests_table
+    from bnnlib.book.conclusions import tests_table
 
     table = tests_table(decide(_summaries(paper_like)), "C3")
     assert list(table.columns[:3]) == ["test", "median |Δ| over pairs (points)", "median BP − alternative (points)"]

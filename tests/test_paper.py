@@ -58,7 +58,7 @@ def test_the_published_learning_curve_is_parsed_and_a_missing_sentence_is_named(
 
 def test_learning_curve_comparison_states_what_each_budget_reaches():
     import pandas as pd
-    from bnnlib.book.report import learning_curve_comparison
+    from bnnlib.book.learning_curves import learning_curve_comparison
     from bnnlib.protocol import Budget
     rows = [dict(algorithm=a, weights=w, activation="sign", seed=s, epoch=e, test_accuracy=acc)
             for a, w, acc in [("BP", "binary", 0.30), ("DFA", "binary", 0.80), ("BP", "continuous", 0.85)]
@@ -73,7 +73,7 @@ def test_learning_curve_comparison_states_what_each_budget_reaches():
 
 def test_the_paper_budgets_curve_so_far_names_the_configurations_it_rests_on():
     import pandas as pd
-    from bnnlib.book.report import learning_curve_so_far
+    from bnnlib.book.learning_curves import learning_curve_so_far
     configurations = [("BP", "binary", "sign", 0.60), ("DFA", "binary", "sign", 0.85), ("DFA", "binary", "tanh", 0.9)]
     so_far = pd.DataFrame([dict(run_id=f"{a}{w}{act}{s}", algorithm=a, weights=w, activation=act, seed=s)
                            for a, w, act, _ in configurations for s in (2, 3)])

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..paths import PROJECT_ROOT
-from ..protocol import (ALGORITHMS, CONTROLS, GRID_DATASET, Budget, ensure_finals, ensure_grid, final_configs,
+from ..protocol import (ALGORITHMS, CONTROLS, GRID_DATASET, Budget, ensure_finals, final_configs,
                         get_budget, grid_configs, results_dir, summarise)
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
@@ -223,11 +223,6 @@ def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store:
 NOTEBOOK_EXECUTION = {"batch_progress": False}
 
 
-def grid_runs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, data, device: str) -> pd.DataFrame:
-    """A grid search's per-run summary: read, or trained where runs are missing."""
-    return ensure_grid(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
-
-
 def final_runs(settings: Sequence[tuple], budget: Budget, store: ResultsStore, data, device: str,
                controls: bool = False) -> Dict[tuple, tuple]:
     """Each (dataset, batch_norm) setting's final runs of the paper's rules — read, or trained
@@ -263,33 +258,6 @@ def budget_statements(finals: Dict[tuple, tuple], device: str, keep=lambda confi
         for (dataset, batch_norm), (budget, store, selection, _) in finals.items())
 
 
-def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: str, data,
-                         device: str) -> Dict[bool, tuple]:
-    """:func:`grid_runs` for each BN setting at its own budget (``best``: paper once that grid's
-    runs are all recorded at it, else cpu): ``{batch_norm: (budget, store, summary)}``."""
-    grids = {}
-    for batch_norm in (False, True):
-        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)], grid_only=True)
-        grids[batch_norm] = budget, store, grid_runs(dataset, batch_norm, budget, store, data, device)
-    return grids
-
-
-def grid_budget_statements(grids: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
-    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
-    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
-                                 for batch_norm, (budget, store, _) in grids.items())
-
-
-def runs_by_budget(page_budget: Budget, store: ResultsStore, results_base: Optional[str] = None) -> Dict[str, pd.DataFrame]:
-    """budget name → its recorded runs: the page's budget, and the paper budget's so far where the
-    page shows another (a reader planning the long run wants its times too); empty ones left out."""
-    out = {page_budget.name: store.runs()}
-    if page_budget.name != "paper":
-        out["paper"] = paper_store(results_base).runs()
-    return {name: runs for name, runs in out.items() if not runs.empty}
-
-
-
 def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = None) -> Dict[Tuple[str, bool], pd.DataFrame]:
     """The summaries of the dataset × BN settings whose final runs are all recorded at a budget
     (possibly none): what a budget shows while :func:`decided_at` still waits for the rest."""
@@ -298,3 +266,15 @@ def recorded_so_far(budget_name: str, datasets, results_base: Optional[str] = No
     found = {(dataset, batch_norm): recorded_finals(dataset, batch_norm, budget, store)
              for dataset in datasets for batch_norm in (False, True)}
     return {key: summary for key, summary in found.items() if summary is not None}
+
+
+def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
+    """How many rows of a comparison table agree with the paper, with the budget it rests on."""
+    return _agreement(table.attrs.get("agree", 0), table.attrs.get("compared", 0), budget, what)
+
+
+def _agreement(agree: int, compared: int, budget: Budget, what: str) -> str:
+    if compared == 0:
+        return "The paper published no numbers for this setting to compare with."
+    return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), {what} for "
+            f"**{agree} of {compared}** configurations.")

@@ -1,0 +1,187 @@
+"""The conclusions chapter (``07_conclusions``): each claim's verdict at the page's budget, beside
+what the paper's own medians show and what our runs at every budget decide, and where they part."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import pandas as pd
+
+from ..protocol import BUDGETS
+from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, deltas_of, evidence, paper_values,
+                     paper_verdicts)
+from .labels import bn_short, dataset_name
+from .paper import READING_UNCERTAINTY
+from .records import epochs_beside_paper, recorded_so_far
+
+
+
+def _p(value) -> str:
+    """p-values in scientific notation, two significant digits (never 'p = 0.0000')."""
+    return "–" if value != value else f"{value:.1e}"
+
+
+def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
+    """Claims × evidence × verdict × budget, one row per claim of the paper."""
+    table, glue = verdicts["table"], verdicts["glue"]
+    rows = []
+    for claim, text in CLAIMS.items():
+        tests = table[table["claim"] == claim]
+        significant = int(tests["significant"].sum())
+        rows.append({"claim": f"{claim}: {text}",
+                     "evidence": f"{len(tests)} one-sided test{'s' if len(tests) != 1 else ''}, Holm-corrected; "
+                                 f"{significant} significant at 5 %",
+                     "verdict": glue[VERDICT_KEYS[claim]],
+                     "budget": f"{budget.name} ({epochs_beside_paper(budget)})"})
+    return pd.DataFrame(rows)
+
+
+def tests_table(verdicts: Dict, claim: str) -> pd.DataFrame:
+    """Every test of one claim, for reading: names in words, percent, Holm-adjusted p-values in
+    scientific notation (the column that decides), no more columns than fit the page."""
+    table = verdicts["table"]
+    tests = table[table["claim"] == claim]
+    data = ["all" if d == "all" else f"{dataset_name(d)}, {bn_short(b)}"
+            for d, b in zip(tests["dataset"], tests["batch_norm"])]
+    # C3's rows hold medians over the dataset × setting pairs (c3_tests), C1's and C2's means over seeds
+    value, difference = (("median |Δ| over pairs (points)", "median BP − alternative (points)") if claim == "C3"
+                         else ("mean (%)", "difference (points)"))
+    out = pd.DataFrame({
+        "data": data, "setting": tests["setting"], "test": tests["comparison"],
+        value: (100 * tests["mean"]).map(lambda v: f"{v:.2f}"),
+        difference: (100 * tests["difference"]).map(lambda v: f"{v:+.2f}"),
+        "seeds" if claim != "C3" else "pairs": tests["n"].astype(int),
+        "p (Holm)": tests["p_holm"].map(_p),  # the adjusted p decides; the raw one stays in decide()'s table
+        "significant": tests["significant"].map({True: "yes", False: "no"}),
+    })
+    if claim == "C3":
+        out = out.drop(columns=["data", "setting"])
+    return out.reset_index(drop=True)
+
+
+def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
+               alpha: float = 0.05) -> Optional[Tuple[Dict, Dict]]:
+    """(verdicts, summaries) from a budget's records — nothing is computed — or None while any
+    of its final runs for these datasets is not recorded."""
+    datasets = list(datasets)
+    summaries = recorded_so_far(budget_name, datasets, results_base)
+    if len(summaries) < 2 * len(datasets):
+        return None
+    return decide(summaries, alpha), summaries
+
+
+def _settings_named(keys) -> str:
+    """The dataset × BN settings in words, in the order given, a dataset once: "MNIST with and
+    without BN, Fashion-MNIST without BN"."""
+    switches = {}
+    for dataset, batch_norm in keys:
+        switches.setdefault(dataset, []).append(batch_norm)
+    words = {(False,): "without BN", (True,): "with BN", (False, True): "with and without BN"}
+    return ", ".join(f"{dataset_name(d)} {words[tuple(b)]}" for d, b in switches.items())
+
+
+def _so_far(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> Dict[str, str]:
+    """Each claim's evidence from the settings recorded so far, beside the paper's medians on the
+    same settings: medians only, no verdict (the tests wait for every setting)."""
+    total = 2 * len(list(datasets))
+    if not summaries:
+        return {claim: f"its runs are not all recorded yet (0 of {total} settings)" for claim in CLAIMS}
+    ours = evidence(central_values(summaries))
+    paper = paper_values(datasets)
+    keys = set(summaries)
+    paper = evidence(paper[[(d, b) in keys for d, b in zip(paper["dataset"], paper["batch_norm"])]])
+    in_order = [(d, b) for d in datasets for b in (False, True) if (d, b) in keys]
+    head = f"so far only {_settings_named(in_order)} ({len(keys)} of {total} settings): "
+    out = {}
+    for claim in CLAIMS:
+        if ours[claim] == "–":
+            out[claim] = head + "needs both BN settings of a dataset"
+        else:
+            out[claim] = f"{head}{ours[claim]}. The paper's medians on the same settings: {paper[claim]}"
+    return out
+
+
+def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], alpha: float = 0.05,
+                 so_far: Optional[Dict[str, Dict[Tuple[str, bool], pd.DataFrame]]] = None) -> pd.DataFrame:
+    """Each claim as the paper's medians show it and as our runs decide it at each budget:
+    ``by_budget`` maps a budget's name to (verdicts, summaries), or None while its runs are not
+    all recorded; for such a budget, ``so_far`` may give the summaries of the settings already
+    recorded (:func:`recorded_so_far`), whose medians are then shown beside the paper's on the
+    same settings, without a verdict. One row per claim × source."""
+    paper = paper_verdicts(datasets, alpha)
+    paper_evidence = evidence(paper_values(datasets))
+    partial = {name: _so_far(datasets, (so_far or {}).get(name, {}))
+               for name, decided in by_budget.items() if decided is None}
+    rows = []
+    for claim, text in CLAIMS.items():
+        rows.append({"claim": claim, "source": "the paper's medians (100 epochs)",
+                     "evidence": paper_evidence[claim], "verdict": paper[claim]})
+        for name, decided in by_budget.items():
+            source = f"ours at {name} ({BUDGETS[name].epochs} epochs)"
+            if decided is None:
+                rows.append({"claim": claim, "source": source, "evidence": partial[name][claim],
+                             "verdict": "– (decided once every setting is recorded)"})
+                continue
+            verdicts, summaries = decided
+            rows.append({"claim": claim, "source": source, "evidence": evidence(central_values(summaries))[claim],
+                         "verdict": verdicts["glue"][VERDICT_KEYS[claim]]})
+    return pd.DataFrame(rows)
+
+
+def deltas_beside_paper(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> pd.DataFrame:
+    """C3's pairs: |Δ BN| (points) per dataset × setting, the paper's medians beside ours."""
+    ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
+    table = paper.merge(ours, on=["dataset", "setting"], suffixes=(" paper", " ours"))
+    out = pd.DataFrame({"data": table["dataset"].map(dataset_name), "setting": table["setting"]})
+    for algorithm in ("BP", "DFA", "DRTP"):
+        for side in ("paper", "ours"):
+            out[f"{algorithm} {side}"] = (100 * table[f"{algorithm} {side}"]).map(lambda v: f"{v:.2f}")
+    return out
+
+
+def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verdicts: Dict, budget) -> str:
+    """For every claim our runs at ``budget`` do not support, where they part from the paper's
+    medians — computed, one sentence per claim; empty when every claim is supported."""
+    sentences = []
+    table = verdicts["table"]
+    for claim in CLAIMS:
+        if verdicts["glue"][VERDICT_KEYS[claim]] == "supported":
+            continue
+        if claim == "C3":
+            ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
+            joined = paper.merge(ours, on=["dataset", "setting"], suffixes=("_paper", "_ours"))
+            parts, largest, within = [], 0.0, 0
+            for algorithm in ("DFA", "DRTP"):
+                flipped = joined[(joined["BP_paper"] > joined[f"{algorithm}_paper"]) &
+                                 (joined["BP_ours"] <= joined[f"{algorithm}_ours"])]
+                for r in flipped.itertuples():
+                    other_paper, other_ours = getattr(r, f"{algorithm}_paper"), getattr(r, f"{algorithm}_ours")
+                    parts.append(f"{r.setting} on {dataset_name(r.dataset)} (BP "
+                                 f"{100 * r.BP_paper:.2f} vs {algorithm} {100 * other_paper:.2f} points in the paper; "
+                                 f"{100 * r.BP_ours:.2f} vs {100 * other_ours:.2f} in ours)")
+                    largest = max(largest, r.BP_paper, other_paper, r.BP_ours, other_ours)
+                    # each |Δ| is a difference of two medians read to ±u: the order is unsure below 4u
+                    within += int(abs(r.BP_paper - other_paper) < 4 * READING_UNCERTAINTY.get(r.dataset, 0.0))
+            binary_weights = joined[joined["setting"].str.startswith("binary")]
+            both = {side: int(((binary_weights[f"BP_{side}"] > binary_weights[f"DFA_{side}"]) &
+                               (binary_weights[f"BP_{side}"] > binary_weights[f"DRTP_{side}"])).sum())
+                    for side in ("paper", "ours")}
+            with_binary = (f" With binary weights, BP's |Δ BN| is above both alternatives' in {both['paper']} of "
+                           f"{len(binary_weights)} pairs in the paper and in {both['ours']} of {len(binary_weights)} "
+                           f"in ours.")
+            if parts:
+                sentences.append(f"C3 at the {budget.name} budget ({budget.epochs} epochs): BP's |Δ BN| is above "
+                                 f"the alternative's in the paper but not in our runs for {'; '.join(parts)}. Every "
+                                 f"|Δ BN| in these pairs is at most {100 * largest:.1f} points, and in {within} of "
+                                 f"{len(parts)} the paper's own order is within the uncertainty of reading its "
+                                 f"figures." + with_binary)
+            else:
+                sentences.append(f"C3 at the {budget.name} budget ({budget.epochs} epochs): BP's |Δ BN| is above the "
+                                 f"alternatives' in the same pairs as in the paper; the test's margin differs, not "
+                                 f"the order." + with_binary)
+        else:
+            failing = table[(table["claim"] == claim) & ~table["significant"]]
+            sentences.append(f"{claim} at the {budget.name} budget ({budget.epochs} epochs): not significant — "
+                             + "; ".join(f"{r.comparison} in {_where(r.dataset, r.batch_norm, r.setting)}"
+                                         for r in failing.itertuples()) + ".")
+    return " ".join(sentences)

@@ -1,0 +1,221 @@
+"""The grid search chapter (``03_grid_search``): each BN setting's grid at its own best budget,
+our selection beside the paper's, and how the grid's runs ended."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import pandas as pd
+
+from ..protocol import Budget, ensure_grid, get_budget, grid_configs, summarise
+from ..store import ResultsStore
+from ..sweep import count_by_rule, select_hyperparameters
+from .labels import bn_with, in_table_order, with_setting
+from .paper import paper_grid
+from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_beside_paper, finished_runs,
+                      open_store)
+from .render import _dots_with_collapsed_apart, percent, prose
+
+
+
+def grid_runs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore, data, device: str) -> pd.DataFrame:
+    """A grid search's per-run summary: read, or trained where runs are missing."""
+    return ensure_grid(dataset, batch_norm, budget, store, data, device, **NOTEBOOK_EXECUTION)
+
+
+def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: str, data,
+                         device: str) -> Dict[bool, tuple]:
+    """:func:`grid_runs` for each BN setting at its own budget (``best``: paper once that grid's
+    runs are all recorded at it, else cpu): ``{batch_norm: (budget, store, summary)}``."""
+    grids = {}
+    for batch_norm in (False, True):
+        budget, store = open_store(requested, results_base, needs=[(dataset, batch_norm)], grid_only=True)
+        grids[batch_norm] = budget, store, grid_runs(dataset, batch_norm, budget, store, data, device)
+    return grids
+
+
+def grid_budget_statements(grids: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
+    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
+    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
+                                 for batch_norm, (budget, store, _) in grids.items())
+
+
+
+def grid_budget_sentence(budget: Budget) -> str:
+    """Which budget a grid section shows (the page shows each BN setting at its own)."""
+    return f"This grid search is shown at the **{budget.name}** budget ({epochs_beside_paper(budget)})."
+
+
+def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
+    """Our selected (init, lr) per configuration with its metrics (%, 2 decimals, at the epoch of
+    best accuracy on each split). The paper's choice is in :func:`grid_comparison`."""
+    table = with_setting(selection).sort_values(["setting", "algorithm"])
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        "init": table["init"].map(lambda v: f"{v:g}"), "lr": table["lr"].map(lambda v: f"{v:.0e}"),
+        "train acc (%)": table["best_train_accuracy"].map(percent),
+        "test acc (%)": table["best_test_accuracy"].map(percent),
+        "test precision (%)": table["test_precision_at_best"].map(percent),
+        "test F1 (%)": table["test_f1_at_best"].map(percent),
+    })
+    return out.reset_index(drop=True)
+
+
+def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
+    """Our grid-search choice beside the paper's, with the accuracies each logged for its own
+    choice (ours at the epoch of best accuracy on each split; the paper's from its logs)."""
+    ours = with_setting(selection)
+    paper = paper_grid(dataset, batch_norm)
+    table = ours.merge(paper, on=["algorithm", "weights", "activation"], how="left", suffixes=("", "_paper"))
+    same = (table["init"] == table["init_paper"]) & (table["lr"] == table["lr_paper"])
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        "our (init, lr)": [f"{i:g}, {lr:.0e}" for i, lr in zip(table["init"], table["lr"])],
+        "paper (init, lr)": [f"{i:g}, {lr:.0e}" if i == i else "–" for i, lr in zip(table["init_paper"], table["lr_paper"])],
+        "same choice": ["yes" if s else "no" if i == i else "–" for s, i in zip(same, table["init_paper"])],
+        "our train acc (%)": table["best_train_accuracy"].map(percent),
+        "paper train acc (%)": table["train_accuracy"].map(percent),
+        "our test acc (%)": table["best_test_accuracy"].map(percent),
+        "paper test acc (%)": table["test_accuracy"].map(percent),
+    })
+    out = in_table_order(out).reset_index(drop=True)
+    out.attrs["compared"] = int(table["init_paper"].notna().sum())
+    out.attrs["agree"] = int(same.sum())
+    # where the choice is the same, both rows describe one (init, lr): how far apart they are
+    for split in ("train", "test"):
+        gap = 100 * (table[f"best_{split}_accuracy"] - table[f"{split}_accuracy"]).abs()[same]
+        where = gap.idxmax() if len(gap) else None
+        out.attrs[f"largest {split} gap"] = float(gap[where]) if where is not None else float("nan")
+        out.attrs[f"largest {split} gap at"] = (f"{table.loc[where, 'algorithm']}, {table.loc[where, 'setting']}"
+                                                if where is not None else "")
+    return out
+
+
+def logged_accuracy_gap_sentence(comparison: pd.DataFrame, budget: Budget) -> str:
+    """Where our grid-search choice is the paper's, the largest differences between our accuracies
+    and those the paper logged for the same (init, lr), per split, from :func:`grid_comparison`."""
+    agree = comparison.attrs.get("agree", 0)
+    if agree == 0:
+        return ""
+    gap = {split: (f"**{comparison.attrs[f'largest {split} gap']:.2f} points**",
+                   comparison.attrs[f"largest {split} gap at"]) for split in ("train", "test")}
+    paper_epochs = get_budget("paper").epochs
+    sentence = (f"Where our choice is the paper's ({agree} configuration{'s' if agree != 1 else ''}), our accuracies "
+                f"and those the paper logged for the same run are at most {gap['train'][0]} apart in training "
+                f"accuracy ({gap['train'][1]}) and {gap['test'][0]} in test accuracy ({gap['test'][1]})")
+    if budget.epochs != paper_epochs:
+        return sentence + f" — ours after {budget.epochs} epochs, the paper's after {paper_epochs}."
+    return sentence + "."
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) -> str:
+    """Where our grid-search choice is not the paper's, how our own run at the paper's (init, lr)
+    trained: its best training accuracy, the gap to our choice, and its rank among our runs of
+    that configuration — a near tie and a real difference read apart."""
+
+    selection = with_setting(select_hyperparameters(grid))
+    paper = paper_grid(dataset, batch_norm)
+    keys = ["algorithm", "weights", "activation"]
+    table = selection.merge(paper[keys + ["init", "lr"]], on=keys, how="inner", suffixes=("", "_paper"))
+    if len(table) == 0:  # the paper published no grid for this setting
+        return ""
+    differing = in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
+    if differing.empty:
+        return "Every one of our selections is the paper's."
+    ranked = grid.assign(rank=grid[~grid["diverged"]].groupby(keys)["best_train_accuracy"]
+                         .rank(ascending=False, method="min"))
+    parts = []
+    for _, row in differing.iterrows():
+        same_config = ranked[(ranked[keys] == row[keys]).all(axis=1)]
+        theirs = same_config[(same_config["init"] == row["init_paper"]) & (same_config["lr"] == row["lr_paper"])]
+        where = f"{row['algorithm']}, {row['setting']}"
+        paper_choice = f"({row['init_paper']:g}, {row['lr_paper']:.0e})"
+        ours = f"{100 * row['best_train_accuracy']:.2f} % at ours ({row['init']:g}, {row['lr']:.0e})"
+        if theirs.empty:
+            parts.append(f"{where}: no run of ours at the paper's {paper_choice}")
+        elif bool(theirs["diverged"].iloc[0]):
+            parts.append(f"{where}: our run at the paper's {paper_choice} diverged")
+        else:
+            run = theirs.iloc[0]
+            gap = 100 * (row["best_train_accuracy"] - run["best_train_accuracy"])
+            usable = int((~same_config["diverged"]).sum())
+            parts.append(f"{where}: {100 * run['best_train_accuracy']:.2f} % at the paper's {paper_choice} against "
+                         f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
+    sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
+                "criterion of the selection: " + "; ".join(parts) + ".")
+    return prose(sentence)
+
+
+def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
+                             budgets: Sequence[str] = ("cpu", "paper")) -> pd.DataFrame:
+    """How many of our grid-search selections are the paper's, per budget and BN setting, from
+    the records alone (a grid not yet complete says how far it is)."""
+
+    rows = []
+    for name in budgets:
+        budget, store = open_store(name, results_base)
+        for batch_norm in (False, True):
+            configs = grid_configs(dataset, batch_norm, budget)
+            grid = summarise(store, configs, budget)
+            row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": bn_with(batch_norm)}
+            if not all_finished(grid, configs, budget):
+                row["our (init, lr) is the paper's"] = (f"grid not complete: {finished_runs(grid, budget)} of "
+                                                        f"{len(configs)} runs")
+            else:
+                table = grid_comparison(select_hyperparameters(grid), dataset, batch_norm)
+                row["our (init, lr) is the paper's"] = f"{table.attrs['agree']} of {table.attrs['compared']}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bool) -> str:
+    """How many of one BN setting's grid runs diverged and collapsed (at their last epoch they
+    predict one class for every test image), which rules and inits the collapsed ones had, and
+    whether the selection took any of them (it ranks by best training accuracy, which a run can
+    reach before it collapses)."""
+    head = f"{'With' if batch_norm else 'Without'} BN ({budget.name} budget): of the {len(summary)} grid runs, " \
+           f"{int(summary['diverged'].sum())} diverged (a diverged run is never selected)"
+    collapsed = summary["collapsed"].astype("boolean")
+    unknown = int(collapsed.isna().sum())
+    if unknown == len(summary):
+        return prose(head + "; whether any collapsed is not recorded (its runs were recorded before the "
+                             "class counts were).")
+    hit = summary[collapsed.fillna(False).astype(bool)]
+    text = head + f" and {len(hit)} collapsed"
+    if len(hit):
+        rules = count_by_rule(hit)
+        inits = hit["init"].value_counts().sort_index()
+        where = f"all {len(hit)} with init {inits.index[0]:g}" if len(inits) == 1 else \
+            "init " + ", ".join(f"{init:g} for {n}" for init, n in inits.items())
+        selected = set(select_hyperparameters(summary)["run_id"]) & set(hit["run_id"])
+        text += f" — at their last epoch they predict one class for every test image ({rules}; {where}); " + \
+            ("none of them is selected" if not selected else f"{len(selected)} of them selected, on a training "
+                                                            f"accuracy reached before collapsing")
+    if unknown:
+        text += f"; collapse is not recorded for {unknown} runs recorded before the class counts were"
+    return prose(text + ".")
+
+
+def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
+    """Per rule (x) and weight kind (colour): every grid run's best training accuracy as a dot over a box;
+    collapsed runs as red crosses."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(summary[~summary["diverged"]])
+    frame["best training accuracy (%)"] = 100 * frame["best_train_accuracy"]
+    frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
+                boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
+    # the dots are black and add no legend entries: the boxes' colours name the weight kinds
+    _dots_with_collapsed_apart(ax, frame, "weights", ["continuous", "binary"],
+                               {"continuous": "black", "binary": "black"}, "weights",
+                               y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
+    ax.set_title(title)
+    ax.set_xlabel("")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,182 @@
+"""The learning curves chapter (``05_learning_curves``): test accuracy epoch by epoch beside the
+paper's figure, and whether the runs are still learning when the budget ends."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import pandas as pd
+
+from ..protocol import ALGORITHMS, CONTROLS, Budget, get_budget
+from .labels import SETTINGS, algorithm_palette, algorithms_in, bn_short, bn_with, dataset_name, with_setting
+from .render import signed_points
+from .stats import holm
+
+
+
+def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Optional[dict] = None):
+    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations).
+    ``paper_curve`` (:func:`~bnnlib.book.paper.paper_learning_curve`): the paper's points for BP with
+    binary weights, and its plateau band, drawn where they fall within the epochs shown."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(epochs)
+    frame["test accuracy (%)"] = 100 * frame["test_accuracy"]
+    weights = ["continuous", "binary"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    # a marker per epoch helps read a few epochs; over the paper's 100 it hides the spread band
+    marker = "o" if len(frame) == 0 or frame["epoch"].max() <= 20 else None
+    for ax, kind in zip(axes, weights):
+        part = frame[frame["weights"] == kind]
+        sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
+                     marker=marker, hue_order=algorithms_in(frame), palette=algorithm_palette(),
+                     legend=kind == weights[-1])
+        ax.set_title(f"{kind} weights, sign activations")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if paper_curve is not None and len(frame):
+        last = int(frame["epoch"].max())
+        points = [(e, a) for e, a in paper_curve["bp_binary_sign"] if e <= last]
+        if points:
+            axes[-1].plot([e for e, _ in points], [100 * a for _, a in points], "X", color="black", markersize=9,
+                          label="paper, BP (read from its figure)")
+        if paper_curve["plateau_from"] <= last:
+            low, high = paper_curve["plateau"]
+            for ax in axes:
+                ax.fill_between([paper_curve["plateau_from"], last], 100 * low, 100 * high, color="grey", alpha=0.15,
+                                lw=0, label="paper, other rules' plateau" if ax is axes[-1] else None)
+        axes[-1].legend()
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: Budget, with_paper: bool = True,
+                              heading: Optional[str] = None) -> str:
+    """The paper's published curve (Fashion-MNIST, sign activations, no BN) beside ours at the
+    same epochs: BP with binary weights, and where the other configurations end up
+    (``with_paper=False``: ours only, introduced by ``heading``)."""
+    frame = with_setting(epochs)
+    mean = frame.groupby(["algorithm", "setting", "epoch"], observed=True)["test_accuracy"].mean()
+    last = int(frame["epoch"].max()) if len(frame) else 0
+    bp = mean.xs(("BP", "binary sign"), level=["algorithm", "setting"]) if ("BP", "binary sign") in \
+        mean.index.droplevel("epoch") else pd.Series(dtype=float)
+    paper_points = ", ".join(f"{100 * a:.0f} % {'after epoch' if e == 1 else 'at epoch'} {e}"
+                             for e, a in paper_curve["bp_binary_sign"])
+    epochs = [e for e, _ in paper_curve["bp_binary_sign"]]
+    ours = [f"{100 * bp[e]:.1f} % {'after epoch' if e == 1 else 'at epoch'} {e}" for e in epochs if e in bp.index]
+    if last and last not in epochs and last in bp.index:
+        ours.append(f"{100 * bp[last]:.1f} % at epoch {last}, the last of this budget")
+    unreached = [str(e) for e in epochs if e > last]
+    if unreached and ours:
+        ours[-1] += f" (epoch{'s' if len(unreached) > 1 else ''} {' and '.join(unreached)} not reached at this budget)"
+    others = mean[mean.index.get_level_values("epoch") == last]
+    others = others[~((others.index.get_level_values("algorithm") == "BP") &
+                      (others.index.get_level_values("setting").str.startswith("binary")))]
+    low, high = paper_curve["plateau"]
+    if not len(others):
+        return "No Fashion-MNIST runs without BN are recorded at this budget."
+    theirs = (f"The paper's figure (Fashion-MNIST, sign activations, no BN; read by eye): BP with binary weights at "
+              f"about {paper_points}; every other configuration on a plateau of {100 * low:.0f}–{100 * high:.0f} % by "
+              f"about epoch {paper_curve['plateau_from']}. ")
+    bp_text = f"BP with binary weights {', '.join(ours)}; " if ours else ""
+    low_ours, high_ours = f"{100 * others.min():.1f}", f"{100 * others.max():.1f}"
+    spread = low_ours if low_ours == high_ours else f"{low_ours}–{high_ours}"
+    return (f"{theirs if with_paper else ''}{heading or f'Ours at the **{budget.name}** budget'} (mean over the "
+            f"seeds): {bp_text}every other configuration {spread} % at epoch {last}.")
+
+
+def learning_curve_so_far(so_far: pd.DataFrame, epochs: pd.DataFrame, paper_curve: dict) -> str:
+    """:func:`learning_curve_comparison`'s sentence for the sign configurations finished so far at
+    the paper budget (``so_far``: :func:`paper_finals_so_far`; ``epochs``: the paper budget's
+    records), while the page shows another budget; "" when none of them has sign activations."""
+    sign = so_far[so_far["activation"] == "sign"]
+    if sign.empty:
+        return ""
+    names = ", ".join(f"{a} {w} sign" for a, w in
+                      sign[["algorithm", "weights"]].drop_duplicates().sort_values(["algorithm", "weights"]).values)
+    shown = epochs[epochs["run_id"].isin(sign["run_id"]) & (epochs["epoch"] <= get_budget("paper").epochs)]
+    return learning_curve_comparison(shown, paper_curve, get_budget("paper"), with_paper=False,
+                                     heading=f"At the **paper** budget so far — provisional, from the sign "
+                                             f"configurations whose seeds have all finished ({names}) — ours")
+
+
+def late_gains(epochs: pd.DataFrame, budget: Budget, alpha: float = 0.05) -> pd.DataFrame:
+    """Are the runs still learning when the budget ends? Per configuration (setting × algorithm):
+    the change of test accuracy over the last tenth of the budget's epochs (at least one), epoch
+    N − w → N, mean over the seeds; a one-sided paired t-test over the seeds that it is above 0,
+    Holm-corrected over the configurations; and how much those epochs raised the figure of merit
+    (best test accuracy over epochs 1…N against 1…N − w), which only grows. A seed lacking either
+    epoch (diverged, or not that far) is left out."""
+    from scipy import stats
+
+    last = budget.epochs
+    window = max(1, last // 10)
+    frame = with_setting(epochs[epochs["epoch"] <= last])
+    rows = []
+    for (setting, algorithm), runs in frame.groupby(["setting", "algorithm"], observed=True):
+        accuracy = runs.pivot_table(index="seed", columns="epoch", values="test_accuracy")
+        if last not in accuracy or last - window not in accuracy:
+            continue
+        change = (accuracy[last] - accuracy[last - window]).dropna()
+        best_gain = (accuracy.max(axis=1) - accuracy.loc[:, :last - window].max(axis=1))[change.index]
+        p = float("nan")
+        if len(change) >= 2 and change.std() > 0:
+            p = float(stats.ttest_1samp(change, 0.0, alternative="greater").pvalue)
+        elif len(change) >= 2:  # every seed changed by the same amount: no doubt about its sign
+            p = 0.0 if change.mean() > 0 else 1.0
+        rows.append({"setting": str(setting), "algorithm": str(algorithm),
+                     "accuracy": float(accuracy[last][change.index].mean()), "change": float(change.mean()),
+                     "best_gain": float(best_gain.mean()), "seeds": len(change), "p": p})
+    table = pd.DataFrame(rows, columns=["setting", "algorithm", "accuracy", "change", "best_gain", "seeds", "p"])
+    table["p_holm"] = holm(table["p"].tolist())
+    table["rising"] = table["p_holm"] < alpha
+    table.attrs.update(first=last - window, last=last)
+    return table
+
+
+def late_gains_display(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget]) -> pd.DataFrame:
+    """:func:`late_gains` of several dataset × BN settings side by side: per configuration, the
+    change of mean test accuracy over each setting's last epochs (points), starred where it is
+    significantly above 0."""
+    columns = {}
+    for key, table in gains.items():
+        if table.empty:
+            continue
+        dataset, batch_norm = key
+        name = (f"{dataset_name(dataset)}, {bn_short(batch_norm)} "
+                f"({budgets[key].name}, epoch {table.attrs['first']} → {table.attrs['last']})")
+        starred = [f"{signed_points(c)}{' *' if r else ''}" for c, r in zip(table["change"], table["rising"])]
+        columns[name] = pd.Series(starred,
+                                  index=pd.MultiIndex.from_arrays([table["setting"], table["algorithm"]]))
+    if not columns:
+        return pd.DataFrame(columns=["setting", "algorithm"])
+    out = pd.DataFrame(columns).reindex(pd.MultiIndex.from_tuples(
+        [(s, a) for s in SETTINGS for a in (*ALGORITHMS, *CONTROLS)], names=["setting", "algorithm"]))
+    out = out.dropna(how="all").fillna("–").reset_index()
+    return out
+
+
+def late_gains_sentence(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget], named: int = 3) -> str:
+    """Which configurations are still rising when each setting's budget ends (the ``named``
+    largest rises by name), and the largest late rise of the figure of merit: a Markdown list."""
+    items = []
+    for (dataset, batch_norm), table in gains.items():
+        if table.empty:
+            continue
+        rising = table[table["rising"]].sort_values("change", ascending=False)
+        top = table.loc[table["best_gain"].idxmax()]
+        names = [f"{r.algorithm} {r.setting} ({100 * r.change:+.2f} points)" for r in rising.itertuples()]
+        if len(names) > named:
+            names = names[:named] + [f"{len(names) - named} more"]
+        items.append(f"- {dataset_name(dataset)} {bn_with(batch_norm)} BN "
+                     f"({budgets[dataset, batch_norm].name} budget, epoch {table.attrs['first']} → "
+                     f"{table.attrs['last']}): **{len(rising)} of {len(table)}** configurations still rising"
+                     + (f" — {', '.join(names)}" if names else "")
+                     + f". Over those epochs the figure of merit rose by at most {100 * top.best_gain:.2f} points "
+                       f"({top.algorithm}, {top.setting}).")
+    if not items:
+        return "No complete final runs are recorded to tell."
+    return ("Still rising when the budget ends: mean test accuracy higher at the last epoch than a tenth of the "
+            "budget before (one-sided paired t-test over the seeds, Holm-corrected per setting).\n\n"
+            + "\n".join(items))

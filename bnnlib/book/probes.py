@@ -1,0 +1,174 @@
+"""The mechanism study's probed runs: the fully binary final runs of every rule re-run with
+per-layer diagnostics, the budget they are shown at, their records as frames, and the verdicts
+computed from them (:func:`verdicts`). The chapter's figures and sentences are in
+:mod:`~bnnlib.book.mechanism`.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..config import RunConfig
+from ..protocol import GRID_DATASET, REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, grid_configs, summarise
+from ..runner import DataOptions, execute
+from ..store import ResultsStore
+from ..sweep import select_hyperparameters
+from .records import all_finished, choose_budget
+from .stats import welch_difference
+
+
+
+SETTING = {"weights": "binary", "activation": "sign"}
+
+
+#: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
+PROBE_EVERY = 10
+
+
+FOLDER = "diagnostics"
+
+
+def mechanism_store(store: ResultsStore) -> ResultsStore:
+    return ResultsStore(store.directory / FOLDER)
+
+
+def mechanism_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
+                      data: Optional[DataOptions] = None, device: str = "cpu",
+                      algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
+    """The fully binary final runs of every rule (its grid search is run first where missing)."""
+    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **execute_options)
+    return _binary_finals(grid, dataset, batch_norm, budget, device)
+
+
+def _binary_finals(grid: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                   device: str = "cpu") -> List[RunConfig]:
+    """The final runs of the fully binary setting, from a grid search's per-run summary."""
+    selection = select_hyperparameters(grid)
+    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
+    return final_configs(chosen, dataset, batch_norm, budget, device)
+
+
+def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
+                     data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
+                     **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
+    """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
+    probed = mechanism_store(store)
+    configs = []
+    for dataset, batch_norm in settings:
+        configs += mechanism_configs(dataset, batch_norm, budget, store, data, device, **execute_options)
+    execute(configs, probed, data, diagnostics_every=every, **execute_options)
+    return configs, probed
+
+
+def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    """diagnostics.csv of exactly these runs up to the budget's epochs, with their config columns."""
+    table = probed.table("diagnostics.csv")
+    if table.empty:
+        return table
+    by_id = pd.DataFrame([{"run_id": c.run_id, "dataset": c.dataset, "batch_norm": c.batch_norm,
+                           "algorithm": c.algorithm, "seed": c.seed, "init": c.init, "lr": c.lr} for c in configs])
+    table = table[table["epoch"] <= budget.epochs].merge(by_id, on="run_id", how="inner")
+    # per-weight sizes of the updates: layers of 784 × 700 and 200 × 10 weights compare this way
+    root = np.sqrt(table["parameters"].astype(float))
+    table["update_rms"] = table["update_norm"] / root
+    table["bp_update_rms"] = table["bp_update_norm"] / root
+    # like for like: the rule's update over BP's at the same weights, batch and learning rate
+    table["update_vs_bp"] = table["update_norm"] / table["bp_update_norm"].where(table["bp_update_norm"] > 0)
+    return table
+
+
+def accuracy_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
+    return summarise(probed, configs, budget)
+
+
+def _ci(values: np.ndarray) -> Tuple[float, float, float]:
+    from scipy import stats
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else float("nan"), float("nan"), float("nan"))
+    mean, sem = float(values.mean()), float(stats.sem(values))
+    half = float(stats.t.ppf(0.975, len(values) - 1) * sem) if sem > 0 else 0.0
+    return mean, mean - half, mean + half
+
+
+def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × BN × rule, every cell computed from the records:
+
+    * ``vs SHALLOW``: mean best test accuracy − SHALLOW's, 95 % Welch CI; "hidden layers learn"
+      when the CI lies above 0, "hurt" when below, "no better than SHALLOW" when it contains 0;
+    * ``alignment``: cosine with BP's hidden updates, mean over hidden layers, epochs and probed
+      batches per seed, then mean and 95 % CI over seeds; "aligned" when the CI lies above 0,
+      "orthogonal" when it contains 0, "anti-aligned" below;
+    * ``BP reach``: in the BP runs, block 1's update norm over the output layer's — how much of
+      BP's signal reaches the first block.
+    """
+    rows = []
+    hidden = frame[frame["layer_name"] != "output"]
+    for (dataset, batch_norm), part in accuracy.groupby(["dataset", "batch_norm"]):
+        usable = part[~part["diverged"]]
+        shallow = usable[usable["algorithm"] == "SHALLOW"]["best_test_accuracy"]
+        for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(part["algorithm"])]:
+            mine = usable[usable["algorithm"] == algorithm]["best_test_accuracy"]
+            row = {"dataset": dataset, "batch_norm": batch_norm, "algorithm": algorithm,
+                   "mean accuracy": float(mine.mean()), "seeds": int(len(mine))}
+            if algorithm != "SHALLOW" and len(shallow):
+                d = welch_difference(mine, shallow)
+                row.update(vs_shallow=d["difference"], vs_shallow_low=d["low"], vs_shallow_high=d["high"],
+                           vs_shallow_p=d["p"])
+                row["hidden layers"] = ("learn (beat SHALLOW)" if d["low"] > 0 else
+                                        "hurt (below SHALLOW)" if d["high"] < 0 else "no better than SHALLOW")
+            else:
+                row.update(vs_shallow=np.nan, vs_shallow_low=np.nan, vs_shallow_high=np.nan, vs_shallow_p=np.nan)
+                row["hidden layers"] = "fixed (control)" if algorithm == "SHALLOW" else "–"
+            mine_diag = hidden[(hidden["dataset"] == dataset) & (hidden["batch_norm"] == batch_norm) &
+                               (hidden["algorithm"] == algorithm)]
+            per_seed = mine_diag.groupby("run_id")["alignment_cosine"].mean().to_numpy(dtype=float)
+            mean, low, high = _ci(per_seed)
+            row.update(alignment=mean, alignment_low=low, alignment_high=high)
+            if algorithm == "SHALLOW" or not np.isfinite(mean):
+                row["updates"] = "none" if algorithm == "SHALLOW" else "–"
+            elif algorithm == "BP":
+                row["updates"] = "BP itself"
+            else:
+                row["updates"] = "aligned" if low > 0 else "anti-aligned" if high < 0 else "orthogonal"
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    bp = frame[frame["algorithm"] == "BP"]
+    reach = {}
+    for (dataset, batch_norm), part in bp.groupby(["dataset", "batch_norm"]):
+        per_run = part.pivot_table(index="run_id", columns="layer_name", values="bp_update_norm", aggfunc="mean")
+        if "block 1" in per_run and "output" in per_run:
+            reach[(dataset, batch_norm)] = float((per_run["block 1"] / per_run["output"]).median())
+    out["BP reach"] = [reach.get((d, b), np.nan) for d, b in zip(out["dataset"], out["batch_norm"])]
+    return out
+
+
+def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tuple[str, bool]]):
+    """(Budget, ResultsStore) for the chapter (:func:`records.choose_budget`). ``best``: ``paper``
+    where its probed runs are all recorded (they are not part of the paper budget's protocol:
+    ``python -m bnnlib protocol`` does not run them), else ``cpu`` — the chapter computes what is
+    missing at the budget shown."""
+    def complete(candidate: Budget, store: ResultsStore) -> bool:
+        probed = mechanism_store(store)
+        if not (probed.directory / "runs.csv").exists():
+            return False
+        try:
+            configs = [c for d, b in settings for c in recorded_configs(d, b, candidate, store)]
+        except LookupError:
+            return False
+        runs = probed.runs().set_index("run_id")
+        return all(c.run_id in runs.index and runs.loc[c.run_id, "status"] in ("complete", "diverged") and
+                   int(runs.loc[c.run_id, "epochs_done"]) >= candidate.epochs for c in configs)
+    return choose_budget(budget, results_base, complete)
+
+
+def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
+    """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
+    searched = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
+    grid = summarise(store, searched, budget)
+    if not all_finished(grid, searched, budget):
+        raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
+    return _binary_finals(grid, dataset, batch_norm, budget)

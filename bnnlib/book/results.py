@@ -1,0 +1,212 @@
+"""The results chapter: a page per dataset × BN setting (``04_results_template``) — our final
+runs, beside the paper's — and the index of every cell beside the paper (``04_results``)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import pandas as pd
+
+from ..protocol import Budget, get_budget
+from ..store import ResultsStore
+from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, setting_palette, with_setting
+from .paper import READING_UNCERTAINTY, paper_final_medians
+from .records import _agreement, open_store, paper_finals_so_far, recorded_finals, with_controls
+from .render import _dots_with_collapsed_apart, percent
+
+
+
+def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Best test accuracy over seeds per algorithm × setting: mean ± std, median, n (diverged apart)."""
+    frame = with_setting(summary)
+    usable = frame[~frame["diverged"]]
+    grouped = usable.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    table = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(), "median": grouped.median(),
+                          "seeds": grouped.size()})
+    table["diverged"] = frame.groupby(["setting", "algorithm"], observed=True)["diverged"].sum()
+    # a collapsed run (one class for every test image) is kept in the statistics but counted apart
+    table["collapsed"] = frame.groupby(["setting", "algorithm"], observed=True)["collapsed"].agg(collapsed_count) \
+        if "collapsed" in frame.columns else "–"  # not recorded: not known
+    table["mean ± std (%)"] = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in zip(table["mean"], table["std"].fillna(0))]
+    # the same formatter as paper_comparison's: numpy's round(2) and Python's decimal rounding
+    # disagree on ties such as 60.085, and both tables stand on one page
+    table["median (%)"] = table["median"].map(percent)
+    return table.reset_index()
+
+
+def collapsed_count(collapsed: pd.Series) -> str:
+    """How many runs collapsed, from a column that is True, False or NA (class counts not
+    recorded): "k" when every run is known, "–" when none is, "k of n recorded" otherwise."""
+    known = collapsed.dropna()
+    if len(known) == len(collapsed):
+        return str(int(known.sum()))
+    return "–" if known.empty else f"{int(known.sum())} of {len(known)} recorded"
+
+
+def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
+    """Our final runs beside the paper's, per algorithm × setting: the paper's median (read from
+    its box plot, ± the reading uncertainty), our median, inter-quartile range and range over the
+    seeds, the difference, and whether the paper's median lies within our range (widened by the
+    reading uncertainty). Diverged runs are left out of our statistics. Percent, 2 decimals."""
+    frame = with_setting(summary[~summary["diverged"]])
+    grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    ours = pd.DataFrame({"median": grouped.median(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
+                         "min": grouped.min(), "max": grouped.max(), "seeds": grouped.size()}).reset_index()
+    paper = with_setting(paper_final_medians(dataset, batch_norm))[["setting", "algorithm", "paper_median",
+                                                                     "uncertainty"]]
+    grid = pd.DataFrame([(s, a) for s in SETTINGS for a in algorithms_in(summary)], columns=["setting", "algorithm"])
+    grid = with_setting(grid.assign(weights=grid["setting"].str.split().str[0],
+                                    activation=grid["setting"].str.split().str[1]))[["setting", "algorithm"]]
+    table = grid.merge(paper, on=["setting", "algorithm"], how="left").merge(ours, on=["setting", "algorithm"],
+                                                                             how="left")
+    compared = table["paper_median"].notna() & table["median"].notna()
+    inside = (table["paper_median"] >= table["min"] - table["uncertainty"]) & \
+             (table["paper_median"] <= table["max"] + table["uncertainty"])
+    reading = READING_UNCERTAINTY.get(dataset, float("nan"))
+    out = pd.DataFrame({
+        "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
+        f"paper (%, ±{100 * reading:.1f})": table["paper_median"].map(percent),
+        "median (%)": table["median"].map(percent),
+        "IQR (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
+        "range (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
+        "Δ (points)": [f"{100 * (m - p):+.2f}" if c else "–"
+                       for m, p, c in zip(table["median"], table["paper_median"], compared)],
+        "paper in range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
+    })
+    out.attrs["compared"] = int(compared.sum())
+    out.attrs["agree"] = int((inside & compared).sum())
+    return out
+
+
+def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool,
+                            shown: Budget) -> Tuple[str, pd.DataFrame]:
+    """(sentence, table): :func:`paper_comparison` of the configurations finished so far at the
+    paper budget (:func:`paper_finals_so_far`), only their rows, with how many of the setting's
+    they are; ``shown``: the budget the rest of the page shows."""
+    table = paper_comparison(so_far, dataset, batch_norm)
+    rows = table[table["median (%)"] != "–"].reset_index(drop=True)
+    finished, total = so_far.attrs["configurations"]
+    agree = int((rows["paper in range"] == "yes").sum())
+    compared = int((rows["paper in range"] != "–").sum())
+    sentence = (f"The long run at the **paper** budget (100 epochs, as the paper) has finished every seed of "
+                f"**{finished} of the {total}** configurations of this setting so far; until it finishes all, "
+                f"this page shows the {shown.name} budget above, and here only those {finished}, beside the paper: its median "
+                f"lies within our seed range for **{agree} of {compared}**. Provisional: the table grows as the run "
+                f"goes on.")
+    return sentence, rows
+
+
+def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
+    """Whether the SHALLOW control's rows are in this page's tables, and what it is."""
+    what = ("SHALLOW is a control, not one of the paper's rules: it trains only the output layer and leaves "
+            "the hidden layers at their random initial weights; a rule that does no better than SHALLOW has "
+            "not trained its hidden layers.")
+    if "SHALLOW" in set(summary["algorithm"]):
+        return what + " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
+    return what + (f" It is not recorded at the **{budget.name}** budget for this setting "
+                   f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
+
+
+def best_test_boxplot(summary: pd.DataFrame, title: str):
+    """Per rule (x) and setting (colour): every seed's best test accuracy as a dot over a box of
+    its median and quartiles (whiskers 1.5 IQR; no separate outlier marks: the dots show them).
+    Without BN the boxes of a rule are a few tenths of a point tall — the dots keep them visible.
+    A collapsed run stays in its box but is drawn as a red cross."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    frame = with_setting(summary[~summary["diverged"]])
+    frame["best test accuracy (%)"] = 100 * frame["best_test_accuracy"]
+    palette = setting_palette()
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
+                palette=palette, ax=ax, showfliers=False, boxprops={"alpha": 0.35}, linewidth=1, legend=False)
+    _dots_with_collapsed_apart(ax, frame, "setting", SETTINGS, palette, "weights, activation",
+                               y="best test accuracy (%)", jitter=0.12, size=4, linewidth=0.5, edgecolor="white")
+    ax.set_title(title)
+    ax.set_xlabel("")
+    fig.tight_layout()
+    return fig
+
+
+def results_overview(budget: Budget, store: ResultsStore,
+                     settings: Sequence[tuple] = (("mnist", False), ("mnist", True), ("fashion-mnist", False),
+                                                  ("fashion-mnist", True))) -> pd.DataFrame:
+    """Every cell of the results pages beside the paper: one row per dataset × BN × algorithm ×
+    setting (only settings whose runs are all recorded at this budget)."""
+    parts = []
+    for dataset, batch_norm in settings:
+        summary = recorded_finals(dataset, batch_norm, budget, store)
+        if summary is None:
+            continue
+        table = paper_comparison(with_controls(summary, dataset, batch_norm, budget, store), dataset, batch_norm)
+        parts.append(_overview_rows(table, dataset, batch_norm))
+    if not parts:
+        return pd.DataFrame()
+    return _with_agreement(pd.concat(parts, ignore_index=True))
+
+
+def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
+    """A results page's comparison with the paper as rows of the results index: one paper column
+    for every dataset (its reading uncertainty is in the page's text), a data column first."""
+    table = comparison.rename(columns={c: "paper (%)" for c in comparison.columns if c.startswith("paper (%")})
+    table = table.drop(columns=["IQR (%)"])
+    table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
+    return table
+
+
+def _with_agreement(table: pd.DataFrame) -> pd.DataFrame:
+    table.attrs["compared"] = int((table["paper in range"] != "–").sum())
+    table.attrs["agree"] = int((table["paper in range"] == "yes").sum())
+    return table
+
+
+def results_overview_so_far(requested: str, results_base: Optional[str], settings: Sequence[tuple]) -> pd.DataFrame:
+    """The rows the results index adds while the long run goes on: for each setting shown at
+    another budget than paper, its configurations finished so far at the paper budget
+    (:func:`paper_finals_so_far`), named "(paper, 8 of 12 so far)" in the data column."""
+    parts = []
+    for dataset, batch_norm in settings:
+        budget, _ = open_store(requested, results_base, needs=[(dataset, batch_norm)])
+        so_far = None if budget.name == "paper" else paper_finals_so_far(dataset, batch_norm, results_base)
+        if so_far is None:
+            continue
+        _, rows = paper_so_far_comparison(so_far, dataset, batch_norm, budget)
+        finished, total = so_far.attrs["configurations"]
+        parts.append(_overview_rows(rows, dataset, batch_norm, f" (paper, {finished} of {total} so far)"))
+    return _with_agreement(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+
+
+def overview_so_far_sentence(table: pd.DataFrame) -> str:
+    """The sentence above :func:`results_overview_so_far`'s table."""
+    return (f"While the long run goes on, the configurations it has finished at the **paper** budget (100 epochs, "
+            f"as the paper) in the settings shown above at another budget, beside the paper. Provisional: the "
+            f"paper's median lies within our seed range for **{table.attrs['agree']} of {table.attrs['compared']}** "
+            f"of them so far.")
+
+
+def results_overview_by_setting(requested: str, results_base: Optional[str],
+                                settings: Sequence[tuple]) -> pd.DataFrame:
+    """:func:`results_overview` with each setting at its own budget — with ``best``, the paper
+    budget as soon as all of that setting's runs are recorded at it, else cpu — named in the data
+    column ("MNIST, no BN (cpu)"); ``attrs["by_budget"]``: {budget: (agree, compared)}."""
+    parts, by_budget = [], {}
+    for setting in settings:
+        budget, store = open_store(requested, results_base, needs=[setting])
+        table = results_overview(budget, store, [setting])
+        if table.empty:
+            continue
+        table["data"] = table["data"] + f" ({budget.name})"
+        agree, compared = by_budget.get(budget.name, (0, 0))
+        by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"])
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["by_budget"] = by_budget
+    return out
+
+
+def overview_agreement(table: pd.DataFrame, what: str) -> str:
+    """:func:`agreement_sentence` for each budget the overview's rows come from."""
+    return " ".join(_agreement(agree, compared, get_budget(name), what)
+                    for name, (agree, compared) in table.attrs["by_budget"].items())
