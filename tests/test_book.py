@@ -545,6 +545,54 @@ def test_readers_get_one_closing_section_with_the_parameters(tmp_path):
     assert cells[3].metadata["tags"] == ["remove-input"]
 
 
+def test_a_page_whose_data_is_unavailable_tags_its_cell_and_hides_the_cells_after_it(tmp_path):
+    """The mark is on the output Page.data_unavailable displays, not in its words: the pipeline
+    tags that cell and hides every cell after it; the admonition itself stays."""
+    import nbformat
+    from bnnlib.book.pipeline import PRODUCED_CELL_ID, for_readers
+    from bnnlib.book.toc import DATA_UNAVAILABLE
+
+    def page(mark: bool):
+        said = nbformat.v4.new_output("display_data", data={"text/html": "<p>CIFAR-10 was not available</p>"},
+                                      metadata={DATA_UNAVAILABLE: True} if mark else {})
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_markdown_cell("# Results"),
+                          nbformat.v4.new_code_cell("finals = results.page_finals(page)", outputs=[said]),
+                          nbformat.v4.new_markdown_cell("## Accuracy"),
+                          nbformat.v4.new_code_cell("results.show_accuracy_table(finals)")]
+        path = tmp_path / f"page_{mark}.ipynb"
+        nbformat.write(notebook, path)
+        for _ in range(2):  # idempotent
+            for_readers(path, {"budget": "cpu"}, path.name)
+        return [c for c in nbformat.read(path, as_version=4).cells if c.get("id") != PRODUCED_CELL_ID]
+
+    cells = page(mark=True)
+    assert cells[1].metadata["tags"] == ["remove-input", DATA_UNAVAILABLE]
+    assert all("remove-cell" in c.metadata["tags"] for c in cells[2:])
+    # the same words without the mark hide nothing: the page is not searched for a sentence
+    cells = page(mark=False)
+    assert DATA_UNAVAILABLE not in cells[1].metadata["tags"]
+    assert not any("remove-cell" in c.metadata.get("tags", []) for c in cells[2:])
+
+
+def test_a_page_object_shows_its_setting_and_marks_unavailable_data(monkeypatch):
+    from bnnlib.book import pages
+    from bnnlib.book.toc import DATA_UNAVAILABLE
+    from bnnlib.protocol import get_budget
+
+    shown = []
+    monkeypatch.setattr(pages, "display", lambda obj, metadata=None: shown.append((obj, metadata)))
+    page = pages.Page("best", None, get_budget("cpu"), None, None, dataset="fashion-mnist", batch_norm=True)
+    assert (page.name, page.bn_text, page.slug) == ("Fashion-MNIST", "with", "fashion-mnist_bn")
+    page.caption("*Figure*")
+    page.data_unavailable()
+    page.caption("*Figure*")  # no figure, no caption
+    assert len(shown) == 2 and not page.available
+    html, metadata = shown[1]
+    assert metadata == {DATA_UNAVAILABLE: True} and "Fashion-MNIST was not available" in html.data
+    assert "python -m bnnlib book --only 04_results_fashion_mnist_bn" in html.data
+
+
 def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     from bnnlib.book.reproducing import paper_progress
     table, sentence = paper_progress(str(tmp_path))  # no records yet

@@ -8,7 +8,7 @@ import cycle, no module over 400 lines):
   tables, number formats), :mod:`~bnnlib.book.stats`, :mod:`~bnnlib.book.toc` (the chapters
   and results pages), :mod:`~bnnlib.book.paper` (the paper's published numbers),
   :mod:`~bnnlib.book.records` (the one owner of "which budget does this page show", and the
-  runs recorded at it), :mod:`~bnnlib.book.page` (what every page does first), and
+  runs recorded at it), :mod:`~bnnlib.book.pages` (what every page does first, and the page object it returns), and
   :mod:`~bnnlib.book.claims` (the paper's three claims decided by tests),
   :mod:`~bnnlib.book.probes` (the mechanism study's probed runs and verdicts);
 * one module per chapter, which its notebook imports: :mod:`~bnnlib.book.methods` (02, with

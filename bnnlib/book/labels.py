@@ -1,10 +1,10 @@
 """The book's vocabulary: names of datasets, settings, BN and rules, the order tables list them
 in, and the colours figures give them — one spelling for each, used by every page.
 
-BN is written three ways on the pages, each by one function: :func:`bn_short` ("BN" / "no BN",
+BN is written four ways on the pages, each by one function: :func:`bn_short` ("BN" / "no BN",
 a table's data column), :func:`bn_with` ("with" / "without", in a sentence: "MNIST without BN"),
-:func:`bn_slug` ("bn" / "nobn", in file names); a figure title may say "BN on" / "BN off"
-(:func:`bnnlib.config.switch_word`).
+:func:`bn_switch` ("on" / "off", a figure's title: "BN off", the CLI's word) and :func:`bn_slug`
+("bn" / "nobn", in file names).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import List
 
 import pandas as pd
 
+from ..config import switch_word
 from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS
 
 SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
@@ -75,6 +76,11 @@ def bn_short(batch_norm: bool) -> str:
 def bn_with(batch_norm: bool) -> str:
     """"with" or "without": a BN setting in a sentence ("MNIST without BN")."""
     return "with" if batch_norm else "without"
+
+
+def bn_switch(batch_norm: bool) -> str:
+    """"on" or "off": a BN setting in a figure's title ("BN off"), as the CLI's ``--batch-norm`` takes it."""
+    return switch_word(batch_norm)
 
 
 def bn_slug(batch_norm: bool) -> str:

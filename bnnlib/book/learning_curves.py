@@ -7,10 +7,31 @@ from typing import Dict, Optional
 
 import pandas as pd
 
-from ..protocol import ALGORITHMS, CONTROLS, Budget, get_budget
-from .labels import SETTINGS, algorithm_palette, algorithms_in, bn_short, bn_with, dataset_name, with_setting
-from .render import signed_points
+from ..protocol import ALGORITHMS, CONTROLS, Budget, epoch_records, final_configs, get_budget
+from .labels import (DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, bn_short, bn_slug, bn_switch,
+                     bn_with, dataset_name, with_setting)
+from .render import save_figure, signed_points
 from .stats import holm
+
+
+def draw_curves(finals: Dict[tuple, tuple], device: str, paper_curve: dict) -> tuple:
+    """Each setting's learning curves (its sign configurations, as the paper's figure), drawn and
+    saved, and whether its runs are still learning when the budget ends (every configuration, tanh
+    too). ``finals``: :func:`~bnnlib.book.records.final_runs_by_setting`. Returns (curves,
+    late gains, budgets), each by (dataset, batch_norm)."""
+    curves, late, budgets = {}, {}, {}
+    for (dataset, batch_norm), (budget, store, selection, _) in finals.items():
+        every = final_configs(selection, dataset, batch_norm, budget, device)
+        configs = [c for c in every if c.activation == "sign"]  # the paper's figure: sign activations
+        curves[dataset, batch_norm] = epoch_records(store, configs, budget)
+        # every final configuration (tanh too): are the runs still learning when the budget ends?
+        late[dataset, batch_norm] = late_gains(epoch_records(store, every, budget), budget)
+        budgets[dataset, batch_norm] = budget
+        title = f"{DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({budget.name} budget)"
+        figure = learning_curves_figure(curves[dataset, batch_norm], title,
+                                        paper_curve if (dataset, batch_norm) == paper_curve["setting"] else None)
+        save_figure(figure, f"learning_curves_{dataset}_{bn_slug(batch_norm)}")
+    return curves, late, budgets
 
 
 
@@ -95,8 +116,8 @@ def learning_curve_so_far(so_far: pd.DataFrame, epochs: pd.DataFrame, paper_curv
         return ""
     names = ", ".join(f"{a} {w} sign" for a, w in
                       sign[["algorithm", "weights"]].drop_duplicates().sort_values(["algorithm", "weights"]).values)
-    shown = epochs[epochs["run_id"].isin(sign["run_id"]) & (epochs["epoch"] <= get_budget("paper").epochs)]
-    return learning_curve_comparison(shown, paper_curve, get_budget("paper"), with_paper=False,
+    finished = epochs[epochs["run_id"].isin(sign["run_id"]) & (epochs["epoch"] <= get_budget("paper").epochs)]
+    return learning_curve_comparison(finished, paper_curve, get_budget("paper"), with_paper=False,
                                      heading=f"At the **paper** budget so far — provisional, from the sign "
                                              f"configurations whose seeds have all finished ({names}) — ours")
 

@@ -18,17 +18,28 @@ and their records are in :mod:`~bnnlib.book.probes`; the figures and sentences a
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from functools import partial
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from ..protocol import REPORTED_ALGORITHMS
 from .labels import algorithm_palette, bn_short, bn_with, dataset_name
+from .pages import Page
+from .pages import setup_page as open_page
 # the chapter's steps, in the order its page takes them (the CLI's ``protocol --mechanism`` runs
 # the probed runs through this module too)
 from .probes import (PROBE_EVERY, accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
                      open_store, verdicts)
+
+
+def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
+               settings: Sequence[Tuple[str, bool]], device: str = "cpu") -> Page:
+    """:func:`~bnnlib.book.pages.setup_page` with the chapter's own budget choice
+    (:func:`~bnnlib.book.probes.open_store`: paper where its probed runs are all recorded)."""
+    return open_page(budget, results_base, data_root, data_mirror, choose=partial(open_store, settings=settings),
+                     device=device)
 
 
 # ---------------------------------------------------------------------- figures

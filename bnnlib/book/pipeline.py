@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..paths import CHAPTERS_DIR
 from .labels import DATASET_NAMES, PAGE_TITLES
-from .toc import CHAPTERS, RESULT_PAGES, TEMPLATE, result_page_name
+from .toc import CHAPTERS, DATA_UNAVAILABLE, RESULT_PAGES, TEMPLATE, result_page_name
 
 
 def book_pages(parameters: Dict) -> List[Tuple[str, str, Dict]]:
@@ -99,10 +99,6 @@ def stable(notebook) -> None:
             cell["id"] = "injected-parameters"
 
 
-#: the words of the admonition a results page shows when its dataset is not available
-DATA_UNAVAILABLE = "was not available where this book was built"
-
-
 def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> None:
     """Shape an executed page for readers: code hidden (outputs kept); the parameters out of the
     way, in a closing section "How this page was produced"; a results page titled with its
@@ -114,7 +110,8 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
     notebook.cells = [c for c in notebook.cells if c.get("id") != PRODUCED_CELL_ID]  # idempotent
     defaults = injected = ""
     for cell in notebook.cells:
-        tags = [t for t in cell.metadata.get("tags", []) if t not in ("remove-input", "hide-input", "remove-cell")]
+        tags = [t for t in cell.metadata.get("tags", [])
+                if t not in ("remove-input", "hide-input", "remove-cell", DATA_UNAVAILABLE)]
         if cell.cell_type == "code":
             if "parameters" in tags:
                 defaults = cell.source
@@ -125,10 +122,14 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
             else:
                 tags.append("remove-input")
         cell.metadata["tags"] = tags
-    # a page whose dataset could not be had says so in one admonition: the sections after it
-    # would be empty headings, so they are left out of what readers see
-    unavailable = next((i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and any(
-        DATA_UNAVAILABLE in str(output.get("data", {})) for output in cell.get("outputs", []))), None)
+    # a page whose dataset could not be had says so in one admonition, its output marked
+    # (Page.data_unavailable): its cell is tagged, and the sections after it would be empty
+    # headings, so they are left out of what readers see
+    for cell in notebook.cells:
+        if any(output.get("metadata", {}).get(DATA_UNAVAILABLE) for output in cell.get("outputs", [])):
+            cell.metadata["tags"].append(DATA_UNAVAILABLE)
+    unavailable = next((i for i, cell in enumerate(notebook.cells)
+                        if DATA_UNAVAILABLE in cell.metadata.get("tags", [])), None)
     if unavailable is not None:
         for cell in notebook.cells[unavailable + 1:]:
             tags = [t for t in cell.metadata.get("tags", []) if t not in ("remove-input", "hide-input")]

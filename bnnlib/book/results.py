@@ -6,15 +6,82 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import pandas as pd
+from IPython.display import Markdown, display
 
-from ..protocol import Budget, get_budget
+from ..data import DatasetError
+from ..protocol import Budget, final_configs, get_budget
 from ..store import ResultsStore
-from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, setting_palette, with_setting
+from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
+from .pages import Page
 from .paper import READING_UNCERTAINTY, paper_final_medians
-from .records import _agreement, open_store, paper_finals_so_far, recorded_finals, with_controls
-from .render import _dots_with_collapsed_apart, percent
+from .records import (_agreement, agreement_sentence, budget_statement, final_runs, open_store, paper_finals_so_far,
+                      recorded_finals, with_controls)
+from .render import _dots_with_collapsed_apart, html_table, percent, save_figure
+from .stats import anova_sentence, one_way_anova
+
+#: a results page's final runs: (selection, summary), or None where its dataset could not be had
+Finals = Optional[Tuple[pd.DataFrame, pd.DataFrame]]
 
 
+# ---------------------------------------------------------------------- a results page, section by section
+def page_finals(page: Page) -> Finals:
+    """The page's final runs with the SHALLOW control's where recorded — read, or trained where
+    missing —, or None after the page says its dataset could not be had (:meth:`Page.data_unavailable`);
+    every section below then shows nothing."""
+    try:
+        [(selection, summary)] = final_runs([(page.dataset, page.batch_norm)], page.budget, page.store, page.data,
+                                            page.device, controls=True).values()
+    except DatasetError:
+        page.data_unavailable()
+        return None
+    return selection, summary
+
+
+def show_runs(page: Page, finals: Finals) -> None:
+    """Which runs the page rests on, whether the SHALLOW control is among them, and the figure of
+    every seed's best test accuracy."""
+    if finals is None:
+        return
+    selection, summary = finals
+    configs = final_configs(selection, page.dataset, page.batch_norm, page.budget, page.device)
+    display(Markdown(budget_statement(page.budget, page.store, configs)))
+    display(Markdown(control_sentence(summary, page.budget)))
+    figure = best_test_boxplot(summary, f"{page.name}, {page.bn_text} BN: best test accuracy of each seed")
+    save_figure(figure, f"results_{page.dataset}_{bn_slug(page.batch_norm)}")
+
+
+def show_accuracy_table(finals: Finals) -> None:
+    if finals is None:
+        return
+    table = accuracy_table(finals[1])
+    display(html_table(table[["setting", "algorithm", "mean ± std (%)", "median (%)", "seeds", "diverged",
+                              "collapsed"]]))
+
+
+def show_paper_comparison(page: Page, finals: Finals) -> None:
+    if finals is None:
+        return
+    comparison = paper_comparison(finals[1], page.dataset, page.batch_norm)
+    display(Markdown(agreement_sentence(comparison, page.budget, "the paper's median lies within our seed range")))
+    display(html_table(comparison))
+
+
+def show_paper_so_far(page: Page, finals: Finals) -> None:
+    """The long run's finished configurations at the paper budget, while the page waits for all of them."""
+    so_far = paper_finals_so_far(page.dataset, page.batch_norm, page.results_base) if finals is not None else None
+    if so_far is not None:
+        sentence, rows = paper_so_far_comparison(so_far, page.dataset, page.batch_norm, page.budget)
+        display(Markdown(sentence))
+        display(html_table(rows))
+
+
+def show_anova(finals: Finals) -> None:
+    if finals is None:
+        return
+    display(Markdown(anova_sentence(one_way_anova(finals[1], "DFA", "BP", "binary sign"))))
+
+
+# ---------------------------------------------------------------------- tables and figures
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Best test accuracy over seeds per algorithm × setting: mean ± std, median, n (diverged apart)."""
@@ -79,10 +146,10 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
 
 
 def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool,
-                            shown: Budget) -> Tuple[str, pd.DataFrame]:
+                            page_budget: Budget) -> Tuple[str, pd.DataFrame]:
     """(sentence, table): :func:`paper_comparison` of the configurations finished so far at the
     paper budget (:func:`paper_finals_so_far`), only their rows, with how many of the setting's
-    they are; ``shown``: the budget the rest of the page shows."""
+    they are; ``page_budget``: the budget the rest of the page shows."""
     table = paper_comparison(so_far, dataset, batch_norm)
     rows = table[table["median (%)"] != "–"].reset_index(drop=True)
     finished, total = so_far.attrs["configurations"]
@@ -90,7 +157,7 @@ def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool
     compared = int((rows["paper in range"] != "–").sum())
     sentence = (f"The long run at the **paper** budget (100 epochs, as the paper) has finished every seed of "
                 f"**{finished} of the {total}** configurations of this setting so far; until it finishes all, "
-                f"this page shows the {shown.name} budget above, and here only those {finished}, beside the paper: its median "
+                f"this page shows the {page_budget.name} budget above, and here only those {finished}, beside the paper: its median "
                 f"lies within our seed range for **{agree} of {compared}**. Provisional: the table grows as the run "
                 f"goes on.")
     return sentence, rows

@@ -39,3 +39,9 @@ PAGE_UNITS = {
 #: the setting of the paper's figure only), "settings" (:func:`claims.recorded_so_far`)
 SHOWN_SO_FAR = {"04_results_template": "configurations", "04_results": "configurations",
                 "05_learning_curves": "figure", "07_conclusions": "settings"}
+
+
+#: the mark of a page whose dataset could not be had: on the output that says so
+#: (:meth:`~bnnlib.book.pages.Page.data_unavailable`), then as the tag of its cell, after which
+#: the pipeline hides every cell from readers
+DATA_UNAVAILABLE = "data-unavailable"
