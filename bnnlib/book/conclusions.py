@@ -7,12 +7,12 @@ from typing import Dict, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import BUDGETS
+from ..protocol import BUDGETS, get_budget
 from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, deltas_of, evidence, paper_values,
                      paper_verdicts)
 from .labels import bn_short, dataset_name
 from .paper import READING_UNCERTAINTY
-from .records import epochs_beside_paper, recorded_so_far
+from .records import epochs_beside_paper, first_recorded, recorded_so_far
 
 
 
@@ -185,3 +185,30 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
                              + "; ".join(f"{r.comparison} in {_where(r.dataset, r.batch_norm, r.setting)}"
                                          for r in failing.itertuples()) + ".")
     return " ".join(sentences)
+
+
+def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = None, alpha: float = 0.05) -> Dict:
+    """Each claim as the paper's medians show it and as our runs decide it at cpu, paper and the
+    page's budget (:func:`beside_paper`; a budget still running shows the settings it has
+    recorded, without a verdict), with the texts the page glues: ``what_differs`` (where our runs
+    part from the paper, at every budget decided) and ``pairs_budget`` (the budget C3's pairs are
+    shown at: :func:`~bnnlib.book.records.first_recorded`). Returns {"decided": {budget:
+    (verdicts, summaries) or None}, "table", "pairs_budget": a budget's name or None, "glue"}."""
+    decided = {name: decided_at(name, datasets, results_base, alpha)
+               for name in dict.fromkeys(["cpu", "paper", page_budget])}
+    so_far = {name: recorded_so_far(name, datasets, results_base) for name, d in decided.items() if d is None}
+    table = beside_paper(datasets, decided, alpha, so_far)
+    differences = " ".join(what_differs(datasets, summaries_, verdicts_, get_budget(name))
+                           for name, (verdicts_, summaries_) in ((n, d) for n, d in decided.items() if d is not None))
+    pairs_budget = first_recorded(decided, page_budget)  # C3's pairs: the best budget decided
+    glue = {"what_differs": differences.strip() or "At every budget recorded, our runs support each claim the paper "
+                                                   "makes.",
+            "pairs_budget": f"{pairs_budget} budget ({get_budget(pairs_budget).epochs} epochs)" if pairs_budget
+            else "no budget recorded"}
+    return {"decided": decided, "table": table, "pairs_budget": pairs_budget, "glue": glue}
+
+
+def pairs_table(datasets, every_budget: Dict) -> Optional[pd.DataFrame]:
+    """:func:`deltas_beside_paper` at the budget C3's pairs are shown at (None where none is decided)."""
+    name = every_budget["pairs_budget"]
+    return deltas_beside_paper(datasets, every_budget["decided"][name][1]) if name else None

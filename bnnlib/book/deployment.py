@@ -3,13 +3,15 @@ agreement with the float model, and the committed inference benchmark."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Optional, Sequence
 
 import pandas as pd
 
+from .. import runner
 from ..paths import PROJECT_ROOT
 from ..protocol import ALGORITHMS
-from .. import runner
 from .labels import DATASET_RANK, algorithms_in, bn_with, dataset_name
 from .records import open_store
 from .render import prose
@@ -140,3 +142,22 @@ def inference_figure(report: dict):
         ax.tick_params(axis="x", labelsize=9)
     fig.tight_layout()
     return fig
+
+
+def read_benchmark(path: Optional[str] = None) -> dict:
+    """The inference benchmark's results (``path``, or the committed :data:`BENCHMARK`)."""
+    return json.loads((Path(path) if path else BENCHMARK).read_text())
+
+
+def benchmark_glue(speed: dict) -> dict:
+    """The page's sentences about the benchmark, by glue name: how much faster the packed engine is
+    than float32 at batch 1 and at batch N, with what, and where it ran."""
+    rows = speed["rows"]
+    plain, packed_row = rows["float32, every layer"], rows["packed engine (integer thresholds)"]
+    return {"deploy_speed_1": times_faster(plain["latency_s"] / packed_row["latency_s"]),
+            "deploy_speed_batch": times_faster(plain["batch_s"] / packed_row["batch_s"]),
+            "deploy_batch": f"{speed['batch']:,}",
+            "deploy_threads": str(speed["threads"]),
+            "deploy_processor": speed["processor"],
+            "deploy_kernel": speed["kernel"],
+            "deploy_where": benchmark_processor_phrase(speed["processor"])}

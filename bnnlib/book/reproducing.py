@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 import pandas as pd
+from IPython.display import Markdown, display
 
-from ..protocol import (ALGORITHMS, CONTROLS, LONG_RUN_WORKERS, Budget, get_budget, grid_configs,
+from ..protocol import (ALGORITHMS, BUDGETS, CONTROLS, LONG_RUN_WORKERS, Budget, get_budget, grid_configs,
                         median_epoch_seconds, progress, summarise)
 from ..runner import CLASS_COUNTS, METRICS
 from ..store import EPOCH_KEY, ResultsStore
@@ -15,8 +16,8 @@ from . import probes
 from .labels import DATASET_RANK, bn_short, dataset_name
 from .paper import paper_learning_curve
 from .records import BEST, _finals_with_controls, open_store, paper_finals_so_far, paper_store, recorded_so_far
+from .render import html_table
 from .toc import CHAPTERS, PAGE_UNITS, RESULT_PAGES, SHOWN_SO_FAR, TEMPLATE, result_page_name
-
 
 
 def runs_by_budget(page_budget: Budget, store: ResultsStore, results_base: Optional[str] = None) -> Dict[str, pd.DataFrame]:
@@ -253,3 +254,31 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
                 so_far += shown_so_far(stem, unit, budget)
             add_parts(stem, parts, "final runs of MNIST and Fashion-MNIST", so_far)
     return pd.DataFrame(rows)
+
+
+def budgets_table() -> pd.DataFrame:
+    """Every budget: its epochs, images, final seeds and what it is for."""
+    return pd.DataFrame([{"budget": b.name, "epochs": b.epochs, "training images": b.n_train or "all",
+                          "test images": b.n_test or "all", "final seeds": len(b.seeds),
+                          "what for": b.description} for b in BUDGETS.values()])
+
+
+def show_compute(runs: Dict[str, pd.DataFrame]) -> None:
+    """Per budget of :func:`runs_by_budget`: its stage table and its compute hours in all."""
+    if not runs:
+        print("no runs recorded")
+    for name, recorded in runs.items():
+        display(Markdown(f"### {name} budget"))
+        display(html_table(stage_table(recorded), keep_together=["data", "stage", "rules"]))
+        display(Markdown(f"In all, {recorded['seconds'].sum() / 3600:.2f} hours of compute: each run's share of its "
+                         f"member group's wall time."))
+
+
+def environment_table(runs: Dict[str, pd.DataFrame]) -> Optional[pd.DataFrame]:
+    """The software and machines each budget's runs were computed with (None where no run is recorded)."""
+    environments = [recorded.reindex(columns=["python", "torch", "numpy", "bnnlib", "platform", "processor"])
+                    .drop_duplicates().assign(budget=name) for name, recorded in runs.items()]
+    if not environments:
+        return None
+    environment = pd.concat(environments, ignore_index=True)
+    return environment[["budget", *environment.columns[:-1]]]
