@@ -906,3 +906,24 @@ def test_a_committed_benchmark_says_whether_it_ran_on_the_pages_processor(monkey
     from bnnlib.book import deployment
     monkeypatch.setattr(runner, "processor", lambda device: here)
     assert deployment.benchmark_processor_phrase(benchmark_processor) == expected
+
+
+def test_the_best_budget_is_chosen_by_one_rule_whatever_a_page_needs(tmp_path):
+    """records.choose_budget is the rule: an explicit budget is kept; best is the first of paper,
+    cpu whose runs the page finds complete, else cpu; the conclusions' budget of C3's pairs is the
+    first recorded in that order, then the page's own."""
+    from bnnlib.book import records
+
+    asked = []
+
+    def complete(budget, store):
+        asked.append(budget.name)
+        return budget.name == "cpu"
+    assert records.choose_budget("smoke", tmp_path, complete)[0].name == "smoke" and asked == []
+    budget, store = records.choose_budget("best", tmp_path, complete)
+    assert (budget.name, store.directory, asked) == ("cpu", tmp_path / "cpu", ["paper", "cpu"])
+    assert records.choose_budget("best", tmp_path, lambda budget, store: False)[0].name == "cpu"
+    assert records.first_recorded({"cpu": 1, "paper": 2}, "smoke") == "paper"
+    assert records.first_recorded({"cpu": 1, "paper": None}, "smoke") == "cpu"
+    assert records.first_recorded({"cpu": None, "paper": None, "smoke": 3}, "smoke") == "smoke"
+    assert records.first_recorded({"cpu": None, "paper": None}, "cpu") is None

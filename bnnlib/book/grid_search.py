@@ -3,18 +3,19 @@ our selection beside the paper's, and how the grid's runs ended."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from ..protocol import Budget, ensure_grid, get_budget, grid_configs, summarise
 from ..store import ResultsStore
 from ..sweep import count_by_rule, select_hyperparameters
-from .labels import bn_with, in_table_order, with_setting
+from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, with_setting
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_beside_paper, finished_runs,
                       open_store)
-from .render import _dots_with_collapsed_apart, percent, prose
+from .render import _dots_with_collapsed_apart, percent, prose, save_figure
 
 
 
@@ -219,3 +220,24 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
     ax.set_xlabel("")
     fig.tight_layout()
     return fig
+
+
+def selections_by_setting(grids: Dict[bool, tuple]) -> Tuple[Dict[bool, pd.DataFrame], Dict[bool, pd.DataFrame]]:
+    """(summaries, selections) by BN setting, from :func:`grid_runs_by_setting`'s grids."""
+    summaries = {batch_norm: summary for batch_norm, (_, _, summary) in grids.items()}
+    selections = {batch_norm: select_hyperparameters(summary) for batch_norm, summary in summaries.items()}
+    return summaries, selections
+
+
+def draw_grids(grids: Dict[bool, tuple], dataset: str) -> None:
+    """Each BN setting's grid (:func:`grid_robustness_boxplot`), drawn and saved."""
+    for batch_norm, (grid_budget, _, summary) in grids.items():
+        title = f"Grid search on {DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({grid_budget.name} budget)"
+        figure = grid_robustness_boxplot(summary, title)
+        save_figure(figure, f"grid_search_{dataset}_{bn_slug(batch_norm)}")
+
+
+def show_outcomes(grids: Dict[bool, tuple]) -> None:
+    """:func:`grid_outcomes_sentence` for each BN setting."""
+    for batch_norm, (grid_budget, _, summary) in grids.items():
+        display(Markdown(grid_outcomes_sentence(summary, grid_budget, batch_norm)))

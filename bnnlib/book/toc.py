@@ -35,8 +35,8 @@ PAGE_UNITS = {
 
 
 #: pages that set the paper budget's runs so far beside a setting still shown at another budget, and
-#: which runs: "configurations" (:func:`paper_finals_so_far`), "figure" (its sign configurations, on
-#: the setting of the paper's figure only), "settings" (:func:`claims.recorded_so_far`)
+#: which runs: "configurations" (:func:`records.paper_finals_so_far`), "figure" (its sign configurations, on
+#: the setting of the paper's figure only), "settings" (:func:`records.recorded_so_far`)
 SHOWN_SO_FAR = {"04_results_template": "configurations", "04_results": "configurations",
                 "05_learning_curves": "figure", "07_conclusions": "settings"}
 
