@@ -87,3 +87,19 @@ def test_the_paper_budgets_curve_so_far_names_the_configurations_it_rests_on():
                     "85.0 % at epoch 100.")
     assert learning_curve_so_far(so_far[so_far["activation"] == "tanh"], pd.DataFrame(rows),
                                  paper.paper_learning_curve()) == ""
+
+
+def test_the_pixel_measured_quartiles_cover_every_cell_and_bracket_their_median():
+    """Section 1b: Q1 ≤ median ≤ Q3 in each of the 60 cells (MNIST and Fashion-MNIST with and
+    without BN, CIFAR-10 with BN; 3 rules × 4 settings), each median within 0.001 of section 1's
+    reading by eye (1b says they agree within 0.08 points)."""
+    quartiles = paper.paper_final_quartiles()
+    assert len(quartiles) == 5 * 12
+    assert ((quartiles["paper_q1"] <= quartiles["paper_median"]) &
+            (quartiles["paper_median"] <= quartiles["paper_q3"])).all()
+    keys = ["dataset", "batch_norm", "algorithm", "weights", "activation"]
+    both = quartiles.merge(paper.paper_final_medians(), on=keys, suffixes=("", "_by_eye"))
+    assert len(both) == len(quartiles)
+    assert (both["paper_median"] - both["paper_median_by_eye"]).abs().max() <= 0.0008 + 1e-12
+    one = quartiles.set_index(keys).loc[("mnist", False, "BP", "binary", "sign")]
+    assert (one["paper_q1"], one["paper_median"], one["paper_q3"]) == (0.5805, 0.5941, 0.5992)
