@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="instead of grid and finals: the mechanism chapter's probed runs (every rule's fully "
                                "binary finals with per-layer diagnostics, into <results>/diagnostics/; runs "
                                "the grid searches they need, SHALLOW's included)")
+    protocol.add_argument("--book-runs", action="store_true",
+                          help="instead of grid and finals: the book's own runs, in this order — SHALLOW's grid "
+                               "searches, the probed runs of every rule (as --mechanism), SHALLOW's final runs "
+                               "(its fully binary ones adopted from the probed runs, not computed twice)")
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
 
@@ -251,7 +255,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_protocol(args) -> int:
-    from .protocol import ALGORITHMS, ensure_finals, ensure_grid, get_budget, results_dir
+    from .protocol import ALGORITHMS, DEFAULT_DATASETS, ensure_finals, ensure_grid, get_budget, results_dir
 
     budget = get_budget(args.budget)
     check_cluster(args.cluster)
@@ -266,11 +270,24 @@ def cmd_protocol(args) -> int:
                    diagnostics_every=args.diagnostics)
     algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
     settings = batch_norm_settings(args.batch_norm)
+    if args.mechanism and args.book_runs:
+        raise ValueError("protocol: --mechanism and --book-runs exclude each other; accepted: one of them "
+                         "(--book-runs includes the probed runs of --mechanism)")
     if args.mechanism:
-        from .book.mechanism import PROBE_EVERY, ensure_mechanism
-        pairs = [(d, b) for d in args.dataset or ["mnist", "fashion-mnist"] for b in settings]
-        print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / 'diagnostics'}", flush=True)
-        ensure_mechanism(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
+        from .protocol import PROBE_EVERY, PROBED_FOLDER, ensure_probed
+        pairs = [(d, b) for d in args.dataset or list(DEFAULT_DATASETS) for b in settings]
+        print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / PROBED_FOLDER}", flush=True)
+        ensure_probed(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
+                      **{k: v for k, v in options.items() if k != "diagnostics_every"})
+        return 0
+    if args.book_runs:
+        from .protocol import ensure_book_runs
+        if args.diagnostics or args.grid_only or args.algorithm or args.batch_norm != "both":
+            raise ValueError("protocol --book-runs: runs its stages in full; accepted with it: --budget, --dataset "
+                             "and the execution options (not --diagnostics, --grid-only, --algorithm, --batch-norm)")
+        print(f"[{budget.name}] the book's own runs (SHALLOW grid, probed runs, SHALLOW finals) → {store.directory}",
+              flush=True)
+        ensure_book_runs(budget, store, data, device, datasets=args.dataset or DEFAULT_DATASETS,
                          **{k: v for k, v in options.items() if k != "diagnostics_every"})
         return 0
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
@@ -399,12 +416,17 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     from .protocol import progress
 
     check_count("--workers", workers, 1)
-    state = progress(store, budget)
-    print(f"protocol at budget {budget.name} (mnist and fashion-mnist): {state.runs_complete}/{state.runs_total} "
-          f"runs finished, {state.run_epochs_done}/{state.run_epochs_total} run-epochs "
-          f"({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
-    for (stage, finished, total), until in zip(state.stages, state.hours_until_done(workers)):
-        print(f"  {stage:<28} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
+    paper = progress(store, budget)
+    state = progress(store, budget, book_runs=True)
+    for title, part in ((f"protocol at budget {budget.name} (mnist and fashion-mnist)", slice(0, len(paper.stages))),
+                        ("then the book's own runs (protocol --book-runs)", slice(len(paper.stages), None))):
+        stages = state.stages[part]
+        finished, total = sum(s[1] for s in stages), sum(s[2] for s in stages)
+        print(f"{title}: {finished}/{total} runs finished")
+        for (stage, finished, total), until in zip(stages, state.hours_until_done(workers)[part]):
+            print(f"  {stage:<38} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
+    print(f"in all: {state.runs_complete}/{state.runs_total} runs finished, {state.run_epochs_done}/"
+          f"{state.run_epochs_total} run-epochs ({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
     hours = state.hours_left(workers)
     if hours is not None:
         where = f"on the machine of the latest record ({state.machine})" if state.processor else "over all runs"

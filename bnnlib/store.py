@@ -26,7 +26,7 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 import pandas as pd
 import torch
@@ -102,6 +102,10 @@ def _check_schema(table: pd.DataFrame, path: Path) -> None:
             raise ValueError(f"{path} line {index + 2}: {column}={_plain(table[column].iloc[index])!r} is not "
                              f"{'a run id (16 hex digits)' if kind == 'id' else 'one of ' + ', '.join(_STATUSES) if kind == 'status' else 'a ' + kind}"
                              f"; fix or delete that line (line 1 is the header)")
+
+
+#: what merge_from brings, by name, in the order it writes them
+MERGED_TABLES = ("epochs", "runs", "packed", "diagnostics")
 
 
 class ResultsStore:
@@ -249,7 +253,8 @@ class ResultsStore:
         over = (runs["status"] == "diverged") | ((runs["status"] == "complete") & (recorded >= wanted))
         return runs[over]
 
-    def merge_from(self, source: "ResultsStore") -> dict:
+    def merge_from(self, source: "ResultsStore", only: Optional[Iterable[str]] = None,
+                   tables: Sequence[str] = MERGED_TABLES) -> dict:
         """Bring the finished runs of another results folder (a GPU machine's, another
         checkout's) into this one: their epochs.csv, runs.csv, packed.csv and diagnostics.csv
         rows, their packed files and kept states. Unfinished runs stay behind (their checkpoints
@@ -258,11 +263,18 @@ class ResultsStore:
 
         Everything is checked before anything is written: both folders must be readable, and a
         dataset's runs must come from the same data (``data_digest``) and, like every run of one
-        folder, from the same arithmetic version. Returns what was merged and left out."""
+        folder, from the same arithmetic version. Returns what was merged and left out.
+
+        ``only``: just these run ids of the source; ``tables``: just these of its tables (packed
+        models travel with "packed", kept states with "runs")."""
         from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE
 
         if source.directory.resolve() == self.directory.resolve():
             raise ValueError(f"merge: the source {source.directory} is the results folder itself")
+        unknown = set(tables) - set(MERGED_TABLES)
+        if unknown:
+            raise ValueError(f"merge: unknown table(s) {', '.join(sorted(unknown))}; "
+                             f"accepted: {', '.join(MERGED_TABLES)}")
         if not source.runs_path.exists():
             raise ValueError(f"merge: {source.directory} holds no runs.csv; accepted: a results folder")
         report = {"merged": [], "unfinished": [], "already_here": [], "training_here": [], "packed": 0, "states": 0}
@@ -270,6 +282,9 @@ class ResultsStore:
         if every.empty:  # a folder whose first run has not written a row yet: nothing to bring
             return report
         finished = source.finished_runs()
+        if only is not None:
+            only = set(only)
+            every, finished = every[every["run_id"].isin(only)], finished[finished["run_id"].isin(only)]
         here = self.runs()
         done_here = set(self.finished_runs()["run_id"]) if not here.empty else set()
         candidates = finished[~finished["run_id"].isin(done_here)]
@@ -282,18 +297,21 @@ class ResultsStore:
             chosen = set(held)
             if not chosen:
                 return report
-            tables = [(self.epochs_path, source.epochs(), EPOCH_KEY), (self.runs_path, every, ["run_id"]),
-                      (self.directory / "packed.csv", source.table("packed.csv"), ["run_id"]),
-                      (self.directory / DIAGNOSTICS_TABLE, source.table(DIAGNOSTICS_TABLE), list(DIAGNOSTICS_KEY))]
+            # in this order: epochs before runs, so runs.csv never calls a run complete before its epochs are here
+            readers = {"epochs": lambda: (self.epochs_path, source.epochs(), EPOCH_KEY),
+                       "runs": lambda: (self.runs_path, every, ["run_id"]),
+                       "packed": lambda: (self.directory / "packed.csv", source.table("packed.csv"), ["run_id"]),
+                       "diagnostics": lambda: (self.directory / DIAGNOSTICS_TABLE, source.table(DIAGNOSTICS_TABLE),
+                                               list(DIAGNOSTICS_KEY))}
             with self._locked():
-                # epochs before runs: runs.csv never calls a run complete before its epochs are here
-                for path, table, key in tables:
+                for path, table, key in (readers[name]() for name in MERGED_TABLES if name in tables):
                     if not table.empty:
                         rows = table[table["run_id"].isin(chosen)]
                         if not rows.empty:
                             self._merge_unlocked(path, rows, key)
+            files = [f for f in (("packed", "packed", "bnn"), ("states", "runs", "pt")) if f[1] in tables]
             for run_id in sorted(chosen):
-                for folder, name in (("packed", f"{run_id}.bnn"), ("states", f"{run_id}.pt")):
+                for folder, name in ((folder, f"{run_id}.{suffix}") for folder, _, suffix in files):
                     origin, target = source.directory / folder / name, self.directory / folder / name
                     if origin.exists() and not target.exists():
                         target.parent.mkdir(parents=True, exist_ok=True)

@@ -557,7 +557,9 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     from bnnlib.store import ResultsStore
     from bnnlib.protocol import LONG_RUN_WORKERS, get_budget, grid_configs
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"long-run:.*\n.*--budget paper --workers (\d+)", makefile).group(1) == str(LONG_RUN_WORKERS)
+    assert re.search(r"LONG_RUN := .*--budget paper --workers (\d+)", makefile).group(1) == str(LONG_RUN_WORKERS)
+    # the protocol, then the book's own runs, by the same workers
+    assert re.search(r"long-run:.*\n\t\$\(LONG_RUN\) >>.*\n\t\$\(LONG_RUN\) --book-runs >>", makefile)
     store = ResultsStore(tmp_path / "paper")
     done = grid_configs("mnist", False, get_budget("paper"))[0]  # one grid run, 100 epochs at 6 s each
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0)])

@@ -23,49 +23,23 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, summarise
+from ..protocol import (PROBE_EVERY, REPORTED_ALGORITHMS, Budget, ensure_probed, probed_finals, probed_store,
+                        summarise)
 from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 
-SETTING = {"weights": "binary", "activation": "sign"}
-#: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
-PROBE_EVERY = 10
-FOLDER = "diagnostics"
-
 
 def mechanism_store(store: ResultsStore) -> ResultsStore:
-    return ResultsStore(store.directory / FOLDER)
-
-
-def mechanism_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                      data: Optional[DataOptions] = None, device: str = "cpu",
-                      algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
-    """The fully binary final runs of every rule (its grid search is run first where missing)."""
-    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **execute_options)
-    return _binary_finals(grid, dataset, batch_norm, budget, device)
-
-
-def _binary_finals(grid: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
-                   device: str = "cpu") -> List[RunConfig]:
-    """The final runs of the fully binary setting, from a grid search's per-run summary."""
-    selection = select_hyperparameters(grid)
-    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
-    return final_configs(chosen, dataset, batch_norm, budget, device)
+    return probed_store(store)
 
 
 def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
                      data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
                      **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
     """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
-    from ..runner import execute
-
-    probed = mechanism_store(store)
-    configs = []
-    for dataset, batch_norm in settings:
-        configs += mechanism_configs(dataset, batch_norm, budget, store, data, device, **execute_options)
-    execute(configs, probed, data, diagnostics_every=every, **execute_options)
-    return configs, probed
+    configs = ensure_probed(settings, budget, store, data, device, every, **execute_options)
+    return configs, probed_store(store)
 
 
 def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
@@ -180,7 +154,7 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
 
 
 def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
-    """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
+    """The probed runs' configs from the records alone; LookupError while a grid is incomplete."""
     from ..protocol import GRID_DATASET, grid_configs
     from .report import all_finished
 
@@ -188,7 +162,7 @@ def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: Resu
     grid = summarise(store, grid_runs, budget)
     if not all_finished(grid, grid_runs, budget):
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
-    return _binary_finals(grid, dataset, batch_norm, budget)
+    return probed_finals(select_hyperparameters(grid), dataset, batch_norm, budget)
 
 
 # ---------------------------------------------------------------------- figures
