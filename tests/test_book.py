@@ -859,3 +859,26 @@ def test_a_committed_benchmark_says_whether_it_ran_on_the_pages_processor(monkey
     from bnnlib.book import report
     monkeypatch.setattr(runner, "processor", lambda device: here)
     assert report.benchmark_processor_phrase(benchmark_processor) == expected
+
+
+def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
+    """The README's front-page verdicts are the Conclusions page's glued values, not typed ones:
+    a re-executed page with other numbers fails here until the README says the same."""
+    import json
+    import re
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    glued = {}
+    for cell in json.loads((ROOT / "chapters" / "07_conclusions.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued[name] = output["data"]["application/papermill.record/text/plain"].strip("'\"")
+    assert glued["pairs_budget"] == "paper budget (100 epochs)"
+    for claim in ("c1", "c2", "c3"):
+        assert f"{claim.upper()} — " in readme and f": {glued[f'{claim}_verdict']}" in readme
+    assert f"({glued['c1_tests']} one-sided tests" in readme
+    dfa = re.findall(r"DFA − BP = (\S+) points on (\S+) \(", glued["c2_binary_sign"])
+    assert len(dfa) == 2 and all(f"{value} points on {dataset}" in readme for value, dataset in dfa)
+    dfa_p, drtp_p = glued["c3_p"].split(", ")
+    assert f"Holm-adjusted p: {dfa_p}, {drtp_p}" in readme
+    assert f"BP {glued['c3_bp']}, DFA {glued['c3_dfa']}, DRTP {glued['c3_drtp']}" in readme
