@@ -142,8 +142,6 @@ class Trainer:
 class BP(Trainer):
     """Backpropagation: δy_k = δz_{k+1} W_{k+1}ᵀ, through sign(W_{k+1}) for binary layers."""
 
-    name = "BP"
-
     def hidden_signal(self, k, delta_z_above, cache, error, onehot):
         return torch.bmm(delta_z_above, cache.effective_weights[k + 1].transpose(1, 2))
 
@@ -173,8 +171,6 @@ class _RandomProjection(Trainer):
 class DFA(_RandomProjection):
     """Direct Feedback Alignment (Nøkland 2016): δy_k = e B_k."""
 
-    name = "DFA"
-
     def hidden_signal(self, k, delta_z_above, cache, error, onehot):
         return torch.bmm(error, self.feedback[k])
 
@@ -182,8 +178,6 @@ class DFA(_RandomProjection):
 @TRAINERS.register("DRTP")
 class DRTP(_RandomProjection):
     """Direct Random Target Projection (Frenkel et al. 2021): δy_k = t B_k, t ∈ {0, 1} one-hot."""
-
-    name = "DRTP"
 
     def hidden_signal(self, k, delta_z_above, cache, error, onehot):
         return torch.bmm(onehot, self.feedback[k])
@@ -195,11 +189,12 @@ class SHALLOW(Trainer):
     blocks, BN's γ and β included, keep their initial values. Its result is what a network's
     random binary features give by themselves."""
 
-    name = "SHALLOW"
     trains_hidden = False
 
     def hidden_signal(self, k, delta_z_above, cache, error, onehot):
-        raise AssertionError("SHALLOW computes no hidden signal")
+        # Trainer.step never asks (trains_hidden is False); a caller that does gets told why
+        raise NotImplementedError("SHALLOW trains the output layer only and has no hidden signal: its hidden "
+                                  "blocks keep their initial weights (trains_hidden is False)")
 
 
 def make_trainer(name: str, model: BinaryMLP, lr: FloatOrPerMember) -> Trainer:

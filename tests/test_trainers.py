@@ -1,6 +1,8 @@
 """The three learning rules against independent computations on tiny nets."""
 
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,3 +169,23 @@ def test_same_seed_gives_same_initial_weights_for_every_algorithm_and_member_set
     drtp = make_trainer("DRTP", BinaryMLP([4, 5], **TINY), 0.1)
     assert torch.equal(dfa.feedback[0][0], drtp.feedback[0][0])
     assert all(b.abs().max() <= 1 for b in dfa.feedback)
+
+
+def test_a_registered_name_is_the_objects_name_and_written_once():
+    from bnnlib.binarize import ACTIVATIONS, WEIGHT_BINARISERS
+    from bnnlib.trainers import TRAINERS
+    for registry in (ACTIVATIONS, WEIGHT_BINARISERS, TRAINERS):
+        for name in registry.names():
+            assert registry.get(name).name == name
+    for module in ("binarize.py", "trainers.py"):  # no class body repeats its decorator's name
+        source = (Path(__file__).resolve().parents[1] / "bnnlib" / module).read_text()
+        assert re.search(r'name = "\w', source) is None
+
+
+def test_shallow_refuses_to_compute_a_hidden_signal_and_says_why():
+    from bnnlib.model import BinaryMLP
+    from bnnlib.trainers import make_trainer
+    trainer = make_trainer("SHALLOW", BinaryMLP(seeds=[2], activation="sign", binary_weights=True,
+                                                batch_norm=False, init=0.1), lr=1e-4)
+    with pytest.raises(NotImplementedError, match="SHALLOW trains the output layer only"):
+        trainer.hidden_signal(0, None, None, None, None)
