@@ -21,7 +21,7 @@ from .runner import (DEFAULT_MAX_MEMBERS, STOPPED_EXIT_STATUS, DataOptions, Stop
                      plan, stop_on_signal)
 from .store import ResultsStore
 from .sweep import count_by_rule, load_sweep, restrict, run_summary
-from .trainers import TRAINERS
+from .trainers import TRAINERS, rules
 
 EXAMPLES = """examples:
   python -m bnnlib run --dataset mnist --algorithm DFA --epochs 1 --results results/try
@@ -126,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--batch-norm", choices=[*SWITCH, "both"], nargs="?", const="on", default="both",
                           help="which settings to run (default both; --batch-norm alone: on)")
     protocol.add_argument("--algorithm", action="append", choices=TRAINERS.names(),
-                          help="repeatable; default the paper's BP, DFA and DRTP (SHALLOW: the output-layer-"
-                               "only control, run through the same grid search and finals)")
+                          help=f"repeatable; default the paper's {', '.join(rules('paper'))} (our controls "
+                               f"{', '.join(rules('control'))} and extensions {', '.join(rules('extension'))} run "
+                               f"through the same grid search and finals; with --mechanism: the rules to probe, "
+                               f"default the paper's and the controls)")
     protocol.add_argument("--grid-only", action="store_true", help="stop after the grid search")
     protocol.add_argument("--mechanism", action="store_true",
                           help="instead of grid and finals: the mechanism chapter's probed runs (every rule's fully "
@@ -274,11 +276,13 @@ def cmd_protocol(args) -> int:
         raise ValueError("protocol: --mechanism and --book-runs exclude each other; accepted: one of them "
                          "(--book-runs includes the probed runs of --mechanism)")
     if args.mechanism:
-        from .protocol import PROBE_EVERY, PROBED_FOLDER, ensure_probed
+        from .protocol import PROBE_EVERY, PROBED_FOLDER, PROBED_RULES, ensure_probed
         pairs = [(d, b) for d in args.dataset or list(DEFAULT_DATASETS) for b in settings]
-        print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / PROBED_FOLDER}", flush=True)
+        probed_rules = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else PROBED_RULES
+        print(f"[{budget.name}] mechanism runs of {', '.join(probed_rules)} for {pairs} → "
+              f"{store.directory / PROBED_FOLDER}", flush=True)
         ensure_probed(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
-                      **{k: v for k, v in options.items() if k != "diagnostics_every"})
+                      algorithms=probed_rules, **{k: v for k, v in options.items() if k != "diagnostics_every"})
         return 0
     if args.book_runs:
         from .protocol import ensure_book_runs
@@ -419,7 +423,8 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     paper = progress(store, budget)
     state = progress(store, budget, book_runs=True)
     for title, part in ((f"protocol at budget {budget.name} (mnist and fashion-mnist)", slice(0, len(paper.stages))),
-                        ("then the book's own runs (protocol --book-runs)", slice(len(paper.stages), None))):
+                        ("then the book's own runs (protocol --book-runs; an extension rule's: protocol "
+                         "--algorithm RULE)", slice(len(paper.stages), None))):
         stages = state.stages[part]
         finished, total = sum(s[1] for s in stages), sum(s[2] for s in stages)
         print(f"{title}: {finished}/{total} runs finished")

@@ -17,13 +17,20 @@ from .config import RunConfig, switch_word
 from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters
+from .trainers import rules
 
+# The rules by role, from the registry (bnnlib/rules/: a rule declares its role), in table order.
 #: the paper's learning rules: what the protocol runs unless told otherwise
-ALGORITHMS = ("BP", "DFA", "DRTP")
-#: every rule the book reports, in table order: the paper's, then the SHALLOW control (trains the
-#: output layer only; ``protocol --algorithm SHALLOW`` runs it through the same grid and finals)
-CONTROLS = ("SHALLOW",)
-REPORTED_ALGORITHMS = ALGORITHMS + CONTROLS
+ALGORITHMS = rules("paper")
+#: our controls (SHALLOW: the output layer trained alone; ``protocol --algorithm SHALLOW`` runs
+#: it through the same grid and finals)
+CONTROLS = rules("control")
+#: our extensions (``protocol --algorithm FA``): shown beside the paper's rules, never in its claims
+EXTENSIONS = rules("extension")
+#: every rule the book reports where its runs are recorded, in table order
+REPORTED_ALGORITHMS = ALGORITHMS + CONTROLS + EXTENSIONS
+#: the rules the mechanism chapter probes: the paper's and the controls it measures them against
+PROBED_RULES = ALGORITHMS + CONTROLS
 WEIGHT_KINDS = ("continuous", "binary")
 ACTIVATION_KINDS = ("tanh", "sign")
 GRID = {"init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6]}
@@ -222,7 +229,7 @@ def probed_finals(selection: pd.DataFrame, dataset: str, batch_norm: bool, budge
 
 def ensure_probed(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
                   data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
-                  algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
+                  algorithms: Sequence[str] = PROBED_RULES, **execute_options) -> List[RunConfig]:
     """Run what is missing of the probed runs of these (dataset, batch_norm) settings (the grid
     searches they need first, SHALLOW's included); returns their configs."""
     configs = []
@@ -565,28 +572,45 @@ def _probed_rates(rate_of: Callable[[tuple], float], runs: pd.DataFrame,
 
 
 def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datasets: Sequence[str], done) -> None:
-    """The stages of :func:`ensure_book_runs`, appended to ``plan``."""
+    """The stages of :func:`ensure_book_runs`, then those of every extension rule with a run
+    recorded (``protocol --algorithm RULE``: its grid searches, then its finals), appended to ``plan``."""
     probed_done = _epochs_done(probed_store(store), budget)
     settings = [(d, b) for d in datasets for b in (False, True)]
-    for grid_dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in settings):
-        grid = grid_configs(grid_dataset, batch_norm, budget, algorithms=CONTROLS)
-        plan.add(f"{'+'.join(CONTROLS)} grid, {grid_dataset}, BN {switch_word(batch_norm)}", grid,
-                 [done(c) for c in grid])
-    n_probed = len(REPORTED_ALGORITHMS) * len(budget.seeds)
+    _plan_grids(plan, CONTROLS, budget, settings, done)
+    n_probed = len(PROBED_RULES) * len(budget.seeds)
     for dataset, batch_norm in settings:
-        selection = _grid_selection(store, dataset, batch_norm, budget, done, REPORTED_ALGORITHMS)
+        selection = _grid_selection(store, dataset, batch_norm, budget, done, PROBED_RULES)
         configs = [] if selection is None else probed_finals(selection, dataset, batch_norm, budget)
         plan.add(f"probed runs, {dataset}, BN {switch_word(batch_norm)}", configs, [probed_done(c) for c in configs],
                  total=n_probed, probed=True,
-                 unknown=() if configs else _structures(dataset, batch_norm, budget, REPORTED_ALGORITHMS,
+                 unknown=() if configs else _structures(dataset, batch_norm, budget, PROBED_RULES,
                                                         len(budget.seeds), PROBED_SETTING))
-    n_controls = len(CONTROLS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * len(budget.seeds)
+    # SHALLOW's fully binary finals are the probed runs' (computed once, adopted by ensure_book_runs)
+    _plan_finals(plan, store, CONTROLS, budget, settings,
+                 lambda c: max(done(c), probed_done(c)) if _is_probed_setting(c) else done(c), adopted=True)
+    runs = store.runs()
+    recorded = set() if runs.empty else set(runs["algorithm"])
+    for rule in (r for r in EXTENSIONS if r in recorded):
+        _plan_grids(plan, (rule,), budget, settings, done)
+        _plan_finals(plan, store, (rule,), budget, settings, done)
+
+
+def _plan_grids(plan: _StagePlan, algorithms: Sequence[str], budget: Budget, settings, done) -> None:
+    for grid_dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in settings):
+        grid = grid_configs(grid_dataset, batch_norm, budget, algorithms=algorithms)
+        plan.add(f"{'+'.join(algorithms)} grid, {grid_dataset}, BN {switch_word(batch_norm)}", grid,
+                 [done(c) for c in grid])
+
+
+def _plan_finals(plan: _StagePlan, store: ResultsStore, algorithms: Sequence[str], budget: Budget, settings, done,
+                 adopted: bool = False) -> None:
+    """Final-run stages of ``algorithms``; ``adopted``: their probed setting's runs come from the
+    probed runs, so before their grid is selected they are not counted as left here."""
+    total = len(algorithms) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * len(budget.seeds)
     for dataset, batch_norm in settings:
-        selection = _grid_selection(store, dataset, batch_norm, budget, done, CONTROLS)
+        selection = _grid_selection(store, dataset, batch_norm, budget, done, algorithms)
         configs = [] if selection is None else final_configs(selection, dataset, batch_norm, budget)
-        # the fully binary ones are the probed runs' (computed once, adopted by ensure_book_runs)
-        plan.add(f"{'+'.join(CONTROLS)} finals, {dataset}, BN {switch_word(batch_norm)}", configs,
-                 [max(done(c), probed_done(c) if _is_probed_setting(c) else 0) for c in configs], total=n_controls,
-                 unknown=() if configs else [c for c in _structures(dataset, batch_norm, budget, CONTROLS,
-                                                                    len(budget.seeds))
-                                             if not _is_probed_setting(c)])
+        unknown = [] if configs else [c for c in _structures(dataset, batch_norm, budget, algorithms, len(budget.seeds))
+                                      if not (adopted and _is_probed_setting(c))]
+        plan.add(f"{'+'.join(algorithms)} finals, {dataset}, BN {switch_word(batch_norm)}", configs,
+                 [done(c) for c in configs], total=total, unknown=unknown)

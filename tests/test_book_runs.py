@@ -4,7 +4,7 @@ once (the probed runs') and adopted, never trained twice."""
 
 import pytest
 
-from bnnlib.protocol import (ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS, Budget, adopt_probed, final_configs,
+from bnnlib.protocol import (ALGORITHMS, CONTROLS, PROBED_RULES, Budget, adopt_probed, final_configs,
                              grid_configs, probed_finals, probed_store, progress)
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import run_summary, select_hyperparameters
@@ -43,10 +43,10 @@ def test_progress_counts_probed_runs_and_adopted_shallow_finals(tmp_path):
     """Both MNIST grids (the paper's rules and SHALLOW) complete without BN; SHALLOW's fully
     binary finals probed (so its finals stage counts them as done before they are adopted)."""
     store = ResultsStore(tmp_path)
-    record(store, grid_configs("mnist", False, TINY, algorithms=REPORTED_ALGORITHMS), 2)
+    record(store, grid_configs("mnist", False, TINY, algorithms=PROBED_RULES), 2)
     selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
     probed = probed_finals(selection, "mnist", False, TINY)
-    assert len(probed) == len(REPORTED_ALGORITHMS) * 2
+    assert len(probed) == len(PROBED_RULES) * 2
     assert {(c.weights, c.activation) for c in probed} == {("binary", "sign")}
     shallow_binary = [c for c in probed if c.algorithm == "SHALLOW"]
     record(probed_store(store), shallow_binary, 2)
@@ -99,3 +99,19 @@ def test_book_runs_refuse_options_that_would_cut_their_stages(tmp_path, capsys, 
     error = capsys.readouterr().err
     assert error.startswith("error: protocol") and "accepted" in error and error.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_an_extension_rule_is_counted_by_status_once_it_has_a_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert not any(name.startswith("FA ") for name, _, _ in progress(store, TINY, book_runs=True).stages)
+    fa_grid = grid_configs("mnist", False, TINY, algorithms=("FA",))
+    record(store, fa_grid, 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["FA grid, mnist, BN off"] == (24, 24) and stages["FA grid, mnist, BN on"] == (0, 24)
+    assert stages["FA finals, mnist, BN off"] == (0, 8) and stages["FA finals, fashion-mnist, BN on"] == (0, 8)
+    assert "SDFA grid, mnist, BN off" not in stages
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs()).query("algorithm == 'FA'")),
+                           "mnist", False, TINY)
+    record(store, finals[:3], 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["FA finals, mnist, BN off"] == (3, 8)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import (PROBE_EVERY, REPORTED_ALGORITHMS, Budget, ensure_probed, probed_finals, probed_store,
+from ..protocol import (PROBE_EVERY, PROBED_RULES, Budget, ensure_probed, probed_finals, probed_store,
                         summarise)
 from ..runner import DataOptions
 from ..store import ResultsStore
@@ -91,7 +91,7 @@ def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     for (dataset, batch_norm), part in accuracy.groupby(["dataset", "batch_norm"]):
         usable = part[~part["diverged"]]
         shallow = usable[usable["algorithm"] == "SHALLOW"]["best_test_accuracy"]
-        for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(part["algorithm"])]:
+        for algorithm in [a for a in PROBED_RULES if a in set(part["algorithm"])]:
             mine = usable[usable["algorithm"] == algorithm]["best_test_accuracy"]
             row = {"dataset": dataset, "batch_norm": batch_norm, "algorithm": algorithm,
                    "mean accuracy": float(mine.mean()), "seeds": int(len(mine))}
@@ -158,7 +158,7 @@ def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: Resu
     from ..protocol import GRID_DATASET, grid_configs
     from .report import all_finished
 
-    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
+    grid_runs = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=PROBED_RULES)
     grid = summarise(store, grid_runs, budget)
     if not all_finished(grid, grid_runs, budget):
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
@@ -279,7 +279,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     medians = per_run.groupby(["dataset", "batch_norm", "algorithm", "layer_name"]).median(numeric_only=True)
     settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
     n = len(settings)
-    for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(table["algorithm"])]:
+    for algorithm in [a for a in PROBED_RULES if a in set(table["algorithm"])]:
         rows = table[table["algorithm"] == algorithm]
         parts = []
         if algorithm != "SHALLOW":
