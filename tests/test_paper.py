@@ -7,6 +7,8 @@ import pytest
 from bnnlib.book import paper
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper"
+#: the protocol as the book ships it: its appendix page
+PROTOCOL_PAGE = Path(__file__).resolve().parents[1] / "chapters" / "98_protocol.md"
 
 
 def test_every_published_number_is_parsed():
@@ -23,19 +25,20 @@ def test_every_published_number_is_parsed():
     assert (bp["init"], bp["lr"], bp["train_accuracy"], bp["test_accuracy"]) == (0.1, 1e-6, 0.6057, 0.6041)
 
 
-def test_the_packaged_copy_equals_the_shared_paper_results():
-    source = SHARED / "PAPER_RESULTS.md"
+@pytest.mark.parametrize("shared,shipped", [("PAPER_RESULTS.md", paper.SOURCE),
+                                            ("PROTOCOL.md", PROTOCOL_PAGE)])
+def test_the_shipped_copies_equal_the_shared_sources(shared, shipped):
+    """The paper's numbers ship with the package, its protocol as the book's appendix page
+    (paper_results.md cites it): both verbatim."""
+    source = SHARED / shared
     if not source.exists():
         pytest.skip("../shared/paper is not beside this checkout")
-    assert paper.SOURCE.read_text() == source.read_text()
+    assert shipped.read_text() == source.read_text()
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_the_paper_selection_agrees_with_the_protocol(batch_norm):
-    source = SHARED / "PROTOCOL.md"
-    if not source.exists():
-        pytest.skip("../shared/paper is not beside this checkout")
-    tables = [rows for heading, rows in paper._tables(source.read_text()) if rows[0][:3] == ["algorithm", "weights", "activation"]]
+    tables = [rows for heading, rows in paper._tables(PROTOCOL_PAGE.read_text()) if rows[0][:3] == ["algorithm", "weights", "activation"]]
     protocol_rows = {(a, w, act): (float(i), float(lr)) for a, w, act, i, lr in tables[int(batch_norm)][1:]}
     ours = {(r.algorithm, r.weights, r.activation): (r.init, r.lr) for r in paper.paper_selection(batch_norm).itertuples()}
     assert ours == protocol_rows
