@@ -6,6 +6,7 @@ resumable: what a results folder already holds is read, never recomputed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -245,7 +246,7 @@ def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOpt
     """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
     (a) SHALLOW's grid searches; (b) the probed runs of every rule, SHALLOW's included; (c)
     SHALLOW's final runs, whose fully binary ones are the probed runs of (b), adopted into the
-    final runs' folder rather than computed twice."""
+    final runs' folder rather than computed twice; (d) the evaluation check (:func:`evaluation_configs`)."""
     settings = [(d, b) for d in datasets for b in (False, True)]
     for dataset, batch_norm in settings:
         ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
@@ -255,6 +256,31 @@ def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOpt
         finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget, device)
         adopt_probed(store, [c for c in finals if _is_probed_setting(c)])
         execute(finals, store, data, **execute_options)
+    for dataset in datasets:
+        grid = ensure_grid(dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)
+        execute(evaluation_configs(select_hyperparameters(grid), dataset, budget, device), evaluation_store(store),
+                data, **execute_options)
+
+
+#: where the evaluation check's runs live: apart, since they are not the records of record
+EVALUATION_FOLDER = "evaluation"
+#: how many of the final runs' seeds it repeats (the budget's first ones): each check run is paired
+#: with the record of the same seed
+EVALUATION_CHECK_SEEDS = 2
+
+
+def evaluation_store(store: ResultsStore) -> ResultsStore:
+    return ResultsStore(store.directory / EVALUATION_FOLDER)
+
+
+def evaluation_configs(selection: pd.DataFrame, dataset: str, budget: Budget, device: str = "cpu") -> List[RunConfig]:
+    """The evaluation check: the paper's final runs with BN (every rule and setting, seeds
+    the budget's first EVALUATION_CHECK_SEEDS) again with ``evaluation="paper-code"`` — the original code's pass that
+    moves BN's running statistics before each test evaluation. Training is the same, so each
+    run's test accuracy against its record's (same seed) measures what that pass does."""
+    finals = final_configs(selection, dataset, True, budget, device)
+    seeds = budget.seeds[:EVALUATION_CHECK_SEEDS]
+    return [dataclasses.replace(c, evaluation="paper-code") for c in finals if c.seed in seeds]
 
 
 def adopt_probed(store: ResultsStore, configs: Sequence[RunConfig]) -> List[str]:
@@ -538,8 +564,8 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
 
 
 def _with_probed(runs: pd.DataFrame, probed: pd.DataFrame) -> pd.DataFrame:
-    """Records (runs.csv or epochs.csv rows) whose speeds estimate the hours left, the probed runs among them as kinds of
-    their own (:func:`_kind`)."""
+    """Records (runs.csv or epochs.csv rows) whose speeds estimate the hours left, the probed runs
+    among them as kinds of their own (:func:`_kind`)."""
     if probed.empty:
         return runs
     # a probed run has the id of the final run it probes: told apart here, so each keeps its own speed
@@ -588,6 +614,14 @@ def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datas
     # SHALLOW's fully binary finals are the probed runs' (computed once, adopted by ensure_book_runs)
     _plan_finals(plan, store, CONTROLS, budget, settings,
                  lambda c: max(done(c), probed_done(c)) if _is_probed_setting(c) else done(c), adopted=True)
+    checked_done = _epochs_done(evaluation_store(store), budget)
+    seeds = len(budget.seeds[:EVALUATION_CHECK_SEEDS])
+    for dataset in datasets:
+        selection = _grid_selection(store, dataset, True, budget, done, ALGORITHMS)
+        configs = [] if selection is None else evaluation_configs(selection, dataset, budget)
+        plan.add(f"evaluation check, {dataset}, BN on", configs, [checked_done(c) for c in configs],
+                 total=len(ALGORITHMS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * seeds,
+                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds))
     runs = store.runs()
     recorded = set() if runs.empty else set(runs["algorithm"])
     for rule in (r for r in EXTENSIONS if r in recorded):

@@ -201,7 +201,7 @@ def build_training(configs: Sequence[RunConfig], input_size: int, pixel_inputs: 
                       binary_weights=first.binary_weights, batch_norm=first.batch_norm,
                       init=[c.init for c in configs], device=first.device, pixel_inputs=pixel_inputs)
     trainer = make_trainer(first.algorithm, model, lr=[c.lr for c in configs])
-    return MemberTraining(model, trainer, batch_size=first.batch_size)
+    return MemberTraining(model, trainer, batch_size=first.batch_size, evaluation=first.evaluation)
 
 
 def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,

@@ -6,6 +6,7 @@ import pytest
 
 from bnnlib.protocol import (ALGORITHMS, CONTROLS, PROBED_RULES, Budget, adopt_probed, final_configs,
                              grid_configs, probed_finals, probed_store, progress)
+from bnnlib.config import RunConfig
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import run_summary, select_hyperparameters
 
@@ -32,11 +33,13 @@ def test_progress_lists_the_book_runs_after_the_protocol_in_the_order_they_run(t
                      "probed runs, mnist, BN off", "probed runs, mnist, BN on",
                      "probed runs, fashion-mnist, BN off", "probed runs, fashion-mnist, BN on",
                      "SHALLOW finals, mnist, BN off", "SHALLOW finals, mnist, BN on",
-                     "SHALLOW finals, fashion-mnist, BN off", "SHALLOW finals, fashion-mnist, BN on"]
+                     "SHALLOW finals, fashion-mnist, BN off", "SHALLOW finals, fashion-mnist, BN on",
+                     "evaluation check, mnist, BN on", "evaluation check, fashion-mnist, BN on"]
     totals = [total for _, _, total in state.stages[len(paper_only.stages):]]
-    # 24 grid runs per BN setting; 4 rules × 2 seeds probed; SHALLOW's 4 settings × 2 seeds
-    assert totals == [24, 24] + [8] * 4 + [8] * 4
-    assert state.runs_total == paper_only.runs_total + 48 + 32 + 32
+    # 24 grid runs per BN setting; 4 rules × 2 seeds probed; SHALLOW's 4 settings × 2 seeds; the
+    # paper's 12 configurations with BN × its first 2 seeds checked
+    assert totals == [24, 24] + [8] * 4 + [8] * 4 + [24, 24]
+    assert state.runs_total == paper_only.runs_total + 48 + 32 + 32 + 48
 
 
 def test_progress_counts_probed_runs_and_adopted_shallow_finals(tmp_path):
@@ -115,3 +118,21 @@ def test_an_extension_rule_is_counted_by_status_once_it_has_a_run(tmp_path):
     record(store, finals[:3], 2)
     stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
     assert stages["FA finals, mnist, BN off"] == (3, 8)
+
+
+def test_the_evaluation_check_repeats_the_first_seeds_of_the_bn_finals_with_the_paper_codes_evaluation(tmp_path):
+    from bnnlib.protocol import evaluation_configs, evaluation_store
+    store = ResultsStore(tmp_path)
+    record(store, grid_configs("mnist", True, TINY), 2)
+    selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
+    checks = evaluation_configs(selection, "fashion-mnist", TINY)
+    finals = {c.run_id: c for c in final_configs(selection, "fashion-mnist", True, TINY)}
+    assert len(checks) == 12 * 2 and {c.seed for c in checks} == {2, 3}
+    assert {c.evaluation for c in checks} == {"paper-code"}
+    for check in checks:  # the same run as a final one but for the evaluation: its own id, paired by seed
+        twin = RunConfig(**{**check.as_dict(), "evaluation": "standard"})
+        assert twin.run_id in finals and check.run_id not in finals
+    record(evaluation_store(store), checks[:5], 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["evaluation check, fashion-mnist, BN on"] == (5, 24)
+    assert stages["evaluation check, mnist, BN on"] == (0, 24)
