@@ -244,6 +244,8 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
                 row.update({name: float(metrics[name][s]) for name in METRICS})
                 row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
+                row.update({name: float(values[s]) for name, values in metrics.items()  # paper-code evaluation's
+                            if name.startswith("standard_test_") and not name.endswith("classes_predicted")})
                 row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device,
                            processor=processor(first.device), boot=boot())  # where it ran (a Dask worker's own)
                 rows.append(row)

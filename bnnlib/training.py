@@ -81,7 +81,9 @@ class MemberTraining:
     def evaluate(self, dataset: Dataset, batch_size: Optional[int] = None) -> Dict[str, torch.Tensor]:
         """Accuracy, precision and F1 per member on the full train and test sets.
 
-        Keys ``train_accuracy``, ``test_accuracy``, ``train_precision``, …; values (S,).
+        Keys ``train_accuracy``, ``test_accuracy``, ``train_precision``, …; values (S,). With the
+        paper-code evaluation also ``standard_test_accuracy``, … : the test set evaluated before the
+        pass, as every other run is.
         """
         out = {}
         for split, x, labels in (("train", dataset.x_train, dataset.labels_train),
@@ -89,6 +91,9 @@ class MemberTraining:
             if self.cores is not None:
                 self.cores.tick()
             if split == "test" and self.evaluation == "paper-code":
+                # the standard evaluation first, so one run holds both: their difference is the pass's
+                for metric, values in evaluate(self.model, x, labels, batch_size).items():
+                    out[f"standard_test_{metric}"] = values.cpu()
                 self.paper_code_pass(dataset)
             for metric, values in evaluate(self.model, x, labels, batch_size).items():
                 out[f"{split}_{metric}"] = values.cpu()
