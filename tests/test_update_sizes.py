@@ -57,7 +57,10 @@ def test_a_rules_update_over_bps_is_learning_rate_times_weights_times_rule():
             for s in range(3)]
     rows += [dict(algorithm="DFA", run_id=f"dfa{s}", init=0.001, lr=1e-6, update_rms=2e-6, bp_update_rms=2e-7)
              for s in range(3)]
+    rows += [dict(algorithm="SHALLOW", run_id=f"sh{s}", init=0.1, lr=1e-4, update_rms=0.0, bp_update_rms=5e-5)
+             for s in range(3)]  # moves no hidden weight: nothing to decompose
     table = decomposition(frame(rows))
+    assert list(table["algorithm"]) == ["DFA"]
     row = table.iloc[0]
     assert (row["algorithm"], row["init"], row["lr"], row["BP init"], row["BP lr"]) == ("DFA", 0.001, 1e-6, 0.1, 1e-5)
     assert row["ratio"] == pytest.approx(1 / 30)

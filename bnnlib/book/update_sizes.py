@@ -33,7 +33,7 @@ def per_run_layer(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def decomposition(frame: pd.DataFrame, layer: str = "block 1", reference: str = "BP") -> pd.DataFrame:
-    """Per dataset × BN × rule (other than ``reference``), at ``layer``: each rule's (init, lr)
+    """Per dataset × BN × rule (other than ``reference``, and moving ``layer``): each rule's (init, lr)
     and the reference's, the ratio of their per-weight updates (medians over seeds) and its
     three factors (:data:`FACTORS`), whose product is the ratio."""
     runs = per_run_layer(frame[frame["layer_name"] == layer])
@@ -46,7 +46,8 @@ def decomposition(frame: pd.DataFrame, layer: str = "block 1", reference: str = 
         if base.empty:
             continue
         base = base.iloc[0]
-        for row in part[part["algorithm"] != reference].itertuples():
+        # a rule that does not move this layer (SHALLOW's hidden blocks) has nothing to decompose
+        for row in part[(part["algorithm"] != reference) & (part["own"] > 0)].itertuples():
             lr_factor = row.lr / base.lr
             # BP's update at the rule's weights, at BP's learning rate: ‖G_BP(W_rule)‖ · lr_BP
             weights_factor = (row.bp_here / row.lr) / (base.own / base.lr)
