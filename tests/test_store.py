@@ -242,3 +242,47 @@ def test_reading_an_absent_store_leaves_no_folder_behind(tmp_path):
     assert not missing.exists()  # a mistyped --results path is not turned into an empty store
     store.add_epochs([_row(A, 1)])
     assert store.epochs_path.exists()
+
+
+def test_a_merge_replaces_a_partial_start_here_and_keeps_every_older_copy_apart(tmp_path):
+    """A run started here and finished elsewhere: merging brings its rows, which replace the
+    rows of the start here; those, and the source's own older copies, are kept apart."""
+    source, here = ResultsStore(tmp_path / "gpu"), ResultsStore(tmp_path / "paper")
+    source.add_epochs([_row(A, 1), _row(A, 2)])
+    source.add_epochs([_row(A, 1, loss=0.25)])  # restarted there from scratch
+    source.update_runs([{"run_id": A, "epochs_done": 2, "epochs_requested": 2, "status": "complete"}])
+    here.add_epochs([_row(A, 1, loss=0.75), _row(B, 1), _row(B, 2)])
+    here.update_runs([{"run_id": A, "epochs_done": 1, "epochs_requested": 2, "status": "running"},
+                      {"run_id": B, "epochs_done": 2, "epochs_requested": 2, "status": "complete"}])
+    assert here.merge_from(source)["merged"] == [A]
+    raw = _raw(here)
+    assert sorted(zip(raw["run_id"], raw["epoch"], raw["loss"])) == [(A, 1, 0.25), (A, 2, 0.5), (B, 1, 0.5),
+                                                                     (B, 2, 0.5)]
+    older = pd.read_csv(here.replaced_path, dtype=TEXT_COLUMNS)
+    assert sorted(zip(older["run_id"], older["epoch"], older["loss"])) == [(A, 1, 0.5), (A, 1, 0.75)]
+
+
+def _write_and_recompute(directory, writer, n):
+    store = ResultsStore(directory)
+    run_id = f"{writer:016x}"
+    for loss in (0.5, 0.25):  # every epoch, then every epoch again (a run restarted from scratch)
+        for epoch in range(1, n + 1):
+            store.add_epochs([{"run_id": run_id, "epoch": epoch, "loss": loss, "train_accuracy": 0.1}])
+
+
+@pytest.mark.slow
+def test_concurrent_writers_replacing_rows_lose_nothing(tmp_path):
+    """Three processes append and replace rows of one folder at once: each replacement's rename
+    never drops another writer's append (both happen under the folder's lock)."""
+    ctx = multiprocessing.get_context("spawn")
+    processes = [ctx.Process(target=_write_and_recompute, args=(tmp_path, w, 30)) for w in range(3)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+        assert p.exitcode == 0
+    store = ResultsStore(tmp_path)
+    raw = _raw(store)
+    assert len(raw) == 90 and set(raw["loss"]) == {0.25}
+    older = pd.read_csv(store.replaced_path, dtype=TEXT_COLUMNS)
+    assert len(older) == 90 and set(older["loss"]) == {0.5} and not older.duplicated(EPOCH_KEY).any()
