@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("source", type=Path, help="the results folder the runs were trained into")
     merge.add_argument("results", type=Path, help="the results folder they join, e.g. results/paper")
 
+    tidy = commands.add_parser("tidy-epochs", help="move the older copies of recomputed epochs out of a results "
+                               "folder's epochs.csv (written before a recomputed row replaced the older one) into "
+                               "its epochs_replaced.csv: the rows read stay, byte for byte")
+    tidy.add_argument("results", type=Path)
+
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
     status.add_argument("--sweep", help="also list the runs of this sweep (grid or a YAML file) that are missing")
@@ -323,6 +328,21 @@ def cmd_merge(args) -> int:
                      ("unfinished", "not finished in the source: they are trained here from scratch")):
         if report[key]:
             print(f"  left out: {len(report[key])} run(s) {why}")
+    return 0
+
+
+def cmd_tidy_epochs(args) -> int:
+    if not args.results.is_dir():
+        raise ValueError(f"results folder {args.results} does not exist")
+    store = ResultsStore(args.results)
+    moved = store.set_apart_replaced_epochs()
+    left = len(store.epochs(every_copy=False))
+    if moved:
+        print(f"{store.epochs_path}: {moved} older {'copy' if moved == 1 else 'copies'} of "
+              f"{'a recomputed epoch' if moved == 1 else 'recomputed epochs'} moved to {store.replaced_path}; "
+              f"{left} row{'' if left == 1 else 's'} left, one per run and epoch")
+    else:
+        print(f"{store.epochs_path}: one row per run and epoch already ({left} rows); nothing moved")
     return 0
 
 
@@ -508,7 +528,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         with stop_on_signal():  # kill -USR1 <pid>: the groups in progress end and are recorded, then it stops
             return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
                     "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
-                    "status": cmd_status, "merge": cmd_merge}[args.command](args)
+                    "status": cmd_status, "merge": cmd_merge,
+                    "tidy-epochs": cmd_tidy_epochs}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
