@@ -13,6 +13,10 @@ import numpy as np
 EPS = 1e-3
 
 
+#: the rules this reference computes (the paper's three): any other is refused, never guessed
+RULES = ("BP", "DFA", "DRTP")
+
+
 def sign(x):
     return np.where(x > 0, 1.0, -1.0)
 
@@ -31,6 +35,8 @@ class NumpyMLP:
         return sign(self.W[k]) if self.binary and k < len(self.W) - 1 else self.W[k]
 
     def step(self, x, t, algorithm, lr):
+        if algorithm not in RULES:
+            raise ValueError(f"the float64 reference knows the rules {', '.join(RULES)}; got {algorithm!r}")
         L = len(self.W) - 1
         ys, zs, xhats, invs, wf = [x], [], [], [], []
         batch_stats = []
@@ -65,7 +71,7 @@ class NumpyMLP:
                     dy = dz @ wf[k].T
                 elif algorithm == "DFA":
                     dy = e @ self.B[k - 1]
-                else:
+                else:  # DRTP: step() refused every other rule before computing anything
                     dy = onehot @ self.B[k - 1]
             self.W[k] = np.clip(self.W[k] - lr * ys[k].T @ dz, -1, 1)
             if k > 0:

@@ -13,7 +13,10 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 from .binarize import ACTIVATIONS, WEIGHT_BINARISERS, sign
 from .metrics import classification_metrics, evaluate
 from .model import PAPER_HIDDEN_SIZES, BinaryMLP
-from .trainers import BP, DFA, DRTP, TRAINERS, Trainer, make_trainer
+from .rules.bp import BP
+from .rules.dfa import DFA
+from .rules.drtp import DRTP
+from .trainers import TRAINERS, Trainer, make_trainer
 
 __version__ = "0.1.0"
 

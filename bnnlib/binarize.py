@@ -88,8 +88,6 @@ class Activation:
 class Tanh(Activation):
     """y = tanh(z); δz = δy · (1 − y²) — the true derivative."""
 
-    name = "tanh"
-
     @staticmethod
     def forward(z):
         return tanh(z)
@@ -104,7 +102,6 @@ class Tanh(Activation):
 class Sign(Activation):
     """y = sign(z) ∈ {−1, +1}; saturating STE δz = δy · 1[|z| < 1] (Courbariaux/Hubara)."""
 
-    name = "sign"
     binary_output = True
 
     @staticmethod
@@ -150,8 +147,6 @@ class WeightBinariser:
 class IdentityWeights(WeightBinariser):
     """Continuous weights: the forward pass uses W itself."""
 
-    name = "identity"
-
     @staticmethod
     def forward(w):
         return w
@@ -161,7 +156,6 @@ class IdentityWeights(WeightBinariser):
 class SignWeights(WeightBinariser):
     """Binary weights: forward with sign(W) ∈ {−1, +1}; identity STE back to the latent W."""
 
-    name = "sign"
     binary = True
 
     @staticmethod

@@ -21,7 +21,7 @@ from .runner import (DEFAULT_MAX_MEMBERS, STOPPED_EXIT_STATUS, DataOptions, Stop
                      plan, stop_on_signal)
 from .store import ResultsStore
 from .sweep import count_by_rule, load_sweep, restrict, run_summary
-from .trainers import TRAINERS
+from .trainers import TRAINERS, rules
 
 EXAMPLES = """examples:
   python -m bnnlib run --dataset mnist --algorithm DFA --epochs 1 --results results/try
@@ -126,13 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     protocol.add_argument("--batch-norm", choices=[*SWITCH, "both"], nargs="?", const="on", default="both",
                           help="which settings to run (default both; --batch-norm alone: on)")
     protocol.add_argument("--algorithm", action="append", choices=TRAINERS.names(),
-                          help="repeatable; default the paper's BP, DFA and DRTP (SHALLOW: the output-layer-"
-                               "only control, run through the same grid search and finals)")
+                          help=f"repeatable; default the paper's {', '.join(rules('paper'))} (our controls "
+                               f"{', '.join(rules('control'))} and extensions {', '.join(rules('extension'))} run "
+                               f"through the same grid search and finals; with --mechanism: the rules to probe, "
+                               f"default the paper's and the controls)")
     protocol.add_argument("--grid-only", action="store_true", help="stop after the grid search")
     protocol.add_argument("--mechanism", action="store_true",
                           help="instead of grid and finals: the mechanism chapter's probed runs (every rule's fully "
                                "binary finals with per-layer diagnostics, into <results>/diagnostics/; runs "
                                "the grid searches they need, SHALLOW's included)")
+    protocol.add_argument("--book-runs", action="store_true",
+                          help="instead of grid and finals: the book's own runs, in this order — SHALLOW's grid "
+                               "searches, the probed runs of every rule (as --mechanism), SHALLOW's final runs "
+                               "(its fully binary ones adopted from the probed runs, not computed twice)")
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
 
@@ -170,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "machine's, another checkout's) into a results folder")
     merge.add_argument("source", type=Path, help="the results folder the runs were trained into")
     merge.add_argument("results", type=Path, help="the results folder they join, e.g. results/paper")
+
+    tidy = commands.add_parser("tidy-epochs", help="move the older copies of recomputed epochs out of a results "
+                               "folder's epochs.csv (written before a recomputed row replaced the older one) into "
+                               "its epochs_replaced.csv: the rows read stay, byte for byte")
+    tidy.add_argument("results", type=Path)
 
     status = commands.add_parser("status", help="what a results folder holds: done, running, diverged, missing")
     status.add_argument("results", type=Path)
@@ -251,7 +262,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_protocol(args) -> int:
-    from .protocol import ALGORITHMS, ensure_finals, ensure_grid, get_budget, results_dir
+    from .protocol import ALGORITHMS, DEFAULT_DATASETS, ensure_finals, ensure_grid, get_budget, results_dir
 
     budget = get_budget(args.budget)
     check_cluster(args.cluster)
@@ -266,11 +277,26 @@ def cmd_protocol(args) -> int:
                    diagnostics_every=args.diagnostics)
     algorithms = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else ALGORITHMS
     settings = batch_norm_settings(args.batch_norm)
+    if args.mechanism and args.book_runs:
+        raise ValueError("protocol: --mechanism and --book-runs exclude each other; accepted: one of them "
+                         "(--book-runs includes the probed runs of --mechanism)")
     if args.mechanism:
-        from .book.mechanism import PROBE_EVERY, ensure_mechanism
-        pairs = [(d, b) for d in args.dataset or ["mnist", "fashion-mnist"] for b in settings]
-        print(f"[{budget.name}] mechanism runs for {pairs} → {store.directory / 'diagnostics'}", flush=True)
-        ensure_mechanism(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
+        from .protocol import PROBE_EVERY, PROBED_FOLDER, PROBED_RULES, ensure_probed
+        pairs = [(d, b) for d in args.dataset or list(DEFAULT_DATASETS) for b in settings]
+        probed_rules = tuple(dict.fromkeys(args.algorithm)) if args.algorithm else PROBED_RULES
+        print(f"[{budget.name}] mechanism runs of {', '.join(probed_rules)} for {pairs} → "
+              f"{store.directory / PROBED_FOLDER}", flush=True)
+        ensure_probed(pairs, budget, store, data, device, every=args.diagnostics or PROBE_EVERY,
+                      algorithms=probed_rules, **{k: v for k, v in options.items() if k != "diagnostics_every"})
+        return 0
+    if args.book_runs:
+        from .protocol import ensure_book_runs
+        if args.diagnostics or args.grid_only or args.algorithm or args.batch_norm != "both":
+            raise ValueError("protocol --book-runs: runs its stages in full; accepted with it: --budget, --dataset "
+                             "and the execution options (not --diagnostics, --grid-only, --algorithm, --batch-norm)")
+        print(f"[{budget.name}] the book's own runs (SHALLOW grid, probed runs, SHALLOW finals) → {store.directory}",
+              flush=True)
+        ensure_book_runs(budget, store, data, device, datasets=args.dataset or DEFAULT_DATASETS,
                          **{k: v for k, v in options.items() if k != "diagnostics_every"})
         return 0
     for dataset in args.dataset or ["mnist", "fashion-mnist"]:
@@ -302,6 +328,21 @@ def cmd_merge(args) -> int:
                      ("unfinished", "not finished in the source: they are trained here from scratch")):
         if report[key]:
             print(f"  left out: {len(report[key])} run(s) {why}")
+    return 0
+
+
+def cmd_tidy_epochs(args) -> int:
+    if not args.results.is_dir():
+        raise ValueError(f"results folder {args.results} does not exist")
+    store = ResultsStore(args.results)
+    moved = store.set_apart_replaced_epochs()
+    left = len(store.epochs(every_copy=False))
+    if moved:
+        print(f"{store.epochs_path}: {moved} older {'copy' if moved == 1 else 'copies'} of "
+              f"{'a recomputed epoch' if moved == 1 else 'recomputed epochs'} moved to {store.replaced_path}; "
+              f"{left} row{'' if left == 1 else 's'} left, one per run and epoch")
+    else:
+        print(f"{store.epochs_path}: one row per run and epoch already ({left} rows); nothing moved")
     return 0
 
 
@@ -399,12 +440,18 @@ def _show_progress(store: ResultsStore, budget, workers: int) -> None:
     from .protocol import progress
 
     check_count("--workers", workers, 1)
-    state = progress(store, budget)
-    print(f"protocol at budget {budget.name} (mnist and fashion-mnist): {state.runs_complete}/{state.runs_total} "
-          f"runs finished, {state.run_epochs_done}/{state.run_epochs_total} run-epochs "
-          f"({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
-    for (stage, finished, total), until in zip(state.stages, state.hours_until_done(workers)):
-        print(f"  {stage:<28} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
+    paper = progress(store, budget)
+    state = progress(store, budget, book_runs=True)
+    for title, part in ((f"protocol at budget {budget.name} (mnist and fashion-mnist)", slice(0, len(paper.stages))),
+                        ("then the book's own runs (protocol --book-runs; an extension rule's: protocol "
+                         "--algorithm RULE)", slice(len(paper.stages), None))):
+        stages = state.stages[part]
+        finished, total = sum(s[1] for s in stages), sum(s[2] for s in stages)
+        print(f"{title}: {finished}/{total} runs finished")
+        for (stage, finished, total), until in zip(stages, state.hours_until_done(workers)[part]):
+            print(f"  {stage:<38} {finished:>4}/{total}" + ("" if until is None else f"   done in about {until:.1f} h"))
+    print(f"in all: {state.runs_complete}/{state.runs_total} runs finished, {state.run_epochs_done}/"
+          f"{state.run_epochs_total} run-epochs ({100 * state.run_epochs_done / state.run_epochs_total:.1f} %)")
     hours = state.hours_left(workers)
     if hours is not None:
         where = f"on the machine of the latest record ({state.machine})" if state.processor else "over all runs"
@@ -481,7 +528,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         with stop_on_signal():  # kill -USR1 <pid>: the groups in progress end and are recorded, then it stops
             return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
                     "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
-                    "status": cmd_status, "merge": cmd_merge}[args.command](args)
+                    "status": cmd_status, "merge": cmd_merge,
+                    "tidy-epochs": cmd_tidy_epochs}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ resumable: what a results folder already holds is read, never recomputed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -17,18 +18,26 @@ from .config import RunConfig, switch_word
 from .runner import DataOptions, execute
 from .store import ResultsStore
 from .sweep import expand_grid, run_summary, select_hyperparameters
+from .trainers import rules
 
+# The rules by role, from the registry (bnnlib/rules/: a rule declares its role), in table order.
 #: the paper's learning rules: what the protocol runs unless told otherwise
-ALGORITHMS = ("BP", "DFA", "DRTP")
-#: every rule the book reports, in table order: the paper's, then the SHALLOW control (trains the
-#: output layer only; ``protocol --algorithm SHALLOW`` runs it through the same grid and finals)
-CONTROLS = ("SHALLOW",)
-REPORTED_ALGORITHMS = ALGORITHMS + CONTROLS
+ALGORITHMS = rules("paper")
+#: our controls (SHALLOW: the output layer trained alone; ``protocol --algorithm SHALLOW`` runs
+#: it through the same grid and finals)
+CONTROLS = rules("control")
+#: our extensions (``protocol --algorithm FA``): shown beside the paper's rules, never in its claims
+EXTENSIONS = rules("extension")
+#: every rule the book reports where its runs are recorded, in table order
+REPORTED_ALGORITHMS = ALGORITHMS + CONTROLS + EXTENSIONS
+#: the rules the mechanism chapter probes: the paper's and the controls it measures them against
+PROBED_RULES = ALGORITHMS + CONTROLS
 WEIGHT_KINDS = ("continuous", "binary")
 ACTIVATION_KINDS = ("tanh", "sign")
 GRID = {"init": [0.1, 0.001], "lr": [1e-4, 1e-5, 1e-6]}
 GRID_SEED = 1
 FINAL_SEEDS = tuple(range(2, 12))  # seeds 2 … 11
+DEFAULT_DATASETS = ("mnist", "fashion-mnist")
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,102 @@ def export_binary_finals(store: ResultsStore, configs: Sequence[RunConfig], data
     return done
 
 
-DEFAULT_DATASETS = ("mnist", "fashion-mnist")
+# ---------------------------------------------------------------------- the book's own runs
+# Beyond the paper's protocol the book runs two things of its own, at the same budget and
+# arithmetic: the SHALLOW control (the output layer trained alone on the network's random binary
+# hidden features) through the paper's grid search and final runs, and the mechanism chapter's
+# *probed* runs — every rule's fully binary final runs again, with per-layer diagnostics
+# (bnnlib.diagnostics) every PROBE_EVERY-th batch, into <results>/<budget>/diagnostics/. Probing
+# changes no number (a test pins it); a probed run has its final run's id and records.
+
+#: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
+PROBE_EVERY = 10
+PROBED_FOLDER = "diagnostics"
+#: the setting the mechanism chapter probes: the paper's fully binary network
+PROBED_SETTING = {"weights": "binary", "activation": "sign"}
+
+
+def probed_store(store: ResultsStore) -> ResultsStore:
+    """Where a budget's probed runs live: apart from its final runs, which are complete without
+    diagnostics and never recomputed."""
+    return ResultsStore(store.directory / PROBED_FOLDER)
+
+
+def _is_probed_setting(config: RunConfig) -> bool:
+    return all(getattr(config, k) == v for k, v in PROBED_SETTING.items())
+
+
+def probed_finals(selection: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                  device: str = "cpu") -> List[RunConfig]:
+    """The final runs of the probed setting, for every rule a grid selection holds."""
+    chosen = selection[(selection["weights"] == PROBED_SETTING["weights"]) &
+                       (selection["activation"] == PROBED_SETTING["activation"])]
+    return final_configs(chosen, dataset, batch_norm, budget, device)
+
+
+def ensure_probed(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
+                  data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
+                  algorithms: Sequence[str] = PROBED_RULES, **execute_options) -> List[RunConfig]:
+    """Run what is missing of the probed runs of these (dataset, batch_norm) settings (the grid
+    searches they need first, SHALLOW's included); returns their configs."""
+    configs = []
+    for dataset, batch_norm in settings:
+        grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms, **execute_options)
+        configs += probed_finals(select_hyperparameters(grid), dataset, batch_norm, budget, device)
+    execute(configs, probed_store(store), data, diagnostics_every=every, **execute_options)
+    return configs
+
+
+def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOptions] = None, device: str = "cpu",
+                     datasets: Sequence[str] = DEFAULT_DATASETS, **execute_options) -> None:
+    """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
+    (a) SHALLOW's grid searches; (b) the probed runs of every rule, SHALLOW's included; (c)
+    SHALLOW's final runs, whose fully binary ones are the probed runs of (b), adopted into the
+    final runs' folder rather than computed twice; (d) the evaluation check (:func:`evaluation_configs`)."""
+    settings = [(d, b) for d in datasets for b in (False, True)]
+    for dataset, batch_norm in settings:
+        ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
+    ensure_probed(settings, budget, store, data, device, **execute_options)
+    for dataset, batch_norm in settings:
+        grid = ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
+        finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget, device)
+        adopt_probed(store, [c for c in finals if _is_probed_setting(c)])
+        execute(finals, store, data, **execute_options)
+    for dataset in datasets:
+        grid = ensure_grid(dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)
+        execute(evaluation_configs(select_hyperparameters(grid), dataset, budget, device), evaluation_store(store),
+                data, **execute_options)
+
+
+#: where the evaluation check's runs live: apart, since they are not the records of record
+EVALUATION_FOLDER = "evaluation"
+#: how many of the final runs' seeds it repeats (the budget's first ones): each check run is paired
+#: with the record of the same seed
+EVALUATION_CHECK_SEEDS = 2
+
+
+def evaluation_store(store: ResultsStore) -> ResultsStore:
+    return ResultsStore(store.directory / EVALUATION_FOLDER)
+
+
+def evaluation_configs(selection: pd.DataFrame, dataset: str, budget: Budget, device: str = "cpu") -> List[RunConfig]:
+    """The evaluation check: the paper's final runs with BN (every rule and setting, seeds
+    the budget's first EVALUATION_CHECK_SEEDS) again with ``evaluation="paper-code"`` — the original code's pass that
+    moves BN's running statistics before each test evaluation. Training is the same, so each
+    run's test accuracy against its record's (same seed) measures what that pass does."""
+    finals = final_configs(selection, dataset, True, budget, device)
+    seeds = budget.seeds[:EVALUATION_CHECK_SEEDS]
+    return [dataclasses.replace(c, evaluation="paper-code") for c in finals if c.seed in seeds]
+
+
+def adopt_probed(store: ResultsStore, configs: Sequence[RunConfig]) -> List[str]:
+    """Bring the finished probed runs of ``configs`` into the final runs' folder (their epochs and
+    run records; probing changed none of their numbers), so they are computed once and read
+    by both the results pages and the mechanism chapter. Returns the run ids adopted."""
+    return store.merge_from(probed_store(store), only={c.run_id for c in configs},
+                            tables=("epochs", "runs"))["merged"]
+
+
 #: the worker processes of `make long-run` (one per core of the 2-core reference machine; a test
 #: keeps the Makefile's --workers equal to it)
 LONG_RUN_WORKERS = 2
@@ -347,68 +451,200 @@ def _rates_by_kind(rate: pd.Series, kinds: pd.Series) -> Callable[[tuple], float
     return lambda kind: float(by_kind.get(kind, by_peer.get(kind[:-1], overall)))
 
 
-def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFAULT_DATASETS) -> Progress:
-    """Runs finished / total and run-epochs done / total for the protocol of ``budget``, stage by
-    stage in the order ``python -m bnnlib protocol`` runs them. A setting's final runs are
-    known once its grid search is complete (they depend on its selection); until then they
-    count as not started."""
+def _epochs_done(store: ResultsStore, budget: Budget) -> Callable[[RunConfig], int]:
+    """config → its epochs recorded in ``store`` (at most the budget's; a diverged run counts as
+    finished): the smaller of runs.csv's count and the epoch rows that back it."""
     runs = store.runs()
     record = {} if runs.empty else runs.set_index("run_id")[["status", "epochs_done"]].to_dict("index")
-    epochs = store.epochs()
-    rows = store.epoch_counts(epochs)
+    rows = store.epoch_counts()
 
-    def done_epochs(config):
+    def done(config: RunConfig) -> int:
         r = record.get(config.run_id)
         if r is None:
             return 0
         if r["status"] == "diverged":
             return budget.epochs
         return min(int(r["epochs_done"]), rows.get(config.run_id, 0), budget.epochs)
+    return done
 
-    stages, seen = [], set()
-    runs_total = runs_complete = epochs_done = 0
-    left = []  # (stage, kind, epochs left) of every run not finished
 
-    def count_left(configs, done):  # called before its stage is appended: that stage is len(stages)
-        left.extend((len(stages), tuple(getattr(c, f) for f in RATE_KIND), budget.epochs - d)
-                    for c, d in zip(configs, done) if d < budget.epochs)
+PROBED_SUFFIX = " probed"
+
+
+def _kind(config: RunConfig, probed: bool = False) -> tuple:
+    """A run's kind for its speed (RATE_KIND); a probed run is a kind of its own — the BP twin's
+    step on every probed batch costs time — named by its rule and PROBED_SUFFIX."""
+    kind = tuple(getattr(config, f) for f in RATE_KIND)
+    return (kind[0] + PROBED_SUFFIX, *kind[1:]) if probed else kind
+
+
+class _StagePlan:
+    """The stages of a budget's runs in the order they are run, each with its runs' epochs done
+    and the (kind, epochs) left: runs not yet known (finals before their grid is selected) count
+    as their structures × seeds, at their full epochs."""
+
+    def __init__(self, budget: Budget):
+        self.budget, self.stages, self.left, self.epochs_done = budget, [], [], 0
+        self.runs_complete = self.runs_total = 0
+
+    def add(self, name: str, configs: Sequence[RunConfig], done: Sequence[int], total: Optional[int] = None,
+            unknown: Sequence[RunConfig] = (), probed: bool = False) -> None:
+        epochs = self.budget.epochs
+        finished = sum(d >= epochs for d in done)
+        self.left.extend((len(self.stages), _kind(c, probed), epochs - d) for c, d in zip(configs, done) if d < epochs)
+        self.left.extend((len(self.stages), _kind(c, probed), epochs) for c in unknown)
+        total = len(configs) if total is None else total
+        self.stages.append((name, finished, total))
+        self.runs_total += total
+        self.runs_complete += finished
+        self.epochs_done += sum(done)
+
+
+def _grid_selection(store: ResultsStore, dataset: str, batch_norm: bool, budget: Budget, done,
+                    algorithms: Sequence[str]) -> Optional[pd.DataFrame]:
+    """The grid search's choice for ``algorithms``, or None while their grid is not finished."""
+    grid = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
+    if not all(done(c) >= budget.epochs for c in grid):
+        return None
+    return select_hyperparameters(summarise(store, grid, budget))
+
+
+def _structures(dataset: str, batch_norm: bool, budget: Budget, algorithms: Sequence[str], seeds: int,
+                setting: Optional[dict] = None) -> List[RunConfig]:
+    """Each structure (rule, weights, activation) of a grid once per seed: stand-ins for final runs
+    not selected yet."""
+    grid = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=algorithms)
+    if setting:
+        grid = [c for c in grid if all(getattr(c, k) == v for k, v in setting.items())]
+    return [c for c in {c.group_key(): c for c in grid}.values() for _ in range(seeds)]
+
+
+def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFAULT_DATASETS,
+             book_runs: bool = False) -> Progress:
+    """Runs finished / total and run-epochs done / total for the protocol of ``budget``, stage by
+    stage in the order ``python -m bnnlib protocol`` runs them. A setting's final runs are
+    known once its grid search is complete (they depend on its selection); until then they
+    count as not started. ``book_runs``: then the book's own runs, in the order
+    :func:`ensure_book_runs` runs them (SHALLOW's grid, the probed runs, SHALLOW's finals)."""
+    done = _epochs_done(store, budget)
+    plan, seen = _StagePlan(budget), set()
     n_finals = 12 * len(budget.seeds)
     for dataset in datasets:
         for batch_norm in (False, True):
             grid = grid_configs(GRID_DATASET[dataset], batch_norm, budget)
             key = (GRID_DATASET[dataset], batch_norm)
-            grid_done = [done_epochs(c) for c in grid]
             if key not in seen:
                 seen.add(key)
-                finished = sum(d >= budget.epochs for d in grid_done)
-                count_left(grid, grid_done)
-                stages.append((f"{GRID_DATASET[dataset]} grid, BN {switch_word(batch_norm)}", finished, len(grid)))
-                runs_total += len(grid)
-                runs_complete += finished
-                epochs_done += sum(grid_done)
-            finals_done = []
-            if all(d >= budget.epochs for d in grid_done):
-                selection = select_hyperparameters(summarise(store, grid, budget))
-                finals = final_configs(selection, dataset, batch_norm, budget)
-                finals_done = [done_epochs(c) for c in finals]
-                count_left(finals, finals_done)
-            else:  # not selected yet: each structure of the grid, once per seed
-                structures = list({c.group_key(): c for c in grid}.values())
-                count_left([c for c in structures for _ in budget.seeds], [0] * len(structures) * len(budget.seeds))
-            finished = sum(d >= budget.epochs for d in finals_done)
-            stages.append((f"{dataset} finals, BN {switch_word(batch_norm)}", finished, n_finals))
-            runs_total += n_finals
-            runs_complete += finished
-            epochs_done += sum(finals_done)
+                plan.add(f"{GRID_DATASET[dataset]} grid, BN {switch_word(batch_norm)}", grid, [done(c) for c in grid])
+            selection = _grid_selection(store, dataset, batch_norm, budget, done, ALGORITHMS)
+            finals = [] if selection is None else final_configs(selection, dataset, batch_norm, budget)
+            plan.add(f"{dataset} finals, BN {switch_word(batch_norm)}", finals, [done(c) for c in finals],
+                     total=n_finals, unknown=() if finals else _structures(dataset, batch_norm, budget, ALGORITHMS,
+                                                                           len(budget.seeds)))
+    epochs = store.epochs()
+    runs = store.runs()
+    if book_runs:
+        _plan_book_runs(plan, store, budget, datasets, done)
+        probed = probed_store(store)
+        runs, epochs = _with_probed(runs, probed.runs()), _with_probed(epochs, probed.epochs())
     rate, rate_of, processor = _seconds_per_epoch(runs, median_epoch_seconds(epochs))
+    if book_runs and rate is not None:
+        rate_of = _probed_rates(rate_of, runs, median_epoch_seconds(epochs))
     by_stage = None
     if rate is not None:
-        by_stage = [0.0] * len(stages)
-        for stage, kind, epochs in left:
-            by_stage[stage] += rate_of(kind) * epochs
+        by_stage = [0.0] * len(plan.stages)
+        for stage, kind, left in plan.left:
+            by_stage[stage] += rate_of(kind) * left
     boot = None
     if processor is not None and "boot" in runs:  # the boot of the record the estimate's machine is named by
         newest = runs.loc[runs["updated"].idxmax(), "boot"]
         boot = None if pd.isna(newest) else str(newest)
-    return Progress(runs_total, runs_complete, runs_total * budget.epochs, epochs_done, rate, stages,
-                    processor=processor, boot=boot, stage_seconds_left=by_stage)
+    return Progress(plan.runs_total, plan.runs_complete, plan.runs_total * budget.epochs, plan.epochs_done, rate,
+                    plan.stages, processor=processor, boot=boot, stage_seconds_left=by_stage)
+
+
+def _with_probed(runs: pd.DataFrame, probed: pd.DataFrame) -> pd.DataFrame:
+    """Records (runs.csv or epochs.csv rows) whose speeds estimate the hours left, the probed runs
+    among them as kinds of their own (:func:`_kind`)."""
+    if probed.empty:
+        return runs
+    # a probed run has the id of the final run it probes: told apart here, so each keeps its own speed
+    probed = probed.assign(algorithm=probed["algorithm"] + PROBED_SUFFIX, run_id=probed["run_id"] + PROBED_SUFFIX)
+    return pd.concat([runs, probed], ignore_index=True)
+
+
+def _probed_rates(rate_of: Callable[[tuple], float], runs: pd.DataFrame,
+                  epoch_seconds: pd.Series) -> Callable[[tuple], float]:
+    """``rate_of`` where a probed kind not yet recorded takes its plain kind's rate times the
+    probing overhead measured so far (the median over the probed runs recorded of their rate over
+    their plain kind's; 1 before any is recorded: the estimate then leaves the probes' cost out)."""
+    timed = runs[(runs["epochs_done"] > 0) & (runs["seconds"] > 0)] if not runs.empty else runs
+    probed = timed[timed["algorithm"].str.endswith(PROBED_SUFFIX)] if not timed.empty else timed
+    measured = {tuple(row) for row in probed[list(RATE_KIND)].itertuples(index=False)}
+
+    def plain(kind):
+        return (kind[0][:-len(PROBED_SUFFIX)], *kind[1:])
+    overheads = []
+    for row in probed.itertuples(index=False):
+        seconds = epoch_seconds.get(row.run_id, row.seconds / row.epochs_done)
+        overheads.append(seconds / rate_of(plain(tuple(getattr(row, f) for f in RATE_KIND))))
+    overhead = float(pd.Series(overheads).median()) if overheads else 1.0
+
+    def rate(kind: tuple) -> float:
+        if not kind[0].endswith(PROBED_SUFFIX) or kind in measured:
+            return rate_of(kind)
+        return rate_of(plain(kind)) * overhead
+    return rate
+
+
+def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datasets: Sequence[str], done) -> None:
+    """The stages of :func:`ensure_book_runs`, then those of every extension rule with a run
+    recorded (``protocol --algorithm RULE``: its grid searches, then its finals), appended to ``plan``."""
+    probed_done = _epochs_done(probed_store(store), budget)
+    settings = [(d, b) for d in datasets for b in (False, True)]
+    _plan_grids(plan, CONTROLS, budget, settings, done)
+    n_probed = len(PROBED_RULES) * len(budget.seeds)
+    for dataset, batch_norm in settings:
+        selection = _grid_selection(store, dataset, batch_norm, budget, done, PROBED_RULES)
+        configs = [] if selection is None else probed_finals(selection, dataset, batch_norm, budget)
+        plan.add(f"probed runs, {dataset}, BN {switch_word(batch_norm)}", configs, [probed_done(c) for c in configs],
+                 total=n_probed, probed=True,
+                 unknown=() if configs else _structures(dataset, batch_norm, budget, PROBED_RULES,
+                                                        len(budget.seeds), PROBED_SETTING))
+    # SHALLOW's fully binary finals are the probed runs' (computed once, adopted by ensure_book_runs)
+    _plan_finals(plan, store, CONTROLS, budget, settings,
+                 lambda c: max(done(c), probed_done(c)) if _is_probed_setting(c) else done(c), adopted=True)
+    checked_done = _epochs_done(evaluation_store(store), budget)
+    seeds = len(budget.seeds[:EVALUATION_CHECK_SEEDS])
+    for dataset in datasets:
+        selection = _grid_selection(store, dataset, True, budget, done, ALGORITHMS)
+        configs = [] if selection is None else evaluation_configs(selection, dataset, budget)
+        plan.add(f"evaluation check, {dataset}, BN on", configs, [checked_done(c) for c in configs],
+                 total=len(ALGORITHMS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * seeds,
+                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds))
+    runs = store.runs()
+    recorded = set() if runs.empty else set(runs["algorithm"])
+    for rule in (r for r in EXTENSIONS if r in recorded):
+        _plan_grids(plan, (rule,), budget, settings, done)
+        _plan_finals(plan, store, (rule,), budget, settings, done)
+
+
+def _plan_grids(plan: _StagePlan, algorithms: Sequence[str], budget: Budget, settings, done) -> None:
+    for grid_dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in settings):
+        grid = grid_configs(grid_dataset, batch_norm, budget, algorithms=algorithms)
+        plan.add(f"{'+'.join(algorithms)} grid, {grid_dataset}, BN {switch_word(batch_norm)}", grid,
+                 [done(c) for c in grid])
+
+
+def _plan_finals(plan: _StagePlan, store: ResultsStore, algorithms: Sequence[str], budget: Budget, settings, done,
+                 adopted: bool = False) -> None:
+    """Final-run stages of ``algorithms``; ``adopted``: their probed setting's runs come from the
+    probed runs, so before their grid is selected they are not counted as left here."""
+    total = len(algorithms) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * len(budget.seeds)
+    for dataset, batch_norm in settings:
+        selection = _grid_selection(store, dataset, batch_norm, budget, done, algorithms)
+        configs = [] if selection is None else final_configs(selection, dataset, batch_norm, budget)
+        unknown = [] if configs else [c for c in _structures(dataset, batch_norm, budget, algorithms, len(budget.seeds))
+                                      if not (adopted and _is_probed_setting(c))]
+        plan.add(f"{'+'.join(algorithms)} finals, {dataset}, BN {switch_word(batch_norm)}", configs,
+                 [done(c) for c in configs], total=total, unknown=unknown)

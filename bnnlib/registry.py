@@ -19,11 +19,13 @@ class Registry(Generic[T]):
         self._entries: Dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: ``@ACTIVATIONS.register("sign")``."""
+        """Decorator: ``@ACTIVATIONS.register("sign")``. The name is written once, here: the
+        registered object gets it as its ``name`` attribute."""
 
         def add(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            obj.name = name
             self._entries[name] = obj
             return obj
 

@@ -201,7 +201,7 @@ def build_training(configs: Sequence[RunConfig], input_size: int, pixel_inputs: 
                       binary_weights=first.binary_weights, batch_norm=first.batch_norm,
                       init=[c.init for c in configs], device=first.device, pixel_inputs=pixel_inputs)
     trainer = make_trainer(first.algorithm, model, lr=[c.lr for c in configs])
-    return MemberTraining(model, trainer, batch_size=first.batch_size)
+    return MemberTraining(model, trainer, batch_size=first.batch_size, evaluation=first.evaluation)
 
 
 def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
@@ -244,6 +244,8 @@ def train_group(configs: Sequence[RunConfig], epochs: int, data: DataOptions,
                 row = {"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": float(loss[s])}
                 row.update({name: float(metrics[name][s]) for name in METRICS})
                 row.update({name: int(metrics[name][s]) for name in CLASS_COUNTS})
+                row.update({name: float(values[s]) for name, values in metrics.items()  # paper-code evaluation's
+                            if name.startswith("standard_test_") and not name.endswith("classes_predicted")})
                 row.update(group_epoch_seconds=seconds, members=len(configs), device=first.device,
                            processor=processor(first.device), boot=boot())  # where it ran (a Dask worker's own)
                 rows.append(row)

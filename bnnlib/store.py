@@ -1,6 +1,8 @@
 """The results store: tidy CSV tables under one folder, safe for concurrent writers.
 
     <dir>/epochs.csv       one row per run per epoch (config columns + metrics + timing)
+    <dir>/epochs_replaced.csv  the older copies of recomputed epochs (same columns; usually empty
+                           or absent)
     <dir>/runs.csv         one row per run: config, status, epochs done, device, versions, time,
                            processor and boot (as each epoch row of epochs.csv)
     <dir>/checkpoints/     per-run resume state (git-ignored; deleted once a run completes)
@@ -12,26 +14,39 @@ the hex ids are text, even where one looks like a number) or with
 :meth:`ResultsStore.epochs` / :meth:`ResultsStore.runs`. Every write takes an exclusive
 ``flock`` on ``<dir>/.lock``. ``runs.csv`` (one row per run) is rewritten into a temporary
 file and renamed over the old one. ``epochs.csv`` grows by appends — rewriting it after every
-epoch cost more than the epoch itself once it held the 62 400 rows of the paper budget; a
-recomputed epoch appends a second copy of its row and readers keep the newest. A torn last
-line (a process killed mid-append) is dropped by readers and cut before the next append.
+epoch cost more than the epoch itself once it held the 62 400 rows of the paper budget. An
+epoch computed again (a run restarted from scratch: a complete run extended without a kept
+state, a corrupt state discarded; or resumed from a checkpoint older than its last row: a kill
+between the rows and the checkpoint, a torn append) replaces its row: under the same lock its
+older row moves to ``epochs_replaced.csv`` (appended, never lost: the copies show, for instance,
+whether two kinds of processor computed an epoch alike) and ``epochs.csv`` is rewritten without
+it into a temporary file renamed over the old one. So ``epochs.csv`` holds one row per run and
+epoch, and only a recomputing append pays for a rewrite. A torn last line (a process killed
+mid-append) is dropped by readers and cut before the next append. Folders written before this
+held every copy in ``epochs.csv`` (readers keep the newest);
+:meth:`ResultsStore.set_apart_replaced_epochs` (``python -m bnnlib tidy-epochs``) moves their
+older copies out.
 """
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import io
 import os
 import warnings
+from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 import torch
 
 EPOCH_KEY = ["run_id", "epoch"]
+#: where a recomputed epoch's older row goes when the new one replaces it in epochs.csv
+REPLACED_EPOCHS = "epochs_replaced.csv"
 #: checkpoint and state files: this magic, the sha256 of the payload, then ``torch.save``'s bytes
 CHECKPOINT_MAGIC = b"BNNLIB-STATE-1\n"
 
@@ -55,6 +70,51 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _epoch_number(text: str) -> Optional[int]:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number == int(number) else None
+
+
+def _row_lines(data: bytes) -> List[bytes]:
+    """The lines of complete CSV bytes after the header, each with its newline."""
+    return [line + b"\n" for line in data.split(b"\n")[1:-1]]
+
+
+def _csv_bytes(table: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)  # floats as shortest round-trip repr
+    return buffer.getvalue().encode()
+
+
+def _lines_holding(data: bytes, header: Sequence[str], keys: Iterable[Tuple[str, int]]) -> List[Tuple[int, int]]:
+    """(start, end) of each row of complete epochs.csv bytes whose (run_id, epoch) is among
+    ``keys``, in file order. Each run id is found by a byte search and only the lines holding it
+    are parsed: a recomputed epoch is told apart from a new one without parsing the table."""
+    if "run_id" not in header or "epoch" not in header:
+        return []
+    i_run, i_epoch = list(header).index("run_id"), list(header).index("epoch")
+    wanted = defaultdict(set)
+    for run_id, epoch in keys:
+        wanted[str(run_id)].add(int(epoch))
+    first_row = data.find(b"\n") + 1
+    spans = set()
+    for run_id, epochs in wanted.items():
+        needle = run_id.encode()
+        at = data.find(needle, first_row)
+        while at != -1:
+            start = data.rfind(b"\n", 0, at) + 1
+            end = data.find(b"\n", at) + 1
+            fields = next(csv.reader([data[start:end - 1].decode()]), [])
+            if len(fields) > max(i_run, i_epoch) and fields[i_run] == run_id \
+                    and _epoch_number(fields[i_epoch]) in epochs:
+                spans.add((start, end))
+            at = data.find(needle, end)
+    return sorted(spans)
+
+
 _RUN_ID = r"[0-9a-f]{16}"
 _STATUSES = ("complete", "running", "diverged")
 #: columns read as text whatever they look like: hex digests — a run id, a commit, a data
@@ -71,6 +131,7 @@ _SCHEMA = {
     "diagnostics.csv": {"run_id": "id", "epoch": "positive integer", "layer": "positive integer",
                         "pass_fraction": "fraction", "flip_ratio": "fraction"},
 }
+_SCHEMA[REPLACED_EPOCHS] = _SCHEMA["epochs.csv"]  # the older copies of epochs.csv's rows
 
 
 def _bad_rows(column: pd.Series, kind: str) -> pd.Series:
@@ -104,11 +165,16 @@ def _check_schema(table: pd.DataFrame, path: Path) -> None:
                              f"; fix or delete that line (line 1 is the header)")
 
 
+#: what merge_from brings, by name, in the order it writes them
+MERGED_TABLES = ("epochs", "runs", "packed", "diagnostics")
+
+
 class ResultsStore:
     def __init__(self, directory: Union[str, Path]):
         self.directory = Path(directory)  # created by the first write: reading never leaves a folder behind
         self.epochs_path = self.directory / "epochs.csv"
         self.runs_path = self.directory / "runs.csv"
+        self.replaced_path = self.directory / REPLACED_EPOCHS
         self.checkpoints = self.directory / "checkpoints"
 
     @contextmanager
@@ -146,12 +212,18 @@ class ResultsStore:
         return table
 
     def epochs(self, every_copy: bool = False) -> pd.DataFrame:
-        """All epoch records (the newest copy of each run × epoch; ``every_copy``: the older
-        copies of recomputed epochs too), sorted by run and epoch."""
+        """All epoch records (one per run × epoch: the newest copy, also in a folder written
+        before epochs.csv held one; ``every_copy``: the older copies of recomputed epochs too,
+        from ``epochs_replaced.csv``, each before its newer copies), sorted by run and epoch."""
         table = self._read(self.epochs_path)
-        if table.empty or every_copy:
+        if every_copy:
+            older = self._read(self.replaced_path)
+            if not older.empty:
+                table = pd.concat([older, table], ignore_index=True) if not table.empty else older
+        if table.empty:
             return table
-        table = table.drop_duplicates(subset=EPOCH_KEY, keep="last")
+        if not every_copy:
+            table = table.drop_duplicates(subset=EPOCH_KEY, keep="last")
         return table.sort_values(EPOCH_KEY, kind="stable").reset_index(drop=True)
 
     def runs(self) -> pd.DataFrame:
@@ -191,7 +263,9 @@ class ResultsStore:
         _atomic_write_bytes(path, buffer.getvalue().encode())
 
     def add_epochs(self, rows: Iterable[dict]) -> None:
-        """Append epoch rows (a new column rewrites the table once, with every column)."""
+        """Append epoch rows; a row whose run and epoch epochs.csv already holds replaces the
+        older row, which moves to ``epochs_replaced.csv`` (a new column rewrites the table once,
+        with every column)."""
         new = pd.DataFrame(list(rows))
         if new.empty:
             return
@@ -201,24 +275,96 @@ class ResultsStore:
             if header is None or set(new.columns) - set(header):
                 self._rewrite_epochs_unlocked(new)
                 return
+            earlier = new.duplicated(EPOCH_KEY, keep="last") if set(EPOCH_KEY) <= set(new.columns) else None
+            added = _csv_bytes(new.reindex(columns=header))
+            header_line, added = added[:added.find(b"\n") + 1], _row_lines(added)
+            if earlier is not None and earlier.any():  # one epoch twice in one call: the last is kept
+                replaced_here = [line for line, old in zip(added, earlier) if old]
+                added = [line for line, old in zip(added, earlier) if not old]
+            else:
+                replaced_here = []
+            keys = zip(new["run_id"], new["epoch"]) if set(EPOCH_KEY) <= set(new.columns) else ()
+            spans = _lines_holding(data, header, keys)
+            if spans or replaced_here:  # recomputed epochs: their older rows move out, then one rename
+                self._keep_replaced_unlocked(header_line, [data[a:b] for a, b in spans] + replaced_here)
+                kept, position = [], 0
+                for start, end in spans:
+                    kept.append(data[position:start])
+                    position = end
+                kept.append(data[position:])
+                _atomic_write_bytes(self.epochs_path, b"".join(kept + added))
+                return
             if self.epochs_path.stat().st_size != len(data):  # a torn tail: cut it first
                 os.truncate(self.epochs_path, len(data))
-            buffer = io.StringIO()
-            new.reindex(columns=header).to_csv(buffer, index=False, header=False)
             with open(self.epochs_path, "ab") as f:
-                f.write(buffer.getvalue().encode())
+                f.write(b"".join(added))
                 f.flush()
                 os.fsync(f.fileno())
 
     def _rewrite_epochs_unlocked(self, new: pd.DataFrame) -> None:
-        """epochs.csv with ``new`` appended and every column of both: every copy of a recomputed
-        epoch stays, in the order written (readers keep the newest; the older copies show, for
-        instance, whether two kinds of processor computed the same epoch alike)."""
+        """epochs.csv with ``new`` appended and every column of both; the rows ``new`` replaces
+        (same run and epoch) move to ``epochs_replaced.csv`` first, in the order written."""
         old = self._read(self.epochs_path)
+        if set(EPOCH_KEY) <= set(new.columns):
+            earlier = new.duplicated(EPOCH_KEY, keep="last")
+            replaced = new[earlier]
+            new = new[~earlier]
+            if not old.empty and set(EPOCH_KEY) <= set(old.columns):
+                keys = pd.MultiIndex.from_frame(new[EPOCH_KEY].astype({"run_id": str, "epoch": int}))
+                stale = pd.MultiIndex.from_frame(old[EPOCH_KEY].astype({"run_id": str, "epoch": int})).isin(keys)
+                replaced = pd.concat([old[stale], replaced], ignore_index=True)
+                old = old[~stale]
+            if not replaced.empty:
+                written = _csv_bytes(replaced)
+                self._keep_replaced_unlocked(written[:written.find(b"\n") + 1], _row_lines(written))
         table = pd.concat([old, new], ignore_index=True) if not old.empty else new
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False)
-        _atomic_write_bytes(self.epochs_path, buffer.getvalue().encode())
+        _atomic_write_bytes(self.epochs_path, _csv_bytes(table))
+
+    def _keep_replaced_unlocked(self, header_line: bytes, lines: List[bytes]) -> None:
+        """Append the replaced rows ``lines`` (CSV under ``header_line``) to epochs_replaced.csv,
+        before epochs.csv loses them: a writer killed in between leaves a row in both files,
+        and the next replacement of it adds no second copy (a line already there is skipped)."""
+        if not lines:
+            return
+        existing = self._complete_bytes(self.replaced_path)
+        if not existing.strip():
+            _atomic_write_bytes(self.replaced_path, header_line + b"".join(lines))
+            return
+        if existing[:existing.find(b"\n") + 1] != header_line:  # other columns: one table with all
+            older = self._read(self.replaced_path)
+            incoming = pd.read_csv(io.BytesIO(header_line + b"".join(lines)), dtype=TEXT_COLUMNS)
+            _atomic_write_bytes(self.replaced_path, _csv_bytes(pd.concat([older, incoming], ignore_index=True)))
+            return
+        fresh = [line for line in lines if b"\n" + line not in existing]
+        if self.replaced_path.stat().st_size != len(existing):  # a torn tail: cut it first
+            os.truncate(self.replaced_path, len(existing))
+        if fresh:
+            with open(self.replaced_path, "ab") as f:
+                f.write(b"".join(fresh))
+                f.flush()
+                os.fsync(f.fileno())
+
+    def set_apart_replaced_epochs(self) -> int:
+        """Move the older copies of recomputed epochs that epochs.csv holds (a folder written
+        before a recomputed row replaced the older one) to ``epochs_replaced.csv``; returns how
+        many. epochs.csv keeps the rows :meth:`epochs` reads, byte for byte, in their order."""
+        with self._locked():
+            data = self._complete_bytes(self.epochs_path)
+            table = self._read(self.epochs_path)
+            if table.empty:
+                return 0
+            lines = _row_lines(data)
+            if len(lines) != len(table):
+                raise ValueError(f"{self.epochs_path}: {len(lines)} lines but {len(table)} rows (a blank line or a "
+                                 f"line break inside a field); fix that line first")
+            older = table.duplicated(EPOCH_KEY, keep="last").to_numpy()
+            if not older.any():
+                return 0
+            header_line = data[:data.find(b"\n") + 1]
+            self._keep_replaced_unlocked(header_line, [line for line, old in zip(lines, older) if old])
+            _atomic_write_bytes(self.epochs_path,
+                                header_line + b"".join(line for line, old in zip(lines, older) if not old))
+            return int(older.sum())
 
     def update_runs(self, rows: Iterable[dict]) -> None:
         self._merge(self.runs_path, rows, ["run_id"])
@@ -249,7 +395,8 @@ class ResultsStore:
         over = (runs["status"] == "diverged") | ((runs["status"] == "complete") & (recorded >= wanted))
         return runs[over]
 
-    def merge_from(self, source: "ResultsStore") -> dict:
+    def merge_from(self, source: "ResultsStore", only: Optional[Iterable[str]] = None,
+                   tables: Sequence[str] = MERGED_TABLES) -> dict:
         """Bring the finished runs of another results folder (a GPU machine's, another
         checkout's) into this one: their epochs.csv, runs.csv, packed.csv and diagnostics.csv
         rows, their packed files and kept states. Unfinished runs stay behind (their checkpoints
@@ -258,11 +405,18 @@ class ResultsStore:
 
         Everything is checked before anything is written: both folders must be readable, and a
         dataset's runs must come from the same data (``data_digest``) and, like every run of one
-        folder, from the same arithmetic version. Returns what was merged and left out."""
+        folder, from the same arithmetic version. Returns what was merged and left out.
+
+        ``only``: just these run ids of the source; ``tables``: just these of its tables (packed
+        models travel with "packed", kept states with "runs")."""
         from .diagnostics import DIAGNOSTICS_KEY, DIAGNOSTICS_TABLE
 
         if source.directory.resolve() == self.directory.resolve():
             raise ValueError(f"merge: the source {source.directory} is the results folder itself")
+        unknown = set(tables) - set(MERGED_TABLES)
+        if unknown:
+            raise ValueError(f"merge: unknown table(s) {', '.join(sorted(unknown))}; "
+                             f"accepted: {', '.join(MERGED_TABLES)}")
         if not source.runs_path.exists():
             raise ValueError(f"merge: {source.directory} holds no runs.csv; accepted: a results folder")
         report = {"merged": [], "unfinished": [], "already_here": [], "training_here": [], "packed": 0, "states": 0}
@@ -270,6 +424,9 @@ class ResultsStore:
         if every.empty:  # a folder whose first run has not written a row yet: nothing to bring
             return report
         finished = source.finished_runs()
+        if only is not None:
+            only = set(only)
+            every, finished = every[every["run_id"].isin(only)], finished[finished["run_id"].isin(only)]
         here = self.runs()
         done_here = set(self.finished_runs()["run_id"]) if not here.empty else set()
         candidates = finished[~finished["run_id"].isin(done_here)]
@@ -282,18 +439,26 @@ class ResultsStore:
             chosen = set(held)
             if not chosen:
                 return report
-            tables = [(self.epochs_path, source.epochs(), EPOCH_KEY), (self.runs_path, every, ["run_id"]),
-                      (self.directory / "packed.csv", source.table("packed.csv"), ["run_id"]),
-                      (self.directory / DIAGNOSTICS_TABLE, source.table(DIAGNOSTICS_TABLE), list(DIAGNOSTICS_KEY))]
+            # in this order: epochs before runs, so runs.csv never calls a run complete before its epochs are here;
+            # every copy of the source's epochs: each epoch's older copies before its newest
+            readers = {"epochs": lambda: (self.epochs_path, source.epochs(every_copy=True), EPOCH_KEY),
+                       "runs": lambda: (self.runs_path, every, ["run_id"]),
+                       "packed": lambda: (self.directory / "packed.csv", source.table("packed.csv"), ["run_id"]),
+                       "diagnostics": lambda: (self.directory / DIAGNOSTICS_TABLE, source.table(DIAGNOSTICS_TABLE),
+                                               list(DIAGNOSTICS_KEY))}
             with self._locked():
-                # epochs before runs: runs.csv never calls a run complete before its epochs are here
-                for path, table, key in tables:
+                for path, table, key in (readers[name]() for name in MERGED_TABLES if name in tables):
                     if not table.empty:
                         rows = table[table["run_id"].isin(chosen)]
-                        if not rows.empty:
+                        if rows.empty:
+                            continue
+                        if path == self.epochs_path:  # one row per run and epoch; older copies (the
+                            self._rewrite_epochs_unlocked(rows)  # source's, a start here) set apart
+                        else:
                             self._merge_unlocked(path, rows, key)
+            files = [f for f in (("packed", "packed", "bnn"), ("states", "runs", "pt")) if f[1] in tables]
             for run_id in sorted(chosen):
-                for folder, name in (("packed", f"{run_id}.bnn"), ("states", f"{run_id}.pt")):
+                for folder, name in ((folder, f"{run_id}.{suffix}") for folder, _, suffix in files):
                     origin, target = source.directory / folder / name, self.directory / folder / name
                     if origin.exists() and not target.exists():
                         target.parent.mkdir(parents=True, exist_ok=True)

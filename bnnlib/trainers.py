@@ -1,5 +1,7 @@
 """The learning rules as peers: backpropagation (BP), Direct Feedback Alignment (DFA),
-Direct Random Target Projection (DRTP) — the paper's three — and SHALLOW, a control.
+Direct Random Target Projection (DRTP) — the paper's three —, SHALLOW, a control, and our
+extensions (FA, SDFA). Each rule is one module of :mod:`bnnlib.rules`; this module holds what
+they share and the registry they join.
 
 They share everything but one line — where hidden block k's learning signal δy_k comes
 from — so :class:`Trainer` writes the shared part once (the paper's protocol; Methods chapter):
@@ -20,6 +22,13 @@ and each subclass gives :meth:`Trainer.hidden_signal`:
   better than SHALLOW's has not trained its hidden layers.
 
 In DFA and DRTP nothing flows between hidden blocks and no backward chain is computed.
+
+**Adding a learning rule** takes one file, ``bnnlib/rules/<name>.py``, with a :class:`Trainer`
+subclass registered by name that gives ``hidden_signal``, its ``role`` ("paper", "control" or
+"extension") and its ``colour`` on figures (``bnnlib/rules/fa.py`` is a worked example).
+Every module of :mod:`bnnlib.rules` is imported with this one, so the rule is at once a
+choice of ``run --algorithm``, of sweeps and of ``protocol --algorithm``, counted by ``status``
+and shown in the results tables as an extension — never in the paper's claims.
 All expose ``step(x, targets) -> loss per member``. ``observer`` (None in every protocol run)
 lets :mod:`bnnlib.diagnostics` see a step's forward pass and per-layer updates without
 changing any number.
@@ -27,7 +36,7 @@ changing any number.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -36,12 +45,18 @@ from .registry import Registry
 from .seeding import member_generator, uniform
 
 TRAINERS: Registry[type] = Registry("trainer")
+#: what a rule is to the book, in table order: the paper's rules, our controls, our extensions
+ROLES = ("paper", "control", "extension")
 
 
 class Trainer:
     """Shared training step; subclasses say where each hidden block's signal comes from."""
 
-    name = ""
+    name = ""  # set by TRAINERS.register
+    #: one of ROLES: decides where the book shows the rule (the paper's claims: "paper" only)
+    role = ""
+    #: its colour on every figure (any matplotlib colour)
+    colour = None
     #: False for a rule that trains the output layer only (SHALLOW)
     trains_hidden = True
     #: diagnostics hook: ``on_forward(cache)`` and ``on_update(k, layer_input, delta_z)``; it
@@ -138,18 +153,9 @@ class Trainer:
         pass
 
 
-@TRAINERS.register("BP")
-class BP(Trainer):
-    """Backpropagation: δy_k = δz_{k+1} W_{k+1}ᵀ, through sign(W_{k+1}) for binary layers."""
-
-    name = "BP"
-
-    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
-        return torch.bmm(delta_z_above, cache.effective_weights[k + 1].transpose(1, 2))
-
-
-class _RandomProjection(Trainer):
-    """Shared by DFA and DRTP: fixed random matrices B_k ~ U(−1, 1), one set per member."""
+class RandomFeedback(Trainer):
+    """Fixed random matrices B_k ~ U(−1, 1) of shape (classes, n_k), one set per member (seed
+    purpose "feedback"): shared by DFA, DRTP and SDFA."""
 
     def __init__(self, model: BinaryMLP, lr: FloatOrPerMember):
         super().__init__(model, lr)
@@ -169,39 +175,30 @@ class _RandomProjection(Trainer):
             dst.copy_(src)
 
 
-@TRAINERS.register("DFA")
-class DFA(_RandomProjection):
-    """Direct Feedback Alignment (Nøkland 2016): δy_k = e B_k."""
-
-    name = "DFA"
-
-    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
-        return torch.bmm(error, self.feedback[k])
-
-
-@TRAINERS.register("DRTP")
-class DRTP(_RandomProjection):
-    """Direct Random Target Projection (Frenkel et al. 2021): δy_k = t B_k, t ∈ {0, 1} one-hot."""
-
-    name = "DRTP"
-
-    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
-        return torch.bmm(onehot, self.feedback[k])
-
-
-@TRAINERS.register("SHALLOW")
-class SHALLOW(Trainer):
-    """Control: only the output layer learns (its true gradient, as in every rule); the hidden
-    blocks, BN's γ and β included, keep their initial values. Its result is what a network's
-    random binary features give by themselves."""
-
-    name = "SHALLOW"
-    trains_hidden = False
-
-    def hidden_signal(self, k, delta_z_above, cache, error, onehot):
-        raise AssertionError("SHALLOW computes no hidden signal")
-
-
 def make_trainer(name: str, model: BinaryMLP, lr: FloatOrPerMember) -> Trainer:
-    """``make_trainer("DFA", model, lr=1e-4)`` (BP, DFA, DRTP or SHALLOW); unknown names raise a ValueError listing the accepted."""
+    """``make_trainer("DFA", model, lr=1e-4)`` (any registered rule); unknown names raise a ValueError listing the accepted."""
     return TRAINERS.get(name)(model, lr)
+
+
+def rules(role: Optional[str] = None) -> Tuple[str, ...]:
+    """The registered rules of one role (None: all), in table order: by role as ROLES, then by
+    name. A rule whose role is not one of ROLES is refused here, naming it."""
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown rule role {role!r}; accepted: {', '.join(ROLES)}")
+    by_role = []
+    for name in TRAINERS.names():
+        trainer = TRAINERS.get(name)
+        if trainer.role not in ROLES:
+            raise ValueError(f"rule {name} ({trainer.__module__}) has role {trainer.role!r}; accepted: "
+                             f"{', '.join(ROLES)}")
+        by_role.append((ROLES.index(trainer.role), name))
+    return tuple(name for rank, name in sorted(by_role) if role is None or ROLES[rank] == role)
+
+
+def rule_colours() -> dict:
+    """rule → its colour, for every registered rule."""
+    return {name: TRAINERS.get(name).colour for name in rules()}
+
+
+# every rule of bnnlib.rules registers itself on import (after the names above exist)
+from . import rules as _rules  # noqa: E402,F401

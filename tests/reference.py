@@ -7,9 +7,16 @@ hide behind the same mistake here. BP's reference is the autograd gradient of th
 DRTP's inject δy_k = e B_k (or t B_k) into each block with its input detached.
 """
 
+import itertools
+
 import torch
 
+from bnnlib.trainers import rules
+
 EPS = 1e-3
+#: what the references here (and the float64 one of benchmarks/) compute: the paper's rules, from
+#: the registry, × activation × binary weights × BN — shared by the tests that check against them
+PAPER_RULE_SETTINGS = list(itertools.product(rules("paper"), ["tanh", "sign"], [False, True], [False, True]))
 
 
 def protocol_sign(x):
@@ -81,3 +88,27 @@ def reference_step(model, trainer_name, x, targets, lr, feedback=None):
         new_gammas = [g - lr * g.grad for g in gammas]
         new_betas = [b - lr * b.grad for b in betas]
     return new_weights, new_gammas, new_betas
+
+
+def hand_step(model, signal, x, targets, lr):
+    """One step of the protocol's formulas written out for a net without BN (S = 1, plain
+    matrices), with the rule's δy_k = signal(k, δz_{k+1}, W_{k+1} as the forward pass used it,
+    e, t): the shared part of every rule, so each rule's test gives only its own line."""
+    from bnnlib.binarize import sign
+    W = [w[0].clone() for w in model.weights]
+    Wf = [sign(w) if (model.binary_weights and k < len(W) - 1) else w for k, w in enumerate(W)]
+    x, t = x[0], targets[0]
+    ys, zs = [x], []
+    for k in range(len(W) - 1):
+        z = ys[-1] @ Wf[k]
+        zs.append(z)
+        ys.append(torch.tanh(z) if model.activation.name == "tanh" else sign(z))
+    out = torch.tanh(ys[-1] @ W[-1])
+    e = 2 * (out - t)
+    dz = [None] * len(W)
+    dz[-1] = e * (1 - out ** 2)
+    for k in range(len(W) - 2, -1, -1):
+        dy = signal(k, dz[k + 1], Wf[k + 1], e, t)
+        derivative = 1 - ys[k + 1] ** 2 if model.activation.name == "tanh" else (zs[k].abs() < 1).float()
+        dz[k] = dy * derivative
+    return [(w - lr * (y.T @ d)).clamp(-1, 1) for w, y, d in zip(W, ys, dz)]

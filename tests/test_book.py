@@ -606,7 +606,9 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     from bnnlib.store import ResultsStore
     from bnnlib.protocol import LONG_RUN_WORKERS, get_budget, grid_configs
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"long-run:.*\n.*--budget paper --workers (\d+)", makefile).group(1) == str(LONG_RUN_WORKERS)
+    assert re.search(r"LONG_RUN := .*--budget paper --workers (\d+)", makefile).group(1) == str(LONG_RUN_WORKERS)
+    # the protocol, then the book's own runs, by the same workers
+    assert re.search(r"long-run:.*\n\t\$\(LONG_RUN\) >>.*\n\t\$\(LONG_RUN\) --book-runs >>", makefile)
     store = ResultsStore(tmp_path / "paper")
     done = grid_configs("mnist", False, get_budget("paper"))[0]  # one grid run, 100 epochs at 6 s each
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0)])
@@ -927,3 +929,26 @@ def test_the_best_budget_is_chosen_by_one_rule_whatever_a_page_needs(tmp_path):
     assert records.first_recorded({"cpu": 1, "paper": None}, "smoke") == "cpu"
     assert records.first_recorded({"cpu": None, "paper": None, "smoke": 3}, "smoke") == "smoke"
     assert records.first_recorded({"cpu": None, "paper": None}, "cpu") is None
+
+
+def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
+    """The README's front-page verdicts are the Conclusions page's glued values, not typed ones:
+    a re-executed page with other numbers fails here until the README says the same."""
+    import json
+    import re
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    glued = {}
+    for cell in json.loads((ROOT / "chapters" / "07_conclusions.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued[name] = output["data"]["application/papermill.record/text/plain"].strip("'\"")
+    assert glued["pairs_budget"] == "paper budget (100 epochs)"
+    for claim in ("c1", "c2", "c3"):
+        assert f"{claim.upper()} — " in readme and f": {glued[f'{claim}_verdict']}" in readme
+    assert f"({glued['c1_tests']} one-sided tests" in readme
+    dfa = re.findall(r"DFA − BP = (\S+) points on (\S+) \(", glued["c2_binary_sign"])
+    assert len(dfa) == 2 and all(f"{value} points on {dataset}" in readme for value, dataset in dfa)
+    dfa_p, drtp_p = glued["c3_p"].split(", ")
+    assert f"Holm-adjusted p: {dfa_p}, {drtp_p}" in readme
+    assert f"BP {glued['c3_bp']}, DFA {glued['c3_dfa']}, DRTP {glued['c3_drtp']}" in readme

@@ -95,6 +95,40 @@ def _configs(epochs):
                       init=0.1, lr=lr, seed=3, epochs=epochs, n_train=640, n_test=300) for lr in (1e-4, 1e-5)]
 
 
+def _one_row_per_epoch(store, written, replaced):
+    """epochs.csv read as the README says (one pandas call): one row per run and epoch, each
+    epoch computed again holding the row written last (``written``: every row add_epochs was
+    given since the restart) — and the rows it replaced, exactly ``replaced`` (run index,
+    epoch), kept apart in epochs_replaced.csv."""
+    import pandas as pd
+    from bnnlib.store import EPOCH_KEY, TEXT_COLUMNS
+    raw = pd.read_csv(store.epochs_path, dtype=TEXT_COLUMNS)
+    assert not raw.duplicated(EPOCH_KEY).any(), raw[raw.duplicated(EPOCH_KEY, keep=False)][EPOCH_KEY]
+    rows = raw.set_index(EPOCH_KEY)
+    for row in written:  # timing included: the row of this computation, not an equal older one
+        stored = rows.loc[(row["run_id"], row["epoch"])]
+        assert all(stored[name] == row[name] for name in ("loss", "test_accuracy", "group_epoch_seconds")), row
+    ids = [c.run_id for c in _configs(1)]
+    assert store.replaced_path.exists() == bool(replaced)
+    apart = pd.read_csv(store.replaced_path, dtype=TEXT_COLUMNS) if replaced else pd.DataFrame(columns=EPOCH_KEY)
+    assert sorted(zip(apart["run_id"], apart["epoch"])) == sorted((ids[i], e) for i, e in replaced)
+    return raw.sort_values(EPOCH_KEY).reset_index(drop=True)
+
+
+@pytest.fixture
+def written(monkeypatch):
+    """Every epoch row this process hands the store from now on."""
+    rows = []
+    original = ResultsStore.add_epochs
+
+    def add_epochs(self, new):
+        new = list(new)
+        rows.extend(new)
+        return original(self, new)
+    monkeypatch.setattr(ResultsStore, "add_epochs", add_epochs)
+    return rows
+
+
 CHECKPOINT_FAULTS = {
     "flipped byte": lambda p: _flip(p, -200),
     "truncated": lambda p: p.write_bytes(p.read_bytes()[:3000]),
@@ -104,7 +138,8 @@ CHECKPOINT_FAULTS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", CHECKPOINT_FAULTS)
-def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(tmp_path, mnist_root, fault):
+def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(tmp_path, mnist_root, fault,
+                                                                               written):
     data = DataOptions(root=str(mnist_root))
     straight = ResultsStore(tmp_path / "straight")
     execute(_configs(3), straight, data, progress=False)
@@ -120,7 +155,12 @@ def test_a_corrupt_checkpoint_is_named_discarded_and_its_run_recomputed_exactly(
         work = plan(_configs(3), store)  # also what --dry-run does: no exception
     assert {c.run_id: s for g, states in work.groups for c, s in zip(g, states)}[victim] is None
     assert not list(store.checkpoints.glob(".*.tmp"))
+    written.clear()
     execute(_configs(3), store, data, progress=False)
+    # the victim started again from scratch: its epochs 1 and 2 replaced, not recorded twice
+    raw = _one_row_per_epoch(store, written, replaced=[(0, 1), (0, 2)])
+    pd_testing = __import__("pandas").testing
+    pd_testing.assert_frame_equal(raw[METRICS], straight.epochs()[METRICS])
     a = store.epochs()[METRICS]
     b = straight.epochs()[METRICS]
     import pandas as pd
@@ -215,6 +255,15 @@ if point == "checkpoint half-written":  # the temporary file holds half the byte
                 die()
         original(path, data)
     store_module._atomic_write_bytes = write
+elif point == "epoch rows torn":  # killed mid-append: the group's last row of the epoch half-written
+    original = store_module.ResultsStore.add_epochs
+    def wrapped(self, rows):
+        original(self, rows)
+        calls["n"] += 1
+        if calls["n"] == nth:
+            os.truncate(self.epochs_path, self.epochs_path.stat().st_size - 40)
+            die()
+    store_module.ResultsStore.add_epochs = wrapped
 else:  # killed right after the write completed
     method = {"epoch rows appended": "add_epochs", "runs.csv replaced": "update_runs",
               "checkpoint saved": "save_checkpoint"}[point]
@@ -232,7 +281,14 @@ configs = [RunConfig(dataset="mnist", algorithm="DFA", weights="binary", activat
 execute(configs, store_module.ResultsStore(results), DataOptions(root=root), progress=False)
 '''
 
-WRITE_POINTS = ["epoch rows appended", "runs.csv replaced", "checkpoint half-written", "checkpoint saved"]
+WRITE_POINTS = ["epoch rows appended", "epoch rows torn", "runs.csv replaced", "checkpoint half-written",
+                "checkpoint saved"]
+#: the epochs (run index, epoch) each kill makes the resumed sweep compute again, all of epoch 2:
+#: its rows were written (the torn one: run 0's only) before the checkpoints that would skip it
+#: (after "checkpoint saved": run 0's, at epoch 2, was; run 1's was not). runs.csv is written
+#: after the checkpoints: nothing is recomputed.
+RECOMPUTED = {"epoch rows appended": [(0, 2), (1, 2)], "epoch rows torn": [(0, 2)], "runs.csv replaced": [],
+              "checkpoint half-written": [(0, 2), (1, 2)], "checkpoint saved": [(1, 2)]}
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +300,8 @@ def uninterrupted(tmp_path_factory, mnist_root):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", WRITE_POINTS)
-def test_a_kill_at_each_write_point_resumes_to_the_uninterrupted_records(tmp_path, mnist_root, uninterrupted, point):
+def test_a_kill_at_each_write_point_resumes_to_the_uninterrupted_records(tmp_path, mnist_root, uninterrupted, point,
+                                                                        written):
     import os
     import subprocess
     import sys
@@ -259,6 +316,67 @@ def test_a_kill_at_each_write_point_resumes_to_the_uninterrupted_records(tmp_pat
     assert not (store.runs()["status"] == "complete").all()
     execute(_configs(3), store, DataOptions(root=str(mnist_root)), progress=False)
     pd.testing.assert_frame_equal(store.epochs()[METRICS].reset_index(drop=True), uninterrupted)
+    raw = _one_row_per_epoch(store, written, replaced=RECOMPUTED[point])  # epoch 2's rows replaced
+    pd.testing.assert_frame_equal(raw[METRICS], uninterrupted)
     runs = store.runs()
     assert (runs["status"] == "complete").all() and (runs["epochs_done"] == 3).all()
     assert not list(results.rglob(".*.tmp")) and not list(store.checkpoints.glob("*.pt"))
+
+
+def _kill_after_epoch_2(results, mnist_root):
+    """A sweep of 3 epochs killed once epoch 2 is recorded and run 0's checkpoint at epoch 2 saved."""
+    import os
+    import subprocess
+    import sys
+    killed = subprocess.run([sys.executable, "-c", KILLER, "checkpoint saved", "3", str(results), str(mnist_root)],
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+
+
+def _extended_without_a_kept_state(store, data, mnist_root):
+    execute(_configs(2), store, data, progress=False)  # complete at 2 epochs, no state kept
+    return [(i, e) for i in (0, 1) for e in (1, 2)]  # extended to 3: both start again from scratch
+
+
+def _checkpoints_lost(store, data, mnist_root):
+    _kill_after_epoch_2(store.directory, mnist_root)
+    shutil.rmtree(store.checkpoints)  # the machine replaced: checkpoints stay out of git
+    return [(i, e) for i in (0, 1) for e in (1, 2)]
+
+
+def _checkpoint_ahead_of_its_rows(store, data, mnist_root):
+    import pandas as pd
+    from bnnlib.store import TEXT_COLUMNS
+    execute(_configs(2), store, data, progress=False, keep_checkpoints=True)
+    victim = _configs(3)[0].run_id
+    store.checkpoints.mkdir(exist_ok=True)
+    shutil.move(store.state_path(victim), store.checkpoint_path(victim))  # resumable at epoch 2 of 3
+    rows = pd.read_csv(store.epochs_path, dtype=TEXT_COLUMNS)  # as an older epochs.csv (git) leaves it:
+    rows[(rows["run_id"] != victim) | (rows["epoch"] == 1)].to_csv(store.epochs_path, index=False)  # no epoch 2
+    return [(0, 1)]  # the checkpoint cannot be trusted: run 0 starts again, recomputing epoch 1
+
+
+RESTARTS = {"complete run extended without a kept state": _extended_without_a_kept_state,
+            "checkpoints lost mid-run": _checkpoints_lost,
+            "checkpoint ahead of its rows": _checkpoint_ahead_of_its_rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("restart", RESTARTS)
+def test_a_run_started_again_from_scratch_replaces_the_rows_it_recomputes(tmp_path, mnist_root, uninterrupted,
+                                                                          restart, written):
+    """Runs that start again from epoch 1 with rows of earlier epochs recorded (corrupt states:
+    test_a_corrupt_checkpoint_…; a kill between rows and checkpoint, a torn append:
+    test_a_kill_at_each_write_point_…) leave epochs.csv with one row per run and epoch, the
+    recomputed one, and the records of an uninterrupted sweep."""
+    import pandas as pd
+    data = DataOptions(root=str(mnist_root))
+    store = ResultsStore(tmp_path / "restarted")
+    replaced = RESTARTS[restart](store, data, mnist_root)
+    written.clear()
+    work = execute(_configs(3), store, data, progress=False)
+    from_scratch = {c.run_id for g, states in work.groups for c, s in zip(g, states) if s is None}
+    assert from_scratch == {_configs(3)[i].run_id for i, _ in replaced}
+    raw = _one_row_per_epoch(store, written, replaced)
+    pd.testing.assert_frame_equal(raw[METRICS], uninterrupted)
+    assert (store.runs()["status"] == "complete").all() and (store.runs()["epochs_done"] == 3).all()

@@ -7,10 +7,10 @@ import torch
 from bnnlib import BinaryMLP, make_trainer
 
 from numpy_reference import NumpyMLP  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
-from test_trainers import SETTINGS
+from reference import PAPER_RULE_SETTINGS
 
 
-@pytest.mark.parametrize("algorithm,activation,binary,bn", SETTINGS)
+@pytest.mark.parametrize("algorithm,activation,binary,bn", PAPER_RULE_SETTINGS)
 def test_bnnlib_agrees_with_float64_numpy_reference(algorithm, activation, binary, bn):
     model = BinaryMLP([5], input_size=12, n_classes=4, hidden_sizes=(10, 8), activation=activation,
                       binary_weights=binary, batch_norm=bn, init=0.3)
@@ -30,3 +30,9 @@ def test_bnnlib_agrees_with_float64_numpy_reference(algorithm, activation, binar
     x_eval = torch.rand(50, 12, generator=g) * 2 - 1
     agree = (model.predict(x_eval)[0].numpy() == reference.predict(x_eval.double().numpy())).mean()
     assert agree >= 0.98
+
+
+def test_the_float64_reference_refuses_a_rule_it_does_not_compute():
+    reference = NumpyMLP([np.zeros((3, 2)), np.zeros((2, 2))])
+    with pytest.raises(ValueError, match="knows the rules BP, DFA, DRTP; got 'FA'"):
+        reference.step(np.zeros((1, 3)), -np.ones((1, 2)), "FA", 0.1)

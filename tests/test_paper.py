@@ -7,6 +7,8 @@ import pytest
 from bnnlib.book import paper
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper"
+#: the protocol as the book ships it: its appendix page
+PROTOCOL_PAGE = Path(__file__).resolve().parents[1] / "chapters" / "98_protocol.md"
 
 
 def test_every_published_number_is_parsed():
@@ -23,19 +25,20 @@ def test_every_published_number_is_parsed():
     assert (bp["init"], bp["lr"], bp["train_accuracy"], bp["test_accuracy"]) == (0.1, 1e-6, 0.6057, 0.6041)
 
 
-def test_the_packaged_copy_equals_the_shared_paper_results():
-    source = SHARED / "PAPER_RESULTS.md"
+@pytest.mark.parametrize("shared,shipped", [("PAPER_RESULTS.md", paper.SOURCE),
+                                            ("PROTOCOL.md", PROTOCOL_PAGE)])
+def test_the_shipped_copies_equal_the_shared_sources(shared, shipped):
+    """The paper's numbers ship with the package, its protocol as the book's appendix page
+    (paper_results.md cites it): both verbatim."""
+    source = SHARED / shared
     if not source.exists():
         pytest.skip("../shared/paper is not beside this checkout")
-    assert paper.SOURCE.read_text() == source.read_text()
+    assert shipped.read_text() == source.read_text()
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_the_paper_selection_agrees_with_the_protocol(batch_norm):
-    source = SHARED / "PROTOCOL.md"
-    if not source.exists():
-        pytest.skip("../shared/paper is not beside this checkout")
-    tables = [rows for heading, rows in paper._tables(source.read_text()) if rows[0][:3] == ["algorithm", "weights", "activation"]]
+    tables = [rows for heading, rows in paper._tables(PROTOCOL_PAGE.read_text()) if rows[0][:3] == ["algorithm", "weights", "activation"]]
     protocol_rows = {(a, w, act): (float(i), float(lr)) for a, w, act, i, lr in tables[int(batch_norm)][1:]}
     ours = {(r.algorithm, r.weights, r.activation): (r.init, r.lr) for r in paper.paper_selection(batch_norm).itertuples()}
     assert ours == protocol_rows
@@ -87,3 +90,19 @@ def test_the_paper_budgets_curve_so_far_names_the_configurations_it_rests_on():
                     "85.0 % at epoch 100.")
     assert learning_curve_so_far(so_far[so_far["activation"] == "tanh"], pd.DataFrame(rows),
                                  paper.paper_learning_curve()) == ""
+
+
+def test_the_pixel_measured_quartiles_cover_every_cell_and_bracket_their_median():
+    """Section 1b: Q1 ≤ median ≤ Q3 in each of the 60 cells (MNIST and Fashion-MNIST with and
+    without BN, CIFAR-10 with BN; 3 rules × 4 settings), each median within 0.001 of section 1's
+    reading by eye (1b says they agree within 0.08 points)."""
+    quartiles = paper.paper_final_quartiles()
+    assert len(quartiles) == 5 * 12
+    assert ((quartiles["paper_q1"] <= quartiles["paper_median"]) &
+            (quartiles["paper_median"] <= quartiles["paper_q3"])).all()
+    keys = ["dataset", "batch_norm", "algorithm", "weights", "activation"]
+    both = quartiles.merge(paper.paper_final_medians(), on=keys, suffixes=("", "_by_eye"))
+    assert len(both) == len(quartiles)
+    assert (both["paper_median"] - both["paper_median_by_eye"]).abs().max() <= 0.0008 + 1e-12
+    one = quartiles.set_index(keys).loc[("mnist", False, "BP", "binary", "sign")]
+    assert (one["paper_q1"], one["paper_median"], one["paper_q3"]) == (0.5805, 0.5941, 0.5992)

@@ -18,7 +18,7 @@ import torch
 from bnnlib.config import IDENTITY_FIELDS, RunConfig
 from bnnlib.model import ARITHMETIC_VERSION
 from bnnlib.runner import CLASS_COUNTS, METRICS, DataOptions, processor, train_group
-from bnnlib.store import EPOCH_KEY, TEXT_COLUMNS
+from bnnlib.store import EPOCH_KEY, TEXT_COLUMNS, ResultsStore
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -101,13 +101,30 @@ def test_the_paper_budget_comes_from_one_version_of_the_arithmetic():
     assert runs["data_digest"].groupby(runs["dataset"]).nunique().eq(1).all()  # one copy of each dataset
 
 
+#: folders written before a recomputed row replaced the older one in epochs.csv, not yet tidied
+#: (``python -m bnnlib tidy-epochs``): results/paper is, once the long run appending to it ends
+NOT_YET_TIDIED = set()
+
+
+@pytest.mark.parametrize("folder", sorted(str(path.parent.relative_to(RESULTS))
+                                          for path in RESULTS.rglob("epochs.csv")))
+def test_committed_epochs_hold_one_row_per_run_and_epoch(folder, request):
+    """The README loads epochs.csv with one pandas call: it must hold one row per run and epoch
+    (older copies of recomputed epochs live in epochs_replaced.csv)."""
+    if folder in NOT_YET_TIDIED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="tidied once the long run ends"))
+    epochs = pd.read_csv(RESULTS / folder / "epochs.csv", dtype=TEXT_COLUMNS)
+    assert not epochs.duplicated(EPOCH_KEY).any()
+
+
 @pytest.mark.parametrize("budget", ["cpu", "paper"])
 def test_an_epoch_recorded_twice_was_recomputed_identically(budget):
-    """A run resumed from a checkpoint older than its last recorded epoch recomputes that epoch
-    and appends a second copy (readers keep the newest). The copies must agree in every metric:
-    a difference would mean a resume is not deterministic, and the kept copy would hide it.
-    Epoch rows name the processor that computed them; copies from two kinds are not compared."""
-    epochs = pd.read_csv(RESULTS / budget / "epochs.csv", dtype=TEXT_COLUMNS)
+    """A run resumed from a checkpoint older than its last recorded epoch recomputes that epoch;
+    the older copy is kept (epochs_replaced.csv; in epochs.csv before the recomputed row replaced
+    it). The copies must agree in every metric: a difference would mean a resume is not
+    deterministic, and the kept copy would hide it. Epoch rows name the processor that computed
+    them; copies from two kinds are not compared."""
+    epochs = ResultsStore(RESULTS / budget).epochs(every_copy=True)
     # copies computed on different kinds of processor (a run restarted from scratch on another
     # machine, its checkpoint lost) may differ in their last bits: only the same kind's must agree
     kind = epochs["processor"].fillna("not recorded") if "processor" in epochs else "not recorded"

@@ -1,14 +1,17 @@
 """The three learning rules against independent computations on tiny nets."""
 
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from bnnlib import BinaryMLP, make_trainer
 from bnnlib.binarize import sign
+from bnnlib.trainers import rules
 
-from reference import reference_step
+from reference import PAPER_RULE_SETTINGS, hand_step, reference_step
 
 TINY = dict(input_size=6, n_classes=3, hidden_sizes=(5, 4))
 
@@ -21,7 +24,7 @@ def batch(S, B=7, input_size=6, n_classes=3, seed=0):
     return x, targets
 
 
-SETTINGS = list(itertools.product(["BP", "DFA", "DRTP"], ["tanh", "sign"], [False, True], [False, True]))
+SETTINGS = PAPER_RULE_SETTINGS
 
 
 @pytest.mark.parametrize("algorithm,activation,binary,bn", SETTINGS)
@@ -42,40 +45,25 @@ def test_update_matches_autograd_reference(algorithm, activation, binary, bn):
             torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
 
 
-def hand_step(model, algorithm, x, targets, lr, feedback):
-    """The protocol's formulas written out for a net without BN (S = 1, plain matrices)."""
-    W = [w[0].clone() for w in model.weights]
-    Wf = [sign(w) if (model.binary_weights and k < len(W) - 1) else w for k, w in enumerate(W)]
-    x, t = x[0], targets[0]
-    ys, zs = [x], []
-    for k in range(len(W) - 1):
-        z = ys[-1] @ Wf[k]
-        zs.append(z)
-        ys.append(torch.tanh(z) if model.activation.name == "tanh" else sign(z))
-    out = torch.tanh(ys[-1] @ W[-1])
-    e = 2 * (out - t)
-    dz = [None] * len(W)
-    dz[-1] = e * (1 - out ** 2)
-    for k in range(len(W) - 2, -1, -1):
+def paper_signal(algorithm, feedback):
+    """δy_k of the paper's rules as written in the protocol, for hand_step."""
+    def signal(k, dz_above, W_above, e, t):
         if algorithm == "BP":
-            dy = dz[k + 1] @ Wf[k + 1].T
-        elif algorithm == "DFA":
-            dy = e @ feedback[k][0]
-        else:
-            dy = ((t + 1) / 2) @ feedback[k][0]
-        derivative = 1 - ys[k + 1] ** 2 if model.activation.name == "tanh" else (zs[k].abs() < 1).float()
-        dz[k] = dy * derivative
-    return [(w - lr * (y.T @ d)).clamp(-1, 1) for w, y, d in zip(W, ys, dz)]
+            return dz_above @ W_above.T
+        if algorithm == "DFA":
+            return e @ feedback[k][0]
+        return ((t + 1) / 2) @ feedback[k][0]
+    return signal
 
 
 @pytest.mark.parametrize("algorithm,activation,binary",
-                         list(itertools.product(["BP", "DFA", "DRTP"], ["tanh", "sign"], [False, True])))
+                         list(itertools.product(rules("paper"), ["tanh", "sign"], [False, True])))
 def test_update_matches_hand_derived_formulas(algorithm, activation, binary):
     model = BinaryMLP([5], activation=activation, binary_weights=binary, init=0.8, **TINY)
     trainer = make_trainer(algorithm, model, lr=0.03)
     for step in range(2):
         x, targets = batch(1, seed=10 + step)
-        expected = hand_step(model, algorithm, x, targets, 0.03, getattr(trainer, "feedback", None))
+        expected = hand_step(model, paper_signal(algorithm, getattr(trainer, "feedback", None)), x, targets, 0.03)
         trainer.step(x, targets)
         for got, want in zip(model.weights, expected):
             torch.testing.assert_close(got[0], want, atol=2e-6, rtol=1e-5)
@@ -167,3 +155,23 @@ def test_same_seed_gives_same_initial_weights_for_every_algorithm_and_member_set
     drtp = make_trainer("DRTP", BinaryMLP([4, 5], **TINY), 0.1)
     assert torch.equal(dfa.feedback[0][0], drtp.feedback[0][0])
     assert all(b.abs().max() <= 1 for b in dfa.feedback)
+
+
+def test_a_registered_name_is_the_objects_name_and_written_once():
+    from bnnlib.binarize import ACTIVATIONS, WEIGHT_BINARISERS
+    from bnnlib.trainers import TRAINERS
+    for registry in (ACTIVATIONS, WEIGHT_BINARISERS, TRAINERS):
+        for name in registry.names():
+            assert registry.get(name).name == name
+    for module in ("binarize.py", "trainers.py"):  # no class body repeats its decorator's name
+        source = (Path(__file__).resolve().parents[1] / "bnnlib" / module).read_text()
+        assert re.search(r'name = "\w', source) is None
+
+
+def test_shallow_refuses_to_compute_a_hidden_signal_and_says_why():
+    from bnnlib.model import BinaryMLP
+    from bnnlib.trainers import make_trainer
+    trainer = make_trainer("SHALLOW", BinaryMLP(seeds=[2], activation="sign", binary_weights=True,
+                                                batch_norm=False, init=0.1), lr=1e-4)
+    with pytest.raises(NotImplementedError, match="SHALLOW trains the output layer only"):
+        trainer.hidden_signal(0, None, None, None, None)

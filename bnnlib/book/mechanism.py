@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from ..protocol import REPORTED_ALGORITHMS
+from ..protocol import PROBED_RULES
 from .labels import algorithm_palette, bn_short, bn_with, dataset_name
 from .pages import Page
 from .pages import setup_page as open_page
@@ -152,7 +152,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     medians = per_run.groupby(["dataset", "batch_norm", "algorithm", "layer_name"]).median(numeric_only=True)
     settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
     n = len(settings)
-    for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(table["algorithm"])]:
+    for algorithm in [a for a in PROBED_RULES if a in set(table["algorithm"])]:
         rows = table[table["algorithm"] == algorithm]
         parts = []
         if algorithm != "SHALLOW":

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import GRID_DATASET, REPORTED_ALGORITHMS, Budget, ensure_grid, final_configs, grid_configs, summarise
-from ..runner import DataOptions, execute
+from ..protocol import (GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_probed, grid_configs,  # noqa: F401
+                        probed_finals, probed_store, summarise)
+from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 from .records import all_finished, choose_budget
@@ -21,46 +22,16 @@ from .stats import welch_difference
 
 
 
-SETTING = {"weights": "binary", "activation": "sign"}
-
-
-#: probe every 10th batch: 47 of an MNIST epoch's 468 batches, each a BP twin step plus the rule's
-PROBE_EVERY = 10
-
-
-FOLDER = "diagnostics"
-
-
 def mechanism_store(store: ResultsStore) -> ResultsStore:
-    return ResultsStore(store.directory / FOLDER)
-
-
-def mechanism_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore,
-                      data: Optional[DataOptions] = None, device: str = "cpu",
-                      algorithms: Sequence[str] = REPORTED_ALGORITHMS, **execute_options) -> List[RunConfig]:
-    """The fully binary final runs of every rule (its grid search is run first where missing)."""
-    grid = ensure_grid(dataset, batch_norm, budget, store, data, device, algorithms=algorithms, **execute_options)
-    return _binary_finals(grid, dataset, batch_norm, budget, device)
-
-
-def _binary_finals(grid: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
-                   device: str = "cpu") -> List[RunConfig]:
-    """The final runs of the fully binary setting, from a grid search's per-run summary."""
-    selection = select_hyperparameters(grid)
-    chosen = selection[(selection["weights"] == SETTING["weights"]) & (selection["activation"] == SETTING["activation"])]
-    return final_configs(chosen, dataset, batch_norm, budget, device)
+    return probed_store(store)
 
 
 def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
                      data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
                      **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
     """Run what is missing of the probed runs for these (dataset, batch_norm) settings."""
-    probed = mechanism_store(store)
-    configs = []
-    for dataset, batch_norm in settings:
-        configs += mechanism_configs(dataset, batch_norm, budget, store, data, device, **execute_options)
-    execute(configs, probed, data, diagnostics_every=every, **execute_options)
-    return configs, probed
+    configs = ensure_probed(settings, budget, store, data, device, every, **execute_options)
+    return configs, probed_store(store)
 
 
 def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
@@ -110,7 +81,7 @@ def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     for (dataset, batch_norm), part in accuracy.groupby(["dataset", "batch_norm"]):
         usable = part[~part["diverged"]]
         shallow = usable[usable["algorithm"] == "SHALLOW"]["best_test_accuracy"]
-        for algorithm in [a for a in REPORTED_ALGORITHMS if a in set(part["algorithm"])]:
+        for algorithm in [a for a in PROBED_RULES if a in set(part["algorithm"])]:
             mine = usable[usable["algorithm"] == algorithm]["best_test_accuracy"]
             row = {"dataset": dataset, "batch_norm": batch_norm, "algorithm": algorithm,
                    "mean accuracy": float(mine.mean()), "seeds": int(len(mine))}
@@ -166,9 +137,9 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
 
 
 def recorded_configs(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[RunConfig]:
-    """:func:`mechanism_configs` from the records alone; LookupError while a grid is incomplete."""
-    searched = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=REPORTED_ALGORITHMS)
+    """The probed runs' configs from the records alone; LookupError while a grid is incomplete."""
+    searched = grid_configs(GRID_DATASET[dataset], batch_norm, budget, algorithms=PROBED_RULES)
     grid = summarise(store, searched, budget)
     if not all_finished(grid, searched, budget):
         raise LookupError(f"the grid search of {dataset}, BN {batch_norm} is incomplete at {budget.name}")
-    return _binary_finals(grid, dataset, batch_norm, budget)
+    return probed_finals(select_hyperparameters(grid), dataset, batch_norm, budget)

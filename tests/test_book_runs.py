@@ -1,0 +1,138 @@
+"""The book's own runs beyond the paper's protocol (``protocol --book-runs``): SHALLOW's grid, the
+probed runs, SHALLOW's finals — counted stage by stage, the fully binary SHALLOW finals computed
+once (the probed runs') and adopted, never trained twice."""
+
+import pytest
+
+from bnnlib.protocol import (ALGORITHMS, CONTROLS, PROBED_RULES, Budget, adopt_probed, final_configs,
+                             grid_configs, probed_finals, probed_store, progress)
+from bnnlib.config import RunConfig
+from bnnlib.store import ResultsStore
+from bnnlib.sweep import run_summary, select_hyperparameters
+
+TINY = Budget("tiny", 2, None, None, (2, 3), "two epochs, two seeds")
+
+
+def record(store, configs, epochs_done, status="complete", seconds_per_epoch=3.0):
+    store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + c.lr,
+                           train_precision=0.5, train_f1=0.5, test_accuracy=0.5 + c.seed / 100, test_precision=0.5,
+                           test_f1=0.5) for c in configs for e in range(1, epochs_done + 1)])
+    store.update_runs([dict(run_id=c.run_id, **c.identity(), status=status, epochs_done=epochs_done,
+                            seconds=seconds_per_epoch * epochs_done) for c in configs])
+
+
+
+
+def test_progress_lists_the_book_runs_after_the_protocol_in_the_order_they_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    paper_only = progress(store, TINY)
+    state = progress(store, TINY, book_runs=True)
+    assert state.stages[:len(paper_only.stages)] == paper_only.stages
+    names = [name for name, _, _ in state.stages[len(paper_only.stages):]]
+    assert names == ["SHALLOW grid, mnist, BN off", "SHALLOW grid, mnist, BN on",
+                     "probed runs, mnist, BN off", "probed runs, mnist, BN on",
+                     "probed runs, fashion-mnist, BN off", "probed runs, fashion-mnist, BN on",
+                     "SHALLOW finals, mnist, BN off", "SHALLOW finals, mnist, BN on",
+                     "SHALLOW finals, fashion-mnist, BN off", "SHALLOW finals, fashion-mnist, BN on",
+                     "evaluation check, mnist, BN on", "evaluation check, fashion-mnist, BN on"]
+    totals = [total for _, _, total in state.stages[len(paper_only.stages):]]
+    # 24 grid runs per BN setting; 4 rules × 2 seeds probed; SHALLOW's 4 settings × 2 seeds; the
+    # paper's 12 configurations with BN × its first 2 seeds checked
+    assert totals == [24, 24] + [8] * 4 + [8] * 4 + [24, 24]
+    assert state.runs_total == paper_only.runs_total + 48 + 32 + 32 + 48
+
+
+def test_progress_counts_probed_runs_and_adopted_shallow_finals(tmp_path):
+    """Both MNIST grids (the paper's rules and SHALLOW) complete without BN; SHALLOW's fully
+    binary finals probed (so its finals stage counts them as done before they are adopted)."""
+    store = ResultsStore(tmp_path)
+    record(store, grid_configs("mnist", False, TINY, algorithms=PROBED_RULES), 2)
+    selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
+    probed = probed_finals(selection, "mnist", False, TINY)
+    assert len(probed) == len(PROBED_RULES) * 2
+    assert {(c.weights, c.activation) for c in probed} == {("binary", "sign")}
+    shallow_binary = [c for c in probed if c.algorithm == "SHALLOW"]
+    record(probed_store(store), shallow_binary, 2)
+    record(probed_store(store), [c for c in probed if c.algorithm == "BP"][:1], 1, status="running")
+    state = progress(store, TINY, book_runs=True)
+    stages = {name: (finished, total) for name, finished, total in state.stages}
+    assert stages["SHALLOW grid, mnist, BN off"] == (24, 24)
+    assert stages["probed runs, mnist, BN off"] == (2, 8)
+    assert stages["SHALLOW finals, mnist, BN off"] == (2, 8)
+    assert stages["SHALLOW finals, mnist, BN on"] == (0, 8)
+    # the epochs: the paper's grid (72) and SHALLOW's (24) without BN, 2 + 1 probed runs' epochs
+    assert state.run_epochs_done == (72 + 24) * 2 + 2 * 2 + 1 + 2 * 2
+
+
+def test_probed_shallow_finals_are_adopted_not_trained_twice(tmp_path):
+    store = ResultsStore(tmp_path / "tiny")
+    record(store, grid_configs("mnist", False, TINY, algorithms=CONTROLS), 2)
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, TINY)
+    binary = [c for c in finals if c.weights == "binary" and c.activation == "sign"]
+    record(probed_store(store), binary[:1], 2)
+    record(probed_store(store), binary[1:], 1, status="running")  # unfinished: stays behind
+    probed_store(store).update_table("diagnostics.csv", [{"run_id": binary[0].run_id, "epoch": 1, "layer": 1}],
+                                     key=("run_id", "epoch", "layer"))
+    assert adopt_probed(store, binary) == [binary[0].run_id]
+    epochs = store.epochs()
+    adopted = epochs[epochs["run_id"] == binary[0].run_id]
+    assert sorted(adopted["epoch"]) == [1, 2]
+    assert list(adopted["test_accuracy"]) == list(probed_store(store).epochs().query(
+        "run_id == @binary[0].run_id")["test_accuracy"])
+    assert store.run_record(binary[0].run_id)["status"] == "complete"
+    assert store.run_record(binary[1].run_id) is None
+    assert store.table("diagnostics.csv").empty  # the probes stay with the probed runs
+    assert adopt_probed(store, binary) == []  # adopting again changes nothing
+
+
+def test_merge_refuses_an_unknown_table_before_anything(tmp_path):
+    source = ResultsStore(tmp_path / "source")
+    record(source, grid_configs("mnist", False, TINY, algorithms=ALGORITHMS)[:1], 2)
+    with pytest.raises(ValueError, match="unknown table.*states.*accepted: epochs, runs, packed, diagnostics"):
+        ResultsStore(tmp_path / "here").merge_from(source, tables=("states",))
+    assert not (tmp_path / "here" / "runs.csv").exists()
+
+
+@pytest.mark.parametrize("extra", [["--grid-only"], ["--algorithm", "BP"], ["--diagnostics", "5"],
+                                   ["--batch-norm", "on"], ["--mechanism"]])
+def test_book_runs_refuse_options_that_would_cut_their_stages(tmp_path, capsys, extra):
+    from bnnlib.cli import main
+
+    assert main(["protocol", "--budget", "smoke", "--book-runs", "--results", str(tmp_path), *extra]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: protocol") and "accepted" in error and error.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_extension_rule_is_counted_by_status_once_it_has_a_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert not any(name.startswith("FA ") for name, _, _ in progress(store, TINY, book_runs=True).stages)
+    fa_grid = grid_configs("mnist", False, TINY, algorithms=("FA",))
+    record(store, fa_grid, 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["FA grid, mnist, BN off"] == (24, 24) and stages["FA grid, mnist, BN on"] == (0, 24)
+    assert stages["FA finals, mnist, BN off"] == (0, 8) and stages["FA finals, fashion-mnist, BN on"] == (0, 8)
+    assert "SDFA grid, mnist, BN off" not in stages
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs()).query("algorithm == 'FA'")),
+                           "mnist", False, TINY)
+    record(store, finals[:3], 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["FA finals, mnist, BN off"] == (3, 8)
+
+
+def test_the_evaluation_check_repeats_the_first_seeds_of_the_bn_finals_with_the_paper_codes_evaluation(tmp_path):
+    from bnnlib.protocol import evaluation_configs, evaluation_store
+    store = ResultsStore(tmp_path)
+    record(store, grid_configs("mnist", True, TINY), 2)
+    selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
+    checks = evaluation_configs(selection, "fashion-mnist", TINY)
+    finals = {c.run_id: c for c in final_configs(selection, "fashion-mnist", True, TINY)}
+    assert len(checks) == 12 * 2 and {c.seed for c in checks} == {2, 3}
+    assert {c.evaluation for c in checks} == {"paper-code"}
+    for check in checks:  # the same run as a final one but for the evaluation: its own id, paired by seed
+        twin = RunConfig(**{**check.as_dict(), "evaluation": "standard"})
+        assert twin.run_id in finals and check.run_id not in finals
+    record(evaluation_store(store), checks[:5], 2)
+    stages = {name: (finished, total) for name, finished, total in progress(store, TINY, book_runs=True).stages}
+    assert stages["evaluation check, fashion-mnist, BN on"] == (5, 24)
+    assert stages["evaluation check, mnist, BN on"] == (0, 24)
