@@ -20,5 +20,5 @@ import cycle, no module over 400 lines):
 * :mod:`~bnnlib.book.pipeline` — executing the chapters with papermill, shaping pages for readers.
 
 Nothing in the library (``bnnlib.*`` outside this package) imports from here but the CLI's
-``book`` and ``protocol --mechanism`` commands.
+``book`` command (the probed runs themselves are the protocol's: ``protocol --mechanism``).
 """

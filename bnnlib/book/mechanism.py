@@ -28,9 +28,8 @@ from ..protocol import PROBED_RULES
 from .labels import algorithm_palette, bn_short, bn_with, dataset_name
 from .pages import Page
 from .pages import setup_page as open_page
-# the chapter's steps, in the order its page takes them (the CLI's ``protocol --mechanism`` runs
-# the probed runs through this module too)
-from .probes import (PROBE_EVERY, accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
+# the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
+from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
                      open_store, verdicts)
 
 
