@@ -596,8 +596,13 @@ def test_a_page_object_shows_its_setting_and_marks_unavailable_data(monkeypatch)
 def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     from bnnlib.book.reproducing import paper_progress
     table, sentence = paper_progress(str(tmp_path))  # no records yet
-    assert list(table["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
+    protocol = table[table["runs"] == "the paper's protocol"]
+    own = table[table["runs"] == "the book's own"]
+    assert list(protocol["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
+    # SHALLOW's grids, 4 × 40 probed runs, SHALLOW's 4 × 40 finals, 2 × 24 evaluation checks
+    assert list(own["of"]) == [24, 24] + [40] * 8 + [24, 24] and list(table.index) == list(range(len(table)))
     assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
+    assert "then the book's own runs at the same budget" in sentence and " 0 of 416 (" in sentence
 
 
 def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
@@ -614,12 +619,14 @@ def test_paper_progress_says_the_hours_left_for_the_long_runs_workers(tmp_path):
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0)])
     store.add_epochs([dict(run_id=done.run_id, epoch=e, loss=0.1) for e in range(1, 101)])
     table, sentence = paper_progress(str(tmp_path))
-    hours = (62400 - 100) * 6.0 / LONG_RUN_WORKERS / 3600  # every kind at the only rate recorded
+    # every kind at the only rate recorded: the protocol's 623 runs left, then the book's own 416 less
+    # SHALLOW's 40 fully binary finals, which are probed runs (counted once)
+    hours = (62400 - 100 + 41600 - 4000) * 6.0 / LONG_RUN_WORKERS / 3600
     # each stage is done after its own runs and all before it: runs left 71 (grid without BN),
     # 120, 72 (grid with BN), 120, 120, 120 — cumulatively 71, 191, 263, 383, 503, 623
     hours_per_run = 100 * 6.0 / LONG_RUN_WORKERS / 3600
     expected = [f"{runs * hours_per_run:.0f}" for runs in (71, 191, 263, 383, 503, 623)]
-    assert list(table["done in about (h)"]) == expected
+    assert list(table["done in about (h)"])[:6] == expected
     assert sentence.endswith(f"about {hours:.0f}\u00a0hours are left for the {LONG_RUN_WORKERS} single-threaded "
                              f"workers of `make long-run`.")
     store.update_runs([dict(run_id=done.run_id, **done.identity(), status="complete", epochs_done=100, seconds=600.0,

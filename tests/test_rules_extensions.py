@@ -97,3 +97,25 @@ def test_a_rule_without_a_known_role_is_refused_by_name(monkeypatch):
         rules()
     with pytest.raises(ValueError, match="unknown rule role 'papers'; accepted: paper, control, extension"):
         rules("papers")
+
+
+def test_the_books_tables_show_extensions_after_the_papers_rules_and_refuse_an_unknown_rule():
+    import pandas as pd
+    from bnnlib.book.labels import algorithm_palette, algorithms_in, rule_kind, with_setting
+
+    frame = pd.DataFrame({"algorithm": ["SDFA", "BP", "FA", "DFA"], "weights": "binary", "activation": "sign"})
+    assert algorithms_in(frame) == ["BP", "DFA", "DRTP", "FA", "SDFA"]
+    assert list(with_setting(frame).sort_values("algorithm")["algorithm"]) == ["BP", "DFA", "FA", "SDFA"]
+    assert [rule_kind(a) for a in ("BP", "SHALLOW", "FA")] == ["paper's", "control", "extension"]
+    with pytest.raises(ValueError, match=r"rule\(s\) XYZ in a table are not registered; accepted: BP, DFA, DRTP"):
+        with_setting(frame.assign(algorithm=["XYZ", "BP", "FA", "DFA"]))
+    palette = algorithm_palette()
+    assert set(palette) == set(rules()) and len(set(palette.values())) == len(palette)
+
+
+def test_the_paper_rules_keep_the_figures_colours_they_had():
+    import seaborn as sns
+    from bnnlib.book.labels import algorithm_palette
+    palette = algorithm_palette()
+    assert [palette[a] for a in rules("paper")] == [tuple(c) for c in sns.color_palette("colorblind", 3)]
+    assert palette["SHALLOW"] == (0.45, 0.45, 0.45)

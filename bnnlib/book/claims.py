@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 import numpy as np
 import pandas as pd
 
-from .labels import SETTINGS, bn_with, dataset_name, with_setting
+from .labels import ALGORITHMS, ALTERNATIVES, SETTINGS, bn_with, dataset_name, with_setting
 from .paper import paper_final_medians
 from .stats import holm
 
@@ -54,7 +54,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     # C1: DFA and DRTP above chance in every binary setting
     for (dataset, batch_norm), summary in summaries.items():
         for setting in BINARY_SETTINGS:
-            for algorithm in ("DFA", "DRTP"):
+            for algorithm in ALTERNATIVES:
                 x = _scores(summary, algorithm, setting)
                 p = float(stats.ttest_1samp(x, CHANCE, alternative="greater").pvalue) if len(x) >= 2 and np.ptp(x) > 0 \
                     else (0.0 if len(x) >= 2 and x.mean() > CHANCE else float("nan"))
@@ -65,7 +65,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     for (dataset, batch_norm), summary in summaries.items():
         for setting in BINARY_SETTINGS:
             bp = _scores(summary, "BP", setting)
-            for algorithm in ("DFA", "DRTP"):
+            for algorithm in ALTERNATIVES:
                 x = _scores(summary, algorithm, setting)
                 p = float("nan")
                 if len(x) >= 2 and len(bp) >= 2 and (np.ptp(x) > 0 or np.ptp(bp) > 0):
@@ -109,7 +109,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     glue["c3_pairs"] = str(len(deltas))
     glue["c3_verdict"] = _verdict(c3["p_holm"].to_numpy(), alpha, need_all=True)
     glue["c3_p"] = ", ".join(f"{r['comparison'].split()[-1]} {r['p_holm']:.2g}" for _, r in c3.iterrows())
-    for algorithm in ("BP", "DFA", "DRTP"):
+    for algorithm in ALGORITHMS:
         glue[f"c3_{algorithm.lower()}"] = f"{100 * deltas[algorithm].median():.2f}" if len(deltas) else "n/a"
     return {"glue": glue, "table": table, "bn_deltas": deltas}
 
@@ -120,7 +120,7 @@ def c3_tests(deltas: pd.DataFrame) -> list:
     from scipy import stats
 
     rows = []
-    for algorithm in ("DFA", "DRTP"):
+    for algorithm in ALTERNATIVES:
         p = float("nan")
         if len(deltas) >= 2:
             diff = (deltas["BP"] - deltas[algorithm]).dropna().to_numpy()
@@ -179,7 +179,7 @@ def deltas_of(values: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["dataset", "setting", "BP", "DFA", "DRTP"])
     # a dataset × setting recorded with only one BN setting is not a pair
     deltas = (table[False] - table[True]).abs().unstack("algorithm") \
-        .reindex(columns=["BP", "DFA", "DRTP"]).dropna(how="all").reset_index()
+        .reindex(columns=list(ALGORITHMS)).dropna(how="all").reset_index()
     deltas.columns.name = None
     order = {s: i for i, s in enumerate(PAIR_SETTINGS)}
     return deltas.sort_values(["dataset", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c) \
@@ -193,13 +193,13 @@ def _leads(values: pd.DataFrame) -> pd.DataFrame:
     keys = ["dataset", "batch_norm", "setting"]
     bp = binary[binary["algorithm"] == "BP"].set_index(keys)["value"]
     return pd.concat([(binary[binary["algorithm"] == a].set_index(keys)["value"] - bp).dropna().rename(a)
-                      for a in ("DFA", "DRTP")], axis=1)
+                      for a in ALTERNATIVES], axis=1)
 
 
 def evidence(values: pd.DataFrame) -> Dict[str, str]:
     """Each claim's evidence in one phrase, from central values alone (the paper's or ours)."""
     binary = values[values["setting"].isin(BINARY_SETTINGS)]
-    alternatives = binary[binary["algorithm"].isin(["DFA", "DRTP"])]
+    alternatives = binary[binary["algorithm"].isin(list(ALTERNATIVES))]
     lowest = alternatives.loc[alternatives["value"].idxmin()] if len(alternatives) else None
     c1 = "–" if lowest is None else (
         f"lowest DFA/DRTP median in a binary setting {100 * lowest['value']:.1f} % ({lowest['algorithm']}, "
@@ -214,7 +214,7 @@ def evidence(values: pd.DataFrame) -> Dict[str, str]:
         c2 = "–"
     deltas = deltas_of(values)
     if len(deltas):
-        above = {a: int((deltas["BP"] > deltas[a]).sum()) for a in ("DFA", "DRTP")}
+        above = {a: int((deltas["BP"] > deltas[a]).sum()) for a in ALTERNATIVES}
         c3 = (f"BP's |Δ BN| above DFA's in {above['DFA']} of {len(deltas)} pairs, above DRTP's in "
               f"{above['DRTP']}; median |Δ BN| BP {100 * deltas['BP'].median():.1f}, DFA "
               f"{100 * deltas['DFA'].median():.1f}, DRTP {100 * deltas['DRTP'].median():.1f} points")
@@ -228,7 +228,7 @@ def paper_verdicts(datasets, alpha: float = 0.05) -> Dict[str, str]:
     leaves nothing to test across seeds), C3 by the very test applied to our runs."""
     values = paper_values(datasets)
     binary = values[values["setting"].isin(BINARY_SETTINGS)]
-    alternatives = binary[binary["algorithm"].isin(["DFA", "DRTP"])]["value"]
+    alternatives = binary[binary["algorithm"].isin(list(ALTERNATIVES))]["value"]
     ahead = bool((_leads(values).max(axis=1) > 0).any())
     c3 = pd.DataFrame(c3_tests(deltas_of(values)))
     c3_holm = holm(c3["p"].tolist())

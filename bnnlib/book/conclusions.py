@@ -10,7 +10,7 @@ import pandas as pd
 from ..protocol import BUDGETS, get_budget
 from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, deltas_of, evidence, paper_values,
                      paper_verdicts)
-from .labels import bn_short, dataset_name
+from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import READING_UNCERTAINTY
 from .records import epochs_beside_paper, first_recorded, recorded_so_far
 
@@ -133,7 +133,7 @@ def deltas_beside_paper(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame
     ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
     table = paper.merge(ours, on=["dataset", "setting"], suffixes=(" paper", " ours"))
     out = pd.DataFrame({"data": table["dataset"].map(dataset_name), "setting": table["setting"]})
-    for algorithm in ("BP", "DFA", "DRTP"):
+    for algorithm in ALGORITHMS:
         for side in ("paper", "ours"):
             out[f"{algorithm} {side}"] = (100 * table[f"{algorithm} {side}"]).map(lambda v: f"{v:.2f}")
     return out
@@ -151,7 +151,7 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
             ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
             joined = paper.merge(ours, on=["dataset", "setting"], suffixes=("_paper", "_ours"))
             parts, largest, within = [], 0.0, 0
-            for algorithm in ("DFA", "DRTP"):
+            for algorithm in ALTERNATIVES:
                 flipped = joined[(joined["BP_paper"] > joined[f"{algorithm}_paper"]) &
                                  (joined["BP_ours"] <= joined[f"{algorithm}_ours"])]
                 for r in flipped.itertuples():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from .labels import ALGORITHMS
+
 FORWARD, SIGNAL, STE = "#555555", "#D55E00", "#0072B2"  # colour-blind safe (Okabe–Ito)
 
 
@@ -26,7 +28,7 @@ def learning_signal_diagram():
     fig, axes = plt.subplots(1, 3, figsize=(13, 5.6))
     layers = ["$x$", "$h_1$", "$h_2$", "$h_3$", "$h_4$", r"$\hat{y}$"]
     column, half_width, half_height = 0.6, 0.45, 0.21
-    for ax, algorithm in zip(axes, ["BP", "DFA", "DRTP"]):
+    for ax, algorithm in zip(axes, list(ALGORITHMS)):
         ax.set_xlim(-0.2, 3.6)
         ax.set_ylim(-0.5, 6.5)
         ax.axis("off")

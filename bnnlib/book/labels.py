@@ -14,7 +14,14 @@ from typing import List
 import pandas as pd
 
 from ..config import switch_word
-from ..protocol import ALGORITHMS, CONTROLS, REPORTED_ALGORITHMS
+from ..protocol import ALGORITHMS, CONTROLS, EXTENSIONS, REPORTED_ALGORITHMS
+from ..trainers import TRAINERS, rule_colours
+
+#: the paper's baseline and the alternatives to it that its claims are about (DFA, DRTP)
+BASELINE = "BP"
+ALTERNATIVES = tuple(a for a in ALGORITHMS if a != BASELINE)
+#: our own rules (controls and extensions): shown beside the paper's, never in its claims
+OUR_RULES = CONTROLS + EXTENSIONS
 
 SETTINGS = ["continuous tanh", "continuous sign", "binary tanh", "binary sign"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
@@ -22,18 +29,29 @@ DATASET_RANK = {dataset: i for i, dataset in enumerate(DATASET_NAMES)}  # the or
 
 
 def with_setting(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary sign."""
+    """Add the ordered 'setting' column: continuous tanh / continuous sign / binary tanh / binary
+    sign; the rules ordered as :func:`algorithms_in`. A rule the registry does not know is an
+    error naming it, never rows silently dropped."""
     frame = frame.copy()
+    unknown = sorted(set(frame["algorithm"].astype(str)) - set(REPORTED_ALGORITHMS))
+    if unknown:
+        raise ValueError(f"rule(s) {', '.join(unknown)} in a table are not registered; accepted: "
+                         f"{', '.join(REPORTED_ALGORITHMS)} (a rule is a module of bnnlib/rules/)")
     frame["setting"] = pd.Categorical(frame["weights"] + " " + frame["activation"], SETTINGS, ordered=True)
     frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)
     return frame
 
 
 def algorithms_in(frame: pd.DataFrame) -> List[str]:
-    """The rules a table reports, in order: the paper's three always, then the SHALLOW control
-    where the table holds its runs (no empty slot for a control that was not run)."""
+    """The rules a table reports, in order: the paper's three always, then our controls and
+    extensions where the table holds their runs (no empty slot for a rule that was not run)."""
     present = set(frame["algorithm"].astype(str)) if "algorithm" in frame else set()
-    return list(ALGORITHMS) + [a for a in CONTROLS if a in present]
+    return list(ALGORITHMS) + [a for a in OUR_RULES if a in present]
+
+
+def rule_kind(algorithm: str) -> str:
+    """"paper's", "control" or "extension": what a rule is to the book (its registered role)."""
+    return {"paper": "paper's", "control": "control", "extension": "extension"}[TRAINERS.get(algorithm).role]
 
 
 def in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,10 +61,10 @@ def in_table_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def algorithm_palette() -> dict:
-    """One colour per rule on every figure: the colour-blind palette's first three for the
-    paper's rules, grey for the SHALLOW control."""
-    import seaborn as sns
-    return {**dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3))), "SHALLOW": (0.45, 0.45, 0.45)}
+    """One colour per rule on every figure, as each rule declares it (bnnlib/rules/): the
+    colour-blind palette's first three for the paper's rules, grey for the SHALLOW control."""
+    from matplotlib.colors import to_rgb
+    return {rule: to_rgb(colour) for rule, colour in rule_colours().items()}
 
 
 def setting_palette() -> dict:

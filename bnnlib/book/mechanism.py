@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..protocol import PROBED_RULES
-from .labels import algorithm_palette, bn_short, bn_with, dataset_name
+from .labels import ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, algorithm_palette, bn_short, bn_with, dataset_name
 from .pages import Page
 from .pages import setup_page as open_page
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
@@ -120,7 +120,7 @@ def verdict_table(table: pd.DataFrame) -> pd.DataFrame:
                                          for m, lo, hi in zip(table["vs_shallow"], table["vs_shallow_low"],
                                                               table["vs_shallow_high"])],
         "hidden layers": table["hidden layers"],
-        "cos with BP (95 % CI)": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if a not in ("BP", "SHALLOW") and m == m else "–"
+        "cos with BP (95 % CI)": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if a != BASELINE and a not in CONTROLS and m == m else "–"
                                   for a, m, lo, hi in zip(table["algorithm"], table["alignment"],
                                                           table["alignment_low"], table["alignment_high"])],
         "hidden updates": table["updates"],
@@ -154,7 +154,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     for algorithm in [a for a in PROBED_RULES if a in set(table["algorithm"])]:
         rows = table[table["algorithm"] == algorithm]
         parts = []
-        if algorithm != "SHALLOW":
+        if algorithm not in CONTROLS:
             for word in ("learn (beat SHALLOW)", "no better than SHALLOW", "hurt (below SHALLOW)"):
                 hit = rows[rows["hidden layers"] == word]
                 if len(hit):
@@ -162,7 +162,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
                     label = {"learn (beat SHALLOW)": "beats SHALLOW", "no better than SHALLOW":
                              "is no better than SHALLOW", "hurt (below SHALLOW)": "is below SHALLOW"}[word]
                     parts.append(f"{label} in {len(hit)} of {n} settings ({where})")
-        if algorithm in ("DFA", "DRTP"):
+        if algorithm in ALTERNATIVES:
             aligned = int((rows["updates"] == "aligned").sum())
             parts.append(f"its hidden updates have a mean cosine of {_span(rows['alignment'], lambda v: f'{v:.3f}')} "
                          f"with BP's at the same weights (above 0 with 95 % confidence in {aligned} of {n} settings)")
@@ -184,7 +184,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
                     continue
             parts.append(f"its update of block 1 is {_span(reach, lambda v: f'{v:.2g}')} times its update of the "
                          f"output layer, per weight")
-        if algorithm == "SHALLOW":
+        if algorithm in CONTROLS:
             shallow = rows["mean accuracy"]
             parts.append(f"random fixed binary features alone reach a mean best test accuracy of "
                          f"{_span(100 * shallow, lambda v: f'{v:.1f} %')} across the {n} settings")
@@ -198,7 +198,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
                         f"(every rule and seed, mean over epochs); with BN for "
                         f"{_span(100 * with_bn['pass_fraction'], lambda v: f'{v:.1f} %')}.")
     flips = []
-    for algorithm in ("BP", "DFA", "DRTP"):
+    for algorithm in ALGORITHMS:
         part = per_run[(per_run["algorithm"] == algorithm) & (per_run["layer_name"] != "output")]
         if len(part):
             flips.append(f"{algorithm} {_span(100 * part.groupby(['dataset', 'batch_norm'])['flip_ratio'].median(), lambda v: f'{v:.2g} %')}")
@@ -208,7 +208,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     for batch_norm in (False, True):
         for name in ("block 1", "block 4"):
             part = per_run[(per_run["batch_norm"] == batch_norm) & (per_run["layer_name"] == name) &
-                           per_run["algorithm"].isin(["DFA", "DRTP"])]
+                           per_run["algorithm"].isin(list(ALTERNATIVES))]
             layers[(batch_norm, name)] = _span(part.groupby(["dataset", "algorithm"])["alignment_cosine"].median(),
                                                lambda v: f"{v:.2f}")
     out["mech_over_epochs"] = _over_epochs(epoch_change(frame))
@@ -255,7 +255,7 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for batch_norm in dict.fromkeys(change["batch_norm"]):
-        for algorithm in [a for a in ("BP", "DFA", "DRTP") if a in set(change["algorithm"])]:
+        for algorithm in [a for a in ALGORITHMS if a in set(change["algorithm"])]:
             part = change[(change["batch_norm"] == batch_norm) & (change["algorithm"] == algorithm)]
             aligned = part[part["value"] == "alignment_cosine"]
             flipped = part[part["value"] == "flip_ratio"]
@@ -276,12 +276,12 @@ def _over_epochs(change: pd.DataFrame) -> str:
     for batch_norm in settings:
         where = "with BN" if batch_norm else "without BN"
         aligned = change[(change["batch_norm"] == batch_norm) & (change["value"] == "alignment_cosine")]
-        rules = [a for a in ("DFA", "DRTP") if (aligned["algorithm"] == a).any()
+        rules = [a for a in ALTERNATIVES if (aligned["algorithm"] == a).any()
                  and ((aligned["last"] - aligned["first"])[aligned["algorithm"] == a] > 0.02).all()]
         if rules:
             growing.append(f"{' and '.join(rules)} {where}")
         flips = change[(change["batch_norm"] == batch_norm) & (change["value"] == "flip_ratio") &
-                       (change["algorithm"] != "SHALLOW")]
+                       ~change["algorithm"].isin(CONTROLS)]
         if len(flips) and (flips["last"] < flips["first"]).all():
             falling.append(where)
     alignment = (f"the alignment with BP's update grows by more than 0.02 on every dataset for "
@@ -302,7 +302,7 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
     struggles), with each qualifier chosen by the numbers."""
     nobn = table[~table["batch_norm"].astype(bool)]
     bp = nobn[nobn["algorithm"] == "BP"]
-    alternatives = nobn[nobn["algorithm"].isin(["DFA", "DRTP"])]
+    alternatives = nobn[nobn["algorithm"].isin(list(ALTERNATIVES))]
     if bp.empty or alternatives.empty or bp["vs_shallow"].isna().all():
         return "The records do not hold BP, an alternative and SHALLOW without BN at this budget."
     words = set(bp["hidden layers"])
@@ -313,7 +313,7 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
     for dataset, batch_norm in settings:
         if batch_norm:
             continue
-        for algorithm in ("DFA", "DRTP"):
+        for algorithm in ALTERNATIVES:
             key = (dataset, batch_norm, algorithm, "block 1")
             if key in medians.index:
                 ratios.append(medians.loc[key, "update_vs_bp"])

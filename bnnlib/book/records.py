@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..paths import PROJECT_ROOT
-from ..protocol import (ALGORITHMS, CONTROLS, GRID_DATASET, Budget, ensure_finals, final_configs,
+from ..protocol import (ALGORITHMS, CONTROLS, EXTENSIONS, GRID_DATASET, Budget, ensure_finals, final_configs,
                         get_budget, grid_configs, results_dir, summarise)
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
@@ -200,10 +200,11 @@ def paper_finals_so_far(dataset: str, batch_norm: bool, results_base: Optional[s
 
 def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
                   store: ResultsStore) -> pd.DataFrame:
-    """The paper's rules' final runs plus, where recorded at this budget, those of the SHALLOW
-    control (``python -m bnnlib protocol --algorithm SHALLOW``): its rows join every table."""
+    """The paper's rules' final runs plus, where recorded at this budget, those of our own rules —
+    the SHALLOW control and our extensions (``python -m bnnlib protocol --algorithm RULE``): their
+    rows join every table."""
     parts = [summary]
-    for control in CONTROLS:
+    for control in CONTROLS + EXTENSIONS:
         recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=(control,))
         if recorded is not None:
             parts.append(recorded)
@@ -212,7 +213,7 @@ def with_controls(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget:
 
 def _finals_with_controls(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> List[str]:
     run_ids = []
-    for algorithms in (ALGORITHMS, CONTROLS):
+    for algorithms in (ALGORITHMS, CONTROLS, EXTENSIONS):
         summary = recorded_finals(dataset, batch_norm, budget, store, algorithms=algorithms)
         if summary is not None:
             run_ids += list(summary["run_id"])

@@ -13,7 +13,7 @@ from ..protocol import (ALGORITHMS, BUDGETS, CONTROLS, LONG_RUN_WORKERS, Budget,
 from ..runner import CLASS_COUNTS, METRICS
 from ..store import EPOCH_KEY, ResultsStore
 from . import probes
-from .labels import DATASET_RANK, bn_short, dataset_name
+from .labels import DATASET_RANK, bn_short, dataset_name, rule_kind
 from .paper import paper_learning_curve
 from .records import BEST, _finals_with_controls, open_store, paper_finals_so_far, paper_store, recorded_so_far
 from .render import html_table
@@ -32,17 +32,17 @@ def runs_by_budget(page_budget: Budget, store: ResultsStore, results_base: Optio
 
 def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Compute time per dataset × BN × stage (grid search or final runs) × rules (the paper's or
-    the SHALLOW control), from run metadata: runs, epochs, hours, the median seconds per epoch of
+    our control or extensions), from run metadata: runs, epochs, hours, the median seconds per epoch of
     a run (robust to the few runs slowed by other work or paused), devices."""
     frame = runs.assign(stage=runs["seed"].map(lambda s: "grid search" if s == 1 else "final runs"),
-                        rules=runs["algorithm"].map(lambda a: "control" if a in CONTROLS else "paper's"),
+                        rules=runs["algorithm"].map(rule_kind),
                         per_epoch=runs["seconds"] / runs["epochs_done"].where(runs["epochs_done"] > 0))
     stages = frame.groupby(["dataset", "batch_norm", "stage", "rules"], sort=False).agg(
         runs=("run_id", "size"), epochs=("epochs_done", "sum"), hours=("seconds", lambda x: x.sum() / 3600),
         per_epoch=("per_epoch", "median"), device=("device", lambda d: ", ".join(sorted(set(d))))).reset_index()
     # in the order the protocol runs them: dataset, BN off then on, grid before finals, the
     # paper's rules before the control
-    rank = {**DATASET_RANK, "grid search": 0, "final runs": 1, "paper's": 0, "control": 1}
+    rank = {**DATASET_RANK, "grid search": 0, "final runs": 1, "paper's": 0, "control": 1, "extension": 2}
     stages = stages.sort_values(["dataset", "batch_norm", "stage", "rules"], kind="stable",
                                 key=lambda c: c if c.name == "batch_norm" else c.map(lambda v: rank.get(v, len(rank)))) \
         .reset_index(drop=True)
@@ -56,23 +56,34 @@ def stage_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_progress(results_base: Optional[str] = None) -> tuple:
-    """How far the paper budget's protocol is, from its records: (stage table, sentence)."""
+    """How far the long run is at the paper budget, from its records: (stage table, sentence) —
+    the paper's protocol, then the book's own runs (``protocol --book-runs``), stage by stage."""
 
     budget = get_budget("paper")
-    state = progress(paper_store(results_base), budget)
+    store = paper_store(results_base)
+    protocol_only = progress(store, budget)
+    state = progress(store, budget, book_runs=True)
     until = state.hours_until_done(LONG_RUN_WORKERS)
-    table = pd.DataFrame([{"stage": stage, "runs finished": finished, "of": total,
+    first_own = len(protocol_only.stages)
+    table = pd.DataFrame([{"runs": "the paper's protocol" if i < first_own else "the book's own",
+                           "stage": stage, "runs finished": finished, "of": total,
                            "done in about (h)": "–" if hours is None else f"{hours:.0f}"}
-                          for (stage, finished, total), hours in zip(state.stages, until)])
-    share = 100 * state.run_epochs_done / state.run_epochs_total
+                          for i, ((stage, finished, total), hours) in enumerate(zip(state.stages, until))])
+    share = 100 * protocol_only.run_epochs_done / protocol_only.run_epochs_total
 
     def count(n):
         return f"{n:,}".replace(",", "\u202f")  # a thin space between thousands
 
-    sentence = (f"At the **paper** budget, {state.runs_complete} of {state.runs_total} runs are finished "
-                f"({count(state.run_epochs_done)} of {count(state.run_epochs_total)} run-epochs, {share:.1f}\u00a0%), "
-                f"stage by stage in the order `python -m bnnlib protocol --budget paper` runs them; each page "
-                f"switches to the paper budget when all of its runs are recorded (the table above says which do).")
+    own_finished = state.runs_complete - protocol_only.runs_complete
+    own_total = state.runs_total - protocol_only.runs_total
+    sentence = (f"At the **paper** budget, {protocol_only.runs_complete} of {protocol_only.runs_total} runs are "
+                f"finished ({count(protocol_only.run_epochs_done)} of {count(protocol_only.run_epochs_total)} "
+                f"run-epochs, {share:.1f}\u00a0%), stage by stage in the order `python -m bnnlib protocol --budget "
+                f"paper` runs them; then the book's own runs at the same budget — the SHALLOW control's grid search "
+                f"and final runs, the mechanism chapter's probed runs and the evaluation check — {own_finished} of "
+                f"{own_total} (`protocol --budget paper --book-runs`, which `make long-run` starts after the protocol). "
+                f"Each page switches to the paper budget when all of its runs are recorded (the table above says "
+                f"which do).")
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
         if state.processor:

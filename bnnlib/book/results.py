@@ -9,7 +9,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from ..data import DatasetError
-from ..protocol import Budget, final_configs, get_budget
+from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
 from ..store import ResultsStore
 from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
 from .pages import Page
@@ -169,9 +169,16 @@ def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
             "the hidden layers at their random initial weights; a rule that does no better than SHALLOW has "
             "not trained its hidden layers.")
     if "SHALLOW" in set(summary["algorithm"]):
-        return what + " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
-    return what + (f" It is not recorded at the **{budget.name}** budget for this setting "
-                   f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
+        what += " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
+    else:
+        what += (f" It is not recorded at the **{budget.name}** budget for this setting "
+                 f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
+    extensions = [a for a in EXTENSIONS if a in set(summary["algorithm"])]
+    if extensions:
+        what += (f" {' and '.join(extensions)} {'are' if len(extensions) > 1 else 'is'} our extension"
+                 f"{'s' if len(extensions) > 1 else ''}, not the paper's: each learning rule of bnnlib/rules/ runs "
+                 f"through the same grid search and final runs, and none enters the paper's claims.")
+    return what
 
 
 def best_test_boxplot(summary: pd.DataFrame, title: str):
