@@ -67,11 +67,19 @@ static inline int fires(int8_t mode, int32_t limit, int32_t a) {
 }
 
 /* ------------------------------------------------------------------ plain C */
-static void block1_generic(const Layer *L, const uint8_t *p, int32_t psum, uint8_t *out) {
+/* S per unit by table: for each 4 pixels, the sums of their 16 subsets (built once per image),
+   then one look-up per 4 weight bits (the same method as the C file of bnnlib/cexport.py) */
+static void block1_generic(const Layer *L, const uint8_t *p, int32_t psum, uint8_t *out, int32_t *table) {
+    int groups = (L->fan_in + 3) / 4;  /* p is zero-padded past fan_in */
+    for (int g = 0; g < groups; g++) {
+        int32_t a = p[4 * g], b = p[4 * g + 1], c = p[4 * g + 2], d = p[4 * g + 3];
+        for (int i = 0; i < 16; i++)
+            table[16 * g + i] = (i & 1 ? a : 0) + (i & 2 ? b : 0) + (i & 4 ? c : 0) + (i & 8 ? d : 0);
+    }
     for (int u = 0; u < L->fan_out; u++) {
         const uint8_t *w = L->bits + (size_t)u * L->stride;
         int32_t s = 0;
-        for (int i = 0; i < L->fan_in; i++) s += p[i] & -(int32_t)((w[i >> 3] >> (i & 7)) & 1);
+        for (int g = 0; g < groups; g++) s += table[16 * g + ((w[g >> 1] >> (4 * (g & 1))) & 15)];
         int32_t a = 4 * s - 2 * psum + L->offset[u];
         if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
     }
@@ -86,8 +94,11 @@ static void hidden_generic(const Layer *L, const uint8_t *x, uint8_t *out) {
             uint64_t a, b;
             memcpy(&a, w + 8 * k, 8);
             memcpy(&b, x + 8 * k, 8);
-            uint64_t v = a ^ b;
-            while (v) { v &= v - 1; c++; }
+            uint64_t v = a ^ b;  /* popcount, portable (SWAR) */
+            v = v - ((v >> 1) & 0x5555555555555555ULL);
+            v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+            v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+            c += (int32_t)((v * 0x0101010101010101ULL) >> 56);
         }
         int32_t a = L->fan_in - 2 * c;
         if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
@@ -225,7 +236,8 @@ static int path_available(int path) {
 }
 
 /* ------------------------------------------------------------------ one image */
-/* buffers: 3 regions of max_stride bytes (padded pixels, then two activation vectors) */
+/* buffers: padded pixels (8 × max_stride bytes), two activation vectors (max_stride bytes each),
+   then block 1's table for the generic path (16 int32 per 4 pixels) */
 static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
     uint8_t *p = buffers, *x = buffers + K->max_stride * 8, *y = x + K->max_stride;
     const Layer *L0 = &K->layers[0];
@@ -238,7 +250,7 @@ static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
     else if (K->path == PATH_AVX2) block1_avx2(L0, p, psum, x);
     else
 #endif
-        block1_generic(L0, p, psum, x);
+        block1_generic(L0, p, psum, x, (int32_t *)(buffers + (size_t)K->max_stride * 10));
     for (int k = 1; k < K->n_layers; k++) {
         memset(y, 0, (size_t)K->max_stride);
 #if BNN_X86
@@ -279,7 +291,7 @@ typedef struct {
 
 static void *work(void *arg) {
     Work *w = (Work *)arg;
-    uint8_t *buffers = aligned((size_t)w->K->max_stride * 10);
+    uint8_t *buffers = aligned((size_t)w->K->max_stride * 10 + 64 * (size_t)((w->K->input_size + 3) / 4));
     if (!buffers) { w->failed = 1; return NULL; }
     for (Py_ssize_t i = w->start; i < w->stop; i++) {
         int c = classify(w->K, w->images + (size_t)i * w->K->input_size, buffers);
