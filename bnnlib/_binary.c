@@ -238,7 +238,7 @@ static int path_available(int path) {
 /* ------------------------------------------------------------------ one image */
 /* buffers: padded pixels (8 × max_stride bytes), two activation vectors (max_stride bytes each),
    then block 1's table for the generic path (16 int32 per 4 pixels) */
-static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
+static const uint8_t *last_hidden(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
     uint8_t *p = buffers, *x = buffers + K->max_stride * 8, *y = x + K->max_stride;
     const Layer *L0 = &K->layers[0];
     memcpy(p, image, (size_t)K->input_size);
@@ -261,6 +261,11 @@ static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
             hidden_generic(&K->layers[k], x, y);
         uint8_t *t = x; x = y; y = t;
     }
+    return x;
+}
+
+static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
+    const uint8_t *x = last_hidden(K, image, buffers);
     /* output layer: z_j = Σ_i ±w_ij in float32, in the order of i */
     int n = K->layers[K->n_layers - 1].fan_out, classes = K->n_classes;
     float z[64] = {0.0f};
@@ -488,6 +493,31 @@ static PyObject *Kernel_predict(Kernel *self, PyObject *args) {
     return PyLong_FromLong(flagged);
 }
 
+/* hidden(images, out): the last hidden block's ±1 outputs (N × units int8), for the images whose
+   output layer the caller computes itself */
+static PyObject *Kernel_hidden(Kernel *self, PyObject *args) {
+    Py_buffer images, out;
+    if (!PyArg_ParseTuple(args, "y*w*", &images, &out)) return NULL;
+    int units = self->layers[self->n_layers - 1].fan_out;
+    Py_ssize_t n = images.len / self->input_size;
+    if (images.len != n * self->input_size || out.len != n * units) {
+        PyErr_Format(PyExc_ValueError, "images has %zd bytes and out %zd; accepted: N × %d uint8 and N × %d int8",
+                     images.len, out.len, self->input_size, units);
+        PyBuffer_Release(&images); PyBuffer_Release(&out);
+        return NULL;
+    }
+    uint8_t *buffers = aligned((size_t)self->max_stride * 10 + 64 * (size_t)((self->input_size + 3) / 4));
+    if (!buffers) { PyBuffer_Release(&images); PyBuffer_Release(&out); return PyErr_NoMemory(); }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *x = last_hidden(self, (const uint8_t *)images.buf + (size_t)i * self->input_size, buffers);
+        int8_t *y = (int8_t *)out.buf + (size_t)i * units;
+        for (int u = 0; u < units; u++) y[u] = ((x[u >> 3] >> (u & 7)) & 1) ? 1 : -1;
+    }
+    free(buffers);
+    PyBuffer_Release(&images); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Kernel_path(Kernel *self, void *closure) {
     return PyUnicode_FromString(PATH_NAMES[self->path]);
 }
@@ -495,6 +525,8 @@ static PyObject *Kernel_path(Kernel *self, void *closure) {
 static PyMethodDef Kernel_methods[] = {
     {"predict", (PyCFunction)Kernel_predict, METH_VARARGS,
      "predict(images, out, threads=1) -> the number of images flagged -1 (a near tie: the caller decides)"},
+    {"hidden", (PyCFunction)Kernel_hidden, METH_VARARGS,
+     "hidden(images, out): the last hidden block's ±1 outputs (N × units int8)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Kernel_getset[] = {{"path", (getter)Kernel_path, NULL, "the kernel path in use", NULL},

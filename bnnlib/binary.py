@@ -14,8 +14,9 @@ directly, in C (``bnnlib/_binary.c``, compiled by ``pip install`` through ``setu
   float32 GEMM, whose summation order is its own, and takes the *first* largest tanh (saturated
   tanh values tie). So the kernel returns a class only where it is certain: the winner's tanh,
   lowered by a bound on any float32 summation's error, stays above every other class's, raised by
-  the same, by more than any float32 tanh can err. Other images (near ties; a handful in 10 000,
-  or none) are computed by the reference engine itself. Predictions are therefore those of the
+  the same, by more than any float32 tanh can err. For the other images (near ties; a handful
+  in 10 000, or none) the kernel gives the last hidden block's ±1 outputs and the reference
+  engine's own output layer (float32 GEMM and tanh, in torch) decides. Predictions are therefore those of the
   reference engine, image for image, which the tests prove equal to the float model's.
 
 Paths, chosen at run time by CPU feature: ``avx512`` (AVX512F/BW + VPOPCNTDQ), ``avx2``
@@ -93,8 +94,15 @@ class BitKernel:
                    np.ascontiguousarray(t, dtype="<i4")) for r, m, t in zip(rows, modes, limits)]
         self.input_size = int(sizes[0])
         self.path = path
+        self._units = int(sizes[-2])
         self._kernel = _binary.Kernel([int(s) for s in sizes], layers,
                                       np.ascontiguousarray(output, dtype="<f4"), path)
+
+    def hidden(self, images: np.ndarray) -> np.ndarray:
+        """The last hidden block's ±1 outputs (N, units) as int8."""
+        out = np.empty((len(images), self._units), dtype=np.int8)
+        self._kernel.hidden(images, out)
+        return out
 
     def predict(self, images: np.ndarray, threads: int = 1) -> tuple:
         """(classes as int64, with −1 where the reference engine must decide; how many are −1)."""

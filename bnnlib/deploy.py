@@ -277,6 +277,10 @@ class PackedNetwork:
         y = self._threshold(0, a, dtype)
         for k in range(1, len(self.layers)):
             y = self._threshold(k, gemm(y, weights[k]), dtype)
+        return self._output_layer(y)
+
+    def _output_layer(self, y: torch.Tensor) -> torch.Tensor:
+        """tanh outputs of the last hidden block's ±1 outputs y: float32, as the float model."""
         return tanh(y.to(torch.float32) @ self._output)
 
     def engine(self, engine: Optional[str] = None) -> str:
@@ -316,7 +320,8 @@ class PackedNetwork:
                                                          else threads)
         if flagged:  # near ties of the float32 output layer: the reference engine decides them
             where = np.flatnonzero(classes < 0)
-            classes[where] = self.logits(images[where]).argmax(dim=1).numpy()
+            y = torch.from_numpy(self.bit_kernel(path).hidden(images[where]))
+            classes[where] = self._output_layer(y).argmax(dim=1).numpy()
         return classes
 
 
