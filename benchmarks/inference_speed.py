@@ -8,7 +8,7 @@
 Measured in one run, on MNIST-shaped pixel images and a network with binary weights, sign
 activations and BN (random weights: speed does not depend on training), for each engine:
 latency at batch 1 (median of ``--repeats`` ≥ 500 calls, each through the engine's Python API,
-the call included), throughput at batch ``--batch`` (1 000) with 1 and with 2 threads, and bytes:
+the call included, each on the next image), throughput at batch ``--batch`` (1 000) with 1 and with 2 threads, and bytes:
 
 * the packed engine's **bits kernel** (``PackedNetwork.predict``'s default, :mod:`bnnlib.binary`),
   once per path this processor runs (avx512, avx2, generic);
@@ -62,12 +62,13 @@ def bits_row(path: str) -> str:
 
 
 def _median_seconds(function, repeats):
-    for _ in range(min(repeats, 20)):
-        function()
+    """Median seconds of ``function(i)`` over ``repeats`` calls, i = 0, 1, … (after a warm-up)."""
+    for i in range(min(repeats, 20)):
+        function(i)
     times = []
-    for _ in range(repeats):
+    for i in range(repeats):
         start = time.perf_counter()
-        function()
+        function(i)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -84,10 +85,10 @@ def _with_torch_threads(threads, function):
 def _time_engine(single, batch, repeats, batch_repeats, torch_threads=True):
     """latency at batch 1 and seconds per batch at 1 and 2 threads; ``batch(threads)`` runs a batch."""
     row = {"latency_s": _with_torch_threads(1, lambda: _median_seconds(single, repeats)) if torch_threads
-           else _median_seconds(single, repeats)}
+           else _median_seconds(single, repeats)}  # single(i): image i of the batch, a new one each call
     for threads in THREADS:
-        run = (lambda t=threads: _with_torch_threads(t, lambda: _median_seconds(lambda: batch(t), batch_repeats))) \
-            if torch_threads else (lambda t=threads: _median_seconds(lambda: batch(t), batch_repeats))
+        run = (lambda t=threads: _with_torch_threads(t, lambda: _median_seconds(lambda i: batch(t), batch_repeats))) \
+            if torch_threads else (lambda t=threads: _median_seconds(lambda i: batch(t), batch_repeats))
         row[f"batch_s_{threads}_threads"] = run()
     return row
 
@@ -108,7 +109,7 @@ int main(int argc, char **argv) {
     if (fread(images, 784, n, stdin) != (size_t)n) return 1;
     for (i = 0; i < n; i++) putchar(bnn_predict(images + (size_t)784 * i));
     for (r = 0; r < repeats; r++) {  /* batch 1: one image per call */
-        start = now(); sink += bnn_predict(images + (size_t)784 * (r % n)); single[r] = now() - start;
+        start = now(); sink += bnn_predict(images + (size_t)784 * (r % n)); single[r] = now() - start;  /* the next image each call */
     }
     for (r = 0; r < 5; r++) {  /* throughput: every image, one thread */
         start = now();
@@ -192,9 +193,9 @@ def anchor_rows(reference, x, repeats, batch_repeats):
         try:
             one = {t: make(t, 1) for t in THREADS}
             many = {t: make(t, len(batch)) for t in THREADS}
-            row = {"latency_s": _median_seconds(lambda: one[1](batch[:1]), repeats)}
+            row = {"latency_s": _median_seconds(lambda i: one[1](batch[i % len(batch)][None]), repeats)}
             for t in THREADS:
-                row[f"batch_s_{t}_threads"] = _median_seconds(lambda t=t: many[t](batch), batch_repeats)
+                row[f"batch_s_{t}_threads"] = _median_seconds(lambda i, t=t: many[t](batch), batch_repeats)
             rows[name] = row
         except Exception as error:  # an anchor that fails is reported, never the whole run
             skipped[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -268,16 +269,17 @@ def main(argv=None):
     assert np.array_equal(network.predict(pixels, engine="gemm"), expected)
 
     rows = {}
+    n = len(pixels)  # batch 1 takes a new image each call: the same one would let branches be learnt
     for path in binary.available_paths():
         assert np.array_equal(network.predict(pixels, path=path), expected), path
         network.predict(pixels[:1], path=path)  # builds the path's kernel before timing
-        rows[bits_row(path)] = _time_engine(lambda p=path: network.predict(pixels[:1], path=p),
+        rows[bits_row(path)] = _time_engine(lambda i, p=path: network.predict(pixels[i % n:i % n + 1], path=p),
                                             lambda t, p=path: network.predict(pixels, path=p, threads=t),
                                             args.repeats, batch_repeats, torch_threads=False)
-    rows[PACKED] = _time_engine(lambda: network.predict(pixels[:1], engine="gemm"),
+    rows[PACKED] = _time_engine(lambda i: network.predict(pixels[i % n:i % n + 1], engine="gemm"),
                                 lambda t: network.predict(pixels, engine="gemm"), args.repeats, batch_repeats)
     for name, model in models.items():
-        rows[name] = _time_engine(lambda m=model: m.predict(x[:1]), lambda t, m=model: m.predict(x),
+        rows[name] = _time_engine(lambda i, m=model: m.predict(x[i % n:i % n + 1]), lambda t, m=model: m.predict(x),
                                   args.repeats, batch_repeats)
     c_rows, bytes_info = c_engine_rows(network, pixels, expected, max(args.repeats, 1000))
     rows.update(c_rows)

@@ -3,7 +3,7 @@
  * Block 1 works on the uint8 pixels p: with s = ±1 the weight signs and S = Σ_{s=+1} p,
  *   a = Σ (2p − 255)·s = 4·S − 2·Σp + 255·(n − 2·#(+1)),
  * so each unit needs only S, the sum of the pixels where its weight bit is set: the 64 weight
- * bits of a chunk are a mask (AVX512BW: masked byte move, then vpsadbw), or expanded to a byte
+ * bits of a chunk are a mask (AVX512BW: masked byte move, then VNNI vpdpbusd against ones), or expanded to a byte
  * mask (AVX2: shuffle + compare, then vpsadbw), or tested bit by bit (plain C). Exact integers.
  * Blocks 2–4 work on ±1 activations as bits: a = n − 2·popcount(w XOR x) (AVX512 VPOPCNTDQ on
  * 512 bits, else the popcnt of 64-bit words). Every hidden unit's sign is its integer threshold
@@ -62,8 +62,10 @@ static void *aligned(size_t bytes) {
     return p;
 }
 
-static inline int fires(int8_t mode, int32_t limit, int32_t a) {
-    return mode == ABOVE ? a >= limit : mode == BELOW ? a <= limit : mode == PLUS;
+/* branch-free: a unit's sign is as unpredictable as a coin, a branch on it would miss half the time */
+static inline unsigned fires(int8_t mode, int32_t limit, int32_t a) {
+    return ((unsigned)(mode == ABOVE) & (unsigned)(a >= limit)) | ((unsigned)(mode == BELOW) & (unsigned)(a <= limit)) |
+           (unsigned)(mode == PLUS);
 }
 
 /* ------------------------------------------------------------------ plain C */
@@ -81,7 +83,7 @@ static void block1_generic(const Layer *L, const uint8_t *p, int32_t psum, uint8
         int32_t s = 0;
         for (int g = 0; g < groups; g++) s += table[16 * g + ((w[g >> 1] >> (4 * (g & 1))) & 15)];
         int32_t a = 4 * s - 2 * psum + L->offset[u];
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 
@@ -101,7 +103,7 @@ static void hidden_generic(const Layer *L, const uint8_t *x, uint8_t *out) {
             c += (int32_t)((v * 0x0101010101010101ULL) >> 56);
         }
         int32_t a = L->fan_in - 2 * c;
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 
@@ -128,7 +130,7 @@ static void block1_avx2(const Layer *L, const uint8_t *p, int32_t psum, uint8_t 
         __m128i h = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         int32_t s = (int32_t)(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1));
         int32_t a = 4 * s - 2 * psum + L->offset[u];
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 
@@ -146,12 +148,12 @@ static void hidden_avx2(const Layer *L, const uint8_t *x, uint8_t *out) {
             c3 += _mm_popcnt_u64(w[k + 3] ^ xv[k + 3]);
         }
         int32_t a = L->fan_in - 2 * (int32_t)(c0 + c1 + c2 + c3);
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 
 /* ------------------------------------------------------------------ AVX512 */
-#define AVX512 "avx512f,avx512bw,avx512vpopcntdq,popcnt"
+#define AVX512 "avx512f,avx512bw,avx512vpopcntdq,avx512vnni,popcnt"
 
 __attribute__((target(AVX512)))
 static inline __mmask64 mask_at(const uint8_t *bits) {  /* 64 weight bits, LSB first: bit i masks byte i */
@@ -162,7 +164,9 @@ static inline __mmask64 mask_at(const uint8_t *bits) {  /* 64 weight bits, LSB f
 
 __attribute__((target(AVX512)))
 static void block1_avx512(const Layer *L, const uint8_t *p, int32_t psum, uint8_t *out) {
-    const __m512i zero = _mm512_setzero_si512();
+    /* per 64 pixels: the weight bits mask the pixel bytes, and VNNI's vpdpbusd (u8 × s8 dot
+       products of 4 bytes, into 16 int32 lanes) sums them against ones in the same instruction */
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
     int chunks = (L->fan_in + 63) / 64;
     int u = 0;
     for (; u + 1 < L->fan_out; u += 2) {  /* two units at a time: each pixel chunk loaded once */
@@ -170,26 +174,22 @@ static void block1_avx512(const Layer *L, const uint8_t *p, int32_t psum, uint8_
         __m512i acc0 = zero, acc1 = zero;
         for (int c = 0; c < chunks; c++) {
             __m512i v = _mm512_load_si512((const void *)(p + 64 * c));
-            __mmask64 m0 = mask_at(w0 + 8 * c);
-            __mmask64 m1 = mask_at(w1 + 8 * c);
-            acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m0, v), zero));
-            acc1 = _mm512_add_epi64(acc1, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m1, v), zero));
+            acc0 = _mm512_dpbusd_epi32(acc0, _mm512_maskz_mov_epi8(mask_at(w0 + 8 * c), v), ones);
+            acc1 = _mm512_dpbusd_epi32(acc1, _mm512_maskz_mov_epi8(mask_at(w1 + 8 * c), v), ones);
         }
-        int32_t a0 = 4 * (int32_t)_mm512_reduce_add_epi64(acc0) - 2 * psum + L->offset[u];
-        int32_t a1 = 4 * (int32_t)_mm512_reduce_add_epi64(acc1) - 2 * psum + L->offset[u + 1];
-        if (fires(L->modes[u], L->limits[u], a0)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
-        if (fires(L->modes[u + 1], L->limits[u + 1], a1)) out[(u + 1) >> 3] |= (uint8_t)(1u << ((u + 1) & 7));
+        int32_t a0 = 4 * _mm512_reduce_add_epi32(acc0) - 2 * psum + L->offset[u];
+        int32_t a1 = 4 * _mm512_reduce_add_epi32(acc1) - 2 * psum + L->offset[u + 1];
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a0) << (u & 7));
+        out[(u + 1) >> 3] |= (uint8_t)(fires(L->modes[u + 1], L->limits[u + 1], a1) << ((u + 1) & 7));
     }
     for (; u < L->fan_out; u++) {
         const uint8_t *w = L->bits + (size_t)u * L->stride;
         __m512i acc = zero;
-        for (int c = 0; c < chunks; c++) {
-            __m512i v = _mm512_load_si512((const void *)(p + 64 * c));
-            __mmask64 m = mask_at(w + 8 * c);
-            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_maskz_mov_epi8(m, v), zero));
-        }
-        int32_t a = 4 * (int32_t)_mm512_reduce_add_epi64(acc) - 2 * psum + L->offset[u];
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        for (int c = 0; c < chunks; c++)
+            acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_mov_epi8(mask_at(w + 8 * c),
+                                                                 _mm512_load_si512((const void *)(p + 64 * c))), ones);
+        int32_t a = 4 * _mm512_reduce_add_epi32(acc) - 2 * psum + L->offset[u];
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 
@@ -206,7 +206,7 @@ static void hidden_avx512(const Layer *L, const uint8_t *x, uint8_t *out) {
                 c = _mm512_add_epi64(c, _mm512_popcnt_epi64(
                         _mm512_xor_si512(_mm512_load_si512((const void *)(w + 64)), x1)));
             int32_t a = L->fan_in - 2 * (int32_t)_mm512_reduce_add_epi64(c);
-            if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+            out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
         }
         return;
     }
@@ -217,7 +217,7 @@ static void hidden_avx512(const Layer *L, const uint8_t *x, uint8_t *out) {
             c = _mm512_add_epi64(c, _mm512_popcnt_epi64(_mm512_xor_si512(
                     _mm512_load_si512((const void *)(w + 64 * k)), _mm512_load_si512((const void *)(x + 64 * k)))));
         int32_t a = L->fan_in - 2 * (int32_t)_mm512_reduce_add_epi64(c);
-        if (fires(L->modes[u], L->limits[u], a)) out[u >> 3] |= (uint8_t)(1u << (u & 7));
+        out[u >> 3] |= (uint8_t)(fires(L->modes[u], L->limits[u], a) << (u & 7));
     }
 }
 #endif
@@ -227,7 +227,8 @@ static int path_available(int path) {
     __builtin_cpu_init();
     if (path == PATH_AVX512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("popcnt");
+               __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("popcnt");
     if (path == PATH_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
 #else
     if (path != PATH_GENERIC) return 0;
@@ -271,8 +272,9 @@ static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
     float z[64] = {0.0f};
     for (int i = 0; i < n; i++) {
         const float *w = K->output + (size_t)i * classes;
-        if ((x[i >> 3] >> (i & 7)) & 1) for (int j = 0; j < classes; j++) z[j] += w[j];
-        else for (int j = 0; j < classes; j++) z[j] -= w[j];
+        /* ±1 × w is exact and z + (−w) is z − w: the same sums as adding or subtracting, without a branch */
+        float sign = (float)(2 * ((x[i >> 3] >> (i & 7)) & 1) - 1);
+        for (int j = 0; j < classes; j++) z[j] += sign * w[j];
     }
     int best = 0;
     for (int j = 1; j < classes; j++) if (z[j] > z[best]) best = j;

@@ -5,7 +5,8 @@ directly, in C (``bnnlib/_binary.c``, compiled by ``pip install`` through ``setu
 
 * block 1 on the uint8 pixels p: a = Σ(2p − 255)·s = 4·S − 2·Σp + 255·(n − 2·#(+1)), where S is
   the sum of the pixels whose weight bit is set — each 64-bit word of the row is used as a byte
-  mask (AVX512BW), or expanded to one (AVX2), then summed by vpsadbw; exact integers;
+  mask (AVX512BW) and the masked pixels summed by VNNI's vpdpbusd, or the word is expanded to a
+  byte mask (AVX2) and summed by vpsadbw; exact integers (at most 784 · 255 per unit);
 * blocks 2–4 on ±1 activations packed 64 to a word: a = n − 2·popcount(w XOR x) (AVX512
   VPOPCNTDQ, else the popcnt instruction, else plain C);
 * each hidden unit's output is its integer threshold (mode, T) exactly as
@@ -19,7 +20,7 @@ directly, in C (``bnnlib/_binary.c``, compiled by ``pip install`` through ``setu
   engine's own output layer (float32 GEMM and tanh, in torch) decides. Predictions are therefore those of the
   reference engine, image for image, which the tests prove equal to the float model's.
 
-Paths, chosen at run time by CPU feature: ``avx512`` (AVX512F/BW + VPOPCNTDQ), ``avx2``
+Paths, chosen at run time by CPU feature: ``avx512`` (AVX512F/BW + VPOPCNTDQ + VNNI), ``avx2``
 (AVX2 + POPCNT), ``generic`` (plain C). ``BNNLIB_BINARY_KERNEL=auto|avx512|avx2|generic`` (or the
 ``path`` argument) forces one; the tests run every path. Large batches are split over
 ``threads`` threads (default: torch's thread count); a batch under 64 images per thread runs on
