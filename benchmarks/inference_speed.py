@@ -1,7 +1,7 @@
 """Inference of the paper's fully binary MLP: every engine of bnnlib, and the anchors, in one run.
 
     python benchmarks/inference_speed.py                 # the report (a few minutes)
-    python benchmarks/inference_speed.py --save          # also benchmarks/results/inference_speed[_KIND].{json,txt}
+    python benchmarks/inference_speed.py --save          # also benchmarks/results/inference_speed_KIND.{json,txt}
     python benchmarks/inference_speed.py --quick         # a few repeats: checks that it runs
     python benchmarks/inference_speed.py --json out.json
 
@@ -25,8 +25,10 @@ the call included, each on the next image), throughput at batch ``--batch`` (1 0
 Every engine's predictions on the benchmark's images are checked equal to the reference first
 (the anchors excepted: they run the architecture, not this network's arithmetic). The report
 names the processor; ``--save`` writes it under the processor kind (``avx512``, ``avx2``: torch's
-CPU capability) and as the latest run (``inference_speed.json``, which the book's deployment
-chapter reads). benchmarks/README.md explains the kernel and the numbers.
+CPU capability). ``results/inference_speed.json``, which the book's deployment chapter reads, is
+left alone: its figure (``bnnlib.book.report.inference_figure``) draws the three rows of the
+report before the bits kernel; ``--json benchmarks/results/inference_speed.json`` replaces it once
+the chapter draws these rows. benchmarks/README.md explains the kernel and the numbers.
 """
 
 from __future__ import annotations
@@ -245,7 +247,7 @@ def main(argv=None):
     parser.add_argument("--no-anchors", action="store_true", help="skip TFLite and LCE even where installed")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/inference_speed_KIND.{json,txt} and inference_speed.{json,txt}")
+                        help="write benchmarks/results/inference_speed_KIND.{json,txt} (KIND: avx512, avx2, …)")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 20
@@ -329,9 +331,8 @@ def main(argv=None):
         args.json.write_text(json.dumps(report, indent=1))
     if args.save:
         kind = torch.backends.cpu.get_cpu_capability().lower()
-        for stem in (f"inference_speed_{kind}", "inference_speed"):
-            (HERE / "results" / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-            (HERE / "results" / f"{stem}.txt").write_text(text + "\n")
+        (HERE / "results" / f"inference_speed_{kind}.json").write_text(json.dumps(report, indent=1) + "\n")
+        (HERE / "results" / f"inference_speed_{kind}.txt").write_text(text + "\n")
     return report
 
 
