@@ -316,6 +316,8 @@ class PackedNetwork:
             out = [self.logits(images[i:i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)]
             return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
         images = np.ascontiguousarray(images, dtype=np.uint8)
+        if images.ndim != 2 or images.shape[1] != self.header["input_size"]:
+            raise ValueError(f"images has shape {images.shape}; accepted: (N, {self.header['input_size']}) uint8 pixels")
         classes, flagged = self.bit_kernel(path).predict(images, torch.get_num_threads() if threads is None
                                                          else threads)
         if flagged:  # near ties of the float32 output layer: the reference engine decides them

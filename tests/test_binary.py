@@ -148,6 +148,13 @@ def test_a_bad_engine_or_path_is_refused_in_one_line_naming_it(monkeypatch, wher
 
 
 @needs_kernel
+def test_images_of_the_wrong_shape_are_refused_in_one_line():
+    network, images = _random_network((40, 30, 20, 10), 10)
+    with pytest.raises(ValueError, match=r"^images has shape \(40,\); accepted: \(N, 40\) uint8 pixels$"):
+        network.predict(images[0])
+
+
+@needs_kernel
 def test_a_path_this_processor_lacks_is_refused_naming_the_ones_it_has(monkeypatch):
     monkeypatch.setattr(binary, "_AVAILABLE", ("generic",))
     with pytest.raises(ValueError, match=r"^BNNLIB_BINARY_KERNEL=avx512 is not supported by this processor; "
