@@ -17,7 +17,8 @@ NOTEBOOKS := $(filter-out chapters/04_results_template.ipynb,$(wildcard chapters
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _static/mathjax/tex-chtml.js
 
-$(VENV)/.installed: pyproject.toml
+# setup.py and the C source too: pip install -e compiles bnnlib/_binary.c in place (the binary kernel)
+$(VENV)/.installed: pyproject.toml setup.py bnnlib/_binary.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,book,cluster]"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bnnlib {run,sweep,protocol,book,status,merge,export,summary,predict} …``
+"""Command line: ``python -m bnnlib {run,sweep,protocol,book,status,merge,export,export-c,summary,predict} …``
 (``--help`` on each). ``run``'s options are generated from :class:`~bnnlib.config.RunConfig`'s fields."""
 
 from __future__ import annotations
@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="per-layer parameters, memory and MACs of a packed network")
     summary.add_argument("model", type=Path)
+
+    export_c = commands.add_parser("export-c", help="write a packed network as one dependency-free C99 file "
+                                   "defining int bnn_predict(const unsigned char pixels[784])")
+    export_c.add_argument("model", type=Path, help="a packed network file (.bnn)")
+    export_c.add_argument("-o", "--output", type=Path, required=True, help="the C file to write, e.g. model.c")
 
     predict = commands.add_parser("predict", help="classify a dataset's test set with a packed network "
                                   "(integer arithmetic for every binary layer)")
@@ -504,6 +509,17 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_export_c(args) -> int:
+    from .cexport import export_c
+
+    if not args.model.is_file():
+        raise ValueError(f"model {args.model} does not exist; accepted: a packed network file (.bnn)")
+    size = export_c(args.model, args.output)
+    print(f"{args.output}: {size} bytes of C99 defining int bnn_predict(const unsigned char pixels[...]); "
+          f"compile it beside your program with cc -O2 -std=c99 ... -lm")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from .data import load_dataset
     from .deploy import PackedNetwork, pixels
@@ -527,9 +543,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         kernels.requested()  # the environment's kernel choice, checked before any data or compute
         with stop_on_signal():  # kill -USR1 <pid>: the groups in progress end and are recorded, then it stops
             return {"run": cmd_run, "sweep": cmd_sweep, "protocol": cmd_protocol, "book": cmd_book,
-                    "export": cmd_export, "summary": cmd_summary, "predict": cmd_predict,
-                    "status": cmd_status, "merge": cmd_merge,
-                    "tidy-epochs": cmd_tidy_epochs}[args.command](args)
+                    "export": cmd_export, "export-c": cmd_export_c, "summary": cmd_summary, "predict": cmd_predict,
+                    "status": cmd_status, "merge": cmd_merge, "tidy-epochs": cmd_tidy_epochs}[args.command](args)
     except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

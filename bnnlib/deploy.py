@@ -14,17 +14,26 @@ keeps its trained state (``<results>/states/``); :func:`export` turns that state
   pre-activation is (1/255)·Σ(2p − 255)·s, an integer over 255;
 * the output layer stays float32 (the paper does not binarise it), followed by tanh.
 
-:class:`PackedNetwork` runs that file with exact integer arithmetic for the binary layers:
-int8 × int8 → int32 GEMMs (``torch._int_mm``; float32 GEMMs of the same integers where the
-processor runs int8 slower, :mod:`bnnlib.kernels`) on ±1 weights unpacked once at load,
-integer thresholds instead of BN and sign. The tests prove its predictions equal the float model's
-on every image of the MNIST and Fashion-MNIST test sets.
+:class:`PackedNetwork` runs that file with exact integer arithmetic for the binary layers, by
+one of two engines with the same predictions:
+
+* ``bits`` (the default, :mod:`bnnlib.binary`): a compiled kernel on the packed bits — XNOR and
+  popcount in blocks 2–4, the weight bits as masks over the pixels in block 1, activations
+  packed to bits between blocks, the same integer thresholds;
+* ``gemm`` (the engine before it, kept for comparison and as the fallback where the kernel was
+  not compiled): int8 × int8 → int32 GEMMs (``torch._int_mm``; float32 GEMMs of the same
+  integers where the processor runs int8 slower, :mod:`bnnlib.kernels`) on ±1 weights unpacked
+  once at load, integer thresholds instead of BN and sign.
+
+The tests prove the predictions equal the float model's on every image of the MNIST and
+Fashion-MNIST test sets, and the two engines (every path of the first) equal to each other.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import kernels
+from . import binary, kernels
 from .binarize import tanh
 from .config import IDENTITY_FIELDS, RunConfig
 from .model import BinaryMLP
@@ -43,6 +52,9 @@ from .store import ResultsStore
 MAGIC = b"BNNLIB-PACKED-1\n"
 # threshold modes of a hidden unit: y = +1 iff a ≥ T (ABOVE), a ≤ T (BELOW), always (PLUS), never (MINUS)
 ABOVE, BELOW, PLUS, MINUS = 1, -1, 2, -2
+# the engines of PackedNetwork.predict: on the packed bits (compiled), or int8/float32 torch GEMMs
+ENGINES = ("bits", "gemm")
+ENGINE_ENV = "BNNLIB_PACKED_ENGINE"
 
 
 class ExportError(ValueError):
@@ -205,6 +217,7 @@ class PackedNetwork:
         self._modes = [torch.from_numpy(layer.modes) for layer in layers]
         self._limits = [torch.from_numpy(layer.limits) for layer in layers]
         self._output = torch.from_numpy(output)
+        self._bit_kernels: dict = {}  # path → binary.BitKernel, built on first use
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "PackedNetwork":
@@ -264,11 +277,54 @@ class PackedNetwork:
         y = self._threshold(0, a, dtype)
         for k in range(1, len(self.layers)):
             y = self._threshold(k, gemm(y, weights[k]), dtype)
+        return self._output_layer(y)
+
+    def _output_layer(self, y: torch.Tensor) -> torch.Tensor:
+        """tanh outputs of the last hidden block's ±1 outputs y: float32, as the float model."""
         return tanh(y.to(torch.float32) @ self._output)
 
-    def predict(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        out = [self.logits(images[i:i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)]
-        return torch.cat(out).numpy()
+    def engine(self, engine: Optional[str] = None) -> str:
+        """The engine ``predict`` uses: ``engine`` if given, else ``$BNNLIB_PACKED_ENGINE``, else
+        ``bits`` where the kernel is compiled and ``gemm`` where it is not."""
+        field, value = ("engine", engine) if engine is not None else (ENGINE_ENV, os.environ.get(ENGINE_ENV, ""))
+        choice = value.strip().lower()
+        if not choice:
+            return "bits" if binary.compiled() else "gemm"
+        if choice not in ENGINES:
+            raise ValueError(f"{field}={value!r} is not one of {', '.join(ENGINES)}")
+        return choice
+
+    def bit_kernel(self, path: Optional[str] = None) -> "binary.BitKernel":
+        """The compiled kernel for ``path`` (default ``$BNNLIB_BINARY_KERNEL``, else the fastest here)."""
+        chosen = binary.choose(path)
+        kernel = self._bit_kernels.get(chosen)
+        if kernel is None:
+            sizes = [self.header["input_size"], *self.header["hidden_sizes"], self.header["n_classes"]]
+            kernel = binary.BitKernel(sizes, [np.packbits(layer.signs, axis=1) for layer in self.layers],
+                                      [layer.modes for layer in self.layers], [layer.limits for layer in self.layers],
+                                      self.output, chosen)
+            self._bit_kernels[chosen] = kernel
+        return kernel
+
+    def predict(self, images: np.ndarray, batch_size: int = 1024, engine: Optional[str] = None,
+                path: Optional[str] = None, threads: Optional[int] = None) -> np.ndarray:
+        """Classes (int64) of uint8 images (N, input_size). ``engine``: ``bits`` or ``gemm`` (see
+        :meth:`engine`); ``path`` and ``threads`` choose the ``bits`` kernel's path and threads
+        (default: ``$BNNLIB_BINARY_KERNEL`` or the fastest, and torch's thread count);
+        ``batch_size`` is the ``gemm`` engine's. Both give the same predictions."""
+        if self.engine(engine) == "gemm":
+            out = [self.logits(images[i:i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)]
+            return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        if images.ndim != 2 or images.shape[1] != self.header["input_size"]:
+            raise ValueError(f"images has shape {images.shape}; accepted: (N, {self.header['input_size']}) uint8 pixels")
+        classes, flagged = self.bit_kernel(path).predict(images, torch.get_num_threads() if threads is None
+                                                         else threads)
+        if flagged:  # near ties of the float32 output layer: the reference engine decides them
+            where = np.flatnonzero(classes < 0)
+            y = torch.from_numpy(self.bit_kernel(path).hidden(images[where]))
+            classes[where] = self._output_layer(y).argmax(dim=1).numpy()
+        return classes
 
 
 # ---------------------------------------------------------------------- the model report

@@ -1,0 +1,117 @@
+"""The standalone C engine (`python -m bnnlib export-c`, bnnlib/cexport.py): one dependency-free
+C99 file per packed model, compiled with the system's cc beside a driver of the test's own
+(tests/bnn_driver.c), classifies the full test sets as the packed engine does."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnnlib import cexport, deploy
+from bnnlib.data import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKED = ROOT / "results" / "paper" / "packed"
+DRIVER = ROOT / "tests" / "bnn_driver.c"
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+CC = shutil.which("cc")
+
+needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler (cc) on PATH")
+
+# (dataset, BN, rule): committed models the test compiles and runs on the full test set
+MODELS = [("mnist", True, "DFA"), ("fashion-mnist", False, "BP")]
+
+
+@pytest.fixture(scope="module")
+def test_pixels(mnist_root):
+    sets = {}
+    for name in ("mnist", "fashion-mnist"):
+        if name == "fashion-mnist" and not FASHION_DEBIAN.exists():
+            continue
+        data = load_dataset(name, root=mnist_root, download=False)
+        sets[name] = deploy.pixels(data.x_test)
+    return sets
+
+
+def _compile(c_file: Path, folder: Path, input_size: int = 784) -> Path:
+    binary = folder / (c_file.stem + ".bin")
+    compiled = subprocess.run([CC, "-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror",
+                               f"-DBNN_DRIVER_INPUT={input_size}", str(c_file), str(DRIVER), "-lm",
+                               "-o", str(binary)], capture_output=True, text=True, timeout=300)
+    assert compiled.returncode == 0, compiled.stderr
+    return binary
+
+
+def _run(binary: Path, pixels: np.ndarray) -> np.ndarray:
+    ran = subprocess.run([str(binary)], input=np.ascontiguousarray(pixels, dtype=np.uint8).tobytes(),
+                         capture_output=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    return np.frombuffer(ran.stdout, dtype=np.uint8).astype(np.int64)
+
+
+def _model(dataset, batch_norm, algorithm) -> Path:
+    table = pd.read_csv(ROOT / "results" / "paper" / "packed.csv")
+    rows = table[(table.dataset == dataset) & (table.batch_norm == batch_norm) & (table.algorithm == algorithm)]
+    return PACKED / f"{rows.sort_values('run_id').run_id.iloc[0]}.bnn"
+
+
+@needs_cc
+@pytest.mark.parametrize("dataset,batch_norm,algorithm", MODELS)
+def test_the_c_engine_predicts_as_the_packed_engine_on_the_full_test_set(tmp_path, test_pixels, dataset,
+                                                                         batch_norm, algorithm):
+    if dataset not in test_pixels:
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    model = _model(dataset, batch_norm, algorithm)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    written = subprocess.run([sys.executable, "-m", "bnnlib", "export-c", str(model), "-o", str(tmp_path / "model.c")],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert written.returncode == 0, written.stderr
+    assert "bytes of C99" in written.stdout
+    text = (tmp_path / "model.c").read_text()
+    assert "int bnn_predict(const unsigned char pixels[784])" in text and not re.search(r"\bmain\s*\(", text)
+    assert re.findall(r"#include <(\w+)\.h>", text) == ["math", "stdint", "string"]  # nothing else
+    pixels = test_pixels[dataset]
+    expected = deploy.PackedNetwork.load(model).predict(pixels, engine="gemm")
+    assert np.array_equal(_run(_compile(tmp_path / "model.c", tmp_path), pixels), expected)
+
+
+# (sizes, seed, output ×): odd sizes exercise padding in every word; × 50 saturates tanh (ties)
+NETWORKS = [((40, 30, 20, 10), 1, 1.0), ((13, 65, 129, 7, 3), 3, 1.0), ((100, 513, 64, 10), 4, 1.0),
+            ((784, 70, 50, 10), 5, 50.0)]
+
+
+@needs_cc
+@pytest.mark.parametrize("sizes,seed,scale", NETWORKS)
+def test_the_c_engine_handles_any_sizes_and_saturated_outputs(tmp_path, sizes, seed, scale):
+    from test_binary import _random_network
+    network, images = _random_network(sizes, seed, scale)
+    (tmp_path / "net.c").write_text(cexport.source(network))
+    got = _run(_compile(tmp_path / "net.c", tmp_path, sizes[0]), images)
+    assert np.array_equal(got, network.predict(images, engine="gemm"))
+
+
+def test_export_c_refuses_a_missing_model_in_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, "-m", "bnnlib", "export-c", str(tmp_path / "none.bnn"), "-o",
+                          str(tmp_path / "x.c")], capture_output=True, text=True, env=env, timeout=300)
+    assert ran.returncode == 2
+    assert ran.stderr.strip() == f"error: model {tmp_path / 'none.bnn'} does not exist; accepted: a packed network file (.bnn)"
+
+
+@needs_cc
+@pytest.mark.slow
+def test_every_committed_packed_model_compiles_and_predicts_as_the_packed_engine(tmp_path, test_pixels):
+    table = pd.read_csv(ROOT / "results" / "paper" / "packed.csv")
+    for run_id, dataset in zip(table.run_id, table.dataset):
+        if dataset not in test_pixels:
+            continue
+        model = PACKED / f"{run_id}.bnn"
+        cexport.export_c(model, tmp_path / f"{run_id}.c")
+        got = _run(_compile(tmp_path / f"{run_id}.c", tmp_path), test_pixels[dataset])
+        assert np.array_equal(got, deploy.PackedNetwork.load(model).predict(test_pixels[dataset])), run_id
