@@ -1,4 +1,4 @@
-"""Which kernel computes the exact ±1 GEMMs on this processor: int8 or float32.
+"""The exact ±1 GEMMs and which kernel computes them on this processor: int8 or float32.
 
 In a network with binary weights, block 1's sums Σ(2p − 255)·s (pixel inputs) and, with sign
 activations, the ±1 × ±1 sums of blocks 2–4 are integers of magnitude below 2²⁴. An
@@ -74,3 +74,31 @@ def use_int8(device: torch.device) -> bool:
 def chosen(device: torch.device) -> str:
     """The name of the kernel :func:`use_int8` picks on ``device``, for reports: "int8" or "float32"."""
     return "int8" if use_int8(device) else "float32"
+
+
+# ---------------------------------------------------------------------- the int8 GEMMs themselves
+def pm1_matmul_int8(y: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
+    """y @ w for y ∈ {±1} (S, B, in) float and w ∈ {±1} (S, in, out) int8, computed with
+    int8 × int8 → int32 GEMMs and returned as float32 — bit-identical to ``torch.bmm``
+    (the tests pin it): the sums are integers with |z| ≤ in < 2²⁴."""
+    y_int8 = y.to(torch.int8)
+    out = torch.empty(y.shape[0], y.shape[1], w_int8.shape[2], dtype=torch.float32, device=y.device)
+    for s in range(y.shape[0]):  # torch._int_mm is 2-D only
+        out[s].copy_(torch._int_mm(y_int8[s], w_int8[s]))
+    return out
+
+
+def pixel_matmul_int8(x: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
+    """(Σ(2p − 255)·s)/255 for x = p/127.5 − 1 and s = ±1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs
+    with p − 128 an int8, so the sum is an int8 GEMM with int32 accumulation — exact, and
+    |sum| ≤ 255·fan_in < 2²⁴ is a float32; one rounding remains, the division by 255. ``x``:
+    (S, B, in), or (B, in) shared by every member (evaluation)."""
+    centred = torch.round(x * 127.5 - 0.5).to(torch.int8)  # p − 128 (x holds p exactly)
+    sums = w_int8.to(torch.int32).sum(dim=-2, keepdim=True)  # Σs per output unit, (S, 1, out)
+    shared = centred.dim() == 2
+    out = torch.empty(w_int8.shape[0], centred.shape[-2], w_int8.shape[2], dtype=torch.float32,
+                      device=x.device)
+    for s in range(w_int8.shape[0]):
+        total = torch._int_mm(centred if shared else centred[s], w_int8[s]).mul_(2).add_(sums[s])
+        out[s].copy_(total)
+    return out.div_(255.0)

@@ -207,32 +207,6 @@ class BinaryMLP:
             return torch.matmul(x, w)
         return torch.bmm(x, w)
 
-    @staticmethod
-    def _linear_pm1(y: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
-        """y @ w for y ∈ {±1} (S, B, in) float and w ∈ {±1} (S, in, out) int8, computed with
-        int8 × int8 → int32 GEMMs and returned as float32 — bit-identical to ``torch.bmm``
-        (the tests pin it): the sums are integers with |z| ≤ in < 2²⁴."""
-        y_int8 = y.to(torch.int8)
-        out = torch.empty(y.shape[0], y.shape[1], w_int8.shape[2], dtype=torch.float32, device=y.device)
-        for s in range(y.shape[0]):  # torch._int_mm is 2-D only
-            out[s].copy_(torch._int_mm(y_int8[s], w_int8[s]))
-        return out
-
-    @staticmethod
-    def _first_layer_exact(x: torch.Tensor, w_int8: torch.Tensor) -> torch.Tensor:
-        """(Σ(2p − 255)·s)/255 for x = p/127.5 − 1 and s = ±1: Σ(2p − 255)·s = 2·Σ(p − 128)·s + Σs
-        with p − 128 an int8, so the sum is an int8 GEMM with int32 accumulation — exact, and
-        |sum| ≤ 255·fan_in < 2²⁴ is a float32; one rounding remains, the division by 255."""
-        centred = torch.round(x * 127.5 - 0.5).to(torch.int8)  # p − 128 (x holds p exactly)
-        sums = w_int8.to(torch.int32).sum(dim=-2, keepdim=True)  # Σs per output unit, (S, 1, out)
-        shared = centred.dim() == 2
-        out = torch.empty(w_int8.shape[0], centred.shape[-2], w_int8.shape[2], dtype=torch.float32,
-                          device=x.device)
-        for s in range(w_int8.shape[0]):
-            total = torch._int_mm(centred if shared else centred[s], w_int8[s]).mul_(2).add_(sums[s])
-            out[s].copy_(total)
-        return out.div_(255.0)
-
     def _hidden_linear(self, k: int, y: torch.Tensor, w: torch.Tensor,
                        w_int8: Optional[torch.Tensor]) -> torch.Tensor:
         """Hidden Linear k; ``w_int8`` is given where the int8 kernel computes it. The float32
@@ -240,11 +214,11 @@ class BinaryMLP:
         give the same bits."""
         if k == 0 and self.exact_first_layer:
             if w_int8 is not None:
-                return self._first_layer_exact(y, w_int8)
+                return kernels.pixel_matmul_int8(y, w_int8)
             z = self._linear(torch.round(y * 127.5 - 0.5).mul_(2).add_(1), w)  # 2p − 255, summed exactly
             return z.div_(255.0)
         if w_int8 is not None and y.dim() == 3:
-            return self._linear_pm1(y, w_int8)
+            return kernels.pm1_matmul_int8(y, w_int8)
         return self._linear(y, w)
 
     def _int8_layers(self) -> set:

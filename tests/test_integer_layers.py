@@ -57,7 +57,7 @@ def test_pm1_gemm_matches_float_at_the_paper_sizes():
     for fan_in, fan_out in [(700, 500), (500, 300), (300, 200)]:
         y = torch.randint(0, 2, (3, 128, fan_in), generator=g).float() * 2 - 1
         w = torch.randint(0, 2, (3, fan_in, fan_out), generator=g).float() * 2 - 1
-        assert torch.equal(BinaryMLP._linear_pm1(y, w.to(torch.int8)), torch.bmm(y, w))
+        assert torch.equal(kernels.pm1_matmul_int8(y, w.to(torch.int8)), torch.bmm(y, w))
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
