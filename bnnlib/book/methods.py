@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from ..protocol import probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, findings
-from .probes import accuracy_frame, diagnostics_frame, mechanism_store, open_store, recorded_configs, verdicts
+from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
 
 
 
@@ -22,7 +23,7 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
         configs = [c for d, b in settings for c in recorded_configs(d, b, budget_obj, store)]
     except LookupError:
         return f"The measurement of this mechanism is in {link}; its runs are not recorded at this budget yet."
-    probed = mechanism_store(store)
+    probed = probed_store(store)
     accuracy = accuracy_frame(probed, configs, budget_obj)
     if len(accuracy) < len(configs) or ((accuracy["epochs_done"] < budget_obj.epochs) & ~accuracy["diverged"]).any():
         return f"The measurement of this mechanism is in {link}; its runs are not all recorded at the " \

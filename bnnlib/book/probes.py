@@ -22,10 +22,6 @@ from .stats import welch_difference
 
 
 
-def mechanism_store(store: ResultsStore) -> ResultsStore:
-    return probed_store(store)
-
-
 def ensure_mechanism(settings: Sequence[Tuple[str, bool]], budget: Budget, store: ResultsStore,
                      data: Optional[DataOptions] = None, device: str = "cpu", every: int = PROBE_EVERY,
                      **execute_options) -> Tuple[List[RunConfig], ResultsStore]:
@@ -123,7 +119,7 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
     ``python -m bnnlib protocol`` does not run them), else ``cpu`` — the chapter computes what is
     missing at the budget shown."""
     def complete(candidate: Budget, store: ResultsStore) -> bool:
-        probed = mechanism_store(store)
+        probed = probed_store(store)
         if not (probed.directory / "runs.csv").exists():
             return False
         try:

@@ -9,7 +9,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from ..protocol import (ALGORITHMS, BUDGETS, LONG_RUN_WORKERS, Budget, get_budget, grid_configs,
-                        median_epoch_seconds, progress, summarise)
+                        median_epoch_seconds, probed_store, progress, summarise)
 from ..runner import CLASS_COUNTS, METRICS
 from ..store import EPOCH_KEY, ResultsStore
 from . import probes
@@ -233,7 +233,7 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
             configs = [c for d, b in every for c in probes.recorded_configs(d, b, budget, store)]
         except LookupError:
             configs = []
-        return budget, probes.mechanism_store(store), [c.run_id for c in configs]
+        return budget, probed_store(store), [c.run_id for c in configs]
 
     for chapter in CHAPTERS:
         stem = chapter.removesuffix(".ipynb")
