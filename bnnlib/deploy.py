@@ -218,6 +218,7 @@ class PackedNetwork:
         self._limits = [torch.from_numpy(layer.limits) for layer in layers]
         self._output = torch.from_numpy(output)
         self._bit_kernels: dict = {}  # path → binary.BitKernel, built on first use
+        self._resolved: dict = {}  # predict's (engine, path, environment) → its kernel, or "gemm"
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "PackedNetwork":
@@ -286,7 +287,7 @@ class PackedNetwork:
     def engine(self, engine: Optional[str] = None) -> str:
         """The engine ``predict`` uses: ``engine`` if given, else ``$BNNLIB_PACKED_ENGINE``, else
         ``bits`` where the kernel is compiled and ``gemm`` where it is not."""
-        field, value = ("engine", engine) if engine is not None else (ENGINE_ENV, os.environ.get(ENGINE_ENV, ""))
+        field, value = ("engine", engine) if engine is not None else (ENGINE_ENV, binary.environment(ENGINE_ENV) or "")
         choice = value.strip().lower()
         if not choice:
             return "bits" if binary.compiled() else "gemm"
@@ -312,17 +313,23 @@ class PackedNetwork:
         :meth:`engine`); ``path`` and ``threads`` choose the ``bits`` kernel's path and threads
         (default: ``$BNNLIB_BINARY_KERNEL`` or the fastest, and torch's thread count);
         ``batch_size`` is the ``gemm`` engine's. Both give the same predictions."""
-        if self.engine(engine) == "gemm":
+        # what engine and path the arguments and the environment name, resolved once per distinct
+        # request (validating them costs more than the kernel's own call overhead at batch 1)
+        request = (engine, path, binary.environment(ENGINE_ENV), binary.environment(binary.ENV))
+        kernel = self._resolved.get(request)
+        if kernel is None:
+            kernel = "gemm" if self.engine(engine) == "gemm" else self.bit_kernel(path)
+            self._resolved[request] = kernel
+        if kernel == "gemm":
             out = [self.logits(images[i:i + batch_size]).argmax(dim=1) for i in range(0, len(images), batch_size)]
             return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
         images = np.ascontiguousarray(images, dtype=np.uint8)
         if images.ndim != 2 or images.shape[1] != self.header["input_size"]:
             raise ValueError(f"images has shape {images.shape}; accepted: (N, {self.header['input_size']}) uint8 pixels")
-        classes, flagged = self.bit_kernel(path).predict(images, torch.get_num_threads() if threads is None
-                                                         else threads)
+        classes, flagged = kernel.predict(images, torch.get_num_threads() if threads is None else threads)
         if flagged:  # near ties of the float32 output layer: the reference engine decides them
             where = np.flatnonzero(classes < 0)
-            y = torch.from_numpy(self.bit_kernel(path).hidden(images[where]))
+            y = torch.from_numpy(kernel.hidden(images[where]))
             classes[where] = self._output_layer(y).argmax(dim=1).numpy()
         return classes
 

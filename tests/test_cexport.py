@@ -39,9 +39,13 @@ def test_pixels(mnist_root):
     return sets
 
 
-def _compile(c_file: Path, folder: Path, input_size: int = 784) -> Path:
-    binary = folder / (c_file.stem + ".bin")
-    compiled = subprocess.run([CC, "-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror",
+#: the two forms of block 1: ±1 bytes expanded on the first call (default), and the bits only
+FORMS = [(), ("-DBNN_COMPACT",)]
+
+
+def _compile(c_file: Path, folder: Path, input_size: int = 784, defines: tuple = ()) -> Path:
+    binary = folder / (c_file.stem + "".join(defines) + ".bin")
+    compiled = subprocess.run([CC, "-O2", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", *defines,
                                f"-DBNN_DRIVER_INPUT={input_size}", str(c_file), str(DRIVER), "-lm",
                                "-o", str(binary)], capture_output=True, text=True, timeout=300)
     assert compiled.returncode == 0, compiled.stderr
@@ -78,7 +82,8 @@ def test_the_c_engine_predicts_as_the_packed_engine_on_the_full_test_set(tmp_pat
     assert re.findall(r"#include <(\w+)\.h>", text) == ["math", "stdint", "string"]  # nothing else
     pixels = test_pixels[dataset]
     expected = deploy.PackedNetwork.load(model).predict(pixels, engine="gemm")
-    assert np.array_equal(_run(_compile(tmp_path / "model.c", tmp_path), pixels), expected)
+    for defines in FORMS:
+        assert np.array_equal(_run(_compile(tmp_path / "model.c", tmp_path, defines=defines), pixels), expected), defines
 
 
 # (sizes, seed, output ×): odd sizes exercise padding in every word; × 50 saturates tanh (ties)
@@ -87,12 +92,13 @@ NETWORKS = [((40, 30, 20, 10), 1, 1.0), ((13, 65, 129, 7, 3), 3, 1.0), ((100, 51
 
 
 @needs_cc
+@pytest.mark.parametrize("defines", FORMS)
 @pytest.mark.parametrize("sizes,seed,scale", NETWORKS)
-def test_the_c_engine_handles_any_sizes_and_saturated_outputs(tmp_path, sizes, seed, scale):
+def test_the_c_engine_handles_any_sizes_and_saturated_outputs(tmp_path, sizes, seed, scale, defines):
     from test_binary import _random_network
     network, images = _random_network(sizes, seed, scale)
     (tmp_path / "net.c").write_text(cexport.source(network))
-    got = _run(_compile(tmp_path / "net.c", tmp_path, sizes[0]), images)
+    got = _run(_compile(tmp_path / "net.c", tmp_path, sizes[0], defines), images)
     assert np.array_equal(got, network.predict(images, engine="gemm"))
 
 
