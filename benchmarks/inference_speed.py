@@ -25,10 +25,9 @@ the call included, each on the next image), throughput at batch ``--batch`` (1 0
 Every engine's predictions on the benchmark's images are checked equal to the reference first
 (the anchors excepted: they run the architecture, not this network's arithmetic). The report
 names the processor; ``--save`` writes it under the processor kind (``avx512``, ``avx2``: torch's
-CPU capability). ``results/inference_speed.json``, which the book's deployment chapter reads, is
-left alone: its figure (``bnnlib.book.report.inference_figure``) draws the three rows of the
-report before the bits kernel; ``--json benchmarks/results/inference_speed.json`` replaces it once
-the chapter draws these rows. benchmarks/README.md explains the kernel and the numbers.
+CPU capability): the book's deployment chapter reads the file of the kind of processor that
+executes it, else ``inference_speed_avx512.json`` (``bnnlib.book.deployment.benchmark_file``).
+benchmarks/README.md explains the kernel and the numbers.
 """
 
 from __future__ import annotations

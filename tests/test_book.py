@@ -917,6 +917,24 @@ def test_a_committed_benchmark_says_whether_it_ran_on_the_pages_processor(monkey
     assert deployment.benchmark_processor_phrase(benchmark_processor) == expected
 
 
+def test_the_deployment_page_reads_its_processors_benchmark_else_the_avx512_one(tmp_path, monkeypatch):
+    from bnnlib.book import deployment
+    monkeypatch.setattr(deployment, "BENCHMARKS", tmp_path)
+    report = json.loads((deployment.PROJECT_ROOT / "benchmarks" / "results" / "inference_speed_avx512.json").read_text())
+    (tmp_path / "inference_speed_avx512.json").write_text(json.dumps(report))
+    assert deployment.benchmark_file("avx2") == tmp_path / "inference_speed_avx512.json"  # none for avx2: the fallback
+    (tmp_path / "inference_speed_avx2.json").write_text(json.dumps({**report, "bits_paths": ["avx2", "generic"]}))
+    assert deployment.benchmark_file("avx2") == tmp_path / "inference_speed_avx2.json"
+    speed = deployment.read_benchmark(str(tmp_path / "inference_speed_avx2.json"))
+    # the figure's first bar and the page's sentences are the fastest path the benchmark's processor ran
+    assert list(deployment.speed_rows(speed))[0] == "packed engine, bits kernel (avx2)\n(predict's default)"
+    glue = deployment.benchmark_glue(speed)
+    bits = report["rows"]["packed engine, bits kernel (avx2)"]
+    assert glue["deploy_bits_path"] == "avx2" and glue["deploy_bits_us"] == f"{1e6 * bits['latency_s']:.1f}"
+    plain = report["rows"]["float32, every layer"]
+    assert glue["deploy_speed_1"] == deployment.times_faster(plain["latency_s"] / bits["latency_s"])
+
+
 def test_the_best_budget_is_chosen_by_one_rule_whatever_a_page_needs(tmp_path):
     """records.choose_budget is the rule: an explicit budget is kept; best is the first of paper,
     cpu whose runs the page finds complete, else cpu; the conclusions' budget of C3's pairs is the

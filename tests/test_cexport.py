@@ -102,6 +102,20 @@ def test_the_c_engine_handles_any_sizes_and_saturated_outputs(tmp_path, sizes, s
     assert np.array_equal(got, network.predict(images, engine="gemm"))
 
 
+# (mode, T, a, fires): the packed file's threshold rule (deploy.PackedNetwork) row by row
+THRESHOLDS = [(deploy.ABOVE, 5, 5, True), (deploy.ABOVE, 5, 4, False), (deploy.ABOVE, -3, -2, True),
+              (deploy.BELOW, 5, 5, True), (deploy.BELOW, 5, 6, False), (deploy.BELOW, -3, -4, True),
+              (deploy.PLUS, 0, -99999, True), (deploy.PLUS, 7, 99999, True),
+              (deploy.MINUS, 0, 0, False), (deploy.MINUS, 7, -99999, False)]
+
+
+@pytest.mark.parametrize("mode,limit,a,fires", THRESHOLDS)
+def test_the_c_files_thresholds_fire_as_the_packed_files(mode, limit, a, fires):
+    direction, bound = cexport._thresholds(np.array([mode], dtype=np.int8), np.array([limit], dtype=np.int32), 4)
+    assert bool(int(direction[0]) * a >= int(bound[0])) == fires
+    assert list(direction[1:]) == [0, 0, 0] and list(bound[1:]) == [1, 1, 1]  # padding units never fire
+
+
 def test_export_c_refuses_a_missing_model_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ran = subprocess.run([sys.executable, "-m", "bnnlib", "export-c", str(tmp_path / "none.bnn"), "-o",

@@ -16,8 +16,18 @@ from .labels import DATASET_RANK, algorithms_in, bn_with, dataset_name
 from .records import open_store
 from .render import prose
 
-#: the committed inference benchmark the page reads (``benchmarks/inference_speed.py`` writes it)
-BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "inference_speed.json"
+#: the committed inference benchmarks, one per processor kind (``benchmarks/inference_speed.py --save``
+#: writes ``inference_speed_<kind>.json``, kind as torch names the CPU's capability: avx512, avx2, …)
+BENCHMARKS = PROJECT_ROOT / "benchmarks" / "results"
+#: the one the page reads where none was committed for the processor executing it
+BENCHMARK_KIND = "avx512"
+
+#: the benchmark's rows the page shows, with their labels: predict's default engine first
+SPEED_ROWS = {"bits": "packed engine, bits kernel\n(predict's default)",
+              "C engine (cc -O3 -march=native)": "C engine, export-c\n(-O3 native; 1 thread)",
+              "packed engine (integer thresholds)": "packed engine,\nint8 GEMMs",
+              "float32, every layer": "float32,\nevery layer",
+              "float32 model (bnnlib's evaluation)": "float32,\nbnnlib's evaluation"}
 
 
 
@@ -59,6 +69,12 @@ def deployment_example(packed: pd.DataFrame) -> str:
         if len(candidates):
             return str(candidates.sort_values("run_id")["path"].iloc[0])
     raise LookupError("no exported model")
+
+
+def header_bytes(path: str, layers: pd.DataFrame) -> int:
+    """Bytes of a packed file beyond its weights and thresholds (``deploy.summary``'s total): the
+    header with the run's configuration and provenance."""
+    return Path(path).stat().st_size - int(layers.iloc[-1]["deployed bytes"])
 
 
 def deployment_gaps(packed: pd.DataFrame, settings: Sequence[tuple], algorithms=ALGORITHMS) -> str:
@@ -124,40 +140,83 @@ def benchmark_processor_phrase(benchmark_processor: str) -> str:
     return f"not the {here} that executed this page, where the timings and the kernel chosen may differ"
 
 
+def speed_rows(report: dict) -> dict:
+    """The benchmark's rows the page shows, by label: the bits kernel of the fastest path this
+    processor ran, the C engine (where a compiler was there), the GEMM engine, the two float32 models."""
+    rows = {}
+    for name, label in SPEED_ROWS.items():
+        if name == "bits":
+            name = report["engines"].get(f"bits {report['bits_paths'][0]}") if report.get("bits_paths") else None
+            label = label.replace("kernel", f"kernel ({report['bits_paths'][0]})") if name else label
+        if name in report["rows"]:
+            rows[label] = report["rows"][name]
+    return rows
+
+
 def inference_figure(report: dict):
-    """Latency at batch 1 and throughput at batch N of the float32 model and the packed engine."""
+    """Latency at batch 1 and throughput at batch N of each engine (log scales: they span 100×)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-    rows = report["rows"]
-    names = list(rows)
-    labels = ["float32,\nbnnlib's evaluation", "float32,\nevery layer",
-              f"packed engine,\n{report['kernel']} GEMMs\n+ thresholds"]
-    colours = sns.color_palette("colorblind", 3)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    axes[0].bar(labels, [1e6 * rows[n]["latency_s"] for n in names], color=colours)
-    axes[0].set_ylabel("µs per image at batch 1\n(lower is better)")
-    axes[1].bar(labels, [report["batch"] / rows[n]["batch_s"] for n in names], color=colours)
-    axes[1].set_ylabel(f"images per second at batch {report['batch']}\n(higher is better)")
-    for ax in axes:
-        ax.tick_params(axis="x", labelsize=9)
+    rows = speed_rows(report)
+    labels = list(rows)
+    colours = sns.color_palette("colorblind", len(labels))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    latency = [1e6 * row["latency_s"] for row in rows.values()]
+    throughput = [report["batch"] / row["batch_s"] for row in rows.values()]
+    for ax, values, what, fmt in ((axes[0], latency, "µs per image at batch 1\n(lower is better)", "{:,.1f}"),
+                                  (axes[1], throughput, f"images per second at batch {report['batch']:,}\n"
+                                   "(higher is better)", "{:,.0f}")):
+        bars = ax.barh(labels, values, color=colours)
+        ax.set_xscale("log")
+        ax.set_xlabel(what)
+        ax.invert_yaxis()
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+        ax.set_xlim(min(values) / 2, max(values) * 6)
+    axes[1].set_yticklabels([])
     fig.tight_layout()
     return fig
 
 
+def benchmark_file(kind: Optional[str] = None) -> Path:
+    """The committed benchmark of this processor's kind (torch's CPU capability), else of
+    :data:`BENCHMARK_KIND`."""
+    import torch
+    kind = kind or torch.backends.cpu.get_cpu_capability().lower()
+    own = BENCHMARKS / f"inference_speed_{kind}.json"
+    return own if own.exists() else BENCHMARKS / f"inference_speed_{BENCHMARK_KIND}.json"
+
+
 def read_benchmark(path: Optional[str] = None) -> dict:
-    """The inference benchmark's results (``path``, or the committed :data:`BENCHMARK`)."""
-    return json.loads((Path(path) if path else BENCHMARK).read_text())
+    """The inference benchmark's results (``path``, or the committed :func:`benchmark_file`), with
+    the file it came from."""
+    path = Path(path) if path else benchmark_file()
+    return {**json.loads(path.read_text()), "file": path.relative_to(PROJECT_ROOT).as_posix()
+            if path.is_relative_to(PROJECT_ROOT) else str(path)}
 
 
 def benchmark_glue(speed: dict) -> dict:
-    """The page's sentences about the benchmark, by glue name: how much faster the packed engine is
-    than float32 at batch 1 and at batch N, with what, and where it ran."""
+    """The page's sentences about the benchmark, by glue name: predict's default engine (the bits
+    kernel) and the C engine against the float32 model that computes every layer, at batch 1
+    and at batch N, and where it ran."""
     rows = speed["rows"]
-    plain, packed_row = rows["float32, every layer"], rows["packed engine (integer thresholds)"]
-    return {"deploy_speed_1": times_faster(plain["latency_s"] / packed_row["latency_s"]),
-            "deploy_speed_batch": times_faster(plain["batch_s"] / packed_row["batch_s"]),
+    path = speed["bits_paths"][0]
+    bits, plain, gemm = rows[speed["engines"][f"bits {path}"]], rows["float32, every layer"], \
+        rows["packed engine (integer thresholds)"]
+    glue = {"deploy_bits_path": path,
+            "deploy_bits_us": f"{1e6 * bits['latency_s']:.1f}",
+            "deploy_bits_rate": f"{speed['batch'] / bits['batch_s']:,.0f}",
+            "deploy_speed_1": times_faster(plain["latency_s"] / bits["latency_s"]),
+            "deploy_speed_batch": times_faster(plain["batch_s"] / bits["batch_s"]),
+            "deploy_gemm_1": times_faster(gemm["latency_s"] / bits["latency_s"]),
             "deploy_batch": f"{speed['batch']:,}",
             "deploy_threads": str(speed["threads"]),
             "deploy_processor": speed["processor"],
             "deploy_kernel": speed["kernel"],
+            "deploy_benchmark_file": speed["file"],
             "deploy_where": benchmark_processor_phrase(speed["processor"])}
+    c_row = rows.get("C engine (cc -O3 -march=native)")
+    glue["deploy_c_sentence"] = (
+        f"The standalone C engine (python -m bnnlib export-c: one dependency-free C99 file, compiled with "
+        f"cc -O3 -march=native and timed by its own driver) takes {1e6 * c_row['latency_s']:.1f} µs per image."
+        if c_row else "The standalone C engine was not timed (no C compiler where the benchmark ran).")
+    return glue
