@@ -326,28 +326,34 @@ def test_accuracy_table_and_paper_comparison_print_the_same_median():
 
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
     from bnnlib.book import results
-    # the paper: BP binary sign on MNIST without BN has median 0.594 (± 0.001)
+    # the paper (section 1b): BP binary sign on MNIST without BN, quartiles 0.5805, 0.5941, 0.5992
     inside = [0.55 + i / 100 for i in range(10)]  # median 0.595, quartiles 0.5725 and 0.6175
-    outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: paper 0.9605, ours ~0.72
+    outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: paper 0.9602–0.9609, ours ~0.72
     table = results.paper_comparison(_summary({("BP", "binary", "sign"): inside, ("DFA", "binary", "sign"): outside}),
                                     "mnist", False)
     assert len(table) == 12 and table.attrs == {"compared": 2, "agree": 1}
     bp = table[(table["algorithm"] == "BP") & (table["setting"] == "binary sign")].iloc[0]
-    assert bp["paper (%, ±0.1)"] == "59.40" and bp["median (%)"] == "59.50"
+    assert bp["paper median (%)"] == "59.41" and bp["paper IQR (%)"] == "58.05–59.92" and bp["median (%)"] == "59.50"
     assert bp["IQR (%)"] == "57.25–61.75" and bp["range (%)"] == "55.00–64.00"
-    assert bp["paper in range"] == "yes" and bp["Δ (points)"] == "+0.10"
+    assert bp[results.AGREEMENT] == "yes" and bp["Δ (points)"] == "+0.09"
     dfa = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary sign")].iloc[0]
-    assert dfa["paper in range"] == "no" and dfa["IQR (%)"] == "70.90–72.70"
-    assert (table[table["setting"] == "continuous tanh"]["paper in range"] == "–").all()  # no runs of ours
+    assert dfa[results.AGREEMENT] == "no" and dfa["IQR (%)"] == "70.90–72.70"
+    assert (table[table["setting"] == "continuous tanh"][results.AGREEMENT] == "–").all()  # no runs of ours
 
 
-def test_the_range_is_widened_by_the_reading_uncertainty_only():
+# (our seeds, overlap): the paper's IQR for MNIST, no BN, BP binary sign is 0.5805–0.5992
+OVERLAPS = [([0.5993] * 10, "no"),  # our IQR just above the paper's
+            ([0.5992] * 10, "yes"),  # touching its upper quartile
+            ([0.5804] * 10, "no"),  # just below
+            ([0.5805] * 10, "yes"),  # touching its lower quartile
+            ([0.50] * 5 + [0.70] * 5, "yes")]  # ours wider than the paper's on both sides
+
+
+@pytest.mark.parametrize("seeds,expected", OVERLAPS)
+def test_agreement_is_the_overlap_of_the_two_inter_quartile_ranges(seeds, expected):
     from bnnlib.book import results
-    just_outside = [0.5925] * 10  # 0.594 − 0.5925 = 0.0015 > 0.001
-    within_reading = [0.5931] * 10
-    for values, expected in ((just_outside, "no"), (within_reading, "yes")):
-        table = results.paper_comparison(_summary({("BP", "binary", "sign"): values}), "mnist", False)
-        assert table[table["paper in range"] != "–"]["paper in range"].tolist() == [expected]
+    table = results.paper_comparison(_summary({("BP", "binary", "sign"): seeds}), "mnist", False)
+    assert table[table[results.AGREEMENT] != "–"][results.AGREEMENT].tolist() == [expected]
 
 
 def _record(store, configs, budget):
@@ -470,9 +476,9 @@ def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_fi
         {(c.algorithm, c.weights, c.activation) for c in first + second}
     sentence, rows = results.paper_so_far_comparison(so_far, "mnist", False, cpu)
     assert len(rows) == 2 and set(rows["median (%)"]) == {"50.00"}  # synthetic accuracies: 50 % everywhere
-    assert set(rows["paper in range"]) == {"no"}
+    assert set(rows[results.AGREEMENT]) == {"no"}
     assert "every seed of **2 of the 12** configurations" in sentence and "shows the cpu budget above" in sentence
-    assert "within our seed range for **0 of 2**" in sentence
+    assert "the paper's inter-quartile range overlaps ours for **0 of 2**" in sentence
     # the results index adds the same rows, named, for the settings it shows at cpu
     index = results.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert set(index["data"]) == {"MNIST, no BN (paper, 2 of 12 so far)"} and len(index) == 2

@@ -13,7 +13,7 @@ from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
 from ..store import ResultsStore
 from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
 from .pages import Page
-from .paper import READING_UNCERTAINTY, paper_final_medians
+from .paper import paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, final_runs, open_store, paper_finals_so_far,
                       recorded_finals, with_controls)
 from .render import _dots_with_collapsed_apart, html_table, percent, save_figure
@@ -62,7 +62,7 @@ def show_paper_comparison(page: Page, finals: Finals) -> None:
     if finals is None:
         return
     comparison = paper_comparison(finals[1], page.dataset, page.batch_norm)
-    display(Markdown(agreement_sentence(comparison, page.budget, "the paper's median lies within our seed range")))
+    display(Markdown(agreement_sentence(comparison, page.budget, AGREEMENT_TEXT)))
     display(html_table(comparison))
 
 
@@ -110,38 +110,48 @@ def collapsed_count(collapsed: pd.Series) -> str:
     return "–" if known.empty else f"{int(known.sum())} of {len(known)} recorded"
 
 
+#: the agreement criterion of every comparison with the paper's final runs, as its column is headed
+AGREEMENT = "IQRs overlap"
+#: ... and as the pages' sentences state it
+AGREEMENT_TEXT = "the paper's inter-quartile range overlaps ours"
+
+
 def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
-    """Our final runs beside the paper's, per algorithm × setting: the paper's median (read from
-    its box plot, ± the reading uncertainty), our median, inter-quartile range and range over the
-    seeds, the difference, and whether the paper's median lies within our range (widened by the
-    reading uncertainty). Diverged runs are left out of our statistics. Percent, 2 decimals."""
+    """Our final runs beside the paper's, per algorithm × setting: the paper's median and
+    inter-quartile range (measured from its box plots' pixels, to about ±0.01 points:
+    ``paper_results.md``, section 1b), our median, inter-quartile range and range over the seeds,
+    the difference of the medians, and whether the two inter-quartile ranges overlap (the
+    agreement criterion: each half of the seeds of one lies on the other's side of a quartile of
+    the other's). Diverged runs are left out of our statistics. Percent, 2 decimals."""
     frame = with_setting(summary[~summary["diverged"]])
     grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
     ours = pd.DataFrame({"median": grouped.median(), "q1": grouped.quantile(0.25), "q3": grouped.quantile(0.75),
                          "min": grouped.min(), "max": grouped.max(), "seeds": grouped.size()}).reset_index()
-    paper = with_setting(paper_final_medians(dataset, batch_norm))[["setting", "algorithm", "paper_median",
-                                                                     "uncertainty"]]
+    paper = with_setting(paper_final_quartiles(dataset, batch_norm))[["setting", "algorithm", "paper_q1",
+                                                                       "paper_median", "paper_q3"]]
     grid = pd.DataFrame([(s, a) for s in SETTINGS for a in algorithms_in(summary)], columns=["setting", "algorithm"])
     grid = with_setting(grid.assign(weights=grid["setting"].str.split().str[0],
                                     activation=grid["setting"].str.split().str[1]))[["setting", "algorithm"]]
     table = grid.merge(paper, on=["setting", "algorithm"], how="left").merge(ours, on=["setting", "algorithm"],
                                                                              how="left")
     compared = table["paper_median"].notna() & table["median"].notna()
-    inside = (table["paper_median"] >= table["min"] - table["uncertainty"]) & \
-             (table["paper_median"] <= table["max"] + table["uncertainty"])
-    reading = READING_UNCERTAINTY.get(dataset, float("nan"))
+    overlap = (table["q1"] <= table["paper_q3"]) & (table["paper_q1"] <= table["q3"])
+
+    def spans(low, high):
+        return [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(low, high)]
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        f"paper (%, ±{100 * reading:.1f})": table["paper_median"].map(percent),
+        "paper median (%)": table["paper_median"].map(percent),
+        "paper IQR (%)": spans(table["paper_q1"], table["paper_q3"]),
         "median (%)": table["median"].map(percent),
-        "IQR (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["q1"], table["q3"])],
-        "range (%)": [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(table["min"], table["max"])],
+        "IQR (%)": spans(table["q1"], table["q3"]),
+        "range (%)": spans(table["min"], table["max"]),
         "Δ (points)": [f"{100 * (m - p):+.2f}" if c else "–"
                        for m, p, c in zip(table["median"], table["paper_median"], compared)],
-        "paper in range": ["yes" if i else "no" if c else "–" for i, c in zip(inside, compared)],
+        AGREEMENT: ["yes" if i else "no" if c else "–" for i, c in zip(overlap, compared)],
     })
     out.attrs["compared"] = int(compared.sum())
-    out.attrs["agree"] = int((inside & compared).sum())
+    out.attrs["agree"] = int((overlap & compared).sum())
     return out
 
 
@@ -153,12 +163,12 @@ def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool
     table = paper_comparison(so_far, dataset, batch_norm)
     rows = table[table["median (%)"] != "–"].reset_index(drop=True)
     finished, total = so_far.attrs["configurations"]
-    agree = int((rows["paper in range"] == "yes").sum())
-    compared = int((rows["paper in range"] != "–").sum())
+    agree = int((rows[AGREEMENT] == "yes").sum())
+    compared = int((rows[AGREEMENT] != "–").sum())
     sentence = (f"The long run at the **paper** budget (100 epochs, as the paper) has finished every seed of "
                 f"**{finished} of the {total}** configurations of this setting so far; until it finishes all, "
-                f"this page shows the {page_budget.name} budget above, and here only those {finished}, beside the paper: its median "
-                f"lies within our seed range for **{agree} of {compared}**. Provisional: the table grows as the run "
+                f"this page shows the {page_budget.name} budget above, and here only those {finished}, beside the paper: {AGREEMENT_TEXT} "
+                f"for **{agree} of {compared}**. Provisional: the table grows as the run "
                 f"goes on.")
     return sentence, rows
 
@@ -222,15 +232,14 @@ def results_overview(budget: Budget, store: ResultsStore,
 def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
     """A results page's comparison with the paper as rows of the results index: one paper column
     for every dataset (its reading uncertainty is in the page's text), a data column first."""
-    table = comparison.rename(columns={c: "paper (%)" for c in comparison.columns if c.startswith("paper (%")})
-    table = table.drop(columns=["IQR (%)"])
+    table = comparison.drop(columns=["range (%)"])
     table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
     return table
 
 
 def _with_agreement(table: pd.DataFrame) -> pd.DataFrame:
-    table.attrs["compared"] = int((table["paper in range"] != "–").sum())
-    table.attrs["agree"] = int((table["paper in range"] == "yes").sum())
+    table.attrs["compared"] = int((table[AGREEMENT] != "–").sum())
+    table.attrs["agree"] = int((table[AGREEMENT] == "yes").sum())
     return table
 
 
@@ -253,8 +262,8 @@ def results_overview_so_far(requested: str, results_base: Optional[str], setting
 def overview_so_far_sentence(table: pd.DataFrame) -> str:
     """The sentence above :func:`results_overview_so_far`'s table."""
     return (f"While the long run goes on, the configurations it has finished at the **paper** budget (100 epochs, "
-            f"as the paper) in the settings shown above at another budget, beside the paper. Provisional: the "
-            f"paper's median lies within our seed range for **{table.attrs['agree']} of {table.attrs['compared']}** "
+            f"as the paper) in the settings shown above at another budget, beside the paper. Provisional: {AGREEMENT_TEXT} "
+            f"for **{table.attrs['agree']} of {table.attrs['compared']}** "
             f"of them so far.")
 
 
