@@ -5,6 +5,8 @@
  * so each unit needs only S, the sum of the pixels where its weight bit is set: the 64 weight
  * bits of a chunk are a mask (AVX512BW: masked byte move, then VNNI vpdpbusd against ones), or expanded to a byte
  * mask (AVX2: shuffle + compare, then vpsadbw), or tested bit by bit (plain C). Exact integers.
+ * Batches on AVX512 go four images at a time through block 1 as a = 2·Σ p·s + 255·(n − 2·#(+1))
+ * on the weights as ±1 bytes (unpacked once), each 64-byte load shared by the four images.
  * Blocks 2–4 work on ±1 activations as bits: a = n − 2·popcount(w XOR x) (AVX512 VPOPCNTDQ on
  * 512 bits, else the popcnt of 64-bit words). Every hidden unit's sign is its integer threshold
  * (mode, T) exactly as bnnlib.deploy.PackedNetwork. Bits are kept LSB first: bit j of a vector
@@ -44,6 +46,8 @@ typedef struct {
     int8_t *modes;
     int32_t *limits;
     int32_t *offset;              /* block 1: 255·(n − 2·#(+1)) per unit */
+    int8_t *signs;                /* block 1 on the AVX512 path: the weights as ±1 bytes, rows of stride·8 bytes
+                                     (zero-padded), for batches of 4 images (block1_avx512_four) */
     /* per 16 units (rows padded to a multiple of 16 with zero bits and mode MINUS): which units
        fire above, below, always — the AVX512 path thresholds 16 units in three mask operations */
     uint16_t *above, *below, *plus;
@@ -218,6 +222,45 @@ static void block1_avx512(const Layer *L, const uint8_t *p, int32_t psum, uint8_
     }
 }
 
+/* block 1 for four images at once (batches): D = Σ p·s by vpdpbusd on the weights as ±1 bytes,
+   each 64 bytes of weights loaded once for the four images, a = 2·D + 255·(n − 2·#(+1)).
+   At batch 1 the masked form above is faster: it reads 68.6 KB of bits where this reads 549 KB of
+   bytes from L2 for one image; shared by four images the bytes cost a quarter, and one vpdpbusd
+   per 64 pixels replaces the mask load, the masked move and the vpdpbusd (benchmarks/README.md).
+   Units go 4 at a time: 4 units × 4 images = the 16 accumulators of sum16, lane 4·i + k holding
+   image i's unit 4q + k. */
+__attribute__((target(AVX512)))
+static void block1_avx512_four(const Layer *L, uint8_t *const *p, uint8_t *const *out) {
+    int chunks = (L->fan_in + 63) / 64, quads = (L->fan_out + 3) / 4;
+    size_t row = (size_t)L->stride * 8;
+    for (int q = 0; q < quads; q++) {
+        const int8_t *w = L->signs + (size_t)4 * q * row;
+        __m512i acc[16];
+        for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_si512();
+        for (int c = 0; c < chunks; c++) {
+            __m512i v0 = _mm512_load_si512((const void *)(p[0] + 64 * c)), v1 = _mm512_load_si512((const void *)(p[1] + 64 * c)),
+                    v2 = _mm512_load_si512((const void *)(p[2] + 64 * c)), v3 = _mm512_load_si512((const void *)(p[3] + 64 * c));
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                __m512i s = _mm512_load_si512((const void *)(w + k * row + 64 * c));
+                acc[k] = _mm512_dpbusd_epi32(acc[k], v0, s);
+                acc[4 + k] = _mm512_dpbusd_epi32(acc[4 + k], v1, s);
+                acc[8 + k] = _mm512_dpbusd_epi32(acc[8 + k], v2, s);
+                acc[12 + k] = _mm512_dpbusd_epi32(acc[12 + k], v3, s);
+            }
+        }
+        __m512i offset = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)(L->offset + 4 * q)));
+        __m512i limits = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)(L->limits + 4 * q)));
+        __m512i a = _mm512_add_epi32(_mm512_slli_epi32(sum16(acc), 1), offset);
+        __mmask16 ge = _mm512_cmpge_epi32_mask(a, limits), le = _mm512_cmple_epi32_mask(a, limits);
+        unsigned shift = 4 * (q & 3);  /* the quad's 4 bits in its group of 16 units, repeated for 4 images */
+        unsigned above = ((L->above[q >> 2] >> shift) & 15u) * 0x1111u, below = ((L->below[q >> 2] >> shift) & 15u) * 0x1111u,
+                 plus = ((L->plus[q >> 2] >> shift) & 15u) * 0x1111u;
+        unsigned bits = ((unsigned)ge & above) | ((unsigned)le & below) | plus;
+        for (int i = 0; i < 4; i++) out[i][q >> 1] |= (uint8_t)(((bits >> (4 * i)) & 15u) << (4 * (q & 1)));
+    }
+}
+
 __attribute__((target(AVX512)))
 static void hidden_avx512(const Layer *L, const uint8_t *x, uint8_t *out) {
     int chunks = L->stride / 64, groups = (L->fan_out + 15) / 16;
@@ -257,19 +300,20 @@ static int path_available(int path) {
 /* ------------------------------------------------------------------ one image */
 /* buffers: padded pixels (8 × max_stride bytes), two activation vectors (max_stride bytes each),
    then block 1's table for the generic path (16 int32 per 4 pixels) */
-static const uint8_t *last_hidden(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
-    uint8_t *p = buffers, *x = buffers + K->max_stride * 8, *y = x + K->max_stride;
-    const Layer *L0 = &K->layers[0];
-    memcpy(p, image, (size_t)K->input_size);
+#define BUFFER_BYTES(K) ((size_t)(K)->max_stride * 10 + 64 * (size_t)(((K)->input_size + 3) / 4))
+
+/* an image's pixels into its buffers (zero-padded), its block-1 output cleared */
+static int32_t load_image(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
+    memcpy(buffers, image, (size_t)K->input_size);
     int32_t psum = 0;
     for (int i = 0; i < K->input_size; i++) psum += image[i];
-    memset(x, 0, (size_t)K->max_stride);
-#if BNN_X86
-    if (K->path == PATH_AVX512) block1_avx512(L0, p, psum, x);
-    else if (K->path == PATH_AVX2) block1_avx2(L0, p, psum, x);
-    else
-#endif
-        block1_generic(L0, p, psum, x, (int32_t *)(buffers + (size_t)K->max_stride * 10));
+    memset(buffers + K->max_stride * 8, 0, (size_t)K->max_stride);
+    return psum;
+}
+
+/* blocks 2 … on block 1's output in the buffers: the last hidden block's bits */
+static const uint8_t *blocks_after_first(const Kernel *K, uint8_t *buffers) {
+    uint8_t *x = buffers + K->max_stride * 8, *y = x + K->max_stride;
     for (int k = 1; k < K->n_layers; k++) {
         memset(y, 0, (size_t)K->max_stride);
 #if BNN_X86
@@ -283,8 +327,26 @@ static const uint8_t *last_hidden(const Kernel *K, const uint8_t *image, uint8_t
     return x;
 }
 
+static const uint8_t *last_hidden(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
+    uint8_t *p = buffers, *x = buffers + K->max_stride * 8;
+    const Layer *L0 = &K->layers[0];
+    int32_t psum = load_image(K, image, buffers);
+#if BNN_X86
+    if (K->path == PATH_AVX512) block1_avx512(L0, p, psum, x);
+    else if (K->path == PATH_AVX2) block1_avx2(L0, p, psum, x);
+    else
+#endif
+        block1_generic(L0, p, psum, x, (int32_t *)(buffers + (size_t)K->max_stride * 10));
+    return blocks_after_first(K, buffers);
+}
+
+static int output_class(const Kernel *K, const uint8_t *x);
+
 static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
-    const uint8_t *x = last_hidden(K, image, buffers);
+    return output_class(K, last_hidden(K, image, buffers));
+}
+
+static int output_class(const Kernel *K, const uint8_t *x) {
     /* output layer: z_j = Σ_i ±w_ij in float32, in the order of i */
     int n = K->layers[K->n_layers - 1].fan_out, classes = K->n_classes;
     float z[64] = {0.0f};
@@ -316,9 +378,29 @@ typedef struct {
 
 static void *work(void *arg) {
     Work *w = (Work *)arg;
-    uint8_t *buffers = aligned((size_t)w->K->max_stride * 10 + 64 * (size_t)((w->K->input_size + 3) / 4));
+    const Kernel *K = w->K;
+    size_t bytes = BUFFER_BYTES(K);
+    uint8_t *buffers = aligned(4 * bytes);  /* four images' buffers: batches go four at a time on AVX512 */
     if (!buffers) { w->failed = 1; return NULL; }
-    for (Py_ssize_t i = w->start; i < w->stop; i++) {
+    Py_ssize_t i = w->start;
+#if BNN_X86
+    if (K->layers[0].signs)
+        for (; i + 4 <= w->stop; i += 4) {
+            uint8_t *p[4], *x[4];
+            for (int j = 0; j < 4; j++) {
+                p[j] = buffers + j * bytes;
+                x[j] = p[j] + K->max_stride * 8;
+                load_image(K, w->images + (size_t)(i + j) * K->input_size, p[j]);
+            }
+            block1_avx512_four(&K->layers[0], p, x);
+            for (int j = 0; j < 4; j++) {
+                int c = output_class(K, blocks_after_first(K, p[j]));
+                w->out[i + j] = c;
+                w->flagged += c < 0;
+            }
+        }
+#endif
+    for (; i < w->stop; i++) {
         int c = classify(w->K, w->images + (size_t)i * w->K->input_size, buffers);
         w->out[i] = c;
         w->flagged += c < 0;
@@ -334,6 +416,7 @@ static void Kernel_dealloc(Kernel *self) {
         free(self->layers[k].modes);
         free(self->layers[k].limits);
         free(self->layers[k].offset);
+        free(self->layers[k].signs);
         free(self->layers[k].above);
         free(self->layers[k].below);
         free(self->layers[k].plus);
@@ -457,6 +540,18 @@ static int Kernel_init(Kernel *self, PyObject *args, PyObject *kwargs) {
             }
             L->offset[u] = 255 * (L->fan_in - 2 * ones);
         }
+        if (k == 0 && chosen == PATH_AVX512) {  /* ±1 bytes for batches (block1_avx512_four) */
+            size_t row8 = (size_t)L->stride * 8;
+            L->signs = aligned(row8 * rows16);
+            if (!L->signs) {
+                PyBuffer_Release(&vb); PyBuffer_Release(&vm); PyBuffer_Release(&vl); Py_DECREF(item);
+                PyErr_NoMemory();
+                return -1;
+            }
+            for (int u = 0; u < L->fan_out; u++)
+                for (int i = 0; i < L->fan_in; i++)
+                    L->signs[u * row8 + i] = (int8_t)(((L->bits[(size_t)u * L->stride + (i >> 3)] >> (i & 7)) & 1) ? 1 : -1);
+        }
         memcpy(L->modes, vm.buf, (size_t)L->fan_out);
         memcpy(L->limits, vl.buf, 4 * (size_t)L->fan_out);
         for (int u = L->fan_out; u < rows16; u++) L->modes[u] = MINUS;  /* padding units never fire */
@@ -540,7 +635,7 @@ static PyObject *Kernel_hidden(Kernel *self, PyObject *args) {
         PyBuffer_Release(&images); PyBuffer_Release(&out);
         return NULL;
     }
-    uint8_t *buffers = aligned((size_t)self->max_stride * 10 + 64 * (size_t)((self->input_size + 3) / 4));
+    uint8_t *buffers = aligned(BUFFER_BYTES(self));
     if (!buffers) { PyBuffer_Release(&images); PyBuffer_Release(&out); return PyErr_NoMemory(); }
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint8_t *x = last_hidden(self, (const uint8_t *)images.buf + (size_t)i * self->input_size, buffers);
