@@ -180,9 +180,41 @@ def _keras_model(reference, binary_blocks, binary_input):
     return model
 
 
+def _keras_conv_model(reference, binary_blocks, binary_input, batch_size):
+    """The architecture for Larq Compute Engine: each block a 1×1 convolution on a 1×1 image.
+    LCE converts a binary QuantConv2D to its binary op (LceBconv2d) but a binary QuantDense to a
+    float FULLY_CONNECTED between quantize and dequantize ops (it has no binary dense op:
+    larq/compute-engine#53), which would time float products."""
+    import larq as lq
+    import tensorflow as tf
+    inputs = tf.keras.Input(shape=(reference.input_size,), batch_size=batch_size)
+    h = tf.keras.layers.Reshape((1, 1, reference.input_size))(inputs)
+    convs = []
+    for k in range(reference.n_hidden):
+        if k in binary_blocks:
+            conv = lq.layers.QuantConv2D(reference.hidden_sizes[k], 1, kernel_quantizer="ste_sign",
+                                         input_quantizer="ste_sign" if (k > 0 or binary_input) else None,
+                                         kernel_constraint="weight_clip", use_bias=False)
+        else:
+            conv = tf.keras.layers.Conv2D(reference.hidden_sizes[k], 1, use_bias=False)
+        convs.append(conv)
+        h = tf.keras.layers.BatchNormalization()(conv(h))
+        if k + 1 not in binary_blocks:  # a float block next: it needs the sign here
+            h = tf.keras.layers.Activation(tf.math.sign)(h)
+    last = tf.keras.layers.Dense(reference.n_classes, use_bias=False)
+    model = tf.keras.Model(inputs, tf.keras.layers.Activation("tanh")(last(tf.keras.layers.Flatten()(h))))
+    for layer, weight in zip(convs + [last], reference.weights):
+        w = weight[0].detach().numpy()
+        layer.kernel.assign(w if layer is last else np.where(w > 0, 1.0, -1.0).astype(np.float32).reshape(layer.kernel.shape))
+    return model
+
+
 def anchor_rows(reference, x, repeats, batch_repeats):
     """TFLite float32 and LCE rows where installed; otherwise why not, per row."""
     rows, skipped = {}, {}
+    # TensorFlow ≥ 2.16's tf.keras is Keras 3, which larq and LCE's converter do not support (its
+    # TFLite conversion aborts the process): Keras 2 from tf-keras, chosen before TF is imported
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     try:
         import tensorflow as tf
     except ImportError:
@@ -227,12 +259,11 @@ def anchor_rows(reference, x, repeats, batch_repeats):
         for name, blocks, binary_input in (("Larq Compute Engine, blocks 2–4 binary", (1, 2, 3), False),
                                            ("Larq Compute Engine, all four blocks binary", (0, 1, 2, 3), True)):
             def make(threads, size, blocks=blocks, binary_input=binary_input):
-                import tensorflow as tf
-                inputs = tf.keras.Input(shape=(reference.input_size,), batch_size=size)
-                model = _keras_model(reference, blocks, binary_input)
-                model = tf.keras.Model(inputs, model(inputs))
+                model = _keras_conv_model(reference, blocks, binary_input, size)
                 interpreter = LceInterpreter(lce.convert_keras_model(model), num_threads=threads)
-                return interpreter.predict
+                # Interpreter.predict feeds its input one sample at a time (a batch axis of 1 added
+                # to each row): the wrapper underneath runs the whole batch in one invoke
+                return lambda images: interpreter.interpreter.predict([images])[0]
             interpreter_rows(name, make)
     return rows, skipped
 
