@@ -341,6 +341,30 @@ def test_paper_comparison_reports_median_iqr_range_and_agreement():
     assert (table[table["setting"] == "continuous tanh"][results.AGREEMENT] == "–").all()  # no runs of ours
 
 
+def test_a_results_page_states_its_finding_from_the_comparison_it_shows():
+    from bnnlib.book import results
+    from bnnlib.protocol import get_budget
+    inside = [0.55 + i / 100 for i in range(10)]  # BP binary sign: overlaps the paper's IQR, Δ +0.09
+    outside = [0.70 + 4 * i / 1000 for i in range(10)]  # DFA binary sign: far below the paper's
+    comparison = results.paper_comparison(_summary({("BP", "binary", "sign"): inside,
+                                                     ("DFA", "binary", "sign"): outside}), "mnist", False)
+    text = results.finding(comparison, get_budget("paper"))
+    assert text.startswith("After **100 epochs, as the paper**, the paper's inter-quartile range overlaps ours for "
+                           "**1 of 2** configurations, and our medians lie -24.26 to +0.09 points from the paper's.")
+    assert "DFA's median is **71.80 %** and BP's **59.50 %** (the paper: 96.06 % and 59.41 %)" in text
+    assert results.finding(comparison.assign(**{results.AGREEMENT: "–"}), get_budget("cpu")) == \
+        "After **5 epochs; the paper trained for 100**: the paper published no numbers for this setting."
+
+
+def test_a_page_without_its_data_shows_the_papers_numbers_for_the_setting():
+    from bnnlib.book import results
+    table = results.paper_only_table("cifar10", True)
+    assert len(table) == 12 and list(table.columns) == ["setting", "algorithm", "paper median (%)", "paper IQR (%)"]
+    row = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary tanh")].iloc[0]
+    assert row["paper median (%)"] == "52.22" and row["paper IQR (%)"] == "51.78–52.58"  # section 1b
+    assert results.paper_only_table("cifar10", False).empty  # the paper has no CIFAR-10 runs without BN
+
+
 # (our seeds, overlap): the paper's IQR for MNIST, no BN, BP binary sign is 0.5805–0.5992
 OVERLAPS = [([0.5993] * 10, "no"),  # our IQR just above the paper's
             ([0.5992] * 10, "yes"),  # touching its upper quartile

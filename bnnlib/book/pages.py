@@ -32,6 +32,7 @@ class Page:
     dataset: Optional[str] = None
     batch_norm: Optional[bool] = None
     available: bool = True
+    budget_sentence: str = ""  # which budget the page shows, and why (budget_choice)
 
     @property
     def name(self) -> str:
@@ -71,16 +72,20 @@ class Page:
 def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
                needs: Sequence[tuple] = (), grid_only: bool = False, per_setting: Optional[str] = None,
                choose: Optional[Callable[[str, Optional[str]], Tuple[Budget, ResultsStore]]] = None,
-               device: str = "cpu", dataset: Optional[str] = None, batch_norm: Optional[bool] = None) -> Page:
+               device: str = "cpu", dataset: Optional[str] = None, batch_norm: Optional[bool] = None,
+               announce: bool = True) -> Page:
     """What every results-reading page does first: the figure style, the budget and store it
     shows (:func:`~bnnlib.book.records.open_store` of ``needs``, or ``choose(budget, results_base)``
-    for a page whose runs are not final runs or grids), a sentence saying which budget and why,
-    and where the data is."""
+    for a page whose runs are not final runs or grids), a sentence saying which budget and why
+    (shown here, or with ``announce=False`` kept as ``budget_sentence`` for the page's closing
+    provenance), and where the data is."""
     style()
     if choose is None:
         budget_info, store = open_store(budget, results_base, needs=needs, grid_only=grid_only)
     else:
         budget_info, store = choose(budget, results_base)
-    display(Markdown(budget_choice(budget, budget_info, per_setting)))
+    sentence = budget_choice(budget, budget_info, per_setting)
+    if announce:
+        display(Markdown(sentence))
     return Page(budget, results_base, budget_info, store, DataOptions(data_root, data_mirror), device, dataset,
-                batch_norm)
+                batch_norm, budget_sentence=sentence)

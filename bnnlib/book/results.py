@@ -14,8 +14,8 @@ from ..store import ResultsStore
 from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
 from .pages import Page
 from .paper import paper_final_quartiles
-from .records import (_agreement, agreement_sentence, budget_statement, final_runs, open_store, paper_finals_so_far,
-                      recorded_finals, with_controls)
+from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, final_runs, open_store,
+                      paper_finals_so_far, recorded_finals, with_controls)
 from .render import _dots_with_collapsed_apart, html_table, percent, save_figure
 from .stats import anova_sentence, one_way_anova
 
@@ -33,21 +33,59 @@ def page_finals(page: Page) -> Finals:
                                             page.device, controls=True).values()
     except DatasetError:
         page.data_unavailable()
+        show_paper_only(page)
         return None
     return selection, summary
 
 
-def show_runs(page: Page, finals: Finals) -> None:
-    """Which runs the page rests on, whether the SHALLOW control is among them, and the figure of
-    every seed's best test accuracy."""
+def show_paper_only(page: Page) -> None:
+    """Where our runs cannot be had, the paper's own numbers for the setting: what the page will
+    set ours beside."""
+    table = paper_only_table(page.dataset, page.batch_norm)
+    if table.empty:
+        display(Markdown(f"The paper published no {page.name} numbers {page.bn_text} batch normalisation."))
+        return
+    display(Markdown(f"The paper's final runs on {page.name} {page.bn_text} batch normalisation, after 100 epochs "
+                     f"(median and inter-quartile range over its 10 seeds, measured from its box plots):"))
+    display(html_table(table))
+
+
+def paper_only_table(dataset: str, batch_norm: bool) -> pd.DataFrame:
+    """The paper's median and IQR per configuration of a setting (section 1b), in %."""
+    paper = paper_final_quartiles(dataset, batch_norm)
+    if paper.empty:
+        return pd.DataFrame()
+    paper = with_setting(paper).sort_values(["setting", "algorithm"])
+    return pd.DataFrame({"setting": paper["setting"].astype(str), "algorithm": paper["algorithm"].astype(str),
+                         "paper median (%)": paper["paper_median"].map(percent),
+                         "paper IQR (%)": [f"{percent(a)}–{percent(b)}" for a, b in
+                                           zip(paper["paper_q1"], paper["paper_q3"])]}).reset_index(drop=True)
+
+
+def show_finding(page: Page, finals: Finals) -> None:
+    """The page's finding first (:func:`finding`)."""
+    if finals is not None:
+        display(Markdown(finding(paper_comparison(finals[1], page.dataset, page.batch_norm), page.budget)))
+
+
+def show_figure(page: Page, finals: Finals) -> None:
+    """The figure of every seed's best test accuracy."""
+    if finals is None:
+        return
+    figure = best_test_boxplot(finals[1], f"{page.name}, {page.bn_text} BN: best test accuracy of each seed")
+    save_figure(figure, f"results_{page.dataset}_{bn_slug(page.batch_norm)}")
+
+
+def show_provenance(page: Page, finals: Finals) -> None:
+    """Which budget the page shows and why, which runs it rests on, whether the SHALLOW control
+    and our extensions are among them."""
     if finals is None:
         return
     selection, summary = finals
     configs = final_configs(selection, page.dataset, page.batch_norm, page.budget, page.device)
+    display(Markdown(page.budget_sentence))
     display(Markdown(budget_statement(page.budget, page.store, configs)))
     display(Markdown(control_sentence(summary, page.budget)))
-    figure = best_test_boxplot(summary, f"{page.name}, {page.bn_text} BN: best test accuracy of each seed")
-    save_figure(figure, f"results_{page.dataset}_{bn_slug(page.batch_norm)}")
 
 
 def show_accuracy_table(finals: Finals) -> None:
@@ -153,6 +191,25 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     out.attrs["compared"] = int(compared.sum())
     out.attrs["agree"] = int((overlap & compared).sum())
     return out
+
+
+def finding(comparison: pd.DataFrame, budget: Budget) -> str:
+    """A results page's finding, from its comparison with the paper (:func:`paper_comparison`)
+    and its runs: how many configurations agree with the paper and how far the medians lie from
+    its, and the fully binary networks' medians of DFA and BP (the paper's C1), ours and its."""
+    compared = comparison[comparison[AGREEMENT] != "–"]
+    if compared.empty:
+        return f"After **{epochs_beside_paper(budget)}**: the paper published no numbers for this setting."
+    deltas = compared["Δ (points)"].astype(float)
+    text = (f"After **{epochs_beside_paper(budget)}**, {AGREEMENT_TEXT} for **{len(compared[compared[AGREEMENT] == 'yes'])} "
+            f"of {len(compared)}** configurations, and our medians lie {deltas.min():+.2f} to {deltas.max():+.2f} "
+            f"points from the paper's.")
+    binary = comparison[(comparison["setting"] == "binary sign") & comparison["algorithm"].isin(["DFA", "BP"])]
+    if len(binary) == 2 and (binary["median (%)"] != "–").all():
+        dfa, bp = (binary[binary["algorithm"] == a].iloc[0] for a in ("DFA", "BP"))
+        text += (f" Fully binary (binary weights, sign activations), DFA's median is **{dfa['median (%)']} %** and "
+                 f"BP's **{bp['median (%)']} %** (the paper: {dfa['paper median (%)']} % and {bp['paper median (%)']} %).")
+    return text
 
 
 def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool,
