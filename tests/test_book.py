@@ -759,6 +759,31 @@ def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
             f"({paper_init:g}, {paper_lr:.0e}) against 90.50 % at ours {ours}, 0.50 points less (2nd of our 6 runs).") in text
 
 
+@pytest.mark.parametrize("a, b, expected", [
+    (0.925790, 0.924640, "0.12"),  # shown 92.58 and 92.46: their difference, not the unrounded 0.1150
+    (0.923440, 0.922360, "0.10"),  # shown 92.34 and 92.24, unrounded 0.1080 (would print 0.11)
+    (0.5, 0.5, "0.00"),
+])
+def test_points_apart_is_the_difference_of_the_numbers_shown(a, b, expected):
+    from bnnlib.book.render import percent, points_apart
+    assert f"{points_apart(a, b):.2f}" == expected
+    assert f"{float(percent(a)) - float(percent(b)):.2f}" == expected
+    assert points_apart(float("nan"), b) != points_apart(float("nan"), b)  # NaN
+
+
+def test_selection_differences_state_the_gap_of_the_accuracies_they_show():
+    from bnnlib.book.grid_search import selection_differences
+    grid, chosen = _grid_around_the_papers_choices(True)
+    paper_init, paper_lr = chosen["DFA", "binary", "sign"]
+    config = (grid["algorithm"] == "DFA") & (grid["weights"] == "binary") & (grid["activation"] == "sign")
+    theirs = config & (grid["init"] == paper_init) & (grid["lr"] == paper_lr)
+    grid.loc[theirs, "best_train_accuracy"] = 0.924640
+    grid.loc[grid.index[config & ~theirs][0], "best_train_accuracy"] = 0.925790
+    text = selection_differences(grid, "mnist", True).replace("\u00a0", " ").replace("\u2060", "")
+    assert "92.46 % at the paper's" in text and "against 92.58 % at ours" in text
+    assert "0.12 points less" in text  # the unrounded difference, 0.1150 points, would say 0.11
+
+
 @pytest.mark.parametrize("dfa, bp, expected", [
     # hand-derived: two groups of 3 with within-group variance 1e-4 and means 0.02 apart:
     # F = 3·(0.01² + 0.01²) / 1e-4 = 6 with (1, 4) degrees of freedom, p = 0.0705

@@ -15,7 +15,7 @@ from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, 
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_beside_paper, finished_runs,
                       open_store)
-from .render import _dots_with_collapsed_apart, percent, prose, save_figure
+from .render import _dots_with_collapsed_apart, percent, points_apart, prose, save_figure
 
 
 
@@ -82,9 +82,12 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
     out = in_table_order(out).reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
-    # where the choice is the same, both rows describe one (init, lr): how far apart they are
+    # where the choice is the same, both rows describe one (init, lr): how far apart they are, as
+    # the difference of the two accuracies the table shows (points_apart), so the sentence that
+    # states it is the difference of the numbers in the table
     for split in ("train", "test"):
-        gap = 100 * (table[f"best_{split}_accuracy"] - table[f"{split}_accuracy"]).abs()[same]
+        gap = pd.Series([abs(points_apart(ours, theirs)) for ours, theirs
+                         in zip(table[f"best_{split}_accuracy"], table[f"{split}_accuracy"])], index=table.index)[same]
         where = gap.idxmax() if len(gap) else None
         out.attrs[f"largest {split} gap"] = float(gap[where]) if where is not None else float("nan")
         out.attrs[f"largest {split} gap at"] = (f"{table.loc[where, 'algorithm']}, {table.loc[where, 'setting']}"
@@ -142,7 +145,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
             parts.append(f"{where}: our run at the paper's {paper_choice} diverged")
         else:
             run = theirs.iloc[0]
-            gap = 100 * (row["best_train_accuracy"] - run["best_train_accuracy"])
+            gap = points_apart(row["best_train_accuracy"], run["best_train_accuracy"])  # of the two shown
             usable = int((~same_config["diverged"]).sum())
             parts.append(f"{where}: {100 * run['best_train_accuracy']:.2f} % at the paper's {paper_choice} against "
                          f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
