@@ -784,6 +784,23 @@ def test_selection_differences_state_the_gap_of_the_accuracies_they_show():
     assert "0.12 points less" in text  # the unrounded difference, 0.1150 points, would say 0.11
 
 
+def test_grid_figures_share_one_y_range():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book import grid_search
+
+    def grid(values, diverged=()):
+        return pd.DataFrame([dict(run_id=str(i), algorithm="BP", weights="binary", activation="sign", init=0.1,
+                                  lr=1e-4, best_train_accuracy=v, diverged=i in diverged, collapsed=False)
+                             for i, v in enumerate(values)])
+    without_bn, with_bn = grid([0.10, 0.50, 0.0], diverged={2}), grid([0.90, 0.99])  # a diverged run is not drawn
+    low, high = grid_search.shared_accuracy_range([without_bn, with_bn])
+    assert (low, high) == pytest.approx((10 - 0.04 * 89, 99 + 0.04 * 89))
+    for g in (without_bn, with_bn):
+        assert grid_search.grid_robustness_boxplot(g, "grid", (low, high)).axes[0].get_ylim() == pytest.approx((low, high))
+
+
 @pytest.mark.parametrize("dfa, bp, expected", [
     # hand-derived: two groups of 3 with within-group variance 1e-4 and means 0.02 apart:
     # F = 3·(0.01² + 0.01²) / 1e-4 = 6 with (1, 4) degrees of freedom, p = 0.0705

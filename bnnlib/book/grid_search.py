@@ -204,9 +204,21 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     return prose(text + ".")
 
 
-def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
+def shared_accuracy_range(summaries, column: str = "best_train_accuracy", margin: float = 0.04) -> Tuple[float, float]:
+    """One y range (%) for figures set side by side: every run's ``column`` of every summary
+    (diverged runs left out, as the figures leave them out), widened by ``margin`` of its span on
+    each side — so the heights of boxes in different figures compare."""
+    values = pd.concat([100 * s.loc[~s["diverged"], column] for s in summaries]).dropna()
+    if values.empty:
+        return 0.0, 100.0
+    low, high = float(values.min()), float(values.max())
+    pad = margin * max(high - low, 1.0)
+    return low - pad, high + pad
+
+
+def grid_robustness_boxplot(summary: pd.DataFrame, title: str, ylim: Optional[Tuple[float, float]] = None):
     """Per rule (x) and weight kind (colour): every grid run's best training accuracy as a dot over a box;
-    collapsed runs as red crosses."""
+    collapsed runs as red crosses. ``ylim``: the y range (%), to share one between figures."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(summary[~summary["diverged"]])
@@ -221,6 +233,8 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
                                y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
     ax.set_title(title)
     ax.set_xlabel("")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     fig.tight_layout()
     return fig
 
@@ -233,10 +247,12 @@ def selections_by_setting(grids: Dict[bool, tuple]) -> Tuple[Dict[bool, pd.DataF
 
 
 def draw_grids(grids: Dict[bool, tuple], dataset: str) -> None:
-    """Each BN setting's grid (:func:`grid_robustness_boxplot`), drawn and saved."""
+    """Each BN setting's grid (:func:`grid_robustness_boxplot`), drawn and saved, all on one y range
+    (:func:`shared_accuracy_range`): the page compares their boxes' heights."""
+    ylim = shared_accuracy_range([summary for _, _, summary in grids.values()])
     for batch_norm, (grid_budget, _, summary) in grids.items():
         title = f"Grid search on {DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({grid_budget.name} budget)"
-        figure = grid_robustness_boxplot(summary, title)
+        figure = grid_robustness_boxplot(summary, title, ylim)
         save_figure(figure, f"grid_search_{dataset}_{bn_slug(batch_norm)}")
 
 
