@@ -859,6 +859,56 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     assert "paper Δ of medians (points, ±0.2)" not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 
 
+def _bn_finals(budgets):
+    """final_runs_by_setting-like finals for MNIST and Fashion-MNIST: in every setting BP loses 10
+    points without BN, DFA 1 and DRTP 0.5 (seeds spread by ±0.5 point)."""
+    from bnnlib.book.labels import SETTINGS
+    spread = [-0.005, 0.0, 0.005]
+    finals = {}
+    for dataset, budget in budgets.items():
+        for batch_norm in (False, True):
+            loss = {"BP": 0.10, "DFA": 0.01, "DRTP": 0.005}
+            finals[dataset, batch_norm] = budget, None, None, _summary({
+                (rule, *setting.split()): [0.9 - (0 if batch_norm else loss[rule]) + s for s in spread]
+                for rule in loss for setting in SETTINGS})
+    return finals
+
+
+def test_the_batch_norm_page_states_c3_as_the_conclusions_decide_it():
+    from bnnlib.book import bn_effect
+    from bnnlib.book.claims import decide
+    from bnnlib.protocol import get_budget
+    datasets = ["mnist", "fashion-mnist"]
+    finals = _bn_finals({d: get_budget("paper") for d in datasets})
+    glue = decide({key: summary for key, (_, _, _, summary) in finals.items()})["glue"]
+    text = bn_effect.c3_verdict_sentence(finals, datasets)
+    assert glue["c3_verdict"] == "supported"  # BP's |Δ| above both alternatives' in all 8 pairs
+    assert text.startswith("**Claim C3 — DFA and DRTP are more tolerant than BP to the presence or absence of BN: "
+                           "supported** at the **paper** budget (100 epochs, as the paper)")
+    assert (f"Over the 8 dataset × setting pairs, the median size |Δ| of the effect of removing BN (the dots below, "
+            f"without their sign) is BP 10.00, DFA 1.00 and DRTP 0.50 points") in text
+    assert f"Holm-adjusted p: {glue['c3_p']}." in text
+    # datasets at different budgets: the test pairs them at one, so no verdict here
+    mixed = _bn_finals({"mnist": get_budget("paper"), "fashion-mnist": get_budget("cpu")})
+    text = bn_effect.c3_verdict_sentence(mixed, datasets)
+    assert "supported" not in text and "MNIST at paper, Fashion-MNIST at cpu" in text
+
+
+def test_bn_effect_figure_shows_the_alternatives_on_a_panel_of_their_own():
+    import matplotlib
+    matplotlib.use("Agg")
+    from bnnlib.book import bn_effect
+    from bnnlib.protocol import get_budget
+    finals = _bn_finals({"mnist": get_budget("paper")})
+    table = bn_effect.bn_effect_table(finals["mnist", False][3], finals["mnist", True][3], "mnist")
+    top, bottom = bn_effect.bn_effect_figure(table, "MNIST").axes
+    assert top.get_ylim()[0] < -10  # BP's −10 points on the top panel
+    low, high = bottom.get_ylim()
+    assert -10 < low < -1 and 0 <= high < 5  # DFA's −1 and DRTP's −0.5, with their intervals, and 0
+    alone = bn_effect.bn_effect_figure(table[table["algorithm"] == "BP"], "BP only")
+    assert len(alone.axes) == 1  # nothing to zoom on without an alternative
+
+
 def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path):
     from bnnlib.book.reproducing import runs_by_budget
     from bnnlib.protocol import get_budget, grid_configs
