@@ -789,6 +789,48 @@ def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
             f"({paper_init:g}, {paper_lr:.0e}) against 90.50 % at ours {ours}, 0.50 points less (2nd of our 6 runs).") in text
 
 
+@pytest.mark.parametrize("a, b, expected", [
+    (0.925790, 0.924640, "0.12"),  # shown 92.58 and 92.46: their difference, not the unrounded 0.1150
+    (0.923440, 0.922360, "0.10"),  # shown 92.34 and 92.24, unrounded 0.1080 (would print 0.11)
+    (0.5, 0.5, "0.00"),
+])
+def test_points_apart_is_the_difference_of_the_numbers_shown(a, b, expected):
+    from bnnlib.book.render import percent, points_apart
+    assert f"{points_apart(a, b):.2f}" == expected
+    assert f"{float(percent(a)) - float(percent(b)):.2f}" == expected
+    assert points_apart(float("nan"), b) != points_apart(float("nan"), b)  # NaN
+
+
+def test_selection_differences_state_the_gap_of_the_accuracies_they_show():
+    from bnnlib.book.grid_search import selection_differences
+    grid, chosen = _grid_around_the_papers_choices(True)
+    paper_init, paper_lr = chosen["DFA", "binary", "sign"]
+    config = (grid["algorithm"] == "DFA") & (grid["weights"] == "binary") & (grid["activation"] == "sign")
+    theirs = config & (grid["init"] == paper_init) & (grid["lr"] == paper_lr)
+    grid.loc[theirs, "best_train_accuracy"] = 0.924640
+    grid.loc[grid.index[config & ~theirs][0], "best_train_accuracy"] = 0.925790
+    text = selection_differences(grid, "mnist", True).replace("\u00a0", " ").replace("\u2060", "")
+    assert "92.46 % at the paper's" in text and "against 92.58 % at ours" in text
+    assert "0.12 points less" in text  # the unrounded difference, 0.1150 points, would say 0.11
+
+
+def test_grid_figures_share_one_y_range():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book import grid_search
+
+    def grid(values, diverged=()):
+        return pd.DataFrame([dict(run_id=str(i), algorithm="BP", weights="binary", activation="sign", init=0.1,
+                                  lr=1e-4, best_train_accuracy=v, diverged=i in diverged, collapsed=False)
+                             for i, v in enumerate(values)])
+    without_bn, with_bn = grid([0.10, 0.50, 0.0], diverged={2}), grid([0.90, 0.99])  # a diverged run is not drawn
+    low, high = grid_search.shared_accuracy_range([without_bn, with_bn])
+    assert (low, high) == pytest.approx((10 - 0.04 * 89, 99 + 0.04 * 89))
+    for g in (without_bn, with_bn):
+        assert grid_search.grid_robustness_boxplot(g, "grid", (low, high)).axes[0].get_ylim() == pytest.approx((low, high))
+
+
 @pytest.mark.parametrize("dfa, bp, expected", [
     # hand-derived: two groups of 3 with within-group variance 1e-4 and means 0.02 apart:
     # F = 3·(0.01² + 0.01²) / 1e-4 = 6 with (1, 4) degrees of freedom, p = 0.0705
@@ -845,6 +887,56 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
         "moves the paper's in **1 of 2** configurations where the paper's direction is readable; in the other 1 of 3 "
         "the paper's Δ is within its reading uncertainty of 0.")
     assert "paper Δ of medians (points, ±0.2)" not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
+
+
+def _bn_finals(budgets):
+    """final_runs_by_setting-like finals for MNIST and Fashion-MNIST: in every setting BP loses 10
+    points without BN, DFA 1 and DRTP 0.5 (seeds spread by ±0.5 point)."""
+    from bnnlib.book.labels import SETTINGS
+    spread = [-0.005, 0.0, 0.005]
+    finals = {}
+    for dataset, budget in budgets.items():
+        for batch_norm in (False, True):
+            loss = {"BP": 0.10, "DFA": 0.01, "DRTP": 0.005}
+            finals[dataset, batch_norm] = budget, None, None, _summary({
+                (rule, *setting.split()): [0.9 - (0 if batch_norm else loss[rule]) + s for s in spread]
+                for rule in loss for setting in SETTINGS})
+    return finals
+
+
+def test_the_batch_norm_page_states_c3_as_the_conclusions_decide_it():
+    from bnnlib.book import bn_effect
+    from bnnlib.book.claims import decide
+    from bnnlib.protocol import get_budget
+    datasets = ["mnist", "fashion-mnist"]
+    finals = _bn_finals({d: get_budget("paper") for d in datasets})
+    glue = decide({key: summary for key, (_, _, _, summary) in finals.items()})["glue"]
+    text = bn_effect.c3_verdict_sentence(finals, datasets)
+    assert glue["c3_verdict"] == "supported"  # BP's |Δ| above both alternatives' in all 8 pairs
+    assert text.startswith("**Claim C3 — DFA and DRTP are more tolerant than BP to the presence or absence of BN: "
+                           "supported** at the **paper** budget (100 epochs, as the paper)")
+    assert (f"Over the 8 dataset × setting pairs, the median size |Δ| of the effect of removing BN (the dots below, "
+            f"without their sign) is BP 10.00, DFA 1.00 and DRTP 0.50 points") in text
+    assert f"Holm-adjusted p: {glue['c3_p']}." in text
+    # datasets at different budgets: the test pairs them at one, so no verdict here
+    mixed = _bn_finals({"mnist": get_budget("paper"), "fashion-mnist": get_budget("cpu")})
+    text = bn_effect.c3_verdict_sentence(mixed, datasets)
+    assert "supported" not in text and "MNIST at paper, Fashion-MNIST at cpu" in text
+
+
+def test_bn_effect_figure_shows_the_alternatives_on_a_panel_of_their_own():
+    import matplotlib
+    matplotlib.use("Agg")
+    from bnnlib.book import bn_effect
+    from bnnlib.protocol import get_budget
+    finals = _bn_finals({"mnist": get_budget("paper")})
+    table = bn_effect.bn_effect_table(finals["mnist", False][3], finals["mnist", True][3], "mnist")
+    top, bottom = bn_effect.bn_effect_figure(table, "MNIST").axes
+    assert top.get_ylim()[0] < -10  # BP's −10 points on the top panel
+    low, high = bottom.get_ylim()
+    assert -10 < low < -1 and 0 <= high < 5  # DFA's −1 and DRTP's −0.5, with their intervals, and 0
+    alone = bn_effect.bn_effect_figure(table[table["algorithm"] == "BP"], "BP only")
+    assert len(alone.axes) == 1  # nothing to zoom on without an alternative
 
 
 def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path):

@@ -3,16 +3,17 @@ setting, with its confidence interval, beside the paper's medians."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..protocol import Budget
-from .labels import SETTINGS, algorithm_palette, algorithms_in, with_setting
+from .claims import CLAIMS, decide
+from .labels import ALGORITHMS, ALTERNATIVES, DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, with_setting
 from .paper import READING_UNCERTAINTY, paper_final_medians
 from .records import epochs_beside_paper
-from .render import signed_points
+from .render import save_figure, signed_points
 from .stats import welch_difference
 
 
@@ -76,12 +77,31 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
             f"direction is readable{tail}.")
 
 
-def bn_effect_figure(table: pd.DataFrame, title: str):
-    import matplotlib.pyplot as plt
-    palette = algorithm_palette()
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    rules = list(dict.fromkeys(table["algorithm"]))
-    offsets = {rule: 0.5 * (i - (len(rules) - 1) / 2) / max(len(rules) - 1, 1) for i, rule in enumerate(rules)}
+def c3_verdict_sentence(finals: Dict[tuple, tuple], datasets: Sequence[str], alpha: float = 0.05) -> str:
+    """Claim C3 decided as the Conclusions chapter decides it (:func:`~bnnlib.book.claims.decide`:
+    one-sided Wilcoxon signed-rank tests over the dataset × setting pairs that BP's |Δ BN| exceeds
+    DFA's and DRTP's, Holm-corrected), on this page's final runs of the paper's rules — where every
+    dataset is shown at one budget; where not, no verdict (the test pairs them all at one budget).
+    ``finals``: :func:`~bnnlib.book.records.final_runs_by_setting`'s result."""
+    claim = f"Claim C3 — {CLAIMS['C3']}"
+    budgets = {d: finals[d, False][0] for d in datasets}
+    if len({b.name for b in budgets.values()}) != 1:
+        shown = ", ".join(f"{DATASET_NAMES[d]} at {b.name}" for d, b in budgets.items())
+        return (f"**{claim}:** decided by the Conclusions chapter over every dataset at one budget; this page shows "
+                f"its datasets at different budgets ({shown}), so it gives no verdict.")
+    budget = next(iter(budgets.values()))
+    summaries = {(d, bn): finals[d, bn][3][lambda f: f["algorithm"].isin(ALGORITHMS)]
+                 for d in datasets for bn in (False, True)}
+    glue = decide(summaries, alpha)["glue"]
+    return (f"**{claim}: {glue['c3_verdict']}** at the **{budget.name}** budget ({epochs_beside_paper(budget)}), by "
+            f"the test of the Conclusions chapter. Over the {glue['c3_pairs']} dataset × setting pairs, the median "
+            f"size |Δ| of the effect of removing BN (the dots below, without their sign) is BP {glue['c3_bp']}, "
+            f"DFA {glue['c3_dfa']} and DRTP {glue['c3_drtp']} points; the one-sided Wilcoxon signed-rank tests "
+            f"that BP's |Δ| exceeds each alternative's give Holm-adjusted p: {glue['c3_p']}.")
+
+
+def _draw_effects(ax, table: pd.DataFrame, offsets: Dict[str, float], palette: Dict) -> None:
+    """Each row's Δ (dot) with its 95 % CI (bar), the paper's Δ of medians (black cross), and 0."""
     for _, row in table.iterrows():
         x = SETTINGS.index(row["setting"]) + offsets[row["algorithm"]]
         ax.errorbar(x, 100 * row["difference"], yerr=[[100 * (row["difference"] - row["low"])],
@@ -90,14 +110,48 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
         paper = row.get("paper_difference", np.nan)
         if not np.isnan(paper):  # the paper's difference of medians, where it published both
             ax.plot(x, 100 * paper, "x", color="black", ms=7, mew=1.5)
-    for algorithm in rules:
-        ax.plot([], [], "o", color=palette[algorithm], label=algorithm)
-    if "paper_difference" in table and table["paper_difference"].notna().any():
-        ax.plot([], [], "x", color="black", ms=7, mew=1.5, label="paper (its medians)")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(SETTINGS)), SETTINGS)
-    ax.set_ylabel("Δ best test accuracy, no BN − BN (points)")
-    ax.set_title(title)
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+
+
+def bn_effect_figure(table: pd.DataFrame, title: str):
+    """Per setting (x) and rule (colour): the change of mean best test accuracy when BN is removed,
+    with its CI and the paper's change. BP's effects (tens of points) set the top panel's range, so a
+    second panel below shows DFA and DRTP alone on a y range of their own (linear, shaded on the top
+    panel): their effects and intervals, which decide claim C3, would sit within pixels of 0."""
+    import matplotlib.pyplot as plt
+    palette = algorithm_palette()
+    rules = list(dict.fromkeys(table["algorithm"]))
+    offsets = {rule: 0.5 * (i - (len(rules) - 1) / 2) / max(len(rules) - 1, 1) for i, rule in enumerate(rules)}
+    zoomed = [rule for rule in rules if rule in ALTERNATIVES]
+    two = bool(zoomed) and len(zoomed) < len(rules)
+    fig, axes = plt.subplots(2 if two else 1, 1, figsize=(10, 7.5 if two else 4.5), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 1]} if two else None)
+    top = axes[0, 0]
+    _draw_effects(top, table, offsets, palette)
+    if two:
+        bottom = axes[1, 0]
+        _draw_effects(bottom, table[table["algorithm"].isin(zoomed)], offsets, palette)
+        low, high = bottom.get_ylim()
+        top.axhspan(low, high, color="grey", alpha=0.15, lw=0)  # where the panel below looks
+        bottom.set_title(f"{' and '.join(zoomed)} alone, zoomed on the grey band above", fontsize="medium")
+        bottom.set_ylabel("Δ (points)")
+    for algorithm in rules:
+        top.plot([], [], "o", color=palette[algorithm], label=algorithm)
+    if "paper_difference" in table and table["paper_difference"].notna().any():
+        top.plot([], [], "x", color="black", ms=7, mew=1.5, label="paper (its medians)")
+    if two:
+        top.fill_between([], [], color="grey", alpha=0.15, lw=0, label="range of the panel below")
+    axes[-1, 0].set_xticks(range(len(SETTINGS)), [s.replace(" ", "\n") for s in SETTINGS])
+    top.set_ylabel("Δ best test accuracy,\nno BN − BN (points)")
+    top.set_title(title)
+    top.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.align_ylabels(axes[:, 0])
     fig.tight_layout()
     return fig
+
+
+def draw_figures(tables: Dict[str, pd.DataFrame], budgets: Dict[str, Budget]) -> None:
+    """:func:`bn_effect_figure` for each dataset, drawn and saved."""
+    for dataset, table in tables.items():
+        title = f"{DATASET_NAMES[dataset]} ({budgets[dataset].name} budget): effect of removing BN"
+        save_figure(bn_effect_figure(table, title), f"batch_norm_effect_{dataset}")

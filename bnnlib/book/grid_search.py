@@ -15,7 +15,7 @@ from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, 
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_beside_paper, finished_runs,
                       open_store)
-from .render import _dots_with_collapsed_apart, percent, prose, save_figure
+from .render import _dots_with_collapsed_apart, percent, points_apart, prose, save_figure
 
 
 
@@ -82,9 +82,12 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
     out = in_table_order(out).reset_index(drop=True)
     out.attrs["compared"] = int(table["init_paper"].notna().sum())
     out.attrs["agree"] = int(same.sum())
-    # where the choice is the same, both rows describe one (init, lr): how far apart they are
+    # where the choice is the same, both rows describe one (init, lr): how far apart they are, as
+    # the difference of the two accuracies the table shows (points_apart), so the sentence that
+    # states it is the difference of the numbers in the table
     for split in ("train", "test"):
-        gap = 100 * (table[f"best_{split}_accuracy"] - table[f"{split}_accuracy"]).abs()[same]
+        gap = pd.Series([abs(points_apart(ours, theirs)) for ours, theirs
+                         in zip(table[f"best_{split}_accuracy"], table[f"{split}_accuracy"])], index=table.index)[same]
         where = gap.idxmax() if len(gap) else None
         out.attrs[f"largest {split} gap"] = float(gap[where]) if where is not None else float("nan")
         out.attrs[f"largest {split} gap at"] = (f"{table.loc[where, 'algorithm']}, {table.loc[where, 'setting']}"
@@ -142,7 +145,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
             parts.append(f"{where}: our run at the paper's {paper_choice} diverged")
         else:
             run = theirs.iloc[0]
-            gap = 100 * (row["best_train_accuracy"] - run["best_train_accuracy"])
+            gap = points_apart(row["best_train_accuracy"], run["best_train_accuracy"])  # of the two shown
             usable = int((~same_config["diverged"]).sum())
             parts.append(f"{where}: {100 * run['best_train_accuracy']:.2f} % at the paper's {paper_choice} against "
                          f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
@@ -201,9 +204,21 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     return prose(text + ".")
 
 
-def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
+def shared_accuracy_range(summaries, column: str = "best_train_accuracy", margin: float = 0.04) -> Tuple[float, float]:
+    """One y range (%) for figures set side by side: every run's ``column`` of every summary
+    (diverged runs left out, as the figures leave them out), widened by ``margin`` of its span on
+    each side — so the heights of boxes in different figures compare."""
+    values = pd.concat([100 * s.loc[~s["diverged"], column] for s in summaries]).dropna()
+    if values.empty:
+        return 0.0, 100.0
+    low, high = float(values.min()), float(values.max())
+    pad = margin * max(high - low, 1.0)
+    return low - pad, high + pad
+
+
+def grid_robustness_boxplot(summary: pd.DataFrame, title: str, ylim: Optional[Tuple[float, float]] = None):
     """Per rule (x) and weight kind (colour): every grid run's best training accuracy as a dot over a box;
-    collapsed runs as red crosses."""
+    collapsed runs as red crosses. ``ylim``: the y range (%), to share one between figures."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(summary[~summary["diverged"]])
@@ -218,6 +233,8 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str):
                                y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
     ax.set_title(title)
     ax.set_xlabel("")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     fig.tight_layout()
     return fig
 
@@ -230,10 +247,12 @@ def selections_by_setting(grids: Dict[bool, tuple]) -> Tuple[Dict[bool, pd.DataF
 
 
 def draw_grids(grids: Dict[bool, tuple], dataset: str) -> None:
-    """Each BN setting's grid (:func:`grid_robustness_boxplot`), drawn and saved."""
+    """Each BN setting's grid (:func:`grid_robustness_boxplot`), drawn and saved, all on one y range
+    (:func:`shared_accuracy_range`): the page compares their boxes' heights."""
+    ylim = shared_accuracy_range([summary for _, _, summary in grids.values()])
     for batch_norm, (grid_budget, _, summary) in grids.items():
         title = f"Grid search on {DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({grid_budget.name} budget)"
-        figure = grid_robustness_boxplot(summary, title)
+        figure = grid_robustness_boxplot(summary, title, ylim)
         save_figure(figure, f"grid_search_{dataset}_{bn_slug(batch_norm)}")
 
 

@@ -108,6 +108,16 @@ def percent(value: float) -> str:
     return "–" if value != value else f"{100 * value:.2f}"
 
 
+def points_apart(a: float, b: float) -> float:
+    """a − b in points as a page shows them: the difference of the two accuracies as
+    :func:`percent` prints them, so that a gap stated beside them is their difference
+    (92.58 − 92.46 = 0.12, where the unrounded fractions' 0.1150 points would print 0.11). NaN
+    where either is."""
+    if a != a or b != b:
+        return float("nan")
+    return float(percent(a)) - float(percent(b))
+
+
 def signed_points(value: float) -> str:
     """A fraction as signed points, two decimals ("+1.27"; "–" for NaN; + 0.0: never "-0.00")."""
     return "–" if value != value else f"{round(100 * value, 2) + 0.0:+.2f}"
