@@ -166,6 +166,32 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         driver.quit()
 
 
+#: the width the book shows a figure at: its text column in a 1280 px window (Methods page, measured)
+COLUMN_PX = 676
+
+
+@pytest.mark.parametrize("diagram", ["binarised_layer_diagram", "learning_signal_diagram"])
+def test_the_methods_diagrams_text_is_at_least_11_px_on_the_page(diagram):
+    """The page shows a diagram as the notebook stored it (matplotlib's inline PNG: 100 dpi, tight
+    bounding box) scaled to the text column: its smallest text is 11 px or more there."""
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from bnnlib.book import diagrams, render
+    render.style()
+    fig = getattr(diagrams, diagram)()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    scale = COLUMN_PX / Image.open(png).size[0]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    texts = [t for ax in fig.axes for t in (*ax.texts, ax.title)] + [t for lg in legends for t in lg.get_texts()]
+    smallest = min((t.get_fontsize() * 100 / 72 * scale, t.get_text()) for t in texts if t.get_text().strip())
+    plt.close(fig)
+    assert smallest[0] >= 11, f"{diagram}: {smallest[1]!r} is {smallest[0]:.1f} px at the page's {COLUMN_PX} px"
+
+
 @pytest.mark.parametrize("cell,expected", [
     ("96.09 ± 0.15", "96.09\u00a0±\u00a00.15"),            # numbers keep together
     ("[+0.12, +3.40]", "[+0.12,\u00a0+3.40]"),
