@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from test_links import dead_links
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -100,6 +101,9 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         if page.parent.name == "chapters":
             assert title not in titles, f"{page.name} and {titles.get(title)} share the title {title!r}"
             titles[title] = page.name
+    # no dead internal link (a Markdown link the build left unresolved reaches the HTML verbatim)
+    dead = dead_links(html)
+    assert not dead, f"{len(dead)} dead internal links:\n" + "\n".join(dead[:40])
     if _chromium() is None or not shutil.which("chromedriver"):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
