@@ -104,6 +104,12 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     # no dead internal link (a Markdown link the build left unresolved reaches the HTML verbatim)
     dead = dead_links(html)
     assert not dead, f"{len(dead)} dead internal links:\n" + "\n".join(dead[:40])
+    # the sidebar names the first page by the toc's short title; the page keeps its full heading
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    root = (html / f"{toc['root']}.html").read_text()
+    home = root.split('bd-sidenav__home-link">', 1)[-1].split("</a>", 1)[0]
+    assert home.rsplit(">", 1)[-1].strip() == toc["title"], "the sidebar's first entry is not the toc's title"
+    assert "<h1>Are alternatives to backpropagation useful for training Binary Neural Networks?" in root
     if _chromium() is None or not shutil.which("chromedriver"):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
