@@ -158,6 +158,12 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "return Array.from(document.querySelectorAll('main table.dataframe td.num'))"
                 ".map(c => getComputedStyle(c).textAlign)")
             assert set(aligned) <= {"right"}, f"{page}: numbers not right-aligned ({set(aligned)})"
+            # every section is listed in the page's contents as it opens (the theme shows the h3
+            # entries of a section only once the reader has scrolled to it)
+            hidden = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#pst-page-toc-nav a'))"
+                ".filter(a => a.offsetParent === null).map(a => a.textContent.trim())")
+            assert not hidden, f"{page}: sections missing from the page's contents until scrolled to: {hidden}"
         open_page(html / "chapters" / "02_methods.html")
         def typeset(d):  # MathJax typesets after the page has loaded
             return d.execute_script("return document.querySelectorAll('mjx-container').length")
