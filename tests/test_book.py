@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from test_links import dead_links
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -100,6 +101,15 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         if page.parent.name == "chapters":
             assert title not in titles, f"{page.name} and {titles.get(title)} share the title {title!r}"
             titles[title] = page.name
+    # no dead internal link (a Markdown link the build left unresolved reaches the HTML verbatim)
+    dead = dead_links(html)
+    assert not dead, f"{len(dead)} dead internal links:\n" + "\n".join(dead[:40])
+    # the sidebar names the first page by the toc's short title; the page keeps its full heading
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    root = (html / f"{toc['root']}.html").read_text()
+    home = root.split('bd-sidenav__home-link">', 1)[-1].split("</a>", 1)[0]
+    assert home.rsplit(">", 1)[-1].strip() == toc["title"], "the sidebar's first entry is not the toc's title"
+    assert "<h1>Are alternatives to backpropagation useful for training Binary Neural Networks?" in root
     if _chromium() is None or not shutil.which("chromedriver"):
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
@@ -148,6 +158,12 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "return Array.from(document.querySelectorAll('main table.dataframe td.num'))"
                 ".map(c => getComputedStyle(c).textAlign)")
             assert set(aligned) <= {"right"}, f"{page}: numbers not right-aligned ({set(aligned)})"
+            # every section is listed in the page's contents as it opens (the theme shows the h3
+            # entries of a section only once the reader has scrolled to it)
+            hidden = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#pst-page-toc-nav a'))"
+                ".filter(a => a.offsetParent === null).map(a => a.textContent.trim())")
+            assert not hidden, f"{page}: sections missing from the page's contents until scrolled to: {hidden}"
         open_page(html / "chapters" / "02_methods.html")
         def typeset(d):  # MathJax typesets after the page has loaded
             return d.execute_script("return document.querySelectorAll('mjx-container').length")
@@ -164,6 +180,32 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
         assert cell == 1, f"a mean ± std cell on the MNIST results page is laid out on {cell} lines"
     finally:
         driver.quit()
+
+
+#: the width the book shows a figure at: its text column in a 1280 px window (Methods page, measured)
+COLUMN_PX = 676
+
+
+@pytest.mark.parametrize("diagram", ["binarised_layer_diagram", "learning_signal_diagram"])
+def test_the_methods_diagrams_text_is_at_least_11_px_on_the_page(diagram):
+    """The page shows a diagram as the notebook stored it (matplotlib's inline PNG: 100 dpi, tight
+    bounding box) scaled to the text column: its smallest text is 11 px or more there."""
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from bnnlib.book import diagrams, render
+    render.style()
+    fig = getattr(diagrams, diagram)()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    scale = COLUMN_PX / Image.open(png).size[0]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    texts = [t for ax in fig.axes for t in (*ax.texts, ax.title)] + [t for lg in legends for t in lg.get_texts()]
+    smallest = min((t.get_fontsize() * 100 / 72 * scale, t.get_text()) for t in texts if t.get_text().strip())
+    plt.close(fig)
+    assert smallest[0] >= 11, f"{diagram}: {smallest[1]!r} is {smallest[0]:.1f} px at the page's {COLUMN_PX} px"
 
 
 @pytest.mark.parametrize("cell,expected", [

@@ -17,6 +17,8 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
     """The Methods chapter's account of the mechanism, from the probed runs as recorded (nothing
     is computed); a pointer to the chapter while they are not all recorded."""
     settings = [(d, b) for d in datasets for b in (False, True)]
+    # the page's cell renders this Markdown as MyST (its metadata mystnb.markdown_format), which
+    # resolves a link to a notebook to the chapter's page; as CommonMark the link stays dead
     link = f"[Why the alternatives work on binary networks]({CHAPTER}.ipynb)"
     try:
         budget_obj, store = open_store(budget, results_base, settings)
