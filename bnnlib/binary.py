@@ -58,14 +58,24 @@ def available_paths() -> List[str]:
     return list(_AVAILABLE)
 
 
+#: CPython's dict behind os.environ (bytes keys on POSIX; os.environ[...] = … and putenv through
+#: os.environ update this same dict), else None
+_ENVIRON = getattr(os.environ, "_data", None) if os.name == "posix" else None
+if not isinstance(_ENVIRON, dict):
+    _ENVIRON = None
+_ENCODED: dict = {}  # name → its bytes key
+
+
 def environment(name: str) -> Optional[str]:
     """``os.environ.get(name)``, at a fraction of its cost for an unset name: ``os.environ.get``
     raises and catches a KeyError then (~0.5 µs), and ``predict`` reads two names per call — a
     tenth of its whole time at batch 1. Reads the live environment, so a change is seen at once."""
-    data = getattr(os.environ, "_data", None)  # CPython's dict behind os.environ (bytes keys on POSIX)
-    if os.name != "posix" or not isinstance(data, dict):
+    if _ENVIRON is None:
         return os.environ.get(name)
-    value = data.get(os.fsencode(name))
+    key = _ENCODED.get(name)
+    if key is None:
+        key = _ENCODED[name] = os.fsencode(name)
+    value = _ENVIRON.get(key)
     return None if value is None else os.fsdecode(value)
 
 
