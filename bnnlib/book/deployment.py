@@ -22,10 +22,18 @@ BENCHMARKS = PROJECT_ROOT / "benchmarks" / "results"
 #: the one the page reads where none was committed for the processor executing it
 BENCHMARK_KIND = "avx512"
 
+#: the benchmark's comparisons with other engines (rows where they were installed)
+ANCHORS = {"TFLite float32 (XNNPACK)": "TFLite float32 (XNNPACK)",
+           "Larq Compute Engine, blocks 2–4 binary": "Larq Compute Engine with blocks 2–4 binary",
+           "Larq Compute Engine, all four blocks binary": "with all four blocks binary"}
+
 #: the benchmark's rows the page shows, with their labels: predict's default engine first
 SPEED_ROWS = {"bits": "packed engine, bits kernel\n(predict's default)",
               "C engine (cc -O3 -march=native)": "C engine, export-c\n(-O3 native; 1 thread)",
               "packed engine (integer thresholds)": "packed engine,\nint8 GEMMs",
+              "Larq Compute Engine, all four blocks binary": "Larq Compute Engine\n(all four blocks binary)",
+              "Larq Compute Engine, blocks 2–4 binary": "Larq Compute Engine\n(blocks 2–4 binary)",
+              "TFLite float32 (XNNPACK)": "TFLite float32\n(XNNPACK)",
               "float32, every layer": "float32,\nevery layer",
               "float32 model (bnnlib's evaluation)": "float32,\nbnnlib's evaluation"}
 
@@ -160,7 +168,7 @@ def inference_figure(report: dict):
     rows = speed_rows(report)
     labels = list(rows)
     colours = sns.color_palette("colorblind", len(labels))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.4 + 0.62 * len(labels)))  # two-line labels need the room
     latency = [1e6 * row["latency_s"] for row in rows.values()]
     throughput = [report["batch"] / row["batch_s"] for row in rows.values()]
     for ax, values, what, fmt in ((axes[0], latency, "µs per image at batch 1\n(lower is better)", "{:,.1f}"),
@@ -219,4 +227,14 @@ def benchmark_glue(speed: dict) -> dict:
         f"The standalone C engine (python -m bnnlib export-c: one dependency-free C99 file, compiled with "
         f"cc -O3 -march=native and timed by its own driver) takes {1e6 * c_row['latency_s']:.1f} µs per image."
         if c_row else "The standalone C engine was not timed (no C compiler where the benchmark ran).")
+    anchors = [(label, rows[name]) for name, label in ANCHORS.items() if name in rows]
+    glue["deploy_anchor_sentence"] = (
+        "In the same run, " + "; ".join(f"{label}: {1e6 * row['latency_s']:.1f} µs per image at batch 1 and "
+                                        f"{speed['batch'] / row['batch_s']:,.0f} images per second at batch "
+                                        f"{speed['batch']:,}" for label, row in anchors)
+        + f": the bits kernel is {times_faster(min(r['latency_s'] for _, r in anchors) / bits['latency_s'])} than "
+          f"the fastest of them at batch 1 and {times_faster(min(r['batch_s'] for _, r in anchors) / bits['batch_s'])} "
+          f"at batch {speed['batch']:,}."
+        if anchors else "TFLite and Larq Compute Engine were not installed where the benchmark ran (an optional "
+                        "extra: benchmarks/README.md).")
     return glue
