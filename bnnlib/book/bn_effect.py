@@ -11,7 +11,7 @@ import pandas as pd
 from ..protocol import Budget
 from .claims import CLAIMS, decide
 from .labels import ALGORITHMS, ALTERNATIVES, DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, with_setting
-from .paper import READING_UNCERTAINTY, paper_final_medians
+from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians
 from .records import epochs_beside_paper
 from .render import save_figure, signed_points
 from .stats import welch_difference
@@ -22,7 +22,7 @@ def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame, dataset: Op
     """Change in best test accuracy when BN is removed (no BN − BN), per algorithm × setting: the
     difference of means with its 95% Welch CI, and the difference of medians. Given ``dataset``,
     the paper's difference of medians beside it (``paper_difference``, NaN where the paper has no
-    number), uncertain by ``paper_uncertainty``: twice the reading error of one median."""
+    number), uncertain by ``paper_uncertainty``: twice the measurement error of one median (section 1b)."""
     a, b = with_setting(without_bn), with_setting(with_bn)
     rules = [r for r in algorithms_in(a) if r in algorithms_in(b)]  # a control only where run with and without BN
     rows = []
@@ -39,7 +39,7 @@ def bn_effect_table(without_bn: pd.DataFrame, with_bn: pd.DataFrame, dataset: Op
         median = {(r.setting, r.algorithm, bool(r.batch_norm)): r.paper_median for r in paper.itertuples()}
         table["paper_difference"] = [median.get((s, r, False), np.nan) - median.get((s, r, True), np.nan)
                                      for s, r in zip(table["setting"], table["algorithm"])]
-        table["paper_uncertainty"] = 2 * READING_UNCERTAINTY.get(dataset, np.nan)
+        table["paper_uncertainty"] = 2 * MEASUREMENT_UNCERTAINTY.get(dataset, np.nan)
     return table
 
 
@@ -56,21 +56,21 @@ def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
     if "paper_difference" in table:
         reading = table["paper_uncertainty"].iloc[0] if len(table) else float("nan")
         out["Δ of medians (points)"] = table["median_difference"].map(signed_points)
-        out[f"paper Δ of medians (points, ±{100 * reading:.1f})"] = table["paper_difference"].map(signed_points)
+        out[f"paper Δ of medians (points, ±{100 * reading:.2f})"] = table["paper_difference"].map(signed_points)
     return out
 
 
 def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     """Whether removing BN moves each configuration the way the paper's medians say: the sign of
     our difference of medians against the paper's, where the paper's is readable (its magnitude
-    above the reading uncertainty of a difference of two medians)."""
+    above the measurement uncertainty of a difference of two medians)."""
     paper = table.dropna(subset=["paper_difference", "median_difference"])
     if paper.empty:
         return "The paper published no numbers for this dataset to compare with."
     readable = paper[paper["paper_difference"].abs() > paper["paper_uncertainty"]]
     same = int((np.sign(readable["paper_difference"]) == np.sign(readable["median_difference"])).sum())
     unreadable = len(paper) - len(readable)
-    tail = (f"; in the other {unreadable} of {len(paper)} the paper's Δ is within its reading uncertainty of 0"
+    tail = (f"; in the other {unreadable} of {len(paper)} the paper's Δ is within its measurement uncertainty of 0"
             if unreadable else "")
     return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where the paper's "

@@ -163,7 +163,7 @@ def central_values(summaries: Dict[Tuple[str, bool], pd.DataFrame], statistic: s
 
 
 def paper_values(datasets) -> pd.DataFrame:
-    """The paper's medians (read from its box plots) in :func:`central_values`' layout."""
+    """The paper's medians (measured from its box plots' pixels, section 1b) in :func:`central_values`' layout."""
     medians = with_setting(paper_final_medians())
     medians = medians[medians["dataset"].isin(list(datasets))]
     return pd.DataFrame({"dataset": medians["dataset"], "batch_norm": medians["batch_norm"],

@@ -11,7 +11,7 @@ from ..protocol import BUDGETS, get_budget
 from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, deltas_of, evidence, paper_values,
                      paper_verdicts)
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
-from .paper import READING_UNCERTAINTY
+from .paper import MEASUREMENT_UNCERTAINTY
 from .records import epochs_beside_paper, first_recorded, recorded_so_far
 
 
@@ -160,8 +160,8 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
                                  f"{100 * r.BP_paper:.2f} vs {algorithm} {100 * other_paper:.2f} points in the paper; "
                                  f"{100 * r.BP_ours:.2f} vs {100 * other_ours:.2f} in ours)")
                     largest = max(largest, r.BP_paper, other_paper, r.BP_ours, other_ours)
-                    # each |Δ| is a difference of two medians read to ±u: the order is unsure below 4u
-                    within += int(abs(r.BP_paper - other_paper) < 4 * READING_UNCERTAINTY.get(r.dataset, 0.0))
+                    # each |Δ| is a difference of two medians measured to ±u: the order is unsure below 4u
+                    within += int(abs(r.BP_paper - other_paper) < 4 * MEASUREMENT_UNCERTAINTY.get(r.dataset, 0.0))
             binary_weights = joined[joined["setting"].str.startswith("binary")]
             both = {side: int(((binary_weights[f"BP_{side}"] > binary_weights[f"DFA_{side}"]) &
                                (binary_weights[f"BP_{side}"] > binary_weights[f"DRTP_{side}"])).sum())

@@ -288,7 +288,7 @@ def results_overview(budget: Budget, store: ResultsStore,
 
 def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
     """A results page's comparison with the paper as rows of the results index: one paper column
-    for every dataset (its reading uncertainty is in the page's text), a data column first."""
+    (the paper's median and IQR from section 1b), a data column first."""
     table = comparison.drop(columns=["range (%)"])
     table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
     return table
