@@ -297,7 +297,7 @@ def test_grid_outcomes_name_the_collapsed_runs_and_whether_one_was_selected():
                          run("e", "DRTP", 0.1, 1e-5, 0.3, True), run("f", "DRTP", 0.1, 1e-4, 0.2, False)])
     grid["collapsed"] = grid["collapsed"].astype("boolean")
     text = grid_search.grid_outcomes_sentence(grid, get_budget("paper"), batch_norm=False)
-    assert text.startswith("Without BN (paper budget): of the 6 grid runs, 0 diverged")
+    assert text.startswith("Without BN (100\u00a0epochs): of the 6 grid runs, 0 diverged")
     assert "3 collapsed" in text and "(BP 1, DFA 1, DRTP 1; init 0.001 for 2, 0.1 for 1)" in text
     # DFA's best run collapsed after reaching 50 %, DRTP's at 30 %: both selected, and said so
     assert "2 of them selected, on a training accuracy reached before collapsing" in text
@@ -363,7 +363,7 @@ def test_accuracy_table_and_paper_comparison_print_the_same_median():
     comparison = results.paper_comparison(summary, "mnist", False)
     ours = accuracy[(accuracy["algorithm"] == "BP") & (accuracy["setting"] == "binary sign")]["median (%)"].iloc[0]
     beside = comparison[(comparison["algorithm"] == "BP") & (comparison["setting"] == "binary sign")]
-    assert ours == beside["median (%)"].iloc[0] == "60.09"
+    assert ours == beside["our median (%)"].iloc[0] == "60.09"
 
 
 def test_paper_comparison_reports_median_iqr_range_and_agreement():
@@ -375,11 +375,11 @@ def test_paper_comparison_reports_median_iqr_range_and_agreement():
                                     "mnist", False)
     assert len(table) == 12 and table.attrs == {"compared": 2, "agree": 1}
     bp = table[(table["algorithm"] == "BP") & (table["setting"] == "binary sign")].iloc[0]
-    assert bp["paper median (%)"] == "59.41" and bp["paper IQR (%)"] == "58.05–59.92" and bp["median (%)"] == "59.50"
-    assert bp["IQR (%)"] == "57.25–61.75" and bp["range (%)"] == "55.00–64.00"
+    assert bp["paper median (%)"] == "59.41" and bp["paper IQR (%)"] == "58.05–59.92" and bp["our median (%)"] == "59.50"
+    assert bp["our IQR (%)"] == "57.25–61.75" and bp["our range (%)"] == "55.00–64.00"
     assert bp[results.AGREEMENT] == "yes" and bp["Δ (points)"] == "+0.09"
     dfa = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary sign")].iloc[0]
-    assert dfa[results.AGREEMENT] == "no" and dfa["IQR (%)"] == "70.90–72.70"
+    assert dfa[results.AGREEMENT] == "no" and dfa["our IQR (%)"] == "70.90–72.70"
     assert (table[table["setting"] == "continuous tanh"][results.AGREEMENT] == "–").all()  # no runs of ours
 
 
@@ -449,8 +449,8 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     statements = grid_search.grid_budget_statements(shown, "mnist", "cpu")
     assert [s.split("**")[1] for s in statements] == ["paper", "cpu"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
-    assert grid_search.grid_budget_sentence(shown[False][0]).endswith("**paper** budget (100 epochs, as the paper).")
-    assert grid_search.grid_budget_sentence(shown[True][0]).endswith("**cpu** budget (5 epochs; the paper trained for 100).")
+    assert grid_search.grid_budget_sentence(shown[False][0]).endswith("our runs of **100 epochs** (as the paper).")
+    assert grid_search.grid_budget_sentence(shown[True][0]).endswith("our runs of **5 epochs** (the paper trained for 100).")
 
 
 def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_path):
@@ -477,23 +477,23 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     record(finals[-1:])
     budget, chosen = records.open_store("best", tmp_path, [("mnist", False)])
     assert budget.name == "paper" and chosen.directory == tmp_path / "paper"
-    assert "**paper** budget" in records.budget_choice("best", budget)
+    assert "our runs of **100 epochs** (the `paper` budget" in records.budget_choice("best", budget)
     assert records.open_store("best", tmp_path, [("mnist", False), ("mnist", True)])[0].name == "cpu"
     assert "not all recorded yet" in records.budget_choice("best", protocol.get_budget("cpu"))
     assert records.open_store("paper", tmp_path)[0].name == "paper"  # an explicit budget is kept
     # the results overview shows each setting at its own best budget: MNIST without BN at paper
     # (every run recorded), MNIST with BN nowhere yet (left out)
     overview = results.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
-    assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (paper)"}
+    assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (100 epochs)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
-    assert results.overview_agreement(overview, "it agrees").startswith("At the **paper** budget (100 epochs, as the paper)")
+    assert results.overview_agreement(overview, "it agrees").startswith("After **100 epochs** (as the paper)")
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
     # the grid without BN is complete at paper, the grid with BN is not: each at its own budget
     assert pages.loc["03_grid_search", "budget"] == "paper + cpu" and pages.loc["03_grid_search", "runs"] == 72
     assert records.budget_choice("best", budget, per_setting="dataset").startswith(
-        "Each dataset is shown at the **paper** budget (100 epochs) once all of its runs are recorded at it")
+        "Each dataset shows our runs of **100 epochs** (the `paper` budget) once all of them are recorded")
     # the deployment page: each setting's exported models at that setting's budget
     def exported(store_, run_id, algorithm, batch_norm):
         store_.update_table("packed.csv", [dict(run_id=run_id, dataset="mnist", algorithm=algorithm,
@@ -506,8 +506,8 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     packed = deployment.packed_by_setting("best", tmp_path, settings)
     assert list(zip(packed["run_id"], packed["budget"])) == [("b" * 16, "paper"), ("c" * 16, "cpu")]
     table = deployment.deployment_table(packed)
-    assert list(zip(table["dataset"], table["BN"], table["algorithm"])) == [("MNIST (paper)", "without", "BP"),
-                                                                          ("MNIST (cpu)", "with", "DFA")]
+    assert list(zip(table["dataset"], table["BN"], table["algorithm"])) == [("MNIST (100 epochs)", "without", "BP"),
+                                                                          ("MNIST (5 epochs)", "with", "DFA")]
     assert deployment.deployment_example(packed) == str(tmp_path / "cpu" / "packed" / f"{'c' * 16}.bnn")  # with BN
     assert deployment.deployment_gaps(packed, settings).startswith(
         "Not exported: DFA and DRTP on MNIST without BN; BP and DRTP on MNIST with BN (")
@@ -541,13 +541,13 @@ def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_fi
     assert set(zip(so_far["algorithm"], so_far["weights"], so_far["activation"])) == \
         {(c.algorithm, c.weights, c.activation) for c in first + second}
     sentence, rows = results.paper_so_far_comparison(so_far, "mnist", False, cpu)
-    assert len(rows) == 2 and set(rows["median (%)"]) == {"50.00"}  # synthetic accuracies: 50 % everywhere
+    assert len(rows) == 2 and set(rows["our median (%)"]) == {"50.00"}  # synthetic accuracies: 50 % everywhere
     assert set(rows[results.AGREEMENT]) == {"no"}
-    assert "every seed of **2 of the 12** configurations" in sentence and "shows the cpu budget above" in sentence
+    assert "every seed of **2 of the 12** configurations" in sentence and "shows our runs of 5 epochs above" in sentence
     assert "the paper's inter-quartile range overlaps ours for **0 of 2**" in sentence
     # the results index adds the same rows, named, for the settings it shows at cpu
     index = results.results_overview_so_far("best", tmp_path, [("mnist", False), ("mnist", True)])
-    assert set(index["data"]) == {"MNIST, no BN (paper, 2 of 12 so far)"} and len(index) == 2
+    assert set(index["data"]) == {"MNIST, no BN (100 epochs, 2 of 12 so far)"} and len(index) == 2
     assert "for **0 of 2** of them so far" in results.overview_so_far_sentence(index)
     # the Reproducing page counts those runs beside each page's own budget (one second each here)
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")["paper so far"]
@@ -793,7 +793,7 @@ def test_stage_times_are_listed_in_the_order_the_protocol_runs_them():
 def test_grid_agreement_by_budget_says_how_far_an_incomplete_grid_is(tmp_path):
     from bnnlib.book.grid_search import grid_agreement_by_budget
     table = grid_agreement_by_budget("mnist", str(tmp_path))
-    assert list(table["budget"]) == ["cpu (5 epochs)", "cpu (5 epochs)", "paper (100 epochs)", "paper (100 epochs)"]
+    assert list(table["our runs"]) == ["5 epochs", "5 epochs", "100 epochs", "100 epochs"]
     assert set(table["our (init, lr) is the paper's"]) == {"grid not complete: 0 of 72 runs"}
 
 
@@ -926,7 +926,7 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     assert shown.loc[("binary sign", "DFA"), "Δ of medians (points)"] == "+1.00"  # the other way
     assert shown.loc[("continuous sign", "DRTP"), paper] == "+0.04"
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")) == (
-        "At the **cpu** budget (5 epochs; the paper trained for 100), removing BN moves our median the way it "
+        "After **5 epochs** (the paper trained for 100), removing BN moves our median the way it "
         "moves the paper's in **2 of 3** configurations where the paper's direction is readable.")
     # a difference within the measurement's uncertainty is not read as a direction
     table.loc[table["algorithm"] == "DRTP", "paper_difference"] = 0.0001
@@ -961,14 +961,14 @@ def test_the_batch_norm_page_states_c3_as_the_conclusions_decide_it():
     text = bn_effect.c3_verdict_sentence(finals, datasets)
     assert glue["c3_verdict"] == "supported"  # BP's |Δ| above both alternatives' in all 8 pairs
     assert text.startswith("**Claim C3 — DFA and DRTP are more tolerant than BP to the presence or absence of BN: "
-                           "supported** at the **paper** budget (100 epochs, as the paper)")
+                           "supported** after **100 epochs** (as the paper)")
     assert (f"Over the 8 dataset × setting pairs, the median size |Δ| of the effect of removing BN (the dots below, "
             f"without their sign) is BP 10.00, DFA 1.00 and DRTP 0.50 points") in text
     assert f"Holm-adjusted p: {glue['c3_p']}." in text
     # datasets at different budgets: the test pairs them at one, so no verdict here
     mixed = _bn_finals({"mnist": get_budget("paper"), "fashion-mnist": get_budget("cpu")})
     text = bn_effect.c3_verdict_sentence(mixed, datasets)
-    assert "supported" not in text and "MNIST at paper, Fashion-MNIST at cpu" in text
+    assert "supported" not in text and "(MNIST after 100 epochs, Fashion-MNIST after 5 epochs)" in text
 
 
 def test_bn_effect_figure_shows_the_alternatives_on_a_panel_of_their_own():
@@ -1039,10 +1039,10 @@ def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
     assert bool(gains.loc["BP", "rising"]) and not gains.loc["DFA", "rising"]
     table = {("mnist", False): learning_curves.late_gains(curves, budget)}
     shown = learning_curves.late_gains_display(table, {("mnist", False): budget})
-    assert shown.columns.tolist() == ["setting", "algorithm", "MNIST, no BN (tiny, epoch 18 → 20)"]
+    assert shown.columns.tolist() == ["setting", "algorithm", "MNIST, no BN (ours, epoch 18 → 20)"]
     assert shown.iloc[:, 2].tolist() == ["+3.50 *", "-1.00"]
     assert learning_curves.late_gains_sentence(table, {("mnist", False): budget}).endswith(
-        "- MNIST without BN (tiny budget, epoch 18 → 20): **1 of 2** configurations still rising — BP binary sign "
+        "- MNIST without BN (20 epochs: epoch 18 → 20): **1 of 2** configurations still rising — BP binary sign "
         "(+3.50 points). Over those epochs the figure of merit rose by at most 2.50 points (BP, binary sign).")
 
 

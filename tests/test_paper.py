@@ -70,7 +70,7 @@ def test_learning_curve_comparison_states_what_each_budget_reaches():
     text = learning_curve_comparison(pd.DataFrame(rows), paper.paper_learning_curve(),
                                      Budget("two", 2, None, None, (2, 3), "two epochs"))
     assert "BP with binary weights at about 14 % after epoch 1, 58 % at epoch 40, 65 % at epoch 100" in text
-    assert ("Ours at the **two** budget (mean over the seeds): BP with binary weights 30.0 % after epoch 1, 30.0 % "
+    assert ("Ours after **2 epochs** (mean over the seeds): BP with binary weights 30.0 % after epoch 1, 30.0 % "
             "at epoch 2, the last of this budget (epochs 40 and 100 not reached at this budget); every other "
             "configuration 80.0–85.0 % at epoch 2.") in text
 

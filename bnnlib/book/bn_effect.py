@@ -12,7 +12,7 @@ from ..protocol import Budget
 from .claims import CLAIMS, decide
 from .labels import ALGORITHMS, ALTERNATIVES, DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians
-from .records import epochs_beside_paper
+from .records import epochs_bold, epochs_label
 from .render import save_figure, signed_points
 from .stats import welch_difference
 
@@ -72,7 +72,7 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     unreadable = len(paper) - len(readable)
     tail = (f"; in the other {unreadable} of {len(paper)} the paper's Δ is within its measurement uncertainty of 0"
             if unreadable else "")
-    return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), removing BN moves our median the "
+    return (f"After {epochs_bold(budget)}, removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where the paper's "
             f"direction is readable{tail}.")
 
@@ -86,14 +86,14 @@ def c3_verdict_sentence(finals: Dict[tuple, tuple], datasets: Sequence[str], alp
     claim = f"Claim C3 — {CLAIMS['C3']}"
     budgets = {d: finals[d, False][0] for d in datasets}
     if len({b.name for b in budgets.values()}) != 1:
-        shown = ", ".join(f"{DATASET_NAMES[d]} at {b.name}" for d, b in budgets.items())
+        shown = ", ".join(f"{DATASET_NAMES[d]} after {epochs_label(b)}" for d, b in budgets.items())
         return (f"**{claim}:** decided by the Conclusions chapter over every dataset at one budget; this page shows "
                 f"its datasets at different budgets ({shown}), so it gives no verdict.")
     budget = next(iter(budgets.values()))
     summaries = {(d, bn): finals[d, bn][3][lambda f: f["algorithm"].isin(ALGORITHMS)]
                  for d in datasets for bn in (False, True)}
     glue = decide(summaries, alpha)["glue"]
-    return (f"**{claim}: {glue['c3_verdict']}** at the **{budget.name}** budget ({epochs_beside_paper(budget)}), by "
+    return (f"**{claim}: {glue['c3_verdict']}** after {epochs_bold(budget)}, by "
             f"the test of the Conclusions chapter. Over the {glue['c3_pairs']} dataset × setting pairs, the median "
             f"size |Δ| of the effect of removing BN (the dots below, without their sign) is BP {glue['c3_bp']}, "
             f"DFA {glue['c3_dfa']} and DRTP {glue['c3_drtp']} points; the one-sided Wilcoxon signed-rank tests "
@@ -153,5 +153,5 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
 def draw_figures(tables: Dict[str, pd.DataFrame], budgets: Dict[str, Budget]) -> None:
     """:func:`bn_effect_figure` for each dataset, drawn and saved."""
     for dataset, table in tables.items():
-        title = f"{DATASET_NAMES[dataset]} ({budgets[dataset].name} budget): effect of removing BN"
+        title = f"{DATASET_NAMES[dataset]} ({epochs_label(budgets[dataset])}): effect of removing BN"
         save_figure(bn_effect_figure(table, title), f"batch_norm_effect_{dataset}")

@@ -12,7 +12,7 @@ from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, delta
                      paper_verdicts)
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY
-from .records import epochs_beside_paper, first_recorded, recorded_so_far
+from .records import epochs_beside_paper, epochs_label, first_recorded, recorded_so_far
 
 
 
@@ -32,7 +32,7 @@ def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
                      "evidence": f"{len(tests)} one-sided test{'s' if len(tests) != 1 else ''}, Holm-corrected; "
                                  f"{significant} significant at 5 %",
                      "verdict": glue[VERDICT_KEYS[claim]],
-                     "budget": f"{budget.name} ({epochs_beside_paper(budget)})"})
+                     "our runs": epochs_beside_paper(budget)})
     return pd.DataFrame(rows)
 
 
@@ -170,18 +170,18 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
                            f"{len(binary_weights)} pairs in the paper and in {both['ours']} of {len(binary_weights)} "
                            f"in ours.")
             if parts:
-                sentences.append(f"C3 at the {budget.name} budget ({budget.epochs} epochs): BP's |Δ BN| is above "
+                sentences.append(f"C3 after {epochs_label(budget)}: BP's |Δ BN| is above "
                                  f"the alternative's in the paper but not in our runs for {'; '.join(parts)}. Every "
                                  f"|Δ BN| in these pairs is at most {100 * largest:.1f} points, and in {within} of "
                                  f"{len(parts)} the paper's own order is within the uncertainty of reading its "
                                  f"figures." + with_binary)
             else:
-                sentences.append(f"C3 at the {budget.name} budget ({budget.epochs} epochs): BP's |Δ BN| is above the "
+                sentences.append(f"C3 after {epochs_label(budget)}: BP's |Δ BN| is above the "
                                  f"alternatives' in the same pairs as in the paper; the test's margin differs, not "
                                  f"the order." + with_binary)
         else:
             failing = table[(table["claim"] == claim) & ~table["significant"]]
-            sentences.append(f"{claim} at the {budget.name} budget ({budget.epochs} epochs): not significant — "
+            sentences.append(f"{claim} after {epochs_label(budget)}: not significant — "
                              + "; ".join(f"{r.comparison} in {_where(r.dataset, r.batch_norm, r.setting)}"
                                          for r in failing.itertuples()) + ".")
     return " ".join(sentences)

@@ -11,9 +11,9 @@ import pandas as pd
 
 from .. import runner
 from ..paths import PROJECT_ROOT
-from ..protocol import ALGORITHMS
+from ..protocol import ALGORITHMS, get_budget
 from .labels import DATASET_RANK, algorithms_in, bn_with, dataset_name
-from .records import open_store
+from .records import epochs_label, open_store
 from .render import prose
 
 #: the committed inference benchmarks, one per processor kind (``benchmarks/inference_speed.py --save``
@@ -112,7 +112,7 @@ def deployment_table(packed: pd.DataFrame) -> pd.DataFrame:
     frame = packed.sort_values("dataset", key=lambda c: c.map(lambda d: DATASET_RANK.get(d, len(DATASET_RANK))),
                                kind="stable")
     if "budget" in frame:
-        frame["dataset"] = [f"{dataset_name(d)} ({b})" for d, b in zip(frame["dataset"], frame["budget"])]
+        frame["dataset"] = [f"{dataset_name(d)} ({epochs_label(get_budget(b))})" for d, b in zip(frame["dataset"], frame["budget"])]
     # MNIST, then Fashion-MNIST (then CIFAR-10), as every page orders them
     frame["dataset"] = pd.Categorical(frame["dataset"], list(dict.fromkeys(frame["dataset"])), ordered=True)
     frame["algorithm"] = pd.Categorical(frame["algorithm"], algorithms_in(frame), ordered=True)

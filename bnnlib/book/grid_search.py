@@ -13,7 +13,8 @@ from ..store import ResultsStore
 from ..sweep import count_by_rule, select_hyperparameters
 from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, with_setting
 from .paper import paper_grid
-from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_beside_paper, finished_runs,
+from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold,
+                      epochs_label, finished_runs,
                       open_store)
 from .render import _dots_with_collapsed_apart, percent, points_apart, prose, save_figure
 
@@ -44,7 +45,7 @@ def grid_budget_statements(grids: Dict[bool, tuple], dataset: str, device: str) 
 
 def grid_budget_sentence(budget: Budget) -> str:
     """Which budget a grid section shows (the page shows each BN setting at its own)."""
-    return f"This grid search is shown at the **{budget.name}** budget ({epochs_beside_paper(budget)})."
+    return f"This grid search shows our runs of {epochs_bold(budget)}."
 
 
 def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
@@ -165,7 +166,7 @@ def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
         for batch_norm in (False, True):
             configs = grid_configs(dataset, batch_norm, budget)
             grid = summarise(store, configs, budget)
-            row = {"budget": f"{name} ({budget.epochs} epochs)", "BN": bn_with(batch_norm)}
+            row = {"our runs": epochs_label(budget), "BN": bn_with(batch_norm)}
             if not all_finished(grid, configs, budget):
                 row["our (init, lr) is the paper's"] = (f"grid not complete: {finished_runs(grid, budget)} of "
                                                         f"{len(configs)} runs")
@@ -181,7 +182,7 @@ def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bo
     predict one class for every test image), which rules and inits the collapsed ones had, and
     whether the selection took any of them (it ranks by best training accuracy, which a run can
     reach before it collapses)."""
-    head = f"{'With' if batch_norm else 'Without'} BN ({budget.name} budget): of the {len(summary)} grid runs, " \
+    head = f"{'With' if batch_norm else 'Without'} BN ({epochs_label(budget)}): of the {len(summary)} grid runs, " \
            f"{int(summary['diverged'].sum())} diverged (a diverged run is never selected)"
     collapsed = summary["collapsed"].astype("boolean")
     unknown = int(collapsed.isna().sum())
@@ -251,7 +252,7 @@ def draw_grids(grids: Dict[bool, tuple], dataset: str) -> None:
     (:func:`shared_accuracy_range`): the page compares their boxes' heights."""
     ylim = shared_accuracy_range([summary for _, _, summary in grids.values()])
     for batch_norm, (grid_budget, _, summary) in grids.items():
-        title = f"Grid search on {DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({grid_budget.name} budget)"
+        title = f"Grid search on {DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({epochs_label(grid_budget)})"
         figure = grid_robustness_boxplot(summary, title, ylim)
         save_figure(figure, f"grid_search_{dataset}_{bn_slug(batch_norm)}")
 

@@ -10,6 +10,7 @@ import pandas as pd
 from ..protocol import ALGORITHMS, CONTROLS, Budget, epoch_records, final_configs, get_budget
 from .labels import (DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, bn_short, bn_slug, bn_switch,
                      bn_with, dataset_name, with_setting)
+from .records import epochs_label
 from .render import save_figure, signed_points
 from .stats import holm
 
@@ -27,7 +28,7 @@ def draw_curves(finals: Dict[tuple, tuple], device: str, paper_curve: dict) -> t
         # every final configuration (tanh too): are the runs still learning when the budget ends?
         late[dataset, batch_norm] = late_gains(epoch_records(store, every, budget), budget)
         budgets[dataset, batch_norm] = budget
-        title = f"{DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({budget.name} budget)"
+        title = f"{DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({epochs_label(budget)})"
         figure = learning_curves_figure(curves[dataset, batch_norm], title,
                                         paper_curve if (dataset, batch_norm) == paper_curve["setting"] else None)
         save_figure(figure, f"learning_curves_{dataset}_{bn_slug(batch_norm)}")
@@ -103,7 +104,7 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
     bp_text = f"BP with binary weights {', '.join(ours)}; " if ours else ""
     low_ours, high_ours = f"{100 * others.min():.1f}", f"{100 * others.max():.1f}"
     spread = low_ours if low_ours == high_ours else f"{low_ours}–{high_ours}"
-    return (f"{theirs if with_paper else ''}{heading or f'Ours at the **{budget.name}** budget'} (mean over the "
+    return (f"{theirs if with_paper else ''}{heading or f'Ours after **{epochs_label(budget)}**'} (mean over the "
             f"seeds): {bp_text}every other configuration {spread} % at epoch {last}.")
 
 
@@ -166,7 +167,7 @@ def late_gains_display(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Bu
             continue
         dataset, batch_norm = key
         name = (f"{dataset_name(dataset)}, {bn_short(batch_norm)} "
-                f"({budgets[key].name}, epoch {table.attrs['first']} → {table.attrs['last']})")
+                f"(ours, epoch {table.attrs['first']} → {table.attrs['last']})")
         starred = [f"{signed_points(c)}{' *' if r else ''}" for c, r in zip(table["change"], table["rising"])]
         columns[name] = pd.Series(starred,
                                   index=pd.MultiIndex.from_arrays([table["setting"], table["algorithm"]]))
@@ -191,7 +192,7 @@ def late_gains_sentence(gains: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, B
         if len(names) > named:
             names = names[:named] + [f"{len(names) - named} more"]
         items.append(f"- {dataset_name(dataset)} {bn_with(batch_norm)} BN "
-                     f"({budgets[dataset, batch_norm].name} budget, epoch {table.attrs['first']} → "
+                     f"({epochs_label(budgets[dataset, batch_norm])}: epoch {table.attrs['first']} → "
                      f"{table.attrs['last']}): **{len(rising)} of {len(table)}** configurations still rising"
                      + (f" — {', '.join(names)}" if names else "")
                      + f". Over those epochs the figure of merit rose by at most {100 * top.best_gain:.2f} points "

@@ -9,6 +9,7 @@ from ..protocol import probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, findings
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
+from .records import epochs_label
 
 
 
@@ -29,10 +30,10 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
     accuracy = accuracy_frame(probed, configs, budget_obj)
     if len(accuracy) < len(configs) or ((accuracy["epochs_done"] < budget_obj.epochs) & ~accuracy["diverged"]).any():
         return f"The measurement of this mechanism is in {link}; its runs are not all recorded at the " \
-               f"**{budget_obj.name}** budget yet."
+               f"**{epochs_label(budget_obj)}** yet."
     frame = diagnostics_frame(probed, configs, budget_obj)
     text = findings(verdicts(frame, accuracy), frame)
-    return (f"**What the measurements show** (the fully binary final runs of every rule at the **{budget_obj.name}** "
-            f"budget, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
+    return (f"**What the measurements show** (the fully binary final runs of every rule, "
+            f"**{epochs_label(budget_obj)}**, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
             f"**BP** {text['mech_bp']} **DFA** {text['mech_dfa']} **DRTP** {text['mech_drtp']} "
             f"**SHALLOW** (output layer only): {text['mech_shallow']}")

@@ -89,17 +89,30 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
     (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
     if per_setting and requested == BEST:
         paper, cpu = (get_budget(name) for name in BEST_ORDER)
-        return (f"Each {per_setting} is shown at the **{paper.name}** budget ({paper.epochs} epochs) once all of "
-                f"its runs are recorded at it, else at **{cpu.name}** ({cpu.epochs} epochs); each says which.")
+        return (f"Each {per_setting} shows our runs of **{epochs_label(paper)}** (the `{paper.name}` budget) once "
+                f"all of them are recorded, else those of **{epochs_label(cpu)}** (`{cpu.name}`); each says which.")
     if requested != BEST:
-        return f"This page was executed at the **{budget.name}** budget, as asked."
+        return f"This page was executed at the `{budget.name}` budget (**{epochs_label(budget)}**), as asked."
     paper = get_budget("paper")
     if budget.name == paper.name:
-        return (f"This page shows the **{paper.name}** budget ({paper.epochs} epochs, exactly the paper's protocol): "
-                f"all of its runs are recorded at it.")
-    return (f"This page shows the **{budget.name}** budget ({budget.epochs} epochs instead of the paper's "
-            f"{paper.epochs}): the paper budget's runs for it are not all recorded yet (`python -m bnnlib status "
+        return (f"This page shows our runs of **{epochs_label(paper)}** (the `{paper.name}` budget: exactly the "
+                f"paper's protocol): all of them are recorded.")
+    return (f"This page shows our runs of **{epochs_label(budget)}** (the `{budget.name}` budget; the paper trained "
+            f"for {paper.epochs}): the {paper.epochs}-epoch runs for it are not all recorded yet (`python -m bnnlib status "
             f"results/paper` shows how far they are). It will show the paper budget once they are.")
+
+
+def epochs_label(budget: Budget) -> str:
+    """Our runs as the book names them, by their epochs: "100 epochs", "5 epochs" — never by the
+    budget's name, since "paper" beside the paper's own numbers reads as the paper's."""
+    return f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+
+
+def epochs_bold(budget: Budget) -> str:
+    """"**100 epochs** (as the paper)", "**5 epochs** (the paper trained for 100)"."""
+    paper_epochs = get_budget("paper").epochs
+    return f"**{epochs_label(budget)}** (" + ("as the paper)" if budget.epochs == paper_epochs
+                                              else f"the paper trained for {paper_epochs})")
 
 
 def epochs_beside_paper(budget: Budget) -> str:
@@ -277,5 +290,5 @@ def agreement_sentence(table: pd.DataFrame, budget: Budget, what: str) -> str:
 def _agreement(agree: int, compared: int, budget: Budget, what: str) -> str:
     if compared == 0:
         return "The paper published no numbers for this setting to compare with."
-    return (f"At the **{budget.name}** budget ({epochs_beside_paper(budget)}), {what} for "
+    return (f"After {epochs_bold(budget)}, {what} for "
             f"**{agree} of {compared}** configurations.")

@@ -14,8 +14,8 @@ from ..store import ResultsStore
 from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
 from .pages import Page
 from .paper import paper_final_quartiles
-from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, final_runs, open_store,
-                      paper_finals_so_far, recorded_finals, with_controls)
+from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
+                      epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
 from .render import _dots_with_collapsed_apart, html_table, percent, save_figure
 from .stats import anova_sentence, one_way_anova
 
@@ -177,16 +177,17 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
 
     def spans(low, high):
         return [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(low, high)]
+    # the verdict and the difference first: on a narrow screen the first columns are what shows
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        "paper median (%)": table["paper_median"].map(percent),
-        "paper IQR (%)": spans(table["paper_q1"], table["paper_q3"]),
-        "median (%)": table["median"].map(percent),
-        "IQR (%)": spans(table["q1"], table["q3"]),
-        "range (%)": spans(table["min"], table["max"]),
+        AGREEMENT: ["yes" if i else "no" if c else "–" for i, c in zip(overlap, compared)],
         "Δ (points)": [f"{100 * (m - p):+.2f}" if c else "–"
                        for m, p, c in zip(table["median"], table["paper_median"], compared)],
-        AGREEMENT: ["yes" if i else "no" if c else "–" for i, c in zip(overlap, compared)],
+        "our median (%)": table["median"].map(percent),
+        "paper median (%)": table["paper_median"].map(percent),
+        "our IQR (%)": spans(table["q1"], table["q3"]),
+        "paper IQR (%)": spans(table["paper_q1"], table["paper_q3"]),
+        "our range (%)": spans(table["min"], table["max"]),
     })
     out.attrs["compared"] = int(compared.sum())
     out.attrs["agree"] = int((overlap & compared).sum())
@@ -205,10 +206,10 @@ def finding(comparison: pd.DataFrame, budget: Budget) -> str:
             f"of {len(compared)}** configurations, and our medians lie {deltas.min():+.2f} to {deltas.max():+.2f} "
             f"points from the paper's.")
     binary = comparison[(comparison["setting"] == "binary sign") & comparison["algorithm"].isin(["DFA", "BP"])]
-    if len(binary) == 2 and (binary["median (%)"] != "–").all():
+    if len(binary) == 2 and (binary["our median (%)"] != "–").all():
         dfa, bp = (binary[binary["algorithm"] == a].iloc[0] for a in ("DFA", "BP"))
-        text += (f" Fully binary (binary weights, sign activations), DFA's median is **{dfa['median (%)']} %** and "
-                 f"BP's **{bp['median (%)']} %** (the paper: {dfa['paper median (%)']} % and {bp['paper median (%)']} %).")
+        text += (f" Fully binary (binary weights, sign activations), DFA's median is **{dfa['our median (%)']} %** and "
+                 f"BP's **{bp['our median (%)']} %** (the paper: {dfa['paper median (%)']} % and {bp['paper median (%)']} %).")
     return text
 
 
@@ -218,13 +219,14 @@ def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool
     paper budget (:func:`paper_finals_so_far`), only their rows, with how many of the setting's
     they are; ``page_budget``: the budget the rest of the page shows."""
     table = paper_comparison(so_far, dataset, batch_norm)
-    rows = table[table["median (%)"] != "–"].reset_index(drop=True)
+    rows = table[table["our median (%)"] != "–"].reset_index(drop=True)
     finished, total = so_far.attrs["configurations"]
     agree = int((rows[AGREEMENT] == "yes").sum())
     compared = int((rows[AGREEMENT] != "–").sum())
-    sentence = (f"The long run at the **paper** budget (100 epochs, as the paper) has finished every seed of "
+    sentence = (f"The long run of {epochs_bold(get_budget('paper'))} has finished every seed of "
                 f"**{finished} of the {total}** configurations of this setting so far; until it finishes all, "
-                f"this page shows the {page_budget.name} budget above, and here only those {finished}, beside the paper: {AGREEMENT_TEXT} "
+                f"this page shows our runs of {epochs_label(page_budget)} above, and here only those {finished}, "
+                f"beside the paper: {AGREEMENT_TEXT} "
                 f"for **{agree} of {compared}**. Provisional: the table grows as the run "
                 f"goes on.")
     return sentence, rows
@@ -238,7 +240,7 @@ def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
     if "SHALLOW" in set(summary["algorithm"]):
         what += " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
     else:
-        what += (f" It is not recorded at the **{budget.name}** budget for this setting "
+        what += (f" It is not recorded with **{epochs_label(budget)}** for this setting "
                  f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
     extensions = [a for a in EXTENSIONS if a in set(summary["algorithm"])]
     if extensions:
@@ -289,7 +291,7 @@ def results_overview(budget: Budget, store: ResultsStore,
 def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
     """A results page's comparison with the paper as rows of the results index: one paper column
     (the paper's median and IQR from section 1b), a data column first."""
-    table = comparison.drop(columns=["range (%)"])
+    table = comparison.drop(columns=["our range (%)"])
     table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
     return table
 
@@ -312,14 +314,15 @@ def results_overview_so_far(requested: str, results_base: Optional[str], setting
             continue
         _, rows = paper_so_far_comparison(so_far, dataset, batch_norm, budget)
         finished, total = so_far.attrs["configurations"]
-        parts.append(_overview_rows(rows, dataset, batch_norm, f" (paper, {finished} of {total} so far)"))
+        parts.append(_overview_rows(rows, dataset, batch_norm,
+                                    f" ({epochs_label(get_budget('paper'))}, {finished} of {total} so far)"))
     return _with_agreement(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
 
 
 def overview_so_far_sentence(table: pd.DataFrame) -> str:
     """The sentence above :func:`results_overview_so_far`'s table."""
-    return (f"While the long run goes on, the configurations it has finished at the **paper** budget (100 epochs, "
-            f"as the paper) in the settings shown above at another budget, beside the paper. Provisional: {AGREEMENT_TEXT} "
+    return (f"While the long run goes on, the configurations it has finished with {epochs_bold(get_budget('paper'))} "
+            f"in the settings shown above with fewer epochs, beside the paper. Provisional: {AGREEMENT_TEXT} "
             f"for **{table.attrs['agree']} of {table.attrs['compared']}** "
             f"of them so far.")
 
@@ -335,7 +338,7 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
         table = results_overview(budget, store, [setting])
         if table.empty:
             continue
-        table["data"] = table["data"] + f" ({budget.name})"
+        table["data"] = table["data"] + f" ({epochs_label(budget)})"
         agree, compared = by_budget.get(budget.name, (0, 0))
         by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"])
         parts.append(table)
