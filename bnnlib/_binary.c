@@ -340,12 +340,6 @@ static const uint8_t *last_hidden(const Kernel *K, const uint8_t *image, uint8_t
     return blocks_after_first(K, buffers);
 }
 
-static int output_class(const Kernel *K, const uint8_t *x);
-
-static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
-    return output_class(K, last_hidden(K, image, buffers));
-}
-
 static int output_class(const Kernel *K, const uint8_t *x) {
     /* output layer: z_j = Σ_i ±w_ij in float32, in the order of i */
     int n = K->layers[K->n_layers - 1].fan_out, classes = K->n_classes;
@@ -365,6 +359,10 @@ static int output_class(const Kernel *K, const uint8_t *x) {
         if (j != best && z[j] + K->bound[j] > rival) rival = z[j] + K->bound[j];
     if (!(tanhf(z[best] - K->bound[best]) - tanhf(rival) > 1e-6f)) return -1;
     return best;
+}
+
+static int classify(const Kernel *K, const uint8_t *image, uint8_t *buffers) {
+    return output_class(K, last_hidden(K, image, buffers));
 }
 
 typedef struct {

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import pandas as pd
+import torch
 
 from .. import runner
 from ..paths import PROJECT_ROOT
@@ -188,7 +189,6 @@ def inference_figure(report: dict):
 def benchmark_file(kind: Optional[str] = None) -> Path:
     """The committed benchmark of this processor's kind (torch's CPU capability), else of
     :data:`BENCHMARK_KIND`."""
-    import torch
     kind = kind or torch.backends.cpu.get_cpu_capability().lower()
     own = BENCHMARKS / f"inference_speed_{kind}.json"
     return own if own.exists() else BENCHMARKS / f"inference_speed_{BENCHMARK_KIND}.json"

@@ -13,9 +13,8 @@ from ..store import ResultsStore
 from ..sweep import count_by_rule, select_hyperparameters
 from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, with_setting
 from .paper import paper_grid
-from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold,
-                      epochs_label, finished_runs,
-                      open_store)
+from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold, epochs_label,
+                      finished_runs, open_store)
 from .render import _dots_with_collapsed_apart, percent, points_apart, prose, save_figure
 
 

@@ -118,7 +118,7 @@ def epochs_bold(budget: Budget) -> str:
 def epochs_beside_paper(budget: Budget) -> str:
     """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
     paper_epochs = get_budget("paper").epochs
-    epochs = f"{budget.epochs} epoch{'s' if budget.epochs != 1 else ''}"
+    epochs = epochs_label(budget)
     return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
 
 

@@ -194,9 +194,9 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
 
 
 def finding(comparison: pd.DataFrame, budget: Budget) -> str:
-    """A results page's finding, from its comparison with the paper (:func:`paper_comparison`)
-    and its runs: how many configurations agree with the paper and how far the medians lie from
-    its, and the fully binary networks' medians of DFA and BP (the paper's C1), ours and its."""
+    """A results page's finding, from its comparison with the paper (:func:`paper_comparison`):
+    how many configurations agree with the paper and how far the medians lie from its, and the
+    fully binary networks' medians of DFA and BP (the paper's C1), ours and its."""
     compared = comparison[comparison[AGREEMENT] != "–"]
     if compared.empty:
         return f"After **{epochs_beside_paper(budget)}**: the paper published no numbers for this setting."
