@@ -26,9 +26,9 @@ def sign(x: torch.Tensor) -> torch.Tensor:
     """+1 where x > 0, else −1 (so sign(0) = −1), in x's dtype.
 
     Computed as sign(sign(x) − ½): torch.sign maps 0 to 0, and shifting {−1, 0, +1} by −½
-    sends 0 to the negative side. Three vectorised passes are ~14× faster on the CPU than
-    ``torch.where(x > 0, 1., −1.)`` (146 µs against 2 ms for a 784 × 700 weight matrix here),
-    and binary layers binarise their weights at every step.
+    sends 0 to the negative side. Three vectorised passes are several times faster on the CPU
+    than ``torch.where(x > 0, 1., −1.)`` (``benchmarks/primitives.py`` measures both), and binary
+    layers binarise their weights at every step.
     """
     return torch.sign(x).sub_(0.5).sign_()
 
@@ -36,9 +36,9 @@ def sign(x: torch.Tensor) -> torch.Tensor:
 def tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh(x) computed as 2·σ(2x) − 1.
 
-    PyTorch's CPU tanh kernel is ~3× slower than its sigmoid here (132 µs against 41 µs for
-    the whole expression on a 128 × 700 batch, measured on the 2-core CI machine) and tanh
-    runs five times per training step. The identity is exact; in float32 it differs from
+    PyTorch's CPU tanh kernel is several times slower than this whole expression on a training
+    batch (``benchmarks/primitives.py`` measures both), and tanh runs five times per training
+    step. The identity is exact; in float32 it differs from
     torch.tanh by at most ~2e-7 absolute (pinned by a test).
     """
     return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)

@@ -68,8 +68,9 @@ _ENCODED: dict = {}  # name → its bytes key
 
 def environment(name: str) -> Optional[str]:
     """``os.environ.get(name)``, at a fraction of its cost for an unset name: ``os.environ.get``
-    raises and catches a KeyError then (~0.5 µs), and ``predict`` reads two names per call — a
-    tenth of its whole time at batch 1. Reads the live environment, so a change is seen at once."""
+    raises and catches a KeyError then, and ``predict`` reads two names per call — a noticeable
+    part of its time at batch 1 (``benchmarks/primitives.py`` measures both). Reads the live
+    environment, so a change is seen at once."""
     if _ENVIRON is None:
         return os.environ.get(name)
     key = _ENCODED.get(name)

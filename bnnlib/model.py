@@ -261,8 +261,8 @@ class BinaryMLP:
 
     def _batch_norm_train(self, k: int, z: torch.Tensor):
         # two passes (mean, then the biased mean of squared deviations), as NumPy computes
-        # them: torch.var_mean's Welford kernel took 490 µs for a 128 × 700 batch here, the
-        # two passes 54 µs — 12 % of a BP + BN step (ARITHMETIC_VERSION 2)
+        # them: an order of magnitude faster than torch.var_mean's Welford kernel on a training
+        # batch (benchmarks/primitives.py), which cost a BP + BN step ~12 % (ARITHMETIC_VERSION 2)
         mean = z.mean(dim=1, keepdim=True)
         centred = z - mean
         var = centred.square().mean(dim=1, keepdim=True)

@@ -84,3 +84,18 @@ def test_a_binarisers_own_ste_is_applied_by_the_trainers():
     # W + ΔW is rounded to float32 (W ~ 0.1): a few ulps of W apart
     torch.testing.assert_close(changes[1], 2 * changes[0], rtol=0, atol=1e-7)
     assert changes[0].abs().max() > 0
+
+
+def test_the_primitives_benchmark_checks_each_form_against_the_obvious_one_and_reports_a_ratio(monkeypatch):
+    """benchmarks/primitives.py is where the docstrings' "faster than" lives: it must run, and
+    refuse to time two forms that disagree."""
+    import primitives  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
+
+    report = primitives.main(["--quick"])
+    assert [row["what"] for row in report["rows"]] == [case[0] for case in primitives.cases()]
+    assert all(row["ratio"] > 0 for row in report["rows"])
+    broken = [(what, ours, obvious, lambda a, b: False) for what, ours, obvious, _ in primitives.cases()[:1]]
+    monkeypatch.setattr(primitives, "cases", lambda: broken)
+    with pytest.raises(AssertionError, match="sign of a 784×700 weight matrix: bnnlib's form and the obvious "
+                                             "one disagree"):
+        primitives.main(["--quick"])

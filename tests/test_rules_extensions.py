@@ -119,3 +119,23 @@ def test_the_paper_rules_keep_the_figures_colours_they_had():
     palette = algorithm_palette()
     assert [palette[a] for a in rules("paper")] == [tuple(c) for c in sns.color_palette("colorblind", 3)]
     assert palette["SHALLOW"] == (0.45, 0.45, 0.45)
+
+
+def test_a_cpu_budget_results_table_shows_the_recorded_extensions_after_the_papers_rules():
+    """The worked example end to end, on the committed records: FA's MNIST finals without BN at the
+    cpu budget join that setting's results table (every setting, every seed), after the paper's
+    rules, read from the records — the path `book --budget cpu --only 04_results` renders."""
+    from pathlib import Path
+    from bnnlib.book.records import recorded_finals, with_controls
+    from bnnlib.book.results import accuracy_table
+    from bnnlib.protocol import get_budget
+    from bnnlib.store import ResultsStore
+
+    budget, store = get_budget("cpu"), ResultsStore(Path(__file__).resolve().parents[1] / "results" / "cpu")
+    papers = recorded_finals("mnist", False, budget, store)
+    assert papers is not None and set(papers["algorithm"]) == set(rules("paper"))
+    table = accuracy_table(with_controls(papers, "mnist", False, budget, store))
+    fa = table[table["algorithm"] == "FA"]
+    assert len(fa) == 4 and set(fa["seeds"]) == {len(budget.seeds)}
+    order = list(dict.fromkeys(table.sort_values(["setting", "algorithm"])["algorithm"]))
+    assert order.index("FA") > max(order.index(rule) for rule in rules("paper"))
