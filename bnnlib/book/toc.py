@@ -10,7 +10,7 @@ from .labels import bn_slug
 TEMPLATE = "04_results_template.ipynb"
 RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
                                         ("fashion-mnist", True), ("cifar10", False), ("cifar10", True)]
-CHAPTERS = ["02_methods.ipynb", "03_grid_search.ipynb", "04_results.ipynb", TEMPLATE, "05_learning_curves.ipynb",
+CHAPTERS = ["01_introduction.ipynb", "02_methods.ipynb", "03_grid_search.ipynb", "04_results.ipynb", TEMPLATE, "05_learning_curves.ipynb",
             "06_batch_norm.ipynb", "06c_mechanism.ipynb", "06b_deployment.ipynb", "07_conclusions.ipynb",
             "08_reproducing.ipynb"]
 
