@@ -1137,7 +1137,7 @@ def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
                 glued[name] = output["data"]["application/papermill.record/text/plain"].strip("'\"")
-    assert glued["pairs_budget"] == "paper budget (100 epochs)"
+    assert glued["pairs_budget"] == "100 epochs"
     for claim in ("c1", "c2", "c3"):
         assert f"{claim.upper()} — " in readme and f": {glued[f'{claim}_verdict']}" in readme
     assert f"({glued['c1_tests']} one-sided tests" in readme

@@ -127,7 +127,7 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
               best_test_accuracy=accuracy(algorithm, weights, activation, False))
          for algorithm in ("BP", "DFA", "DRTP") for weights, activation in SETTINGS for seed in range(3)])}
     table = beside_paper(["mnist", "fashion-mnist"], {"paper": None}, so_far={"paper": recorded})
-    ours = table[table["source"] == "ours at paper (100 epochs)"].set_index("claim")
+    ours = table[table["source"] == "ours (100 epochs)"].set_index("claim")
     head = "so far only MNIST without BN (1 of 4 settings): "
     assert ours.loc["C1", "evidence"].startswith(
         head + "lowest DFA/DRTP median in a binary setting 90.0 % (DRTP, binary sign, MNIST without BN)")
@@ -166,3 +166,29 @@ def test_c3_table_says_its_numbers_are_medians_over_pairs():
     assert float(dfa["median |Δ| over pairs (points)"]) == pytest.approx(1.0, abs=0.1)
     assert float(dfa["median BP − alternative (points)"]) == pytest.approx(14.0, abs=0.1)
     assert "mean (%)" in tests_table(decide(_summaries(paper_like)), "C1").columns
+
+
+def test_delta_seed_spread_is_derived_by_hand_from_both_sides_quartiles(monkeypatch):
+    """One cell, MNIST BP continuous tanh: our seeds 0.900 + k/1000 without BN and 0.950 + k/1000
+    with (k = 0 … 9: quartiles k = 2.25 and 6.75, IQR 0.0045, medians 0.9045 and 0.9545); the
+    paper's medians 0.9100 and 0.9500 with IQRs 0.0030 and 0.0060. |Δ BN|: ours 0.0500, the
+    paper's 0.0400; each median's standard error 1.2533/1.349 × IQR/√10, the paper's with its
+    reading uncertainty 0.0001 added in quadrature; z = (paper − ours) / √(sum of the four squares)."""
+    from bnnlib.book import claims
+    from bnnlib.book.claims import delta_seed_spread
+
+    ours = {(("mnist", bn)): pd.DataFrame([dict(algorithm="BP", weights="continuous", activation="tanh", seed=k,
+                                                diverged=False, best_test_accuracy=base + k / 1000)
+                                           for k in range(10)])
+            for bn, base in ((False, 0.900), (True, 0.950))}
+    paper = pd.DataFrame([dict(dataset="mnist", batch_norm=bn, algorithm="BP", weights="continuous", activation="tanh",
+                               paper_q1=q1, paper_median=m, paper_q3=q3)
+                          for bn, q1, m, q3 in ((False, 0.9085, 0.9100, 0.9115), (True, 0.9470, 0.9500, 0.9530))])
+    monkeypatch.setattr(claims, "paper_final_quartiles", lambda: paper)
+    [row] = delta_seed_spread(["mnist"], ours).to_dict("records")
+    k = 1.2533 / 1.349 / np.sqrt(10)
+    se = np.sqrt(2 * (k * 0.0045) ** 2 + (k * 0.0030) ** 2 + (k * 0.0060) ** 2 + 2 * 0.0001 ** 2)
+    assert (row["dataset"], row["setting"], row["algorithm"]) == ("mnist", "continuous tanh", "BP")
+    assert row["ours"] == pytest.approx(0.0500) and row["paper"] == pytest.approx(0.0400)
+    assert row["se"] == pytest.approx(se) and row["z"] == pytest.approx(-0.0100 / se)
+    assert abs(row["z"]) > claims.SEED_Z  # 0.01 apart with errors of ~0.002: the seeds do not explain it

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import ALGORITHMS, ALTERNATIVES, SETTINGS, bn_with, dataset_name, with_setting
-from .paper import paper_final_medians
+from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians, paper_final_quartiles
 from .stats import holm
 
 BINARY_SETTINGS = ["continuous sign", "binary tanh", "binary sign"]  # binary weights and/or activations
@@ -239,3 +239,52 @@ def paper_verdicts(datasets, alpha: float = 0.05) -> Dict[str, str]:
             "C3": f"{_verdict(np.array(c3_holm), alpha, need_all=True)} by our test on its medians (Holm p: {tests})"}
 
 
+
+
+
+#: a median's standard error from the quartiles of n seeds: 1.2533 σ/√n (the median of a normal
+#: sample), σ = IQR/1.349 — one formula for the paper's seeds (its box plots' quartiles) and ours
+MEDIAN_SE_PER_IQR = 1.2533 / 1.349
+#: |z| above this: a paper |Δ BN| differs from ours by more than the two sides' seeds explain
+SEED_Z = 2.0
+
+
+def _median_se(q1, q3, n):
+    return MEDIAN_SE_PER_IQR * (np.asarray(q3, float) - np.asarray(q1, float)) / np.sqrt(n)
+
+
+def delta_seed_spread(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], seeds: int = 10) -> pd.DataFrame:
+    """Could the paper's |Δ BN| and ours differ by the seeds alone? Per dataset × setting × paper
+    rule: both |Δ BN| (each a difference of two medians over 10 seeds), the standard error of
+    their difference — each of the four medians' from its own quartiles (:data:`MEDIAN_SE_PER_IQR`;
+    the paper's quartiles are measured from its box plots, with their reading uncertainty added)
+    — and z = (paper − ours) / that error. Columns dataset, setting, algorithm, paper, ours, se, z."""
+    rows = []
+    for (dataset, batch_norm), summary in summaries.items():
+        if dataset not in datasets:
+            continue
+        frame = with_setting(summary[~summary["diverged"]])
+        for (algorithm, setting), part in frame.groupby(["algorithm", "setting"], observed=True):
+            scores = part["best_test_accuracy"]
+            rows.append(dict(dataset=dataset, batch_norm=batch_norm, algorithm=str(algorithm), setting=str(setting),
+                             ours=float(scores.median()), ours_se=float(_median_se(scores.quantile(0.25),
+                                                                                 scores.quantile(0.75), len(scores)))))
+    ours = pd.DataFrame(rows)
+    paper = with_setting(paper_final_quartiles())
+    paper = pd.DataFrame({"dataset": paper["dataset"], "batch_norm": paper["batch_norm"],
+                          "algorithm": paper["algorithm"].astype(str), "setting": paper["setting"].astype(str),
+                          "paper": paper["paper_median"],
+                          "paper_se": np.hypot(_median_se(paper["paper_q1"], paper["paper_q3"], seeds),
+                                               paper["dataset"].map(MEASUREMENT_UNCERTAINTY))})
+    cells = ours.merge(paper, on=["dataset", "batch_norm", "algorithm", "setting"])
+    cells = cells[cells["algorithm"].isin(list(ALGORITHMS))]
+    wide = cells.pivot_table(index=["dataset", "setting", "algorithm"], columns="batch_norm",
+                             values=["ours", "ours_se", "paper", "paper_se"])
+    if wide.empty or False not in wide["ours"].columns or True not in wide["ours"].columns:
+        return pd.DataFrame(columns=["dataset", "setting", "algorithm", "paper", "ours", "se", "z"])
+    out = pd.DataFrame({"paper": (wide["paper"][False] - wide["paper"][True]).abs(),
+                        "ours": (wide["ours"][False] - wide["ours"][True]).abs(),
+                        "se": np.sqrt((wide["ours_se"] ** 2).sum(axis=1) + (wide["paper_se"] ** 2).sum(axis=1))})
+    out = out.dropna().reset_index()
+    out["z"] = (out["paper"] - out["ours"]) / out["se"].where(out["se"] > 0)
+    return out

@@ -8,8 +8,8 @@ from typing import Dict, Optional, Tuple
 import pandas as pd
 
 from ..protocol import BUDGETS, get_budget
-from .claims import (CLAIMS, VERDICT_KEYS, _where, central_values, decide, deltas_of, evidence, paper_values,
-                     paper_verdicts)
+from .claims import (CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide, delta_seed_spread, deltas_of,
+                     evidence, paper_values, paper_verdicts)
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY
 from .records import epochs_beside_paper, epochs_label, first_recorded, recorded_so_far
@@ -117,7 +117,7 @@ def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], al
         rows.append({"claim": claim, "source": "the paper's medians (100 epochs)",
                      "evidence": paper_evidence[claim], "verdict": paper[claim]})
         for name, decided in by_budget.items():
-            source = f"ours at {name} ({BUDGETS[name].epochs} epochs)"
+            source = f"ours ({epochs_label(BUDGETS[name])})"
             if decided is None:
                 rows.append({"claim": claim, "source": source, "evidence": partial[name][claim],
                              "verdict": "– (decided once every setting is recorded)"})
@@ -128,15 +128,56 @@ def beside_paper(datasets, by_budget: Dict[str, Optional[Tuple[Dict, Dict]]], al
     return pd.DataFrame(rows)
 
 
+#: the mark of an |Δ BN| of ours that the seeds do not take to the paper's (:func:`seeds_apart`)
+APART = "†"
+
+
 def deltas_beside_paper(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame]) -> pd.DataFrame:
-    """C3's pairs: |Δ BN| (points) per dataset × setting, the paper's medians beside ours."""
+    """C3's pairs: |Δ BN| (points) per dataset × setting, the paper's medians beside ours; ours
+    marked :data:`APART` where it is further from the paper's than the seeds explain."""
     ours, paper = deltas_of(central_values(summaries)), deltas_of(paper_values(datasets))
     table = paper.merge(ours, on=["dataset", "setting"], suffixes=(" paper", " ours"))
+    spread = delta_seed_spread(datasets, summaries).set_index(["dataset", "setting", "algorithm"])["z"]
     out = pd.DataFrame({"data": table["dataset"].map(dataset_name), "setting": table["setting"]})
     for algorithm in ALGORITHMS:
         for side in ("paper", "ours"):
             out[f"{algorithm} {side}"] = (100 * table[f"{algorithm} {side}"]).map(lambda v: f"{v:.2f}")
+        apart = [abs(spread.get((d, s, algorithm), 0.0)) > SEED_Z for d, s in zip(table["dataset"], table["setting"])]
+        out[f"{algorithm} ours"] = [v + (APART if a else "") for v, a in zip(out[f"{algorithm} ours"], apart)]
     return out
+
+
+def seeds_apart(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], budget) -> str:
+    """Whether the seeds alone explain where our |Δ BN| part from the paper's
+    (:func:`~bnnlib.book.claims.delta_seed_spread`): how many cells lie within :data:`SEED_Z`
+    standard errors, which do not, and whether the pairs whose order differs from the paper's do."""
+    spread = delta_seed_spread(datasets, summaries)
+    if spread.empty:
+        return ""
+    apart = spread[spread["z"].abs() > SEED_Z].sort_values("z", key=abs, ascending=False)
+    text = (f"Could the paper's |Δ BN| and ours after {epochs_label(budget)} differ by the seeds alone? Each is a "
+            f"difference of two medians over 10 seeds; each median's standard error follows from its seeds' "
+            f"quartiles (the paper's measured from its box plots), and in **{len(spread) - len(apart)} of "
+            f"{len(spread)}** cells the two |Δ BN| lie within {SEED_Z:g} standard errors of their difference.")
+    if len(apart):
+        text += (f" Further apart, marked {APART} in the table: " + "; ".join(
+            f"{r.algorithm}, {r.setting} on {dataset_name(r.dataset)} (paper {100 * r.paper:.2f}, ours "
+            f"{100 * r.ours:.2f} points, z = {r.z:+.1f})" for r in apart.itertuples())
+            + ". The seeds do not explain these; nor, so far, does anything else we have measured.")
+    z = spread.set_index(["dataset", "setting", "algorithm"])["z"]
+    flips = []
+    for r in deltas_of(paper_values(datasets)).merge(deltas_of(central_values(summaries)), on=["dataset", "setting"],
+                                                     suffixes=("_paper", "_ours")).itertuples():
+        for algorithm in ALTERNATIVES:
+            if getattr(r, "BP_paper") > getattr(r, f"{algorithm}_paper") and \
+                    getattr(r, "BP_ours") <= getattr(r, f"{algorithm}_ours"):
+                within = all(abs(z.get((r.dataset, r.setting, a), 0.0)) <= SEED_Z for a in ("BP", algorithm))
+                flips.append(f"BP against {algorithm}, {r.setting} on {dataset_name(r.dataset)} "
+                             f"({'both within the seeds' if within else 'not both within the seeds'})")
+    if flips:
+        text += (f" BP's |Δ BN| is above the alternative's in the paper but not in ours in {len(flips)} "
+                 f"comparison{'s' if len(flips) > 1 else ''}: " + "; ".join(flips) + ".")
+    return text
 
 
 def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verdicts: Dict, budget) -> str:
@@ -188,23 +229,33 @@ def what_differs(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], verd
 
 
 def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = None, alpha: float = 0.05) -> Dict:
-    """Each claim as the paper's medians show it and as our runs decide it at cpu, paper and the
-    page's budget (:func:`beside_paper`; a budget still running shows the settings it has
-    recorded, without a verdict), with the texts the page glues: ``what_differs`` (where our runs
-    part from the paper, at every budget decided) and ``pairs_budget`` (the budget C3's pairs are
+    """Each claim as the paper's medians show it and as our runs decide it at the page's budget —
+    while that is not decided, at cpu and paper too (:func:`beside_paper`; a budget still running
+    shows the settings it has recorded, without a verdict) — with the texts the page glues:
+    ``what_differs`` (where our runs part from the paper, the page's budget first, then every
+    other budget decided) and ``pairs_budget`` (the budget C3's pairs are
     shown at: :func:`~bnnlib.book.records.first_recorded`). Returns {"decided": {budget:
     (verdicts, summaries) or None}, "table", "pairs_budget": a budget's name or None, "glue"}."""
     decided = {name: decided_at(name, datasets, results_base, alpha)
-               for name in dict.fromkeys(["cpu", "paper", page_budget])}
-    so_far = {name: recorded_so_far(name, datasets, results_base) for name, d in decided.items() if d is None}
-    table = beside_paper(datasets, decided, alpha, so_far)
-    differences = " ".join(what_differs(datasets, summaries_, verdicts_, get_budget(name))
-                           for name, (verdicts_, summaries_) in ((n, d) for n, d in decided.items() if d is not None))
+               for name in dict.fromkeys([page_budget, "paper", "cpu"])}
+    # the table shows the page's budget once it is decided; until then every budget, as far as recorded
+    shown = {page_budget: decided[page_budget]} if decided[page_budget] is not None else decided
+    so_far = {name: recorded_so_far(name, datasets, results_base) for name, d in shown.items() if d is None}
+    table = beside_paper(datasets, shown, alpha, so_far)
+    differences = []
+    for name, (verdicts_, summaries_) in ((n, d) for n, d in decided.items() if d is not None):
+        sentence = what_differs(datasets, summaries_, verdicts_, get_budget(name))
+        if not sentence and name == page_budget:
+            sentence = (f"After {epochs_label(get_budget(name))} our runs support every claim the paper makes. Their "
+                        f"numbers part from the paper's cell by cell on the Results pages, and in "
+                        f"C3's evidence pair by pair, below.")
+        differences.append(sentence)
+    differences = " ".join(differences)
     pairs_budget = first_recorded(decided, page_budget)  # C3's pairs: the best budget decided
     glue = {"what_differs": differences.strip() or "At every budget recorded, our runs support each claim the paper "
                                                    "makes.",
-            "pairs_budget": f"{pairs_budget} budget ({get_budget(pairs_budget).epochs} epochs)" if pairs_budget
-            else "no budget recorded"}
+            "pairs_budget": epochs_label(get_budget(pairs_budget)) if pairs_budget
+            else "no runs recorded yet"}
     return {"decided": decided, "table": table, "pairs_budget": pairs_budget, "glue": glue}
 
 
@@ -212,3 +263,9 @@ def pairs_table(datasets, every_budget: Dict) -> Optional[pd.DataFrame]:
     """:func:`deltas_beside_paper` at the budget C3's pairs are shown at (None where none is decided)."""
     name = every_budget["pairs_budget"]
     return deltas_beside_paper(datasets, every_budget["decided"][name][1]) if name else None
+
+
+def pairs_apart(datasets, every_budget: Dict) -> str:
+    """:func:`seeds_apart` at the budget C3's pairs are shown at ("" where none is decided)."""
+    name = every_budget["pairs_budget"]
+    return seeds_apart(datasets, every_budget["decided"][name][1], get_budget(name)) if name else ""
