@@ -192,3 +192,22 @@ def test_delta_seed_spread_is_derived_by_hand_from_both_sides_quartiles(monkeypa
     assert row["ours"] == pytest.approx(0.0500) and row["paper"] == pytest.approx(0.0400)
     assert row["se"] == pytest.approx(se) and row["z"] == pytest.approx(-0.0100 / se)
     assert abs(row["z"]) > claims.SEED_Z  # 0.01 apart with errors of ~0.002: the seeds do not explain it
+
+
+def test_median_gaps_z_is_the_difference_of_medians_over_both_sides_errors(monkeypatch):
+    """Our seeds 0.900 + k/1000 (k = 0 … 9: median 0.9045, IQR 0.0045) against the paper's median
+    0.9000 with IQR 0.0030: z = 0.0045 / √((k·0.0045)² + (k·0.0030)² + 0.0001²), k = 1.2533/1.349/√10."""
+    from bnnlib.book import claims
+    from bnnlib.book.claims import median_gaps
+
+    ours = pd.DataFrame([dict(algorithm="DFA", weights="binary", activation="sign", seed=k, diverged=False,
+                              best_test_accuracy=0.900 + k / 1000) for k in range(10)])
+    paper = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm="DFA", weights="binary", activation="sign",
+                               paper_q1=0.8985, paper_median=0.9000, paper_q3=0.9015)])
+    monkeypatch.setattr(claims, "paper_final_quartiles", lambda dataset, batch_norm: paper)
+    [row] = median_gaps(ours, "mnist", False).to_dict("records")
+    k = 1.2533 / 1.349 / np.sqrt(10)
+    se = np.sqrt((k * 0.0045) ** 2 + (k * 0.0030) ** 2 + 0.0001 ** 2)
+    assert (row["setting"], row["algorithm"]) == ("binary sign", "DFA")
+    assert row["ours"] == pytest.approx(0.9045) and row["se"] == pytest.approx(se)
+    assert row["z"] == pytest.approx(0.0045 / se)

@@ -288,3 +288,24 @@ def delta_seed_spread(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame],
     out = out.dropna().reset_index()
     out["z"] = (out["paper"] - out["ours"]) / out["se"].where(out["se"] > 0)
     return out
+
+
+def median_gaps(summary: pd.DataFrame, dataset: str, batch_norm: bool, seeds: int = 10) -> pd.DataFrame:
+    """Could our median and the paper's differ by the seeds alone? Per paper rule × setting of one
+    dataset and BN setting: both medians, their difference (ours − paper), its standard error (each
+    median's from its seeds' quartiles, :data:`MEDIAN_SE_PER_IQR`, the paper's with its reading
+    uncertainty) and z = difference / error. Columns setting, algorithm, ours, paper, se, z."""
+    frame = with_setting(summary[~summary["diverged"]])
+    grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    ours = pd.DataFrame({"ours": grouped.median(), "ours_se": _median_se(grouped.quantile(0.25),
+                                                                         grouped.quantile(0.75), grouped.size())})
+    paper = with_setting(paper_final_quartiles(dataset, batch_norm))
+    paper = pd.DataFrame({"setting": paper["setting"], "algorithm": paper["algorithm"].astype(str),
+                          "paper": paper["paper_median"],
+                          "paper_se": np.hypot(_median_se(paper["paper_q1"], paper["paper_q3"], seeds),
+                                               MEASUREMENT_UNCERTAINTY[dataset])})
+    ours = ours.reset_index().astype({"algorithm": str, "setting": str})
+    cells = ours.merge(paper.astype({"setting": str}), on=["setting", "algorithm"])
+    se = np.hypot(cells["ours_se"], cells["paper_se"])
+    return pd.DataFrame({"setting": cells["setting"], "algorithm": cells["algorithm"], "ours": cells["ours"],
+                         "paper": cells["paper"], "se": se, "z": (cells["ours"] - cells["paper"]) / se.where(se > 0)})

@@ -1,0 +1,102 @@
+"""Where a results page's medians part from the paper's, and what we measured of why: for each
+configuration whose inter-quartile range does not overlap the paper's, whether the seeds of both
+sides explain the gap (:func:`~bnnlib.book.claims.median_gaps`), whether our grid search chose
+the paper's (init, lr), and how much our runs still gained in their last ten epochs."""
+
+from __future__ import annotations
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from ..protocol import epoch_records, final_configs
+from .claims import SEED_Z, median_gaps
+from .pages import Page
+from .paper import paper_selection
+from .records import epochs_label
+from .render import html_table
+from .results import AGREEMENT, Finals, paper_comparison
+
+#: the epochs over which "still rising" is measured: the gain of the best accuracy so far
+LATE_EPOCHS = 10
+
+
+def late_gain(page: Page, selection: pd.DataFrame) -> pd.DataFrame:
+    """Per rule × setting, the median over seeds of how much the best test accuracy so far rose in
+    the last :data:`LATE_EPOCHS` epochs (0: each seed's best came earlier). Columns algorithm,
+    weights, activation, gain."""
+    configs = final_configs(selection, page.dataset, page.batch_norm, page.budget, page.device)
+    epochs = epoch_records(page.store, configs, page.budget)
+    if epochs.empty:
+        return pd.DataFrame(columns=["algorithm", "weights", "activation", "gain"])
+    last = int(epochs["epoch"].max())
+    keys = ["run_id", "algorithm", "weights", "activation"]
+    best_then = epochs[epochs["epoch"] <= last - LATE_EPOCHS].groupby(keys)["test_accuracy"].max()
+    best_now = epochs.groupby(keys)["test_accuracy"].max()
+    gain = (best_now - best_then).rename("gain").reset_index()
+    return gain.groupby(["algorithm", "weights", "activation"])["gain"].median().reset_index()
+
+
+def differences_table(page: Page, finals: Finals) -> pd.DataFrame:
+    """One row per configuration whose IQR does not overlap the paper's: Δ (points), z (the gap in
+    standard errors of the two medians), the (init, lr) our grid search chose beside the paper's,
+    and the gain in the last epochs."""
+    selection, summary = finals
+    comparison = paper_comparison(summary, page.dataset, page.batch_norm)
+    apart = comparison[comparison[AGREEMENT] == "no"][["setting", "algorithm", "Δ (points)"]]
+    if apart.empty:
+        return apart
+    gaps = median_gaps(summary, page.dataset, page.batch_norm)[["setting", "algorithm", "z"]]
+    chosen = selection.merge(paper_selection(page.batch_norm), on=["algorithm", "weights", "activation"],
+                             suffixes=("", "_paper"))
+    chosen = chosen.merge(late_gain(page, selection), on=["algorithm", "weights", "activation"], how="left")
+    chosen["setting"] = chosen["weights"] + " " + chosen["activation"]
+    table = apart.merge(gaps, on=["setting", "algorithm"], how="left").merge(chosen, on=["setting", "algorithm"],
+                                                                             how="left")
+    same = (table["init"] == table["init_paper"]) & (table["lr"] == table["lr_paper"])
+    return pd.DataFrame({
+        "setting": table["setting"], "algorithm": table["algorithm"], "Δ (points)": table["Δ (points)"],
+        "z": table["z"].map(lambda z: f"{z:+.1f}"),
+        "seeds explain it": ["yes" if abs(z) <= SEED_Z else "no" for z in table["z"]],
+        "(init, lr): ours / the paper's": [f"{i:g}, {lr:g}" + (" (same)" if s else f" / {ip:g}, {lp:g}")
+                                           for i, lr, ip, lp, s in zip(table["init"], table["lr"], table["init_paper"],
+                                                                       table["lr_paper"], same)],
+        f"gain, last {LATE_EPOCHS} epochs (points)": table["gain"].map(lambda g: f"{100 * g:.2f}" if g == g else "–"),
+    }).assign(_same=same.to_numpy())
+
+
+def show(page: Page, finals: Finals) -> None:
+    """The section: a sentence counting what explains the gaps, then the table."""
+    if finals is None:
+        return
+    table = differences_table(page, finals)
+    if table.empty:
+        display(Markdown(f"After {epochs_label(page.budget)}, every configuration's inter-quartile range overlaps "
+                         f"the paper's."))
+        return
+    seeds = table["seeds explain it"] == "yes"
+    other_choice = ~seeds & ~table["_same"]
+    left = int((~seeds & table["_same"]).sum())
+    text = (f"After {epochs_label(page.budget)}, **{len(table)}** configuration{'s' if len(table) > 1 else ''}' "
+            f"inter-quartile range{'s do' if len(table) > 1 else ' does'} not overlap the paper's. In "
+            f"**{int(seeds.sum())}** of them the two medians lie within {SEED_Z:g} standard errors of their "
+            f"difference (z; each median's error from its seeds' quartiles, the paper's from its box plot): "
+            f"another draw of the seeds on either side could close the gap. In **{int(other_choice.sum())}** more, "
+            f"our grid search chose another (init, lr) than the paper's — the same protocol, run on our seeds "
+            f"and code, picked another ([Grid search](03_grid_search.html)), so the final runs train another "
+            f"configuration. **{left}** {'is' if left == 1 else 'are'} explained by neither")
+    if page.batch_norm:
+        deltas = paper_comparison(finals[1], page.dataset, page.batch_norm)["Δ (points)"]
+        deltas = deltas[deltas != "–"].astype(float)
+        text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
+                 f"paper's, and the original code's evaluation pass, which moved BN's running statistics before "
+                 f"each test evaluation, is a candidate the long run's evaluation check measures "
+                 f"([Reproducing](08_reproducing.html) shows how far it is).")
+    else:
+        text += "."
+    gains = pd.to_numeric(table[f"gain, last {LATE_EPOCHS} epochs (points)"], errors="coerce")
+    if gains.notna().any():
+        closer = int((gains >= table["Δ (points)"].astype(float).abs()).sum())
+        text += (f" Still rising? In their last {LATE_EPOCHS} epochs our runs' best accuracy rose by a median of at "
+                 f"most {gains.max():.2f} points in these configurations; in {closer} of them by as much as the gap.")
+    display(Markdown(text))
+    display(html_table(table.drop(columns="_same")))
