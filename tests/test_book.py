@@ -339,19 +339,46 @@ def test_final_runs_figure_marks_collapsed_runs_apart():
                                                                ("DFA", "continuous", "tanh", False),
                                                                ("DFA", "continuous", "tanh", pd.NA)])])
     finals["collapsed"] = finals["collapsed"].astype("boolean")
-    axes = results.best_test_boxplot(finals, "finals").axes[0]
-    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    figure = results.best_test_boxplot(finals, "finals")
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert labels[-1] == "collapsed (1)" and len(labels) == len(SETTINGS) + 1
-    crosses = [c for c in axes.collections if len(c.get_offsets()) and
+    # 11.35 lies far below 90: the axis is broken, the cross drawn in the lower panel
+    assert len(figure.axes) == 2 and figure.axes[1].get_ylim()[0] < 11.35 < figure.axes[1].get_ylim()[1]
+    collections = [c for ax in figure.axes for c in ax.collections]
+    crosses = [c for c in figure.axes[1].collections if len(c.get_offsets()) and
                matplotlib.colors.same_color(c.get_facecolor()[0][:3], COLLAPSED_COLOUR)]
     assert [len(c.get_offsets()) for c in crosses] == [1]  # the collapsed seed, and only it, is a cross
     assert crosses[0].get_offsets()[0][1] == pytest.approx(11.35)
-    sign_dots = [c for c in axes.collections if len(c.get_offsets()) and c not in crosses
+    sign_dots = [c for c in collections if len(c.get_offsets()) and c not in crosses
                  and c.get_offsets()[0][0] == pytest.approx(crosses[0].get_offsets()[0][0], abs=0.05)]
     assert sign_dots, "the cross sits where its setting's dots are dodged to"
     finals["collapsed"] = False
     labels = [t.get_text() for t in results.best_test_boxplot(finals, "finals").axes[0].get_legend().get_texts()]
     assert "collapsed" not in " ".join(labels)
+
+
+def test_final_runs_figure_marks_the_papers_median_beside_each_cell_and_breaks_only_a_wide_gap():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    from bnnlib.book import results
+    from bnnlib.book.results_figure import axis_spans
+    assert axis_spans([90.0, 94.0, 97.0, 98.0]) == [(90.0, 98.0)]  # largest gap 4 points, half of 8, under 5
+    assert axis_spans([59.5, 61.0, 90.0, 98.0]) == [(90.0, 98.0), (59.5, 61.0)]
+    assert axis_spans([96.0, 97.0, 99.0]) == [(96.0, 99.0)]  # a gap over half the range but under 5 points
+    finals = pd.DataFrame([dict(run_id=f"{a}{s}", algorithm=a, weights="binary", activation="sign", seed=s,
+                                best_test_accuracy=0.9 + s / 1000, diverged=False, collapsed=False)
+                           for a in ("BP", "DFA") for s in range(3)])
+    paper = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, weights="binary", activation="sign",
+                               paper_q1=m - 0.001, paper_median=m, paper_q3=m + 0.001)
+                          for a, m in (("BP", 0.8950), ("DFA", 0.9050), ("DRTP", 0.9000))])
+    figure = results.best_test_boxplot(finals, "finals", paper)
+    [marks] = [line for line in figure.axes[0].get_lines() if line.get_marker() == "_"]
+    # binary sign is the fourth setting: dodged to +0.3 from each rule's tick; the paper's three rules
+    # always have their slot, so DRTP's median shows although DRTP has no runs here
+    assert list(marks.get_xdata()) == pytest.approx([0.3, 1.3, 2.3])
+    assert list(marks.get_ydata()) == pytest.approx([89.5, 90.5, 90.0])
+    assert "the paper's median" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
 
 
 def test_accuracy_table_and_paper_comparison_print_the_same_median():

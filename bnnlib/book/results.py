@@ -11,12 +11,13 @@ from IPython.display import Markdown, display
 from ..data import DatasetError
 from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
 from ..store import ResultsStore
-from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, setting_palette, with_setting
+from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, with_setting
 from .pages import Page
 from .paper import paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
                       epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
-from .render import _dots_with_collapsed_apart, html_table, percent, save_figure
+from .render import html_table, percent, save_figure
+from .results_figure import best_test_boxplot
 from .stats import anova_sentence, one_way_anova
 
 #: a results page's final runs: (selection, summary), or None where its dataset could not be had
@@ -72,7 +73,8 @@ def show_figure(page: Page, finals: Finals) -> None:
     """The figure of every seed's best test accuracy."""
     if finals is None:
         return
-    figure = best_test_boxplot(finals[1], f"{page.name}, {page.bn_text} BN: best test accuracy of each seed")
+    figure = best_test_boxplot(finals[1], f"{page.name}, {page.bn_text} BN: best test accuracy of each seed",
+                               paper_final_quartiles(page.dataset, page.batch_norm))
     save_figure(figure, f"results_{page.dataset}_{bn_slug(page.batch_norm)}")
 
 
@@ -247,27 +249,6 @@ def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
                  f"{'s' if len(extensions) > 1 else ''}, not the paper's: each learning rule of bnnlib/rules/ runs "
                  f"through the same grid search and final runs, and none enters the paper's claims.")
     return what
-
-
-def best_test_boxplot(summary: pd.DataFrame, title: str):
-    """Per rule (x) and setting (colour): every seed's best test accuracy as a dot over a box of
-    its median and quartiles (whiskers 1.5 IQR; no separate outlier marks: the dots show them).
-    Without BN the boxes of a rule are a few tenths of a point tall — the dots keep them visible.
-    A collapsed run stays in its box but is drawn as a red cross."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    frame = with_setting(summary[~summary["diverged"]])
-    frame["best test accuracy (%)"] = 100 * frame["best_test_accuracy"]
-    palette = setting_palette()
-    fig, ax = plt.subplots(figsize=(10, 4.8))
-    sns.boxplot(data=frame, x="algorithm", y="best test accuracy (%)", hue="setting", hue_order=SETTINGS,
-                palette=palette, ax=ax, showfliers=False, boxprops={"alpha": 0.35}, linewidth=1, legend=False)
-    _dots_with_collapsed_apart(ax, frame, "setting", SETTINGS, palette, "weights, activation",
-                               y="best test accuracy (%)", jitter=0.12, size=4, linewidth=0.5, edgecolor="white")
-    ax.set_title(title)
-    ax.set_xlabel("")
-    fig.tight_layout()
-    return fig
 
 
 def results_overview(budget: Budget, store: ResultsStore,
