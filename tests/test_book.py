@@ -178,6 +178,14 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             "if (!td) return null; const range = document.createRange(); range.selectNodeContents(td);"
             "return range.getClientRects().length;")
         assert cell == 1, f"a mean ± std cell on the MNIST results page is laid out on {cell} lines"
+        # on a phone no page is wider than the screen: only a table may scroll, inside its own box
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 390, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+        for page in toc_pages():
+            open_page(html / f"{page}.html")
+            wide = driver.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert wide[0] <= wide[1], f"{page}: {wide[0]} px wide on a 390 px screen (it scrolls sideways)"
     finally:
         driver.quit()
 

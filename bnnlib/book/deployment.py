@@ -238,3 +238,26 @@ def benchmark_glue(speed: dict) -> dict:
         if anchors else "TFLite and Larq Compute Engine were not installed where the benchmark ran (an optional "
                         "extra: benchmarks/README.md).")
     return glue
+
+
+def finding(packed: pd.DataFrame, speed: dict) -> str:
+    """The page's opening, from its own table (:func:`deployment_table`) and benchmark
+    (:func:`benchmark_glue`): how small the exported models are, whether every one predicts as its
+    float model, and how fast the default engine classifies an image."""
+    if packed.empty:
+        return "No fully binary final model has been exported yet: this page shows their size and speed once one is."
+    table = deployment_table(packed)
+    glue = benchmark_glue(speed)
+    files = sorted(set(table["file (KB)"]), key=float)
+    ratios = sorted(set(table["smaller"]), key=lambda r: float(r.rstrip("×")))
+    span = (lambda values, unit="": values[0] + unit if len(values) == 1 else f"{values[0]}{unit} to {values[-1]}{unit}")
+    lowest = min(table["agreement, lowest (%)"], key=float)
+    agreement = ("every one predicts exactly what its float model predicts, on every test image it was checked on"
+                 if float(lowest) == 100 else f"each agrees with its float model on at least {lowest} % of the test "
+                                              f"images it was checked on")
+    return (f"**What we found.** Each of the {len(packed)} fully binary final models packs into a file of "
+            f"{span(files, ' KB')}, {span(ratios)} smaller than its float32 weights, and {agreement}. "
+            f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
+            f"{glue['deploy_speed_1']} than the float32 model computing every layer, and {glue['deploy_bits_rate']} "
+            f"images per second at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads "
+            f"({glue['deploy_processor']}).")

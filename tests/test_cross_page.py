@@ -1,0 +1,96 @@
+"""A number that two pages quote is the same number on both, in the committed executed pages (the
+outputs nbval checks): the results index against each results page, the Conclusions' tests against
+the results pages' tables, the Introduction against the Conclusions and the results index, the
+Deployment chapter's headline against its own table's source. A page re-executed on other records
+while another was not fails here."""
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
+RESULT_PAGES = {("MNIST", False): "04_results_mnist_nobn", ("MNIST", True): "04_results_mnist_bn",
+                ("Fashion-MNIST", False): "04_results_fashion_mnist_nobn",
+                ("Fashion-MNIST", True): "04_results_fashion_mnist_bn"}
+
+
+def clean(text: str) -> str:
+    """Rendering aside: no-break spaces and word joiners (render._unbreakable) read as plain text."""
+    return " ".join(text.replace("\u2060", "").replace("\xa0", " ").split())
+
+
+@lru_cache(maxsize=None)
+def outputs(page: str) -> tuple:
+    """(Markdown and plain-text outputs, tables as lists of row dicts, glued values) of a page."""
+    texts, tables, glued = [], [], {}
+    for cell in json.loads((CHAPTERS / f"{page}.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                glued[name] = clean(data["application/papermill.record/text/plain"].strip("'\""))
+            if "text/html" in data and "<table" in "".join(data["text/html"]):
+                rows = [[clean(td.get_text()) for td in tr.find_all(["td", "th"])]
+                        for tr in BeautifulSoup("".join(data["text/html"]), "html.parser").find_all("tr")]
+                tables.append([dict(zip(rows[0], row)) for row in rows[1:]])
+            elif "text/markdown" in data:
+                texts.append(clean("".join(data["text/markdown"])))
+    return texts, tables, glued
+
+
+def table_with(page: str, *columns: str) -> list:
+    found = [t for t in outputs(page)[1] if t and all(c in t[0] for c in columns)]
+    assert found, f"{page}: no table with columns {columns}"
+    return found[0]
+
+
+def test_the_results_index_quotes_each_results_page_row_for_row():
+    index = table_with("04_results", "data", "our median (%)")
+    assert len(index) == 48
+    for row in index:
+        data = re.match(r"(.+), (no BN|BN) \(", row["data"])
+        page = RESULT_PAGES[data.group(1), data.group(2) == "BN"]
+        [mine] = [r for r in table_with(page, "our median (%)", "paper IQR (%)")
+                  if (r["setting"], r["algorithm"]) == (row["setting"], row["algorithm"])]
+        for column in ("IQRs overlap", "Δ (points)", "our median (%)", "paper median (%)"):
+            assert row[column] == mine[column], (page, row["setting"], row["algorithm"], column)
+
+
+def test_the_conclusions_tests_use_the_results_pages_means():
+    tests = [row for row in table_with("07_conclusions", "test", "mean (%)") if row["test"].endswith("> chance")]
+    assert len(tests) == 24
+    for row in tests:
+        dataset, bn = row["data"].split(", ")
+        page = RESULT_PAGES[dataset, bn == "BN"]
+        algorithm = row["test"].split()[0]
+        [mine] = [r for r in table_with(page, "mean ± std (%)") if (r["setting"], r["algorithm"]) ==
+                  (row["setting"], algorithm)]
+        assert mine["mean ± std (%)"].split(" ± ")[0] == row["mean (%)"], (page, row["setting"], algorithm)
+
+
+def test_the_introduction_quotes_the_conclusions_and_the_results_index():
+    intro = " ".join(outputs("01_introduction")[0])
+    glued = outputs("07_conclusions")[2]
+    for claim in ("c1", "c2", "c3"):
+        assert f"**{claim.upper()}**" in intro and f"**{glued[f'{claim}_verdict']}**" in intro
+    for key in ("c1_weakest", "c2_binary_sign", "c3_bp", "c3_dfa", "c3_drtp"):
+        assert glued[key] in intro, key
+    [agreement] = [t for t in outputs("04_results")[0] if "inter-quartile range overlaps ours" in t]
+    assert agreement in intro
+
+
+def test_the_deployment_finding_quotes_its_table_and_its_speed_paragraph():
+    """The deployment chapter's opening sizes and ratios are its table's, its speed the glued one."""
+    texts, tables, glued = outputs("06b_deployment")
+    [finding] = [t for t in texts if t.startswith("**What we found.**")]
+    table = table_with("06b_deployment", "file (KB)", "smaller")
+    sizes = re.findall(r"(\d+\.\d) KB", finding)
+    ratios = [r for pair in re.findall(r"(\d+\.\d)×(?: to (\d+\.\d)×)? smaller", finding) for r in pair if r]
+    assert sizes and set(sizes) <= {row["file (KB)"] for row in table}
+    assert ratios and {f"{r}×" for r in ratios} <= {row["smaller"] for row in table}
+    assert f"in {glued['deploy_bits_us']} µs at batch 1, {glued['deploy_speed_1']}" in finding
+    assert f"{glued['deploy_bits_rate']} images per second" in finding
