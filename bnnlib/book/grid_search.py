@@ -116,42 +116,82 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) -> str:
-    """Where our grid-search choice is not the paper's, how our own run at the paper's (init, lr)
-    trained: its best training accuracy, the gap to our choice, and its rank among our runs of
-    that configuration — a near tie and a real difference read apart."""
-
+def choices_apart(grid: pd.DataFrame, dataset: str, batch_norm: bool) -> Optional[List[dict]]:
+    """Where our grid-search choice is not the paper's: per configuration, our choice and the
+    paper's, and how our own run at the paper's (init, lr) trained — ``theirs`` (its best training
+    accuracy; None where we have no such run) and ``diverged``, its ``rank`` among our runs of the
+    configuration and ``usable`` how many did not diverge. None where the paper published no grid."""
     selection = with_setting(select_hyperparameters(grid))
     paper = paper_grid(dataset, batch_norm)
     keys = ["algorithm", "weights", "activation"]
     table = selection.merge(paper[keys + ["init", "lr"]], on=keys, how="inner", suffixes=("", "_paper"))
-    if len(table) == 0:  # the paper published no grid for this setting
-        return ""
+    if len(table) == 0:
+        return None
     differing = in_table_order(table[(table["init"] != table["init_paper"]) | (table["lr"] != table["lr_paper"])])
-    if differing.empty:
-        return "Every one of our selections is the paper's."
     ranked = grid.assign(rank=grid[~grid["diverged"]].groupby(keys)["best_train_accuracy"]
                          .rank(ascending=False, method="min"))
-    parts = []
+    out = []
     for _, row in differing.iterrows():
         same_config = ranked[(ranked[keys] == row[keys]).all(axis=1)]
         theirs = same_config[(same_config["init"] == row["init_paper"]) & (same_config["lr"] == row["lr_paper"])]
-        where = f"{row['algorithm']}, {row['setting']}"
-        paper_choice = f"({row['init_paper']:g}, {row['lr_paper']:.0e})"
-        ours = f"{100 * row['best_train_accuracy']:.2f} % at ours ({row['init']:g}, {row['lr']:.0e})"
-        if theirs.empty:
-            parts.append(f"{where}: no run of ours at the paper's {paper_choice}")
-        elif bool(theirs["diverged"].iloc[0]):
-            parts.append(f"{where}: our run at the paper's {paper_choice} diverged")
+        out.append(dict(where=f"{row['algorithm']}, {row['setting']}", ours=row["best_train_accuracy"],
+                        choice=(row["init"], row["lr"]), paper_choice=(row["init_paper"], row["lr_paper"]),
+                        theirs=None if theirs.empty else theirs["best_train_accuracy"].iloc[0],
+                        diverged=(not theirs.empty) and bool(theirs["diverged"].iloc[0]),
+                        rank=None if theirs.empty else theirs["rank"].iloc[0],
+                        usable=int((~same_config["diverged"]).sum())))
+    return out
+
+
+def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) -> str:
+    """Where our grid-search choice is not the paper's, how our own run at the paper's (init, lr)
+    trained: its best training accuracy, the gap to our choice, and its rank among our runs of
+    that configuration — a near tie and a real difference read apart."""
+    apart = choices_apart(grid, dataset, batch_norm)
+    if apart is None:  # the paper published no grid for this setting
+        return ""
+    if not apart:
+        return "Every one of our selections is the paper's."
+    parts = []
+    for row in apart:
+        paper_choice = f"({row['paper_choice'][0]:g}, {row['paper_choice'][1]:.0e})"
+        ours = f"{100 * row['ours']:.2f} % at ours ({row['choice'][0]:g}, {row['choice'][1]:.0e})"
+        if row["theirs"] is None:
+            parts.append(f"{row['where']}: no run of ours at the paper's {paper_choice}")
+        elif row["diverged"]:
+            parts.append(f"{row['where']}: our run at the paper's {paper_choice} diverged")
         else:
-            run = theirs.iloc[0]
-            gap = points_apart(row["best_train_accuracy"], run["best_train_accuracy"])  # of the two shown
-            usable = int((~same_config["diverged"]).sum())
-            parts.append(f"{where}: {100 * run['best_train_accuracy']:.2f} % at the paper's {paper_choice} against "
-                         f"{ours}, {gap:.2f} points less ({_ordinal(int(run['rank']))} of our {usable} runs)")
+            gap = points_apart(row["ours"], row["theirs"])  # of the two shown
+            parts.append(f"{row['where']}: {100 * row['theirs']:.2f} % at the paper's {paper_choice} against "
+                         f"{ours}, {gap:.2f} points less ({_ordinal(int(row['rank']))} of our {row['usable']} runs)")
     sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
                 "criterion of the selection: " + "; ".join(parts) + ".")
     return prose(sentence)
+
+
+def finding(grids: Dict[bool, tuple], dataset: str) -> str:
+    """The page's opening: per BN setting, how many of our selections are the paper's, and how far
+    behind ours our own runs at the paper's other choices trained (:func:`choices_apart`)."""
+    counts, gaps, where = [], [], []
+    for batch_norm, (budget, _, summary) in grids.items():
+        apart = choices_apart(summary, dataset, batch_norm)
+        if apart is None:
+            continue
+        total = len(select_hyperparameters(summary))
+        counts.append(f"**{total - len(apart)} of {total}** {bn_with(batch_norm)} BN")
+        gaps += [points_apart(r["ours"], r["theirs"]) for r in apart if r["theirs"] is not None and not r["diverged"]]
+        where += [r["where"] for r in apart]
+    if not counts:
+        return ""
+    budgets = {epochs_bold(budget) for budget, _, _ in grids.values()}
+    text = (f"**What we found.** After {' and '.join(sorted(budgets))}, our grid search on {DATASET_NAMES[dataset]} "
+            f"chooses the paper's (init, lr) for {' and '.join(counts)}.")
+    if gaps:
+        text += (f" Where it chooses otherwise ({'; '.join(dict.fromkeys(where))}), our own run at the paper's choice "
+                 f"trained {min(gaps):.2f} to {max(gaps):.2f} points less than ours in best training accuracy, the "
+                 f"selection's criterion — near ties; the final runs of these configurations train our choice, not the "
+                 f"paper's (the results pages show what that changes).")
+    return text
 
 
 def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
