@@ -57,10 +57,12 @@ BUDGETS: Dict[str, Budget] = {
                     "seconds: the first 512 training and 256 test images, 2 epochs, 2 seeds — checks "
                     "that the pipeline runs (CI); its numbers mean nothing"),
     "cpu": Budget("cpu", 5, None, None, FINAL_SEEDS,
-                  "full data, the full 72-run grid and 10 seeds, 5 epochs instead of 100, so that the whole "
-                  "book fits a few hours on a 2-core CPU; the Reproducing chapter shows the time it took"),
+                  "full data, the full 72-run grid (seed 1) and 10 seeds of final runs, 5 epochs instead of 100, so "
+                  "that the whole book fits a few hours on a 2-core CPU; the Reproducing chapter shows the time it "
+                  "took"),
     "paper": Budget("paper", 100, None, None, FINAL_SEEDS,
-                    "exactly the paper: full data, full grid, 10 seeds, 100 epochs; days on a CPU, hours on a GPU"),
+                    "exactly the paper: full data, the full grid (seed 1), 10 seeds of final runs, 100 epochs; days "
+                    "on a CPU, hours on a GPU"),
 }
 
 # The paper ran its grid search on MNIST (and CIFAR-10); Fashion-MNIST reused MNIST's choice.
