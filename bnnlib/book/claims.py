@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 import numpy as np
 import pandas as pd
 
-from .labels import ALGORITHMS, ALTERNATIVES, SETTINGS, bn_with, dataset_name, with_setting
+from .labels import ALGORITHMS, ALTERNATIVES, DATASET_RANK, SETTINGS, bn_with, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians, paper_final_quartiles
 from .stats import holm
 
@@ -182,7 +182,8 @@ def deltas_of(values: pd.DataFrame) -> pd.DataFrame:
         .reindex(columns=list(ALGORITHMS)).dropna(how="all").reset_index()
     deltas.columns.name = None
     order = {s: i for i, s in enumerate(PAIR_SETTINGS)}
-    return deltas.sort_values(["dataset", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c) \
+    rank = {"setting": order, "dataset": DATASET_RANK}  # MNIST first, as every page lists the datasets
+    return deltas.sort_values(["dataset", "setting"], key=lambda c: c.map(rank[c.name])) \
         .reset_index(drop=True)
 
 
