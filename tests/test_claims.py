@@ -211,3 +211,25 @@ def test_median_gaps_z_is_the_difference_of_medians_over_both_sides_errors(monke
     assert (row["setting"], row["algorithm"]) == ("binary sign", "DFA")
     assert row["ours"] == pytest.approx(0.9045) and row["se"] == pytest.approx(se)
     assert row["z"] == pytest.approx(0.0045 / se)
+
+
+def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_mean(monkeypatch, tmp_path):
+    """SHALLOW's finals (mean 0.60; 0.92 in binary sign in the second case) against DFA 0.95 and
+    DRTP 0.90: the alternatives clear it by 30.0 points in all 3 binary cells, then fail in 1."""
+    from bnnlib.book import conclusions
+    from bnnlib.protocol import get_budget
+
+    def frame(algorithm, accuracy):
+        return pd.DataFrame([dict(algorithm=algorithm, weights=w, activation=a, seed=s, diverged=False,
+                                  best_test_accuracy=accuracy(w, a)) for w, a in SETTINGS for s in range(3)])
+    ours = {("mnist", False): pd.concat([frame("DFA", lambda w, a: 0.95), frame("DRTP", lambda w, a: 0.90),
+                                         frame("BP", lambda w, a: 0.50)])}
+    shallow = {"value": lambda w, a: 0.60}
+    monkeypatch.setattr(conclusions, "recorded_finals",
+                        lambda dataset, batch_norm, budget, store, algorithms: frame("SHALLOW", shallow["value"]))
+    text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
+    assert "reach up to 60.0 % after 100 epochs" in text and "Measured in 3 binary cells" in text
+    assert "in every one, by at least 30.0 points" in text
+    shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
+    text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
+    assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
