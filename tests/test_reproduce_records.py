@@ -93,11 +93,21 @@ def test_a_sample_of_committed_records_is_recomputed_exactly(mnist_root, budget,
                 assert row[name] == stored[name], (config, row["epoch"], name, row[name], stored[name])
 
 
-def test_the_paper_budget_comes_from_one_version_of_the_arithmetic():
-    """The long run's records must all come from the arithmetic main computes with now: a change
-    of numerics after it started would mix two arithmetics in one budget's tables."""
-    runs = pd.read_csv(RESULTS / "paper" / "runs.csv", dtype=TEXT_COLUMNS)
-    assert not runs.empty and set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
+#: committed folders whose records are being recomputed by today's arithmetic (issue #45: results/cpu's
+#: BP, DFA and DRTP runs predate version 3); strict, so the entry goes once the new records land
+BEING_RECOMPUTED = {"cpu"}
+
+
+@pytest.mark.parametrize("folder", sorted(str(path.parent.relative_to(RESULTS))
+                                          for path in RESULTS.rglob("runs.csv")))
+def test_every_committed_folder_comes_from_todays_arithmetic(folder, request):
+    """Every committed record must come from the arithmetic main computes with now: a change of
+    numerics after a budget's runs started would mix two arithmetics in one budget's tables, and a
+    reader re-running it would not get the committed pages."""
+    if folder in BEING_RECOMPUTED:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="recomputation under way"))
+    runs = pd.read_csv(RESULTS / folder / "runs.csv", dtype=TEXT_COLUMNS)
+    assert not runs.empty and "arithmetic" in runs and set(runs["arithmetic"]) == {ARITHMETIC_VERSION}
     assert runs["data_digest"].groupby(runs["dataset"]).nunique().eq(1).all()  # one copy of each dataset
 
 
