@@ -228,6 +228,9 @@ def benchmark_glue(speed: dict) -> dict:
         f"cc -O3 -march=native and timed by its own driver) takes {1e6 * c_row['latency_s']:.1f} µs per image."
         if c_row else "The standalone C engine was not timed (no C compiler where the benchmark ran).")
     anchors = [(label, rows[name]) for name, label in ANCHORS.items() if name in rows]
+    if anchors:  # the fastest engine of another project at batch 1 (by its row's full name): a reader's baseline
+        name = min((name for name in ANCHORS if name in rows), key=lambda name: rows[name]["latency_s"])
+        glue["deploy_anchor_1"] = f"{times_faster(rows[name]['latency_s'] / bits['latency_s'])} than {name}"
     glue["deploy_anchor_sentence"] = (
         "In the same run, " + "; ".join(f"{label}: {1e6 * row['latency_s']:.1f} µs per image at batch 1 and "
                                         f"{speed['batch'] / row['batch_s']:,.0f} images per second at batch "
@@ -258,6 +261,8 @@ def finding(packed: pd.DataFrame, speed: dict) -> str:
     return (f"**What we found.** Each of the {len(packed)} fully binary final models packs into a file of "
             f"{span(files, ' KB')}, {span(ratios)} smaller than its float32 weights, and {agreement}. "
             f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
-            f"{glue['deploy_speed_1']} than the float32 model computing every layer, and {glue['deploy_bits_rate']} "
+            f"{glue['deploy_speed_1']} than the float32 model computing every layer"
+            + (f" and {glue['deploy_anchor_1']}, the fastest other engine we ran" if "deploy_anchor_1" in glue else "")
+            + f", and {glue['deploy_bits_rate']} "
             f"images per second at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads "
             f"({glue['deploy_processor']}).")

@@ -76,21 +76,22 @@ def show(page: Page, finals: Finals) -> None:
     seeds = table["seeds explain it"] == "yes"
     other_choice = ~seeds & ~table["_same"]
     left = int((~seeds & table["_same"]).sum())
-    text = (f"After {epochs_label(page.budget)}, **{len(table)}** configuration{'s' if len(table) > 1 else ''}' "
-            f"inter-quartile range{'s do' if len(table) > 1 else ' does'} not overlap the paper's. In "
+    n = len(table)
+    text = (f"After {epochs_label(page.budget)}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** "
+            f"configuration{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. Seeds: in "
             f"**{int(seeds.sum())}** of them the two medians lie within {SEED_Z:g} standard errors of their "
-            f"difference (z; each median's error from its seeds' quartiles, the paper's from its box plot): "
-            f"another draw of the seeds on either side could close the gap. In **{int(other_choice.sum())}** more, "
-            f"our grid search chose another (init, lr) than the paper's — the same protocol, run on our seeds "
-            f"and code, picked another ([Grid search](03_grid_search.html)), so the final runs train another "
-            f"configuration. **{left}** {'is' if left == 1 else 'are'} explained by neither")
+            f"difference (z; each median's error from its seeds' quartiles, the paper's from its box plot), so "
+            f"another draw of the seeds on either side could close the gap. Hyperparameters: in "
+            f"**{int(other_choice.sum())}** more, our grid search chose another (init, lr) than the paper's "
+            f"([Grid search](03_grid_search.html)), so the final runs train another configuration. Neither "
+            f"explains **{left}**")
     if page.batch_norm:
         deltas = paper_comparison(finals[1], page.dataset, page.batch_norm)["Δ (points)"]
         deltas = deltas[deltas != "–"].astype(float)
         text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
-                 f"paper's, and the original code's evaluation pass, which moved BN's running statistics before "
-                 f"each test evaluation, is a candidate the long run's evaluation check measures "
-                 f"([Reproducing](08_reproducing.html) shows how far it is).")
+                 f"paper's. A possible cause is the original code's evaluation pass, which moved BN's running "
+                 f"statistics before each test evaluation; the long run's evaluation check will measure it "
+                 f"([Reproducing](08_reproducing.html) shows its progress).")
     else:
         text += "."
     gains = pd.to_numeric(table[f"gain, last {LATE_EPOCHS} epochs (points)"], errors="coerce")

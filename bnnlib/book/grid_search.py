@@ -163,7 +163,7 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
         else:
             gap = points_apart(row["ours"], row["theirs"])  # of the two shown
             parts.append(f"{row['where']}: {100 * row['theirs']:.2f} % at the paper's {paper_choice} against "
-                         f"{ours}, {gap:.2f} points less ({_ordinal(int(row['rank']))} of our {row['usable']} runs)")
+                         f"{ours}, {gap:.2f} points less ({_ordinal(int(row['rank']))} best of our {row['usable']} runs of it)")
     sentence = ("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy, the "
                 "criterion of the selection: " + "; ".join(parts) + ".")
     return prose(sentence)

@@ -20,8 +20,9 @@ from .results import AGREEMENT_TEXT, overview_agreement, results_overview_by_set
 CLAIM_DETAIL = {
     "C1": lambda glue: f"the weakest case is {glue['c1_weakest']}, against chance's 10 %",
     "C2": lambda glue: f"with binary weights, sign activations and no BN, where BP struggles most: {glue['c2_binary_sign']}",
-    "C3": lambda glue: (f"median change of accuracy when BN is removed, |Δ BN|: BP {glue['c3_bp']}, DFA {glue['c3_dfa']}, "
-                        f"DRTP {glue['c3_drtp']} points"),
+    "C3": lambda glue: (f"the change of mean accuracy when BN is removed, |Δ BN|, has a median over the "
+                        f"dataset × setting pairs of BP {glue['c3_bp']}, DFA {glue['c3_dfa']} and DRTP "
+                        f"{glue['c3_drtp']} points"),
 }
 
 
@@ -40,7 +41,7 @@ def finding(budget: Budget, requested: str, results_base: Optional[str], dataset
     for claim, text in CLAIMS.items():
         significant = tests.loc[tests["claim"] == claim, "significant"]
         lines.append(f"* **{claim}** — {text}: **{glue[VERDICT_KEYS[claim]]}**; {int(significant.sum())} of "
-                     f"{len(significant)} one-sided tests significant (Holm, {100 * alpha:g} %); {CLAIM_DETAIL[claim](glue)}.")
+                     f"{len(significant)} one-sided tests significant (Holm, {100 * alpha:g} %); {CLAIM_DETAIL[claim](glue)}.")
     overview = results_overview_by_setting(requested, results_base, [(d, b) for d in datasets for b in (False, True)])
     if not overview.empty:
         lines += ["", f"{overview_agreement(overview, AGREEMENT_TEXT)} [Results](04_results.html) sets each of them "
