@@ -15,7 +15,7 @@ from ..paths import PROJECT_ROOT
 from ..protocol import ALGORITHMS, get_budget
 from .labels import DATASET_RANK, algorithms_in, bn_with, dataset_name
 from .records import epochs_label, open_store
-from .render import prose
+from .render import READABLE, READABLE_WIDTH, prose
 
 #: the committed inference benchmarks, one per processor kind (``benchmarks/inference_speed.py --save``
 #: writes ``inference_speed_<kind>.json``, kind as torch names the CPU's capability: avx512, avx2, …)
@@ -169,20 +169,21 @@ def inference_figure(report: dict):
     rows = speed_rows(report)
     labels = list(rows)
     colours = sns.color_palette("colorblind", len(labels))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 1.4 + 0.62 * len(labels)))  # two-line labels need the room
     latency = [1e6 * row["latency_s"] for row in rows.values()]
     throughput = [report["batch"] / row["batch_s"] for row in rows.values()]
-    for ax, values, what, fmt in ((axes[0], latency, "µs per image at batch 1\n(lower is better)", "{:,.1f}"),
-                                  (axes[1], throughput, f"images per second at batch {report['batch']:,}\n"
-                                   "(higher is better)", "{:,.0f}")):
-        bars = ax.barh(labels, values, color=colours)
-        ax.set_xscale("log")
-        ax.set_xlabel(what)
-        ax.invert_yaxis()
-        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
-        ax.set_xlim(min(values) / 2, max(values) * 6)
-    axes[1].set_yticklabels([])
-    fig.tight_layout()
+    # one panel above the other, each with its labels: the figure keeps a phone's width
+    with plt.rc_context({**READABLE, "ytick.labelsize": 11}):
+        fig, axes = plt.subplots(2, 1, figsize=(READABLE_WIDTH, 2 * (0.9 + 0.55 * len(labels))))
+        for ax, values, what, fmt in ((axes[0], latency, "µs per image at batch 1 (lower is better)", "{:,.1f}"),
+                                      (axes[1], throughput, f"images per second at batch {report['batch']:,} "
+                                       "(higher is better)", "{:,.0f}")):
+            bars = ax.barh(labels, values, color=colours)
+            ax.set_xscale("log")
+            ax.set_xlabel(what)
+            ax.invert_yaxis()
+            ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=11)
+            ax.set_xlim(min(values) / 2, max(values) * 8)
+        fig.tight_layout()
     return fig
 
 

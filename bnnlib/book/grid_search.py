@@ -15,7 +15,8 @@ from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, 
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold, epochs_label,
                       finished_runs, open_store)
-from .render import _dots_with_collapsed_apart, percent, points_apart, prose, save_figure
+from .render import (READABLE, READABLE_WIDTH, _dots_with_collapsed_apart, percent, points_apart, prose,
+                     save_figure)
 
 
 
@@ -264,18 +265,19 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str, ylim: Optional[Tu
     frame = with_setting(summary[~summary["diverged"]])
     frame["best training accuracy (%)"] = 100 * frame["best_train_accuracy"]
     frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax, showfliers=False,
-                boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
-    # the dots are black and add no legend entries: the boxes' colours name the weight kinds
-    _dots_with_collapsed_apart(ax, frame, "weights", ["continuous", "binary"],
-                               {"continuous": "black", "binary": "black"}, "weights",
-                               y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
-    ax.set_title(title)
-    ax.set_xlabel("")
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    fig.tight_layout()
+    with plt.rc_context(READABLE):
+        fig, ax = plt.subplots(figsize=(READABLE_WIDTH, 4.2))
+        sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax,
+                    showfliers=False, boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below
+        # the dots are black and add no legend entries: the boxes' colours name the weight kinds
+        _dots_with_collapsed_apart(ax, frame, "weights", ["continuous", "binary"],
+                                   {"continuous": "black", "binary": "black"}, "weights",
+                                   y="best training accuracy (%)", size=3, alpha=0.5, legend=False)
+        ax.set_title(title)
+        ax.set_xlabel("")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        fig.tight_layout()
     return fig
 
 
