@@ -181,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "machine's, another checkout's) into a results folder")
     merge.add_argument("source", type=Path, help="the results folder the runs were trained into")
     merge.add_argument("results", type=Path, help="the results folder they join, e.g. results/paper")
+    merge.add_argument("--arithmetic", metavar="VERSION",
+                       help="only the source's runs computed by this arithmetic version: a number, or 'current' "
+                            "(today's, bnnlib.model.ARITHMETIC_VERSION) — to start a recomputation from the "
+                            "records that need none")
 
     tidy = commands.add_parser("tidy-epochs", help="move the older copies of recomputed epochs out of a results "
                                "folder's epochs.csv (written before a recomputed row replaced the older one) into "
@@ -324,7 +328,23 @@ def cmd_book(args) -> int:
 def cmd_merge(args) -> int:
     if not args.source.is_dir():
         raise ValueError(f"merge: source folder {args.source} does not exist")
-    report = ResultsStore(args.results).merge_from(ResultsStore(args.source))
+    source = ResultsStore(args.source)
+    only = None
+    if args.arithmetic is not None:
+        from .model import ARITHMETIC_VERSION
+        version = ARITHMETIC_VERSION if args.arithmetic == "current" else None
+        if version is None:
+            try:
+                version = int(args.arithmetic)
+            except ValueError:
+                version = 0
+            if version < 1:
+                raise ValueError(f"merge --arithmetic: {args.arithmetic!r} is not a version; accepted: 'current' "
+                                 f"or a positive integer, e.g. {ARITHMETIC_VERSION}")
+        runs = source.runs()
+        recorded = runs["arithmetic"] if "arithmetic" in runs else pd.Series(float("nan"), index=runs.index)
+        only = set(runs.loc[recorded == version, "run_id"])
+    report = ResultsStore(args.results).merge_from(source, only=only)
     merged = report["merged"]
     print(f"merged {len(merged)} finished run(s) from {args.source} into {args.results} "
           f"({report['packed']} packed model(s), {report['states']} kept state(s) copied)")

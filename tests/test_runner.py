@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bnnlib.config import RunConfig
+from bnnlib.model import ARITHMETIC_VERSION
 from bnnlib.runner import DataOptions, execute, plan
 from bnnlib.store import ResultsStore
 from bnnlib.sweep import expand_grid, restrict, run_summary, select_hyperparameters
@@ -380,6 +381,25 @@ def test_cli_merge_says_what_it_merged_and_left_out(tmp_path, mnist_root, capsys
                        "  left out: 1 run(s) not finished in the source: they are trained here from scratch"]
     assert main(["merge", str(tmp_path / "nowhere"), str(tmp_path / "paper")]) == 2
     assert capsys.readouterr().err.strip() == f"error: merge: source folder {tmp_path / 'nowhere'} does not exist"
+
+
+def test_cli_merge_of_one_arithmetic_version_leaves_the_others_behind(tmp_path, mnist_root, capsys):
+    """`merge --arithmetic current` starts a recomputation from the records that need none: a run of an
+    older version stays behind (it would be refused, one folder holding one version), today's joins."""
+    from bnnlib.cli import main
+    configs, source, here = _finished_elsewhere_and_here(tmp_path, mnist_root)
+    runs = source.runs()
+    runs.loc[runs["run_id"] == configs[0].run_id, "arithmetic"] = 1
+    runs.to_csv(source.runs_path, index=False)
+    fresh = tmp_path / "recompute"
+    assert main(["merge", "--arithmetic", "current", str(source.directory), str(fresh)]) == 0
+    assert configs[0].run_id not in set(ResultsStore(fresh).runs()["run_id"])
+    assert set(ResultsStore(fresh).runs()["run_id"]) == set(source.finished_runs()["run_id"]) - {configs[0].run_id}
+    capsys.readouterr()
+    for bad in ("latest", "0"):
+        assert main(["merge", "--arithmetic", bad, str(source.directory), str(fresh)]) == 2
+        assert capsys.readouterr().err.strip() == (f"error: merge --arithmetic: {bad!r} is not a version; accepted: "
+                                                   f"'current' or a positive integer, e.g. {ARITHMETIC_VERSION}")
 
 
 @pytest.mark.parametrize("content", [b"", b"run_id,status,epochs_done\n"], ids=["empty", "header-only"])
