@@ -54,7 +54,7 @@ bench: env
 # single-threaded workers, one run per member group; resumable; progress in long-run.log;
 # `kill -USR1 -PGID` stops it once the runs in progress are recorded (none is left half-trained,
 # and the book's own runs do not start after a stop). First the paper's protocol, then the
-# book's own runs (SHALLOW's grid, the mechanism's probed runs, SHALLOW's finals);
+# book's own runs (SHALLOW's grid, the evaluation check, the mechanism's probed runs, SHALLOW's finals);
 # `python -m bnnlib status results/paper` shows both, stage by stage
 LONG_RUN := nice -n 19 $(PY) -m bnnlib protocol --budget paper --workers 2 --max-members 1 --quiet
 long-run: env

@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "the grid searches they need, SHALLOW's included)")
     protocol.add_argument("--book-runs", action="store_true",
                           help="instead of grid and finals: the book's own runs, in this order — SHALLOW's grid "
-                               "searches, the probed runs of every rule (as --mechanism), SHALLOW's final runs "
-                               "(its fully binary ones adopted from the probed runs, not computed twice)")
+                               "searches, the evaluation check (the BN finals' first 2 seeds with the original "
+                               "code's evaluation pass), the probed runs of every rule (as --mechanism), SHALLOW's "
+                               "final runs (its fully binary ones adopted from the probed runs, not computed twice)")
     _add_execution_options(protocol)
     protocol.set_defaults(results=None)
 
@@ -303,8 +304,8 @@ def cmd_protocol(args) -> int:
         if args.diagnostics or args.grid_only or args.algorithm or args.batch_norm != "both":
             raise ValueError("protocol --book-runs: runs its stages in full; accepted with it: --budget, --dataset "
                              "and the execution options (not --diagnostics, --grid-only, --algorithm, --batch-norm)")
-        print(f"[{budget.name}] the book's own runs (SHALLOW grid, probed runs, SHALLOW finals) → {store.directory}",
-              flush=True)
+        print(f"[{budget.name}] the book's own runs (SHALLOW grid, evaluation check, probed runs, SHALLOW finals) "
+              f"→ {store.directory}", flush=True)
         ensure_book_runs(budget, store, data, device, datasets=args.dataset or DEFAULT_DATASETS,
                          **{k: v for k, v in options.items() if k != "diagnostics_every"})
         return 0

@@ -246,22 +246,24 @@ def ensure_probed(settings: Sequence[Tuple[str, bool]], budget: Budget, store: R
 def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOptions] = None, device: str = "cpu",
                      datasets: Sequence[str] = DEFAULT_DATASETS, **execute_options) -> None:
     """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
-    (a) SHALLOW's grid searches; (b) the probed runs of every rule, SHALLOW's included; (c)
-    SHALLOW's final runs, whose fully binary ones are the probed runs of (b), adopted into the
-    final runs' folder rather than computed twice; (d) the evaluation check (:func:`evaluation_configs`)."""
+    SHALLOW's grid searches; the evaluation check (:func:`evaluation_configs`: 48 runs, which
+    say whether the original code's evaluation pass explains the results pages' BN bias — run
+    before the 160 probed runs, which take longer); the probed runs of every rule, SHALLOW's
+    included; SHALLOW's final runs, whose fully binary ones are the probed runs, adopted into the
+    final runs' folder rather than computed twice."""
     settings = [(d, b) for d in datasets for b in (False, True)]
     for dataset, batch_norm in settings:
         ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
+    for dataset in datasets:
+        grid = ensure_grid(dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)
+        execute(evaluation_configs(select_hyperparameters(grid), dataset, budget, device), evaluation_store(store),
+                data, **execute_options)
     ensure_probed(settings, budget, store, data, device, **execute_options)
     for dataset, batch_norm in settings:
         grid = ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
         finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget, device)
         adopt_probed(store, [c for c in finals if _is_probed_setting(c)])
         execute(finals, store, data, **execute_options)
-    for dataset in datasets:
-        grid = ensure_grid(dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)
-        execute(evaluation_configs(select_hyperparameters(grid), dataset, budget, device), evaluation_store(store),
-                data, **execute_options)
 
 
 #: where the evaluation check's runs live: apart, since they are not the records of record
@@ -527,7 +529,8 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
     stage in the order ``python -m bnnlib protocol`` runs them. A setting's final runs are
     known once its grid search is complete (they depend on its selection); until then they
     count as not started. ``book_runs``: then the book's own runs, in the order
-    :func:`ensure_book_runs` runs them (SHALLOW's grid, the probed runs, SHALLOW's finals)."""
+    :func:`ensure_book_runs` runs them (SHALLOW's grid, the evaluation check, the probed runs,
+    SHALLOW's finals)."""
     done = _epochs_done(store, budget)
     plan, seen = _StagePlan(budget), set()
     n_finals = 12 * len(budget.seeds)
@@ -605,6 +608,14 @@ def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datas
     probed_done = _epochs_done(probed_store(store), budget)
     settings = [(d, b) for d in datasets for b in (False, True)]
     _plan_grids(plan, CONTROLS, budget, settings, done)
+    checked_done = _epochs_done(evaluation_store(store), budget)
+    seeds = len(budget.seeds[:EVALUATION_CHECK_SEEDS])
+    for dataset in datasets:
+        selection = _grid_selection(store, dataset, True, budget, done, ALGORITHMS)
+        configs = [] if selection is None else evaluation_configs(selection, dataset, budget)
+        plan.add(f"evaluation check, {dataset}, BN on", configs, [checked_done(c) for c in configs],
+                 total=len(ALGORITHMS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * seeds,
+                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds))
     n_probed = len(PROBED_RULES) * len(budget.seeds)
     for dataset, batch_norm in settings:
         selection = _grid_selection(store, dataset, batch_norm, budget, done, PROBED_RULES)
@@ -616,14 +627,6 @@ def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datas
     # SHALLOW's fully binary finals are the probed runs' (computed once, adopted by ensure_book_runs)
     _plan_finals(plan, store, CONTROLS, budget, settings,
                  lambda c: max(done(c), probed_done(c)) if _is_probed_setting(c) else done(c), adopted=True)
-    checked_done = _epochs_done(evaluation_store(store), budget)
-    seeds = len(budget.seeds[:EVALUATION_CHECK_SEEDS])
-    for dataset in datasets:
-        selection = _grid_selection(store, dataset, True, budget, done, ALGORITHMS)
-        configs = [] if selection is None else evaluation_configs(selection, dataset, budget)
-        plan.add(f"evaluation check, {dataset}, BN on", configs, [checked_done(c) for c in configs],
-                 total=len(ALGORITHMS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * seeds,
-                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds))
     runs = store.runs()
     recorded = set() if runs.empty else set(runs["algorithm"])
     for rule in (r for r in EXTENSIONS if r in recorded):

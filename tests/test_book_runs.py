@@ -30,15 +30,15 @@ def test_progress_lists_the_book_runs_after_the_protocol_in_the_order_they_run(t
     assert state.stages[:len(paper_only.stages)] == paper_only.stages
     names = [name for name, _, _ in state.stages[len(paper_only.stages):]]
     assert names == ["SHALLOW grid, mnist, BN off", "SHALLOW grid, mnist, BN on",
+                     "evaluation check, mnist, BN on", "evaluation check, fashion-mnist, BN on",
                      "probed runs, mnist, BN off", "probed runs, mnist, BN on",
                      "probed runs, fashion-mnist, BN off", "probed runs, fashion-mnist, BN on",
                      "SHALLOW finals, mnist, BN off", "SHALLOW finals, mnist, BN on",
-                     "SHALLOW finals, fashion-mnist, BN off", "SHALLOW finals, fashion-mnist, BN on",
-                     "evaluation check, mnist, BN on", "evaluation check, fashion-mnist, BN on"]
+                     "SHALLOW finals, fashion-mnist, BN off", "SHALLOW finals, fashion-mnist, BN on"]
     totals = [total for _, _, total in state.stages[len(paper_only.stages):]]
-    # 24 grid runs per BN setting; 4 rules × 2 seeds probed; SHALLOW's 4 settings × 2 seeds; the
-    # paper's 12 configurations with BN × its first 2 seeds checked
-    assert totals == [24, 24] + [8] * 4 + [8] * 4 + [24, 24]
+    # 24 grid runs per BN setting; the paper's 12 configurations with BN × its first 2 seeds checked;
+    # 4 rules × 2 seeds probed; SHALLOW's 4 settings × 2 seeds
+    assert totals == [24, 24] + [24, 24] + [8] * 4 + [8] * 4
     assert state.runs_total == paper_only.runs_total + 48 + 32 + 32 + 48
 
 
