@@ -481,8 +481,8 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     shown = grid_search.grid_runs_by_setting("best", tmp_path, "mnist", None, "cpu")
     assert {bn: (budget.name, summary) for bn, (budget, _, summary) in shown.items()} == \
         {False: ("paper", "paper"), True: ("cpu", "cpu")}
-    statements = grid_search.grid_budget_statements(shown, "mnist", "cpu")
-    assert [s.split("**")[1] for s in statements] == ["paper", "cpu"]
+    statements = grid_search.agreement_statements("mnist", str(tmp_path))  # every grid the page reads
+    assert [s.split("**")[1] for s in statements] == ["cpu", "paper"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
     assert grid_search.grid_budget_sentence(shown[False][0]).endswith("our runs of **100 epochs** (as the paper).")
     assert grid_search.grid_budget_sentence(shown[True][0]).endswith("our runs of **5 epochs** (the paper trained for 100).")

@@ -94,3 +94,35 @@ def test_the_deployment_finding_quotes_its_table_and_its_speed_paragraph():
     assert ratios and {f"{r}×" for r in ratios} <= {row["smaller"] for row in table}
     assert f"in {glued['deploy_bits_us']} µs at batch 1, {glued['deploy_speed_1']}" in finding
     assert f"{glued['deploy_bits_rate']} images per second" in finding
+
+
+def page_text(page: str) -> str:
+    """Everything a reader of the page reads: its Markdown cells and its outputs (tables as text)."""
+    texts, tables, glued = outputs(page)
+    cells = [clean("".join(c["source"])) for c in json.loads((CHAPTERS / f"{page}.ipynb").read_text())["cells"]
+             if c["cell_type"] == "markdown"]
+    rows = [" ".join(row.values()) for table in tables for row in table]
+    return " ".join(cells + texts + rows + list(glued.values()))
+
+
+#: the Reproducing chapter describes every budget (a table of them, the commands): naming one is its job
+DESCRIBES_EVERY_BUDGET = {"08_reproducing"}
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in CHAPTERS.glob("*.ipynb")
+                                        if p.stem != "04_results_template" and p.stem not in DESCRIBES_EVERY_BUDGET))
+def test_a_page_that_names_a_shorter_budget_shows_its_records(page):
+    """A page that speaks of our 5-epoch runs (or names the `cpu` budget) must show records of it,
+    and say so where it lists its runs ("Produced at budget **cpu** … from results/cpu") — so no
+    page carries leftover text about runs it does not show. (100 epochs is also the paper's own
+    protocol, which every page may name.)"""
+    from bnnlib.book.records import epochs_label
+    from bnnlib.protocol import BUDGETS
+    text = page_text(page)
+    for budget in BUDGETS.values():
+        if budget.epochs == BUDGETS["paper"].epochs:
+            continue
+        label = epochs_label(budget)
+        named = re.search(rf"(?<![\d.]){label}\b", text) or f"`{budget.name}`" in text
+        shown = f"Produced at budget **{budget.name}**" in text
+        assert not named or shown, f"{page} names {label} (`{budget.name}`) but shows none of those runs"

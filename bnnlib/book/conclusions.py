@@ -15,8 +15,8 @@ from .claims import (BINARY_SETTINGS, CLAIMS, SEED_Z, VERDICT_KEYS, _where, cent
                      delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY
-from .records import (all_finished, epochs_beside_paper, epochs_label, first_recorded, recorded_finals,
-                      recorded_so_far)
+from .records import (all_finished, budget_statement, epochs_beside_paper, epochs_label, first_recorded,
+                      recorded_finals, recorded_so_far)
 
 
 
@@ -322,3 +322,16 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
                        f"only their output layer.")
     return head + (f"DFA's or DRTP's mean lies at or below SHALLOW's in "
                    f"{sum(lowest <= bar for bar, lowest, _ in parts)} of them.")
+
+
+def runs_behind(every_budget: Dict, results_base: Optional[str] = None) -> list:
+    """One :func:`~bnnlib.book.records.budget_statement` per budget whose records this page read
+    (:func:`at_every_budget`'s decided budgets): the shorter runs its asides quote included."""
+    statements = []
+    for name, decided in every_budget["decided"].items():
+        if decided is not None:
+            budget = get_budget(name)
+            ids = [run_id for summary in decided[1].values() for run_id in summary["run_id"]]
+            statements.append(budget_statement(budget, ResultsStore(results_dir(budget, Path(results_base) if
+                                                                              results_base else None)), ids))
+    return statements

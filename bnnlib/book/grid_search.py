@@ -36,13 +36,6 @@ def grid_runs_by_setting(requested: str, results_base: Optional[str], dataset: s
     return grids
 
 
-def grid_budget_statements(grids: Dict[bool, tuple], dataset: str, device: str) -> List[str]:
-    """:func:`budget_statement` for each budget in :func:`grid_runs_by_setting`'s result."""
-    return _statements_by_budget((budget, store, grid_configs(dataset, batch_norm, budget, device))
-                                 for batch_norm, (budget, store, _) in grids.items())
-
-
-
 def grid_budget_sentence(budget: Budget) -> str:
     """Which budget a grid section shows (the page shows each BN setting at its own)."""
     return f"This grid search shows our runs of {epochs_bold(budget)}."
@@ -215,6 +208,16 @@ def grid_agreement_by_budget(dataset: str, results_base: Optional[str] = None,
                 row["our (init, lr) is the paper's"] = f"{table.attrs['agree']} of {table.attrs['compared']}"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def agreement_statements(dataset: str, results_base: Optional[str] = None,
+                         budgets: Sequence[str] = ("cpu", "paper")) -> List[str]:
+    """The provenance of every grid :func:`grid_agreement_by_budget` reads, one statement per budget."""
+    parts = []
+    for name in budgets:
+        budget, store = open_store(name, results_base)
+        parts.append((budget, store, [c for bn in (False, True) for c in grid_configs(dataset, bn, budget)]))
+    return _statements_by_budget(parts)
 
 
 def grid_outcomes_sentence(summary: pd.DataFrame, budget: Budget, batch_norm: bool) -> str:

@@ -9,7 +9,7 @@ from ..protocol import probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, findings
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
-from .records import epochs_label
+from .records import budget_statement, epochs_label
 
 
 
@@ -36,4 +36,4 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
     return (f"**What the measurements show** (the fully binary final runs of every rule, "
             f"**{epochs_label(budget_obj)}**, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
             f"**BP** {text['mech_bp']} **DFA** {text['mech_dfa']} **DRTP** {text['mech_drtp']} "
-            f"**SHALLOW** (output layer only): {text['mech_shallow']}")
+            f"**SHALLOW** (output layer only): {text['mech_shallow']}\n\n{budget_statement(budget_obj, probed, configs)}")

@@ -89,6 +89,9 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
     (e.g. "dataset × BN setting"): the page shows each such unit at its own best budget."""
     if per_setting and requested == BEST:
         paper, cpu = (get_budget(name) for name in BEST_ORDER)
+        if budget.name == paper.name:  # every unit's runs are recorded at it: the fallback is not named
+            return (f"Each {per_setting} shows our runs of **{epochs_label(paper)}** (the `{paper.name}` budget: "
+                    f"exactly the paper's protocol): all of them are recorded.")
         return (f"Each {per_setting} shows our runs of **{epochs_label(paper)}** (the `{paper.name}` budget) once "
                 f"all of them are recorded, else those of **{epochs_label(cpu)}** (`{cpu.name}`); each says which.")
     if requested != BEST:
@@ -123,9 +126,10 @@ def epochs_beside_paper(budget: Budget) -> str:
 
 
 def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
-    """A sentence, from the run metadata, saying which budget produced a page."""
+    """A sentence, from the run metadata, saying which budget produced a page (``configs``: its
+    runs' RunConfigs, or their run ids)."""
     runs = store.runs()
-    ids = {c.run_id for c in configs}
+    ids = {getattr(c, "run_id", c) for c in configs}
     mine = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
     if mine.empty:
         return f"Budget **{budget.name}** ({budget.description}): no runs recorded yet."
