@@ -233,3 +233,16 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
+
+
+def test_other_choice_compares_our_final_runs_hyperparameters_with_the_papers_selection():
+    """The paper's MNIST grid chose (0.001, 1e-5) for DRTP with binary weights and sign activations
+    without BN, (0.1, 1e-4) with BN (paper_results.md)."""
+    from bnnlib.book.conclusions import other_choice
+
+    def runs(init, lr):
+        return pd.DataFrame([dict(algorithm="DRTP", weights="binary", activation="sign", init=init, lr=lr, seed=2)])
+    same = {("mnist", False): runs(0.001, 1e-5), ("mnist", True): runs(0.1, 1e-4)}
+    assert not other_choice(same, "mnist", "DRTP", "binary sign")
+    assert other_choice({**same, ("mnist", False): runs(0.1, 1e-4)}, "mnist", "DRTP", "binary sign")
+    assert other_choice({**same, ("mnist", True): runs(0.001, 1e-4)}, "mnist", "DRTP", "binary sign")
