@@ -214,7 +214,7 @@ def agreement_statements(dataset: str, results_base: Optional[str] = None,
                          budgets: Sequence[str] = ("cpu", "paper")) -> List[str]:
     """The provenance of every grid :func:`grid_agreement_by_budget` reads, one statement per budget."""
     parts = []
-    for name in budgets:
+    for name in dict.fromkeys(budgets):
         budget, store = open_store(name, results_base)
         parts.append((budget, store, [c for bn in (False, True) for c in grid_configs(dataset, bn, budget)]))
     return _statements_by_budget(parts)
