@@ -527,8 +527,13 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
     # the grid without BN is complete at paper, the grid with BN is not: each at its own budget
     assert pages.loc["03_grid_search", "budget"] == "paper + cpu" and pages.loc["03_grid_search", "runs"] == 72
-    assert records.budget_choice("best", budget, per_setting="dataset").startswith(
+    # a page whose settings are not all recorded at paper opens at cpu as a whole: the sentence names both;
+    # one whose settings all are names only the paper budget (no fallback it does not show)
+    assert records.budget_choice("best", protocol.get_budget("cpu"), per_setting="dataset").startswith(
         "Each dataset shows our runs of **100 epochs** (the `paper` budget) once all of them are recorded")
+    assert records.budget_choice("best", protocol.get_budget("paper"), per_setting="dataset") == (
+        "Each dataset shows our runs of **100 epochs** (the `paper` budget: exactly the paper's protocol): all of "
+        "them are recorded.")
     # the deployment page: each setting's exported models at that setting's budget
     def exported(store_, run_id, algorithm, batch_norm):
         store_.update_table("packed.csv", [dict(run_id=run_id, dataset="mnist", algorithm=algorithm,
@@ -706,8 +711,8 @@ def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     protocol = table[table["runs"] == "the paper's protocol"]
     own = table[table["runs"] == "the book's own"]
     assert list(protocol["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
-    # SHALLOW's grids, 4 × 40 probed runs, SHALLOW's 4 × 40 finals, 2 × 24 evaluation checks
-    assert list(own["of"]) == [24, 24] + [40] * 8 + [24, 24] and list(table.index) == list(range(len(table)))
+    # SHALLOW's grids, 2 × 24 evaluation checks, 4 × 40 probed runs, SHALLOW's 4 × 40 finals
+    assert list(own["of"]) == [24, 24] + [24, 24] + [40] * 8 and list(table.index) == list(range(len(table)))
     assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
     assert "then the book's own runs at the same budget" in sentence and " 0 of 416 (" in sentence
 
@@ -863,7 +868,7 @@ def test_selection_differences_say_how_our_run_at_the_papers_choice_trained():
     assert text.startswith("Where the choices differ, our own run at the paper's (init, lr) — best training accuracy")
     assert (f"BP, continuous tanh: our run at the paper's ({chosen['BP', 'continuous', 'tanh'][0]:g}, "
             f"{chosen['BP', 'continuous', 'tanh'][1]:.0e}) diverged; DFA, binary sign: 90.00 % at the paper's "
-            f"({paper_init:g}, {paper_lr:.0e}) against 90.50 % at ours {ours}, 0.50 points less (2nd of our 6 runs).") in text
+            f"({paper_init:g}, {paper_lr:.0e}) against 90.50 % at ours {ours}, 0.50 points less (2nd best of our 6 runs of it).") in text
 
 
 @pytest.mark.parametrize("a, b, expected", [
