@@ -80,8 +80,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a few repeats: checks that it runs")
     parser.add_argument("--save", action="store_true", help="write results/primitives_KIND.{json,txt}")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    repeats = 3 if args.quick else 41
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a training worker's; given back at the end (a test calls main in-process)
+    try:
+        return _measure(args, 3 if args.quick else 41)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(args, repeats: int) -> dict:
     report = {"processor": processor("cpu"), "torch": torch.__version__, "threads": 1, "rows": []}
     lines = [f"{report['processor']}, torch {torch.__version__}, 1 thread; medians of {repeats} repeats"]
     for what, ours, obvious, agree in cases():

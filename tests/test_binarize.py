@@ -91,7 +91,9 @@ def test_the_primitives_benchmark_checks_each_form_against_the_obvious_one_and_r
     refuse to time two forms that disagree."""
     import primitives  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
 
+    threads = torch.get_num_threads()
     report = primitives.main(["--quick"])
+    assert torch.get_num_threads() == threads  # measured at 1 thread, the session's count given back
     assert [row["what"] for row in report["rows"]] == [case[0] for case in primitives.cases()]
     assert all(row["ratio"] > 0 for row in report["rows"])
     broken = [(what, ours, obvious, lambda a, b: False) for what, ours, obvious, _ in primitives.cases()[:1]]
