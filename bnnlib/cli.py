@@ -330,21 +330,7 @@ def cmd_merge(args) -> int:
     if not args.source.is_dir():
         raise ValueError(f"merge: source folder {args.source} does not exist")
     source = ResultsStore(args.source)
-    only = None
-    if args.arithmetic is not None:
-        from .model import ARITHMETIC_VERSION
-        version = ARITHMETIC_VERSION if args.arithmetic == "current" else None
-        if version is None:
-            try:
-                version = int(args.arithmetic)
-            except ValueError:
-                version = 0
-            if version < 1:
-                raise ValueError(f"merge --arithmetic: {args.arithmetic!r} is not a version; accepted: 'current' "
-                                 f"or a positive integer, e.g. {ARITHMETIC_VERSION}")
-        runs = source.runs()
-        recorded = runs["arithmetic"] if "arithmetic" in runs else pd.Series(float("nan"), index=runs.index)
-        only = set(runs.loc[recorded == version, "run_id"])
+    only = None if args.arithmetic is None else _runs_of_version(source, args.arithmetic)
     report = ResultsStore(args.results).merge_from(source, only=only)
     merged = report["merged"]
     print(f"merged {len(merged)} finished run(s) from {args.source} into {args.results} "
@@ -355,6 +341,19 @@ def cmd_merge(args) -> int:
         if report[key]:
             print(f"  left out: {len(report[key])} run(s) {why}")
     return 0
+
+
+def _runs_of_version(source: ResultsStore, version: str) -> set:
+    """The run ids of ``source`` computed by arithmetic ``version``: 'current' or a positive integer."""
+    from .model import ARITHMETIC_VERSION
+    number = ARITHMETIC_VERSION if version == "current" else int(version) if version.isdigit() else 0
+    if number < 1:
+        raise ValueError(f"merge --arithmetic: {version!r} is not a version; accepted: 'current' "
+                         f"or a positive integer, e.g. {ARITHMETIC_VERSION}")
+    runs = source.runs()
+    if "arithmetic" not in runs:  # recorded before runs named their version: none is of the one asked for
+        return set()
+    return set(runs.loc[runs["arithmetic"] == number, "run_id"])
 
 
 def cmd_tidy_epochs(args) -> int:

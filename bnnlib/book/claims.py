@@ -241,8 +241,6 @@ def paper_verdicts(datasets, alpha: float = 0.05) -> Dict[str, str]:
 
 
 
-
-
 #: a median's standard error from the quartiles of n seeds: 1.2533 σ/√n (the median of a normal
 #: sample), σ = IQR/1.349 — one formula for the paper's seeds (its box plots' quartiles) and ours
 MEDIAN_SE_PER_IQR = 1.2533 / 1.349
@@ -254,35 +252,36 @@ def _median_se(q1, q3, n):
     return MEDIAN_SE_PER_IQR * (np.asarray(q3, float) - np.asarray(q1, float)) / np.sqrt(n)
 
 
+def _cells_with_errors(summary: pd.DataFrame, dataset: str, batch_norm: bool, seeds: int) -> pd.DataFrame:
+    """Per paper rule × setting of one dataset and BN setting: our median over the seeds and the
+    paper's, each with its standard error from its seeds' quartiles (:data:`MEDIAN_SE_PER_IQR`; the
+    paper's quartiles measured from its box plots, their reading uncertainty added). Columns
+    setting, algorithm, ours, ours_se, paper, paper_se."""
+    frame = with_setting(summary[~summary["diverged"]])
+    grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
+    ours = pd.DataFrame({"ours": grouped.median(), "ours_se": _median_se(grouped.quantile(0.25),
+                                                                         grouped.quantile(0.75), grouped.size())})
+    paper = with_setting(paper_final_quartiles(dataset, batch_norm))
+    paper = pd.DataFrame({"setting": paper["setting"].astype(str), "algorithm": paper["algorithm"].astype(str),
+                          "paper": paper["paper_median"],
+                          "paper_se": np.hypot(_median_se(paper["paper_q1"], paper["paper_q3"], seeds),
+                                               MEASUREMENT_UNCERTAINTY[dataset])})
+    ours = ours.reset_index().astype({"algorithm": str, "setting": str})
+    return ours.merge(paper, on=["setting", "algorithm"])
+
+
 def delta_seed_spread(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], seeds: int = 10) -> pd.DataFrame:
     """Could the paper's |Δ BN| and ours differ by the seeds alone? Per dataset × setting × paper
     rule: both |Δ BN| (each a difference of two medians over 10 seeds), the standard error of
-    their difference — each of the four medians' from its own quartiles (:data:`MEDIAN_SE_PER_IQR`;
-    the paper's quartiles are measured from its box plots, with their reading uncertainty added)
+    their difference — each of the four medians' from its own quartiles (:func:`_cells_with_errors`)
     — and z = (paper − ours) / that error. Columns dataset, setting, algorithm, paper, ours, se, z."""
-    rows = []
-    for (dataset, batch_norm), summary in summaries.items():
-        if dataset not in datasets:
-            continue
-        frame = with_setting(summary[~summary["diverged"]])
-        for (algorithm, setting), part in frame.groupby(["algorithm", "setting"], observed=True):
-            scores = part["best_test_accuracy"]
-            rows.append(dict(dataset=dataset, batch_norm=batch_norm, algorithm=str(algorithm), setting=str(setting),
-                             ours=float(scores.median()), ours_se=float(_median_se(scores.quantile(0.25),
-                                                                                 scores.quantile(0.75), len(scores)))))
-    ours = pd.DataFrame(rows)
-    paper = with_setting(paper_final_quartiles())
-    paper = pd.DataFrame({"dataset": paper["dataset"], "batch_norm": paper["batch_norm"],
-                          "algorithm": paper["algorithm"].astype(str), "setting": paper["setting"].astype(str),
-                          "paper": paper["paper_median"],
-                          "paper_se": np.hypot(_median_se(paper["paper_q1"], paper["paper_q3"], seeds),
-                                               paper["dataset"].map(MEASUREMENT_UNCERTAINTY))})
-    cells = ours.merge(paper, on=["dataset", "batch_norm", "algorithm", "setting"])
-    cells = cells[cells["algorithm"].isin(list(ALGORITHMS))]
+    parts = [_cells_with_errors(summary, dataset, batch_norm, seeds).assign(dataset=dataset, batch_norm=batch_norm)
+             for (dataset, batch_norm), summary in summaries.items() if dataset in datasets]
+    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if cells.empty or not {False, True} <= set(cells["batch_norm"]):
+        return pd.DataFrame(columns=["dataset", "setting", "algorithm", "paper", "ours", "se", "z"])
     wide = cells.pivot_table(index=["dataset", "setting", "algorithm"], columns="batch_norm",
                              values=["ours", "ours_se", "paper", "paper_se"])
-    if wide.empty or False not in wide["ours"].columns or True not in wide["ours"].columns:
-        return pd.DataFrame(columns=["dataset", "setting", "algorithm", "paper", "ours", "se", "z"])
     out = pd.DataFrame({"paper": (wide["paper"][False] - wide["paper"][True]).abs(),
                         "ours": (wide["ours"][False] - wide["ours"][True]).abs(),
                         "se": np.sqrt((wide["ours_se"] ** 2).sum(axis=1) + (wide["paper_se"] ** 2).sum(axis=1))})
@@ -293,20 +292,10 @@ def delta_seed_spread(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame],
 
 def median_gaps(summary: pd.DataFrame, dataset: str, batch_norm: bool, seeds: int = 10) -> pd.DataFrame:
     """Could our median and the paper's differ by the seeds alone? Per paper rule × setting of one
-    dataset and BN setting: both medians, their difference (ours − paper), its standard error (each
-    median's from its seeds' quartiles, :data:`MEDIAN_SE_PER_IQR`, the paper's with its reading
-    uncertainty) and z = difference / error. Columns setting, algorithm, ours, paper, se, z."""
-    frame = with_setting(summary[~summary["diverged"]])
-    grouped = frame.groupby(["setting", "algorithm"], observed=True)["best_test_accuracy"]
-    ours = pd.DataFrame({"ours": grouped.median(), "ours_se": _median_se(grouped.quantile(0.25),
-                                                                         grouped.quantile(0.75), grouped.size())})
-    paper = with_setting(paper_final_quartiles(dataset, batch_norm))
-    paper = pd.DataFrame({"setting": paper["setting"], "algorithm": paper["algorithm"].astype(str),
-                          "paper": paper["paper_median"],
-                          "paper_se": np.hypot(_median_se(paper["paper_q1"], paper["paper_q3"], seeds),
-                                               MEASUREMENT_UNCERTAINTY[dataset])})
-    ours = ours.reset_index().astype({"algorithm": str, "setting": str})
-    cells = ours.merge(paper.astype({"setting": str}), on=["setting", "algorithm"])
+    dataset and BN setting: both medians, their difference (ours − paper), its standard error (both
+    medians' from :func:`_cells_with_errors`) and z = difference / error. Columns setting,
+    algorithm, ours, paper, se, z."""
+    cells = _cells_with_errors(summary, dataset, batch_norm, seeds)
     se = np.hypot(cells["ours_se"], cells["paper_se"])
     return pd.DataFrame({"setting": cells["setting"], "algorithm": cells["algorithm"], "ours": cells["ours"],
                          "paper": cells["paper"], "se": se, "z": (cells["ours"] - cells["paper"]) / se.where(se > 0)})

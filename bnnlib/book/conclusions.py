@@ -3,20 +3,18 @@ what the paper's own medians show and what our runs at every budget decide, and 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import BUDGETS, CONTROLS, GRID_DATASET, get_budget, grid_configs, results_dir, summarise
-from ..store import ResultsStore
+from ..protocol import BUDGETS, CONTROLS, GRID_DATASET, get_budget, grid_configs, summarise
 from ..sweep import select_hyperparameters
 from .claims import (BINARY_SETTINGS, CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide,
                      delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
 from .records import (all_finished, budget_statement, epochs_beside_paper, epochs_label, first_recorded,
-                      recorded_finals, recorded_so_far)
+                      open_store, recorded_finals, recorded_so_far)
 
 
 
@@ -288,7 +286,7 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
     trained (the SHALLOW control) in the binary settings, beside DFA's and DRTP's lowest mean there —
     from SHALLOW's final runs where recorded at ``budget``, else from its grid search's selected runs
     (one seed, on the grid's dataset). "" where neither is recorded."""
-    store = ResultsStore(results_dir(budget, Path(results_base) if results_base else None))
+    _, store = open_store(budget.name, results_base)
     rows, source = [], "final runs (mean over seeds)"
     for (dataset, batch_norm) in summaries:
         recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=CONTROLS)
@@ -335,10 +333,9 @@ def runs_behind(every_budget: Dict, results_base: Optional[str] = None) -> list:
     statements = []
     for name, decided in every_budget["decided"].items():
         if decided is not None:
-            budget = get_budget(name)
+            budget, store = open_store(name, results_base)
             ids = [run_id for summary in decided[1].values() for run_id in summary["run_id"]]
-            statements.append(budget_statement(budget, ResultsStore(results_dir(budget, Path(results_base) if
-                                                                              results_base else None)), ids))
+            statements.append(budget_statement(budget, store, ids))
     return statements
 
 

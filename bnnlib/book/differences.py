@@ -5,6 +5,8 @@ the paper's (init, lr), and how much our runs still gained in their last ten epo
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -36,12 +38,14 @@ def late_gain(page: Page, selection: pd.DataFrame) -> pd.DataFrame:
     return gain.groupby(["algorithm", "weights", "activation"])["gain"].median().reset_index()
 
 
-def differences_table(page: Page, finals: Finals) -> pd.DataFrame:
+def differences_table(page: Page, finals: Finals, comparison: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """One row per configuration whose IQR does not overlap the paper's: Δ (points), z (the gap in
     standard errors of the two medians), the (init, lr) our grid search chose beside the paper's,
-    and the gain in the last epochs."""
+    and the gain in the last epochs. ``comparison``: the page's :func:`paper_comparison`, where
+    already computed."""
     selection, summary = finals
-    comparison = paper_comparison(summary, page.dataset, page.batch_norm)
+    if comparison is None:
+        comparison = paper_comparison(summary, page.dataset, page.batch_norm)
     apart = comparison[comparison[AGREEMENT] == "no"][["setting", "algorithm", "Δ (points)"]]
     if apart.empty:
         return apart
@@ -68,7 +72,8 @@ def show(page: Page, finals: Finals) -> None:
     """The section: a sentence counting what explains the gaps, then the table."""
     if finals is None:
         return
-    table = differences_table(page, finals)
+    comparison = paper_comparison(finals[1], page.dataset, page.batch_norm)
+    table = differences_table(page, finals, comparison)
     if table.empty:
         display(Markdown(f"After {epochs_label(page.budget)}, every configuration's inter-quartile range overlaps "
                          f"the paper's."))
@@ -86,7 +91,7 @@ def show(page: Page, finals: Finals) -> None:
             f"([Grid search](03_grid_search.html)), so the final runs train another configuration. Neither "
             f"explains **{left}**")
     if page.batch_norm:
-        deltas = paper_comparison(finals[1], page.dataset, page.batch_norm)["Δ (points)"]
+        deltas = comparison["Δ (points)"]
         deltas = deltas[deltas != "–"].astype(float)
         text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
                  f"paper's. A possible cause is the original code's evaluation pass, which moved BN's running "

@@ -13,9 +13,6 @@ from .labels import dataset_name
 from .records import epochs_bold
 from .results import AGREEMENT_TEXT, overview_agreement, results_overview_by_setting
 
-# links in a cell's Markdown output are not resolved by the book's build, as a Markdown cell's are:
-# they name the built page
-
 #: what each claim's bullet adds after how many of its tests are significant: the Conclusions' glue
 CLAIM_DETAIL = {
     "C1": lambda glue: f"the weakest case is {glue['c1_weakest']}, against chance's 10 %",
@@ -29,7 +26,9 @@ CLAIM_DETAIL = {
 def finding(budget: Budget, requested: str, results_base: Optional[str], datasets: Sequence[str],
             alpha: float = 0.05) -> str:
     """The page's opening: each claim's verdict at ``budget`` with the number behind it, then the
-    Results chapter's agreement with the paper's published numbers (Markdown)."""
+    Results chapter's agreement with the paper's published numbers (Markdown). Its links name the
+    built pages (.html): the book's build does not resolve links in a cell's Markdown output, as
+    it does a Markdown cell's."""
     names = " and ".join(dataset_name(d) for d in datasets)
     decided = decided_at(budget.name, datasets, results_base, alpha)
     if decided is None:

@@ -71,7 +71,7 @@ def best_test_boxplot(summary: pd.DataFrame, title: str, paper: Optional[pd.Data
             for ax, y in ((axes[0], 0), (axes[1], 1)):
                 ax.plot([0, 1], [y, y], transform=ax.transAxes, linestyle="", marker=[(-1, -0.5), (1, 0.5)],
                         markersize=10, color="k", mew=1, clip_on=False)
-        fig.supylabel("best test accuracy (%)", fontsize=13)
+        fig.supylabel("best test accuracy (%)", fontsize=READABLE["axes.labelsize"])
         axes[0].set_title(title)
         fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.08, hspace=0.06)
     return fig
