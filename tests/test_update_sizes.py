@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bnnlib.book.update_sizes import FACTORS, decomposition, shares
+from bnnlib.book.update_sizes import FACTORS, decomposition, finding, page_table, shares
 from bnnlib.model import BinaryMLP
 from bnnlib.trainers import make_trainer
 from bnnlib.training import MemberTraining
@@ -70,3 +70,22 @@ def test_a_rules_update_over_bps_is_learning_rate_times_weights_times_rule():
     # log10: −1 − 1.477 + 1 = −1.477; learning rate 67.7 %, weights 100 %, rule −67.7 %
     assert (share["learning rate"], share["weights"], share["rule"]) == pytest.approx((67.7, 100.0, -67.7), abs=0.1)
     assert sum(share[f] for f in FACTORS) == pytest.approx(100, abs=0.2)
+
+
+def test_the_page_says_which_factor_makes_a_rules_update_smaller():
+    """The hand example above on the page: DFA's 1/30 of BP's is the learning rate (×0.1) and the
+    weights (×0.033), while the rule alone would move the layer ×10 as much as BP."""
+    rows = [dict(algorithm="BP", run_id=f"bp{s}", init=0.1, lr=1e-5, update_rms=6e-5, bp_update_rms=6e-5)
+            for s in range(3)]
+    rows += [dict(algorithm="DFA", run_id=f"dfa{s}", init=0.001, lr=1e-6, update_rms=2e-6, bp_update_rms=2e-7)
+             for s in range(3)]
+    table = decomposition(frame(rows))
+    shown = page_table(table).iloc[0]
+    assert (shown["rule's (init, lr)"], shown["BP's (init, lr)"]) == ("0.001, 1e-6", "0.1, 1e-5")
+    assert (shown["rule's update / BP's"], shown["= learning rate"], shown["· weights"], shown["· rule"]) == \
+        ("×0.033", "×0.1", "×0.033", "×10")
+    text = finding(table)
+    assert text.startswith("Without BN, DFA's update of block 1 is ×0.033 BP's own = learning rate ×0.1 · "
+                           "weights ×0.033 · rule ×10.")
+    assert "above ×1" in text
+    assert "the learning rate its grid search chose and the weights its runs reached" in text

@@ -109,3 +109,15 @@ def bn_slug(batch_norm: bool) -> str:
 def data_label(dataset: str, batch_norm: bool) -> str:
     """"MNIST, no BN": a dataset × BN setting in a table's data column."""
     return f"{dataset_name(dataset)}, {bn_short(batch_norm)}"
+
+
+def learning_rate(lr: float) -> str:
+    """"1e-5": a learning rate as Methods and the paper write them (Python's own forms, "1e-05" and
+    "0.0001", mixed on one page, read as two kinds of number)."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def init_and_lr(init: float, lr: float) -> str:
+    """"0.1, 1e-5": a grid-search choice (the initial weights' scale, the learning rate)."""
+    return f"{init:g}, {learning_rate(lr)}"

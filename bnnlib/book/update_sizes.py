@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .labels import DATASET_RANK, bn_with, data_label, init_and_lr
+
 FACTORS = ("learning rate", "weights", "rule")
 
 
@@ -69,3 +71,57 @@ def shares(table: pd.DataFrame) -> pd.DataFrame:
     for factor in FACTORS:
         out[factor] = (100 * logs[factor] / total.where(total != 0)).round(1)
     return out
+
+
+def _times(value: float) -> str:
+    """"×6.8", "×0.044", "×101": a factor to two significant digits, never in e-notation."""
+    return f"×{value:.0f}" if value >= 10 else f"×{value:.2g}"
+
+
+def page_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`decomposition` for a page: per setting and rule, both runs' (init, lr), the rule's
+    per-weight update over BP's own and the three factors whose product it is."""
+    ordered = table.assign(_rank=table["dataset"].map(DATASET_RANK)).sort_values(["_rank", "batch_norm", "algorithm"])
+    return pd.DataFrame({
+        "data": [data_label(d, b) for d, b in zip(ordered["dataset"], ordered["batch_norm"])],
+        "rule": ordered["algorithm"],
+        "rule's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["init"], ordered["lr"])],
+        "BP's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["BP init"], ordered["BP lr"])],
+        "rule's update / BP's": ordered["ratio"].map(_times),
+        "= learning rate": ordered["learning rate"].map(_times),
+        "· weights": ordered["weights"].map(_times),
+        "· rule": ordered["rule"].map(_times),
+    }).reset_index(drop=True)
+
+
+def finding(table: pd.DataFrame, layer: str = "block 1") -> str:
+    """What the decomposition says, per BN setting and rule (spans over the datasets), and which
+    factor makes a rule's own update smaller or larger than BP's; computed, never typed."""
+    def span(values):
+        low, high = _times(min(values)), _times(max(values))
+        return low if low == high else f"{low}–{high[1:]}"
+
+    parts = []
+    for batch_norm, part in table.groupby("batch_norm", sort=True):
+        rules = []
+        for algorithm, rows in part.groupby("algorithm", sort=True):
+            rules.append(f"{algorithm}'s update of {layer} is {span(rows['ratio'])} BP's own = learning rate "
+                         f"{span(rows['learning rate'])} · weights {span(rows['weights'])} · rule {span(rows['rule'])}")
+        parts.append(f"{bn_with(batch_norm).capitalize()} BN, " + "; ".join(rules) + ".")
+    above = table["rule"] > 1
+    if above.all():
+        parts.append("In every setting the rule's own factor is above ×1: at the same weights, batch and learning "
+                     "rate each alternative moves this layer more than BP would.")
+    elif not above.any():
+        parts.append("In every setting the rule's own factor is below ×1: at the same weights, batch and learning "
+                     "rate each alternative moves this layer less than BP would.")
+    for (algorithm, batch_norm), rows in table[(table["ratio"] < 1) & above].groupby(["algorithm", "batch_norm"]):
+        # the factors that shrink this rule's update below BP's own in every dataset
+        causes = [f for f in ("learning rate", "weights") if (rows[f] < 1).all()]
+        named = {"learning rate": "the learning rate its grid search chose",
+                 "weights": "the weights its runs reached (from the init its grid search chose)"}
+        if causes:
+            parts.append(f"{algorithm}'s own update {bn_with(batch_norm)} BN is nonetheless smaller than BP's: "
+                         f"{' and '.join(named[c] for c in causes)} make{'s' if len(causes) == 1 else ''} it so, "
+                         "not the rule.")
+    return " ".join(parts)
