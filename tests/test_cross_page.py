@@ -87,10 +87,10 @@ def test_the_deployment_finding_quotes_its_table_and_its_speed_paragraph():
     """The deployment chapter's opening sizes and ratios are its table's, its speed the glued one."""
     texts, tables, glued = outputs("06b_deployment")
     [finding] = [t for t in texts if t.startswith("**What we found.**")]
-    table = table_with("06b_deployment", "file (KB)", "smaller")
-    sizes = re.findall(r"(\d+\.\d) KB", finding)
+    table = table_with("06b_deployment", "file (bytes)", "smaller")
+    sizes = re.findall(r"(\d{1,3}(?:,\d{3})+) bytes", finding)
     ratios = [r for pair in re.findall(r"(\d+\.\d)×(?: to (\d+\.\d)×)? smaller", finding) for r in pair if r]
-    assert sizes and set(sizes) <= {row["file (KB)"] for row in table}
+    assert sizes and set(sizes) <= {row["file (bytes)"] for row in table}
     assert ratios and {f"{r}×" for r in ratios} <= {row["smaller"] for row in table}
     assert f"in {glued['deploy_bits_us']} µs at batch 1, {glued['deploy_speed_1']}" in finding
     assert f"{glued['deploy_bits_rate']} images per second" in finding
