@@ -12,6 +12,7 @@ from IPython.display import Markdown, display
 
 from ..protocol import epoch_records, final_configs
 from .claims import SEED_Z, median_gaps
+from .labels import init_and_lr
 from .pages import Page
 from .paper import paper_selection
 from .records import epochs_label
@@ -61,7 +62,7 @@ def differences_table(page: Page, finals: Finals, comparison: Optional[pd.DataFr
         "setting": table["setting"], "algorithm": table["algorithm"], "Δ (points)": table["Δ (points)"],
         "z": table["z"].map(lambda z: f"{z:+.1f}"),
         "seeds explain it": ["yes" if abs(z) <= SEED_Z else "no" for z in table["z"]],
-        "(init, lr): ours / the paper's": [f"{i:g}, {lr:g}" + (" (same)" if s else f" / {ip:g}, {lp:g}")
+        "(init, lr): ours / the paper's": [init_and_lr(i, lr) + (" (same)" if s else f" / {init_and_lr(ip, lp)}")
                                            for i, lr, ip, lp, s in zip(table["init"], table["lr"], table["init_paper"],
                                                                        table["lr_paper"], same)],
         f"gain, last {LATE_EPOCHS} epochs (points)": table["gain"].map(lambda g: f"{100 * g:.2f}" if g == g else "–"),

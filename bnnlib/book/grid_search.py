@@ -11,7 +11,8 @@ from IPython.display import Markdown, display
 from ..protocol import Budget, ensure_grid, get_budget, grid_configs, summarise
 from ..store import ResultsStore
 from ..sweep import count_by_rule, select_hyperparameters
-from .labels import DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, with_setting
+from .labels import (DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order, init_and_lr, learning_rate,
+                     with_setting)
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold, epochs_label,
                       finished_runs, open_store)
@@ -47,7 +48,7 @@ def selection_table(selection: pd.DataFrame, batch_norm: bool) -> pd.DataFrame:
     table = with_setting(selection).sort_values(["setting", "algorithm"])
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        "init": table["init"].map(lambda v: f"{v:g}"), "lr": table["lr"].map(lambda v: f"{v:.0e}"),
+        "init": table["init"].map(lambda v: f"{v:g}"), "lr": table["lr"].map(learning_rate),
         "train acc (%)": table["best_train_accuracy"].map(percent),
         "test acc (%)": table["best_test_accuracy"].map(percent),
         "test precision (%)": table["test_precision_at_best"].map(percent),
@@ -65,8 +66,8 @@ def grid_comparison(selection: pd.DataFrame, dataset: str, batch_norm: bool) -> 
     same = (table["init"] == table["init_paper"]) & (table["lr"] == table["lr_paper"])
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
-        "our (init, lr)": [f"{i:g}, {lr:.0e}" for i, lr in zip(table["init"], table["lr"])],
-        "paper (init, lr)": [f"{i:g}, {lr:.0e}" if i == i else "–" for i, lr in zip(table["init_paper"], table["lr_paper"])],
+        "our (init, lr)": [init_and_lr(i, lr) for i, lr in zip(table["init"], table["lr"])],
+        "paper (init, lr)": [init_and_lr(i, lr) if i == i else "–" for i, lr in zip(table["init_paper"], table["lr_paper"])],
         "same choice": ["yes" if s else "no" if i == i else "–" for s, i in zip(same, table["init_paper"])],
         "our train acc (%)": table["best_train_accuracy"].map(percent),
         "paper train acc (%)": table["train_accuracy"].map(percent),
@@ -148,8 +149,8 @@ def selection_differences(grid: pd.DataFrame, dataset: str, batch_norm: bool) ->
         return "Every one of our selections is the paper's."
     parts = []
     for row in apart:
-        paper_choice = f"({row['paper_choice'][0]:g}, {row['paper_choice'][1]:.0e})"
-        ours = f"{100 * row['ours']:.2f} % at ours ({row['choice'][0]:g}, {row['choice'][1]:.0e})"
+        paper_choice = f"({init_and_lr(*row['paper_choice'])})"
+        ours = f"{100 * row['ours']:.2f} % at ours ({init_and_lr(*row['choice'])})"
         if row["theirs"] is None:
             parts.append(f"{row['where']}: no run of ours at the paper's {paper_choice}")
         elif row["diverged"]:

@@ -48,7 +48,7 @@ def style():
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.1)
 
 
-#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-04")
+#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-4")
 NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e*]+")  # "*": a significance star
 UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
 EXPONENT_MINUS = re.compile(r"(?<=\de)-(?=\d)")
@@ -68,7 +68,7 @@ def _unbreakable(value):
     value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0") \
         .replace(" *", "\u00a0*")
     # a word joiner after a range's dash and after an exponent's minus: browsers may otherwise
-    # break "95.85–96.36" or "1e-04" after it
+    # break "95.85–96.36" or "1e-4" after it
     return EXPONENT_MINUS.sub("-\u2060", RANGE_DASH.sub("–\u2060", value))
 
 

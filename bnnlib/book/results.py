@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -13,7 +14,7 @@ from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
 from ..store import ResultsStore
 from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, with_setting
 from .pages import Page
-from .paper import paper_final_quartiles
+from .paper import MEASUREMENT_UNCERTAINTY, paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
                       epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
 from .render import html_table, percent, save_figure
@@ -104,6 +105,8 @@ def show_paper_comparison(page: Page, finals: Finals) -> None:
     comparison = paper_comparison(finals[1], page.dataset, page.batch_norm)
     display(Markdown(agreement_sentence(comparison, page.budget, AGREEMENT_TEXT)))
     display(html_table(comparison))
+    if borderline_sentence(comparison):
+        display(Markdown(borderline_sentence(comparison)))
 
 
 def show_paper_so_far(page: Page, finals: Finals) -> None:
@@ -176,9 +179,20 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
                                                                              how="left")
     compared = table["paper_median"].notna() & table["median"].notna()
     overlap = (table["q1"] <= table["paper_q3"]) & (table["paper_q1"] <= table["q3"])
+    # how far apart the two IQRs are (negative: by how much they overlap); within the paper's
+    # reading uncertainty of touching, the verdict could go either way
+    gap = np.maximum(table["q1"] - table["paper_q3"], table["paper_q1"] - table["q3"])
+    borderline = compared & (gap.abs() <= MEASUREMENT_UNCERTAINTY[dataset] + 1e-12)
 
     def spans(low, high):
         return [f"{percent(a)}–{percent(b)}" if a == a else "–" for a, b in zip(low, high)]
+
+    def closest(row):
+        """The two quartiles that decide the verdict, to three decimals: at two they can read equal."""
+        if row.q1 - row.paper_q3 >= row.paper_q1 - row.q3:  # ours lies above the paper's
+            return f"our Q1 {100 * row.q1:.3f} %, the paper's Q3 {100 * row.paper_q3:.3f} %"
+        return f"our Q3 {100 * row.q3:.3f} %, the paper's Q1 {100 * row.paper_q1:.3f} %"
+
     # the verdict and the difference first: on a narrow screen the first columns are what shows
     out = pd.DataFrame({
         "setting": table["setting"].astype(str), "algorithm": table["algorithm"].astype(str),
@@ -192,7 +206,20 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     })  # no lowest–highest column: the figure shows every seed, and 8 columns fit the page at 1280 px
     out.attrs["compared"] = int(compared.sum())
     out.attrs["agree"] = int((overlap & compared).sum())
+    out.attrs["borderline"] = [f"{row.setting} {row.algorithm}: {closest(row)}"
+                               for row in table[borderline].itertuples()]
+    out.attrs["precision"] = 100 * MEASUREMENT_UNCERTAINTY[dataset]  # points
     return out
+
+
+def borderline_sentence(comparison: pd.DataFrame) -> str:
+    """The verdicts the paper's reading uncertainty could turn: IQRs within ±0.01 points of touching."""
+    cells = comparison.attrs.get("borderline", [])
+    if not cells:
+        return ""
+    return (f"In {len(cells)} configuration{'s' if len(cells) > 1 else ''} ({'; '.join(cells)}) the two IQRs lie "
+            f"within {comparison.attrs['precision']:g} points of touching, the precision of the paper's quartiles: "
+            f"{'these verdicts' if len(cells) > 1 else 'that verdict'} could go either way.")
 
 
 def finding(comparison: pd.DataFrame, budget: Budget) -> str:
