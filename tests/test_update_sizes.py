@@ -82,7 +82,8 @@ def test_the_page_says_which_factor_makes_a_rules_update_smaller():
     table = decomposition(frame(rows))
     shown = page_table(table).iloc[0]
     assert (shown["rule's (init, lr)"], shown["BP's (init, lr)"]) == ("0.001, 1e-6", "0.1, 1e-5")
-    assert (shown["rule's update / BP's"], shown["= learning rate"], shown["· weights"], shown["· rule"]) == \
+    assert (shown["rule's update / BP's"], shown["learning-rate factor"], shown["weights factor"],
+            shown["rule factor"]) == \
         ("×0.033", "×0.1", "×0.033", "×10")
     text = finding(table)
     assert text.startswith("Without BN, DFA's update of block 1 is ×0.033 BP's own = learning rate ×0.1 · "

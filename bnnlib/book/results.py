@@ -17,7 +17,7 @@ from .pages import Page
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
                       epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
-from .render import html_table, percent, save_figure
+from .render import html_table, percent, prose, save_figure
 from .results_figure import best_test_boxplot
 from .stats import anova_sentence, one_way_anova
 
@@ -103,10 +103,10 @@ def show_paper_comparison(page: Page, finals: Finals) -> None:
     if finals is None:
         return
     comparison = paper_comparison(finals[1], page.dataset, page.batch_norm)
-    display(Markdown(agreement_sentence(comparison, page.budget, AGREEMENT_TEXT)))
+    # the verdicts the paper's reading precision could turn are named beside the count they enter
+    display(Markdown(prose(" ".join(filter(None, (agreement_sentence(comparison, page.budget, AGREEMENT_TEXT),
+                                                  borderline_sentence(comparison)))))))
     display(html_table(comparison))
-    if borderline_sentence(comparison):
-        display(Markdown(borderline_sentence(comparison)))
 
 
 def show_paper_so_far(page: Page, finals: Finals) -> None:

@@ -88,9 +88,9 @@ def page_table(table: pd.DataFrame) -> pd.DataFrame:
         "rule's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["init"], ordered["lr"])],
         "BP's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["BP init"], ordered["BP lr"])],
         "rule's update / BP's": ordered["ratio"].map(_times),
-        "= learning rate": ordered["learning rate"].map(_times),
-        "· weights": ordered["weights"].map(_times),
-        "· rule": ordered["rule"].map(_times),
+        "learning-rate factor": ordered["learning rate"].map(_times),
+        "weights factor": ordered["weights"].map(_times),
+        "rule factor": ordered["rule"].map(_times),
     }).reset_index(drop=True)
 
 
