@@ -12,6 +12,7 @@ from IPython.display import Markdown, display
 
 from ..protocol import epoch_records, final_configs
 from .claims import SEED_Z, median_gaps
+from .evaluation_check import bias_sentence, check_runs
 from .labels import init_and_lr
 from .pages import Page
 from .paper import paper_selection
@@ -96,8 +97,11 @@ def show(page: Page, finals: Finals) -> None:
         deltas = deltas[deltas != "–"].astype(float)
         text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
                  f"paper's. A possible cause is the original code's evaluation pass, which moved BN's running "
-                 f"statistics before each test evaluation; the long run's evaluation check will measure it "
-                 f"([Reproducing](08_reproducing.html) shows its progress).")
+                 f"statistics before each test evaluation.")
+        measured = bias_sentence(comparison, check_runs(page, *finals))
+        text += (" " + measured if measured else
+                 " The long run's evaluation check will measure it ([Reproducing](08_reproducing.html) shows its "
+                 "progress).")
     else:
         text += "."
     gains = pd.to_numeric(table[f"gain, last {LATE_EPOCHS} epochs (points)"], errors="coerce")
