@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from ..protocol import PROBED_RULES
-from .labels import ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, algorithm_palette, bn_short, bn_with, dataset_name
+from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, algorithm_palette, bn_short, bn_switch, bn_with,
+                     dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
+from .render import READABLE, READABLE_WIDTH
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
                      open_store, verdicts)
@@ -65,19 +67,16 @@ def _per_run_epoch(frame: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], log: bool = False,
-                 hidden_only: bool = True, reference: Optional[float] = None, over: str = "layer"):
-    """One panel per dataset × BN: ``value`` per layer (x; ``over="epoch"``: per epoch, mean over
-    the hidden layers), one line per rule, mean over seeds with a 95 % confidence band
-    (bootstrap, seeded); a dashed line at ``reference``."""
+                 hidden_only: bool = True, reference: Optional[float] = None):
+    """One panel per dataset × BN: ``value`` per layer (x, mean over epochs), one line per rule,
+    mean over seeds with a 95 % confidence band (bootstrap, seeded); a dashed line at
+    ``reference``. Per layer over the epochs: :func:`layer_epoch_figure`."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    if over == "epoch":
-        data, x = _per_run_epoch(frame, value), "epoch"
-    else:
-        data, x = _per_run(frame, value), "layer_name"
-        if hidden_only:
-            data = data[data["layer_name"] != "output"]
+    data, x = _per_run(frame, value), "layer_name"
+    if hidden_only:
+        data = data[data["layer_name"] != "output"]
     keys = _panels(data)
     columns = 2 if len(keys) == 4 else len(keys)  # four panels as 2 × 2: legible at page width
     rows = -(-len(keys) // columns)
@@ -91,9 +90,7 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
                      marker="o" if part[x].nunique() <= 20 else None, errorbar=("ci", 95), n_boot=1000, seed=0,
                      ax=ax, legend=ax is last)
         ax.set_title(_title(dataset, batch_norm), fontsize=10)
-        ax.set_xlabel("epoch" if over == "epoch" else "")
-        if over == "epoch":
-            ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("")
         ax.set_ylabel(label)
         ax.tick_params(axis="x", labelsize=8)
         if log:
@@ -103,6 +100,48 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     if last.get_legend() is not None:
         sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1), title=None, frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], dataset: str,
+                       log: bool = False, reference: Optional[float] = None):
+    """``value`` of each hidden layer over the epochs, for one dataset: a row of panels per rule,
+    BN off and on side by side, one line per hidden block (mean over seeds, 95 % bootstrap band,
+    seeded) — how each layer's quantity evolves, where :func:`layer_figure` averages the epochs
+    away. At the book's readable width and font sizes, the legend below the panels."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    hidden = frame[(frame["dataset"] == dataset) & (frame["layer_name"] != "output") &
+                   frame["algorithm"].isin(algorithms)]
+    data = hidden.groupby(["batch_norm", "algorithm", "layer_name", "epoch", "run_id"], as_index=False)[value].mean()
+    rules = [a for a in algorithms if a in set(data["algorithm"])]
+    settings = [b for b in (False, True) if b in set(data["batch_norm"])]
+    layers = sorted(set(data["layer_name"]))
+    palette = dict(zip(layers, sns.color_palette("viridis", len(layers))))
+    with plt.rc_context(READABLE):
+        fig, axes = plt.subplots(len(rules), len(settings), figsize=(READABLE_WIDTH, 2.3 * len(rules) + 0.9),
+                                 sharex=True, sharey=True, squeeze=False)
+        for i, rule in enumerate(rules):
+            for j, batch_norm in enumerate(settings):
+                ax = axes[i][j]
+                part = data[(data["algorithm"] == rule) & (data["batch_norm"] == batch_norm)]
+                sns.lineplot(data=part, x="epoch", y=value, hue="layer_name", hue_order=layers, palette=palette,
+                             marker="o" if part["epoch"].nunique() <= 20 else None, errorbar=("ci", 95),
+                             n_boot=1000, seed=0, ax=ax, legend=False)
+                ax.set_title(f"{rule}, BN {bn_switch(batch_norm)}")
+                ax.set_ylabel("")
+                ax.set_xlabel("epoch" if i == len(rules) - 1 else "")
+                ax.xaxis.get_major_locator().set_params(integer=True)
+                if log:
+                    ax.set_yscale("log")
+                if reference is not None:
+                    ax.axhline(reference, color="grey", lw=0.8, ls="--")
+        fig.supylabel(label, fontsize=READABLE["axes.labelsize"])
+        handles = [plt.Line2D([], [], color=palette[layer], marker="o") for layer in layers]
+        fig.legend(handles, layers, loc="lower center", ncol=len(layers), frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
