@@ -544,8 +544,13 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     # (every run recorded), MNIST with BN nowhere yet (left out)
     overview = results.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (100 epochs)"}
-    assert overview.attrs["by_budget"] == {"paper": (0, 12)}  # synthetic accuracies: 50 % everywhere
+    assert overview.attrs["by_budget"] == {"paper": (0, 12, 0)}  # synthetic accuracies: 50 % everywhere
     assert results.overview_agreement(overview, "it agrees").startswith("After **100 epochs** (as the paper)")
+    assert "could go either way" not in results.overview_agreement(overview, "it agrees")  # none near touching
+    overview.attrs["by_budget"] = {"paper": (5, 12, 2)}
+    assert results.overview_agreement(overview, "it agrees").endswith(
+        "it agrees for **5 of 12** configurations. For 2 of the 12 the two IQRs lie within 0.01 points of touching, "
+        "the precision of the paper's quartiles: those verdicts could go either way (each page names them).")
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"

@@ -283,16 +283,19 @@ def results_overview(budget: Budget, store: ResultsStore,
                                                   ("fashion-mnist", True))) -> pd.DataFrame:
     """Every cell of the results pages beside the paper: one row per dataset × BN × algorithm ×
     setting (only settings whose runs are all recorded at this budget)."""
-    parts = []
+    parts, borderline = [], 0
     for dataset, batch_norm in settings:
         summary = recorded_finals(dataset, batch_norm, budget, store)
         if summary is None:
             continue
         table = paper_comparison(with_controls(summary, dataset, batch_norm, budget, store), dataset, batch_norm)
+        borderline += len(table.attrs["borderline"])
         parts.append(_overview_rows(table, dataset, batch_norm))
     if not parts:
         return pd.DataFrame()
-    return _with_agreement(pd.concat(parts, ignore_index=True))
+    out = _with_agreement(pd.concat(parts, ignore_index=True))
+    out.attrs["borderline"] = borderline  # verdicts within the paper's reading precision (each page names them)
+    return out
 
 
 def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, note: str = "") -> pd.DataFrame:
@@ -338,7 +341,7 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
                                 settings: Sequence[tuple]) -> pd.DataFrame:
     """:func:`results_overview` with each setting at its own budget — with ``best``, the paper
     budget as soon as all of that setting's runs are recorded at it, else cpu — named in the data
-    column ("MNIST, no BN (cpu)"); ``attrs["by_budget"]``: {budget: (agree, compared)}."""
+    column ("MNIST, no BN (cpu)"); ``attrs["by_budget"]``: {budget: (agree, compared, borderline)}."""
     parts, by_budget = [], {}
     for setting in settings:
         budget, store = open_store(requested, results_base, needs=[setting])
@@ -346,8 +349,9 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
         if table.empty:
             continue
         table["data"] = table["data"] + f" ({epochs_label(budget)})"
-        agree, compared = by_budget.get(budget.name, (0, 0))
-        by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"])
+        agree, compared, borderline = by_budget.get(budget.name, (0, 0, 0))
+        by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"],
+                                  borderline + table.attrs["borderline"])
         parts.append(table)
     if not parts:
         return pd.DataFrame()
@@ -357,6 +361,11 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
 
 
 def overview_agreement(table: pd.DataFrame, what: str) -> str:
-    """:func:`agreement_sentence` for each budget the overview's rows come from."""
-    return " ".join(_agreement(agree, compared, get_budget(name), what)
-                    for name, (agree, compared) in table.attrs["by_budget"].items())
+    """:func:`agreement_sentence` for each budget the overview's rows come from, with how many of
+    its verdicts the paper's reading precision could turn."""
+    def borderline(n: int, compared: int) -> str:
+        return (f" For {n} of the {compared} the two IQRs lie within {100 * max(MEASUREMENT_UNCERTAINTY.values()):g} points of "
+                f"touching, the precision of the paper's quartiles: those verdicts could go either way (each page "
+                f"names them)." if n else "")
+    return " ".join(_agreement(agree, compared, get_budget(name), what) + borderline(n, compared)
+                    for name, (agree, compared, n) in table.attrs["by_budget"].items())
