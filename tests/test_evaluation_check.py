@@ -74,3 +74,27 @@ def test_the_page_says_how_much_of_the_bias_the_pass_accounts_for():
         "the record of the same seed: those runs did not train as their records did, and their effect is not the "
         "pass's alone.")
     assert bias_sentence(comparison, runs.iloc[0:0]) == ""
+
+
+def test_conclusions_say_which_unexplained_bn_pairs_the_pass_brings_within_the_seeds(tmp_path):
+    """C3's DFA binary sign pair on MNIST: our |Δ BN| 3.0 points against the paper's 1.0, standard
+    error 0.5, z −4.0. The pass lowers DFA's BN runs by 1.5 points: our |Δ BN| becomes
+    |95.0 − (98.0 − 1.5)| = 1.5, z (1.0 − 1.5) / 0.5 = −1.0."""
+    from bnnlib.book.conclusions import evaluation_pass_z
+    store = ResultsStore(tmp_path / "paper")
+    page = SimpleNamespace(store=store, dataset="mnist", batch_norm=True, budget=BUDGET, device="cpu")
+    config = bp_binary_sign(page, BUDGET.seeds[0])
+    config = dataclasses.replace(config, algorithm="DFA")
+    summaries = {(False, 0.950), (True, 0.980)}
+    summaries = {("mnist", bn): pd.DataFrame({
+        "run_id": [f"{bn}{s}" for s in range(3)], "algorithm": "DFA", "weights": "binary", "activation": "sign",
+        "init": config.init, "lr": config.lr, "diverged": False, "best_test_accuracy": value})
+        for bn, value in summaries}
+    for seed in BUDGET.seeds[:2]:
+        write_check_run(store, dataclasses.replace(config, seed=seed), standard=0.980, paper_code=0.965,
+                        epochs=BUDGET.epochs)
+    cells = pd.DataFrame([{"dataset": "mnist", "setting": "binary sign", "algorithm": "DFA", "paper": 0.010,
+                           "ours": 0.030, "se": 0.005, "z": -4.0}])
+    [(name, moved, recorded)] = evaluation_pass_z(cells, summaries, BUDGET, tmp_path)
+    assert name == "DFA, binary sign on MNIST" and recorded == -4.0 and moved == pytest.approx(-1.0)
+    assert evaluation_pass_z(cells.assign(algorithm="BP"), summaries, BUDGET, tmp_path) == []  # not measured

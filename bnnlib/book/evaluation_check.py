@@ -28,27 +28,35 @@ from .pages import Page
 
 
 def check_runs(page: Page, selection: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per finished check run of the page's setting (every epoch of the budget recorded,
-    not diverged): its configuration, the best test accuracy evaluated as the original code does
+    """:func:`check_runs_of` the page's dataset and BN setting (none without BN)."""
+    if not page.batch_norm:  # without BN the pass moves nothing: no check runs
+        return check_runs_of(None, page.budget, page.dataset, selection.iloc[0:0], summary, page.device)
+    return check_runs_of(page.store, page.budget, page.dataset, selection, summary, page.device)
+
+
+def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, summary: pd.DataFrame,
+                  device: str = "cpu") -> pd.DataFrame:
+    """One row per finished check run of ``dataset`` with BN, whose final runs used ``selection``
+    (every epoch of the budget recorded, not diverged): its configuration, the best test accuracy evaluated as the original code does
     (``paper_code``) and as every record is (``standard``), and whether the latter equals the
     record of the same seed (``same_training``; None where that record is missing).
-    ``attrs["planned"]``: how many check runs the setting has."""
+    ``attrs["planned"]``: how many check runs the setting has (``store``: the budget's results
+    folder; the check runs live in its ``evaluation`` folder)."""
     columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training"]
     none = pd.DataFrame(columns=columns)
     none.attrs["planned"] = 0
-    if not page.batch_norm:  # without BN the pass moves nothing: no check runs
+    if selection.empty:
         return none
-    configs = evaluation_configs(selection[selection["algorithm"].isin(ALGORITHMS)], page.dataset, page.budget,
-                                 page.device)
+    configs = evaluation_configs(selection[selection["algorithm"].isin(ALGORITHMS)], dataset, budget, device)
     none.attrs["planned"] = len(configs)
-    epochs = epoch_records(evaluation_store(page.store), configs, page.budget)
+    epochs = epoch_records(evaluation_store(store), configs, budget)
     if epochs.empty or "standard_test_accuracy" not in epochs:
         return none
     records = summary.set_index("run_id")["best_test_accuracy"] if len(summary) else pd.Series(dtype=float)
     rows = []
     for config in configs:
         run = epochs[epochs["run_id"] == config.run_id]
-        if run["epoch"].nunique() < page.budget.epochs or run[["test_accuracy", "standard_test_accuracy"]].isna().any().any():
+        if run["epoch"].nunique() < budget.epochs or run[["test_accuracy", "standard_test_accuracy"]].isna().any().any():
             continue
         standard = float(run["standard_test_accuracy"].max())
         record = records.get(dataclasses.replace(config, evaluation="standard").run_id)
