@@ -231,6 +231,10 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 60.0 % after 100 epochs" in text and "Measured in 3 binary cells" in text
     assert "in every one, by at least 30.0 points" in text
+    # BP fully binary (0.50) against its own untrained hidden layers (SHALLOW, 0.60): 10 points below
+    assert text.endswith("And BP, the baseline C2 compares with? Fully binary (binary sign), its mean best test "
+                         "accuracy is 50.0 % against SHALLOW's 60.0 % on MNIST no BN (-10.0 points: at or below its "
+                         "untrained hidden layers).")
     shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text

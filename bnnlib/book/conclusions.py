@@ -12,7 +12,7 @@ from ..sweep import select_hyperparameters
 from .claims import (BINARY_SETTINGS, CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide,
                      delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
 from .evaluation_check import check_runs_of, effects
-from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name, with_setting
+from .labels import ALGORITHMS, ALTERNATIVES, BASELINE, bn_short, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
 from .records import (all_finished, budget_statement, epochs_beside_paper, epochs_label, first_recorded,
                       open_store, recorded_finals, recorded_so_far)
@@ -327,7 +327,9 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
     """A harder bar for C1 than chance: what random binary features reach with only the output layer
     trained (the SHALLOW control) in the binary settings, beside DFA's and DRTP's lowest mean there —
     from SHALLOW's final runs where recorded at ``budget``, else from its grid search's selected runs
-    (one seed, on the grid's dataset). "" where neither is recorded."""
+    (one seed, on the grid's dataset) — and, fully binary, BP's mean beside it: whether BP's training
+    of the hidden layers ends above its untrained ones (#44's question for C2). "" where neither is
+    recorded."""
     _, store = open_store(budget.name, results_base)
     rows, source = [], "final runs (mean over seeds)"
     for (dataset, batch_norm) in summaries:
@@ -342,7 +344,7 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
             if not grid.empty and all_finished(grid, configs, budget):
                 chosen = select_hyperparameters(grid)[["weights", "activation", "init", "lr"]]
                 rows.append((dataset, batch_norm, grid.merge(chosen, on=["weights", "activation", "init", "lr"])))
-    parts = []
+    parts, baseline = [], []
     for dataset, batch_norm, shallow in rows:
         shallow = with_setting(shallow[~shallow["diverged"]])
         ours = with_setting(summaries[dataset, batch_norm])
@@ -352,7 +354,12 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
             if bar.empty or alternatives.empty:
                 continue
             lowest = alternatives.groupby("algorithm", observed=True)["best_test_accuracy"].mean().min()
-            parts.append((bar.mean(), lowest, f"{setting}, {dataset_name(dataset)} {bn_short(batch_norm)}"))
+            where = f"{setting}, {dataset_name(dataset)} {bn_short(batch_norm)}"
+            parts.append((bar.mean(), lowest, where))
+            bp = ours.loc[(ours["setting"] == setting) & (ours["algorithm"] == BASELINE) & ~ours["diverged"],
+                          "best_test_accuracy"]
+            if setting == "binary sign" and len(bp):  # C2's fully binary networks
+                baseline.append((bp.mean(), bar.mean(), f"{dataset_name(dataset)} {bn_short(batch_norm)}"))
     if not parts:
         return ""
     highest = max(parts)
@@ -362,11 +369,18 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
             f"{epochs_label(budget)} in a binary setting ({highest[2]}). Measured in {len(parts)} binary cells, from "
             f"SHALLOW's {source}, ")
     if margin > 0:
-        return head + (f"DFA's and DRTP's mean best test accuracies lie above SHALLOW's in every one, by at least "
+        text = head + (f"DFA's and DRTP's mean best test accuracies lie above SHALLOW's in every one, by at least "
                        f"{100 * margin:.1f} points: the alternatives train the hidden layers of binary networks, not "
                        f"only their output layer.")
-    return head + (f"DFA's or DRTP's mean lies at or below SHALLOW's in "
-                   f"{sum(lowest <= bar for bar, lowest, _ in parts)} of them.")
+    else:
+        text = head + (f"DFA's or DRTP's mean lies at or below SHALLOW's in "
+                       f"{sum(lowest <= bar for bar, lowest, _ in parts)} of them.")
+    if baseline:  # the question C2's baseline raises: does BP's training of the hidden layers help at all?
+        text += (" And BP, the baseline C2 compares with? Fully binary (binary sign), its mean best test accuracy is "
+                 + "; ".join(f"{100 * bp:.1f} % against SHALLOW's {100 * bar:.1f} % on {where} "
+                             f"({100 * (bp - bar):+.1f} points: {'above' if bp > bar else 'at or below'} its untrained "
+                             f"hidden layers)" for bp, bar, where in baseline) + ".")
+    return text
 
 
 def runs_behind(every_budget: Dict, results_base: Optional[str] = None) -> list:
