@@ -261,11 +261,13 @@ def finding(packed: pd.DataFrame, speed: dict) -> str:
     agreement = ("every one predicts exactly what its float model predicts, on every test image it was checked on"
                  if float(lowest) == 100 else f"each agrees with its float model on at least {lowest} % of the test "
                                               f"images it was checked on")
-    return (f"**What we found.** Each of the {len(packed)} fully binary final models packs into a file of "
-            f"{span(files, ' bytes')}, {span(ratios)} smaller than its float32 weights, and {agreement}. "
+    return (f"**What we found.** The {len(packed)} fully binary final models pack into files of "
+            f"{span(files, ' bytes')} (the median per rule and setting), {span(ratios)} smaller than their float32 "
+            f"weights, and {agreement}. "
             f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
             f"{glue['deploy_speed_1']} than the float32 model computing every layer"
-            + (f" and {glue['deploy_anchor_1']}, the fastest other engine we ran" if "deploy_anchor_1" in glue else "")
+            + (f" and {glue['deploy_anchor_1']}, the fastest engine of another project we ran"
+               if "deploy_anchor_1" in glue else "")
             + f", and {glue['deploy_bits_rate']} "
             f"images per second at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads "
             f"({glue['deploy_processor']}).")

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..protocol import PROBED_RULES
-from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, algorithm_palette, bn_short, bn_switch, bn_with,
-                     dataset_name)
+from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK, algorithm_palette, bn_short,
+                     bn_switch, bn_with, data_label, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
 from .render import READABLE, READABLE_WIDTH
@@ -55,9 +55,20 @@ def _title(dataset: str, batch_norm: bool) -> str:
 
 
 def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
-    """One value per run and layer: the mean over epochs (and probed batches)."""
-    return frame.groupby(["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"],
-                         as_index=False)[value].mean()
+    """One value per run and layer: the mean over epochs (and probed batches); for
+    ``update_vs_bp`` the ratio of the two mean update sizes, as the update-size table's rule factor
+    (:func:`~bnnlib.book.update_sizes.decomposition`) takes it."""
+    keys = ["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"]
+    if value == "update_vs_bp":
+        return _with_update_ratio(frame.groupby(keys, as_index=False)[["update_rms", "bp_update_rms"]].mean())
+    return frame.groupby(keys, as_index=False)[value].mean()
+
+
+def _with_update_ratio(per_run: pd.DataFrame) -> pd.DataFrame:
+    """``update_vs_bp`` per run: its mean update over the twin's mean update (a ratio of means, not a
+    mean of per-epoch ratios: one number the table, the figure and the text all quote)."""
+    per_run["update_vs_bp"] = per_run["update_rms"] / per_run["bp_update_rms"].where(per_run["bp_update_rms"] > 0)
+    return per_run
 
 
 def _per_run_epoch(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -104,11 +115,13 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
 
 
 def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], dataset: str,
-                       log: bool = False, reference: Optional[float] = None):
+                       log: bool = False, reference: Optional[float] = None, share: bool = False):
     """``value`` of each hidden layer over the epochs, for one dataset: a row of panels per rule,
     BN off and on side by side, one line per hidden block (mean over seeds, 95 % bootstrap band,
     seeded) — how each layer's quantity evolves, where :func:`layer_figure` averages the epochs
-    away. At the book's readable width and font sizes, the legend below the panels."""
+    away. At the book's readable width and font sizes, the legend below the panels. ``share``: the
+    value is a share, labelled in % (on a log axis up to 100 %), as the page's tables give it."""
+    from matplotlib.ticker import FuncFormatter
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -135,8 +148,12 @@ def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: 
                 ax.xaxis.get_major_locator().set_params(integer=True)
                 if log:
                     ax.set_yscale("log")
+                if share:
+                    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:g} %"))
                 if reference is not None:
                     ax.axhline(reference, color="grey", lw=0.8, ls="--")
+        if share and log:
+            axes[0][0].set_ylim(top=1.0)  # the axes share y: up to 100 %, so the top decade has its tick
         fig.supylabel(label, fontsize=READABLE["axes.labelsize"])
         handles = [plt.Line2D([], [], color=palette[layer], marker="o") for layer in layers]
         fig.legend(handles, layers, loc="lower center", ncol=len(layers), frameon=False,
@@ -185,8 +202,9 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     """Sentences for the chapter (``glue``), each computed from the verdict table and the
     diagnostics; nothing in them is typed by hand."""
     out = {}
-    per_run = frame.groupby(["dataset", "batch_norm", "algorithm", "layer_name", "run_id"], as_index=False)[
-        ["pass_fraction", "flip_ratio", "update_rms", "bp_update_rms", "update_vs_bp", "alignment_cosine"]].mean()
+    per_run = _with_update_ratio(frame.groupby(["dataset", "batch_norm", "algorithm", "layer_name", "run_id"],
+                                               as_index=False)[["pass_fraction", "flip_ratio", "update_rms",
+                                                                "bp_update_rms", "alignment_cosine"]].mean())
     medians = per_run.groupby(["dataset", "batch_norm", "algorithm", "layer_name"]).median(numeric_only=True)
     settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
     n = len(settings)
@@ -259,11 +277,12 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
 
 
 def epoch_change(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per BN setting and rule, the first and the last epoch's alignment with BP and share of
-    weights flipped: per dataset, the mean over seeds of each run's mean over its hidden layers."""
+    """Per BN setting and rule, the first and the last epoch's alignment with BP, share of weights
+    flipped and share of pre-activations inside the STE window: per dataset, the mean over seeds
+    of each run's mean over its hidden layers."""
     first, last = int(frame["epoch"].min()), int(frame["epoch"].max())
     rows = []
-    for value in ("alignment_cosine", "flip_ratio"):
+    for value in ("alignment_cosine", "flip_ratio", "pass_fraction"):
         data = _per_run_epoch(frame, value)
         data = data[data["epoch"].isin([first, last])]
         means = data.groupby(["batch_norm", "algorithm", "dataset", "epoch"])[value].mean().unstack("epoch")
@@ -276,7 +295,7 @@ def epoch_change(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
-    """:func:`epoch_change` for a page: one row per BN setting and rule, ranges over the datasets."""
+    """:func:`epoch_change` for a page: one row per BN setting, rule and dataset."""
     first, last = change.attrs["first"], change.attrs["last"]
 
     def span(part, column, fmt):
@@ -293,18 +312,26 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
         return f"{100 * v:.2f}" if v < 0.01 else f"{100 * v:.1f}"
 
     rows = []
+    datasets = sorted(set(change["dataset"]), key=lambda d: DATASET_RANK.get(d, len(DATASET_RANK)))
     for batch_norm in dict.fromkeys(change["batch_norm"]):
         for algorithm in [a for a in ALGORITHMS if a in set(change["algorithm"])]:
-            part = change[(change["batch_norm"] == batch_norm) & (change["algorithm"] == algorithm)]
-            aligned = part[part["value"] == "alignment_cosine"]
-            flipped = part[part["value"] == "flip_ratio"]
-            rows.append({"BN": bn_with(batch_norm), "rule": algorithm,
-                         f"cosine with BP: epoch {first}": "–" if algorithm == "BP" else
-                         span(aligned, "first", cosine),
-                         f"cosine with BP: epoch {last}": "–" if algorithm == "BP" else
-                         span(aligned, "last", cosine),
-                         f"flipped (%): epoch {first}": span(flipped, "first", percent),
-                         f"flipped (%): epoch {last}": span(flipped, "last", percent)})
+            for dataset in datasets:
+                part = change[(change["batch_norm"] == batch_norm) & (change["algorithm"] == algorithm) &
+                              (change["dataset"] == dataset)]
+                if part.empty:
+                    continue
+                aligned = part[part["value"] == "alignment_cosine"]
+                flipped = part[part["value"] == "flip_ratio"]
+                window = part[part["value"] == "pass_fraction"]
+                rows.append({"data": data_label(dataset, batch_norm), "rule": algorithm,
+                             f"cosine with BP, epoch {first}": "–" if algorithm == "BP" else
+                             span(aligned, "first", cosine),
+                             f"cosine with BP, epoch {last}": "–" if algorithm == "BP" else
+                             span(aligned, "last", cosine),
+                             f"flipped (%), epoch {first}": span(flipped, "first", percent),
+                             f"flipped (%), epoch {last}": span(flipped, "last", percent),
+                             f"|z| < 1 (%), epoch {first}": span(window, "first", percent),
+                             f"|z| < 1 (%), epoch {last}": span(window, "last", percent)})
     return pd.DataFrame(rows)
 
 
@@ -323,6 +350,13 @@ def _over_epochs(change: pd.DataFrame) -> str:
                        ~change["algorithm"].isin(CONTROLS)]
         if len(flips) and (flips["last"] < flips["first"]).all():
             falling.append(where)
+    windows = []
+    for batch_norm in settings:
+        window = change[(change["batch_norm"] == batch_norm) & (change["value"] == "pass_fraction") &
+                        ~change["algorithm"].isin(CONTROLS)]
+        if len(window):
+            windows.append(f"{bn_with(batch_norm)} BN from {_dash_span(100 * window['first'])} in epoch {first} to "
+                           f"{_dash_span(100 * window['last'])} in epoch {last}")
     alignment = (f"the alignment with BP's update grows by more than 0.02 on every dataset for "
                  f"{' and for '.join(growing)}" if growing else
                  "no rule's alignment with BP's update grows by more than 0.02 on every dataset")
@@ -333,7 +367,17 @@ def _over_epochs(change: pd.DataFrame) -> str:
         flipping = f"{fewer} for every rule {' and '.join(falling)}"
     else:
         flipping = "the share of binary weights flipped does not fall for every rule in any BN setting"
-    return f"From epoch {first} to epoch {last}, {alignment}; {flipping}."
+    window = (f"; the share of the hidden blocks' pre-activations inside the STE window |z| < 1 goes "
+              f"{' and '.join(windows)} (every rule and dataset)" if windows else "")
+    return f"From epoch {first} to epoch {last}, {alignment}; {flipping}{window}."
+
+
+def _dash_span(values) -> str:
+    """"0.55–3.4 %": a range of percentages inside a sentence that says "from … to …" itself."""
+    def fmt(value):
+        return f"{value:.2g}" if value < 1 else f"{value:.1f}"
+    low, high = fmt(min(values)), fmt(max(values))
+    return f"{low} %" if low == high else f"{low}–{high} %"
 
 
 def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:

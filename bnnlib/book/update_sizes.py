@@ -14,6 +14,10 @@ learning rate) is then a product of three factors, each computed from those reco
 so log10 of the ratio is the sum of three logs: the share of each is how much of the difference
 it accounts for. The middle factor compares BP's gradient at the rule's weights with BP's at
 BP's own — weights that started from another init scale and moved differently.
+
+Over seeds: the ratio is of the medians of the runs' own updates; the rule factor is the median
+of each run's own update over its twin's (the number the chapter's figure and text quote), and
+the weights factor what remains, so that the three multiply to the ratio.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ def decomposition(frame: pd.DataFrame, layer: str = "block 1", reference: str = 
     and the reference's, the ratio of their per-weight updates (medians over seeds) and its
     three factors (:data:`FACTORS`), whose product is the ratio."""
     runs = per_run_layer(frame[frame["layer_name"] == layer])
+    runs["rule"] = runs["update_rms"] / runs["bp_update_rms"].where(runs["bp_update_rms"] > 0)
     medians = runs.groupby(["dataset", "batch_norm", "algorithm"]).agg(
         init=("init", "first"), lr=("lr", "first"), own=("update_rms", "median"),
-        bp_here=("bp_update_rms", "median"), seeds=("run_id", "nunique")).reset_index()
+        rule=("rule", "median"), seeds=("run_id", "nunique")).reset_index()
     rows = []
     for (dataset, batch_norm), part in medians.groupby(["dataset", "batch_norm"], sort=False):
         base = part[part["algorithm"] == reference]
@@ -51,9 +56,11 @@ def decomposition(frame: pd.DataFrame, layer: str = "block 1", reference: str = 
         # a rule that does not move this layer (SHALLOW's hidden blocks) has nothing to decompose
         for row in part[(part["algorithm"] != reference) & (part["own"] > 0)].itertuples():
             lr_factor = row.lr / base.lr
-            # BP's update at the rule's weights, at BP's learning rate: ‖G_BP(W_rule)‖ · lr_BP
-            weights_factor = (row.bp_here / row.lr) / (base.own / base.lr)
-            rule_factor = row.own / row.bp_here if row.bp_here > 0 else np.nan
+            # the rule factor: the median over seeds of each run's own update over its twin's (the
+            # chapter's figure and text quote the same number); the weights factor is what remains
+            # of the ratio — for one seed exactly ‖G_BP(W_rule)‖ / ‖G_BP(W_BP)‖ at one learning rate
+            rule_factor = row.rule
+            weights_factor = (row.own / base.own) / (lr_factor * rule_factor) if rule_factor > 0 else np.nan
             rows.append({"dataset": dataset, "batch_norm": batch_norm, "algorithm": row.algorithm,
                          "init": row.init, "lr": row.lr, f"{reference} init": base.init, f"{reference} lr": base.lr,
                          "update": row.own, f"{reference} update": base.own, "ratio": row.own / base.own,
@@ -85,12 +92,13 @@ def page_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "data": [data_label(d, b) for d, b in zip(ordered["dataset"], ordered["batch_norm"])],
         "rule": ordered["algorithm"],
-        "rule's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["init"], ordered["lr"])],
-        "BP's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["BP init"], ordered["BP lr"])],
+        # the ratio and its factors first: on a phone the first columns are what shows
         "rule's update / BP's": ordered["ratio"].map(_times),
         "learning-rate factor": ordered["learning rate"].map(_times),
         "weights factor": ordered["weights"].map(_times),
         "rule factor": ordered["rule"].map(_times),
+        "rule's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["init"], ordered["lr"])],
+        "BP's (init, lr)": [init_and_lr(i, lr) for i, lr in zip(ordered["BP init"], ordered["BP lr"])],
     }).reset_index(drop=True)
 
 
