@@ -45,9 +45,10 @@ def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str
 
 # ---------------------------------------------------------------------- figures
 def _panels(frame: pd.DataFrame):
-    keys = [(d, b) for d in dict.fromkeys(frame["dataset"]) for b in (False, True)
+    """The dataset × BN panels a figure has, MNIST first (as every page lists the datasets)."""
+    datasets = sorted(set(frame["dataset"]), key=lambda d: DATASET_RANK.get(d, len(DATASET_RANK)))
+    return [(d, b) for d in datasets for b in (False, True)
             if ((frame["dataset"] == d) & (frame["batch_norm"] == b)).any()]
-    return keys
 
 
 def _title(dataset: str, batch_norm: bool) -> str:
@@ -81,7 +82,8 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
                  hidden_only: bool = True, reference: Optional[float] = None):
     """One panel per dataset × BN: ``value`` per layer (x, mean over epochs), one line per rule,
     mean over seeds with a 95 % confidence band (bootstrap, seeded); a dashed line at
-    ``reference``. Per layer over the epochs: :func:`layer_epoch_figure`."""
+    ``reference``. At the book's readable width and font sizes, the legend below the panels. Per
+    layer over the epochs: :func:`layer_epoch_figure`."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -91,26 +93,32 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     keys = _panels(data)
     columns = 2 if len(keys) == 4 else len(keys)  # four panels as 2 × 2: legible at page width
     rows = -(-len(keys) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.3 * rows), sharey=True, squeeze=False)
     palette = algorithm_palette()
-    last = axes[0][-1]
-    for ax, (dataset, batch_norm) in zip(axes.flat, keys):
-        part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
-                    data["algorithm"].isin(algorithms)]
-        sns.lineplot(data=part, x=x, y=value, hue="algorithm", hue_order=list(algorithms), palette=palette,
-                     marker="o" if part[x].nunique() <= 20 else None, errorbar=("ci", 95), n_boot=1000, seed=0,
-                     ax=ax, legend=ax is last)
-        ax.set_title(_title(dataset, batch_norm), fontsize=10)
-        ax.set_xlabel("")
-        ax.set_ylabel(label)
-        ax.tick_params(axis="x", labelsize=8)
-        if log:
-            ax.set_yscale("log")
-        if reference is not None:
-            ax.axhline(reference, color="grey", lw=0.8, ls="--")
-    if last.get_legend() is not None:
-        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1), title=None, frameon=False)
-    fig.tight_layout()
+    with plt.rc_context(READABLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(READABLE_WIDTH, 2.9 * rows + 0.8), sharey=True,
+                                 squeeze=False)
+        for ax, (dataset, batch_norm) in zip(axes.flat, keys):
+            part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
+                        data["algorithm"].isin(algorithms)]
+            sns.lineplot(data=part, x=x, y=value, hue="algorithm", hue_order=list(algorithms), palette=palette,
+                         marker="o" if part[x].nunique() <= 20 else None, errorbar=("ci", 95), n_boot=1000, seed=0,
+                         ax=ax, legend=False)
+            ax.set_title(f"{dataset_name(dataset)}, BN {bn_switch(batch_norm)}")
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            # "block 1" … "output" under one another would collide: the block's number is enough
+            ax.set_xticks(ax.get_xticks(), [t.get_text().replace("block ", "") for t in ax.get_xticklabels()])
+            if log:
+                ax.set_yscale("log")
+            if reference is not None:
+                ax.axhline(reference, color="grey", lw=0.8, ls="--")
+        fig.supylabel(label, fontsize=READABLE["axes.labelsize"])
+        fig.supxlabel("hidden block" + (" (and the output layer)" if not hidden_only else ""),
+                      fontsize=READABLE["axes.labelsize"], y=0.075)
+        handles = [plt.Line2D([], [], color=palette[a], marker="o") for a in algorithms]
+        fig.legend(handles, list(algorithms), loc="lower center", ncol=len(algorithms), frameon=False,
+                   bbox_to_anchor=(0.5, -0.01))
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
