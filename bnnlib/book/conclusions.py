@@ -167,8 +167,9 @@ def evaluation_pass_z(cells: pd.DataFrame, summaries: Dict[Tuple[str, bool], pd.
             summary = summaries.get((r.dataset, True))
             selection = (summary[["algorithm", "weights", "activation", "init", "lr"]].drop_duplicates()
                          if summary is not None else pd.DataFrame())
-            runs = check_runs_of(store, budget, r.dataset, selection, summary, "cpu") if summary is not None \
-                else pd.DataFrame()
+            runs = check_runs_of(store, budget, r.dataset, selection) if summary is not None else pd.DataFrame()
+            if len(runs):  # a run that did not train as its record did measures more than the pass
+                runs = runs[runs["same_training"].ne(False)]
             effects_by_dataset[r.dataset] = effects(runs).set_index(["setting", "algorithm"])["effect"] \
                 if len(runs) else pd.Series(dtype=float)
         effect = effects_by_dataset[r.dataset].get((r.setting, r.algorithm))

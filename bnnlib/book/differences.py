@@ -98,7 +98,7 @@ def show(page: Page, finals: Finals) -> None:
         text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
                  f"paper's. A possible cause is the original code's evaluation pass, which moved BN's running "
                  f"statistics before each test evaluation.")
-        measured = bias_sentence(comparison, check_runs(page, *finals))
+        measured = bias_sentence(comparison, check_runs(page, finals[0]))
         text += (" " + measured if measured else
                  " The long run's evaluation check will measure it ([Reproducing](08_reproducing.html) shows its "
                  "progress).")

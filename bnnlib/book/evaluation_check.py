@@ -11,15 +11,16 @@ test accuracy both ways — ``standard_test_accuracy`` before the pass, ``test_a
 Per run, the paper's metric (the best test accuracy over the epochs) both ways and their
 difference, the pass's effect; per configuration, the mean over its checked seeds. Our median
 plus its configuration's effect is what our runs would report had they been evaluated as the
-original code evaluates. A check run's standard evaluation must equal its record's (the run of
-the same seed in the results folder): where it does not, the training was not the same, and the
-page says so.
+original code evaluates. A check run's training losses must equal its record's (the run of the
+same seed in the results folder), epoch by epoch: where they do not, the training was not the
+same, and the pages say so (and leave the run out of what they conclude).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from ..protocol import ALGORITHMS, epoch_records, evaluation_configs, evaluation_store
@@ -27,19 +28,20 @@ from .labels import with_setting
 from .pages import Page
 
 
-def check_runs(page: Page, selection: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def check_runs(page: Page, selection: pd.DataFrame) -> pd.DataFrame:
     """:func:`check_runs_of` the page's dataset and BN setting (none without BN)."""
     if not page.batch_norm:  # without BN the pass moves nothing: no check runs
-        return check_runs_of(None, page.budget, page.dataset, selection.iloc[0:0], summary, page.device)
-    return check_runs_of(page.store, page.budget, page.dataset, selection, summary, page.device)
+        return check_runs_of(page.store, page.budget, page.dataset, selection.iloc[0:0], page.device)
+    return check_runs_of(page.store, page.budget, page.dataset, selection, page.device)
 
 
-def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, summary: pd.DataFrame,
-                  device: str = "cpu") -> pd.DataFrame:
+def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: str = "cpu") -> pd.DataFrame:
     """One row per finished check run of ``dataset`` with BN, whose final runs used ``selection``
-    (every epoch of the budget recorded, not diverged): its configuration, the best test accuracy evaluated as the original code does
-    (``paper_code``) and as every record is (``standard``), and whether the latter equals the
-    record of the same seed (``same_training``; None where that record is missing).
+    (every epoch of the budget recorded, not diverged): its configuration, the best test accuracy
+    evaluated as the original code does (``paper_code``) and as every record is (``standard``),
+    and whether it trained as the record of the same seed did (``same_training``: every epoch's
+    training loss equal — the loss, because the pass moves the running statistics that later
+    evaluations use, never the batches' own; None where that record is not complete).
     ``attrs["planned"]``: how many check runs the setting has (``store``: the budget's results
     folder; the check runs live in its ``evaluation`` folder)."""
     columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training"]
@@ -52,17 +54,20 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, summary:
     epochs = epoch_records(evaluation_store(store), configs, budget)
     if epochs.empty or "standard_test_accuracy" not in epochs:
         return none
-    records = summary.set_index("run_id")["best_test_accuracy"] if len(summary) else pd.Series(dtype=float)
+    twins = {c.run_id: dataclasses.replace(c, evaluation="standard") for c in configs}
+    records = epoch_records(store, list(twins.values()), budget)
     rows = []
     for config in configs:
-        run = epochs[epochs["run_id"] == config.run_id]
+        run = epochs[epochs["run_id"] == config.run_id].sort_values("epoch")
         if run["epoch"].nunique() < budget.epochs or run[["test_accuracy", "standard_test_accuracy"]].isna().any().any():
             continue
-        standard = float(run["standard_test_accuracy"].max())
-        record = records.get(dataclasses.replace(config, evaluation="standard").run_id)
+        record = records[records["run_id"] == twins[config.run_id].run_id].sort_values("epoch") \
+            if len(records) else None
+        same = (None if record is None or record["epoch"].nunique() < budget.epochs else
+                bool(np.array_equal(run["loss"].to_numpy(float), record["loss"].to_numpy(float))))
         rows.append({"algorithm": config.algorithm, "weights": config.weights, "activation": config.activation,
-                     "seed": config.seed, "paper_code": float(run["test_accuracy"].max()), "standard": standard,
-                     "same_training": None if record is None else bool(record == standard)})
+                     "seed": config.seed, "paper_code": float(run["test_accuracy"].max()),
+                     "standard": float(run["standard_test_accuracy"].max()), "same_training": same})
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["planned"] = len(configs)
     return out
@@ -84,25 +89,32 @@ def effects(runs: pd.DataFrame) -> pd.DataFrame:
 def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
     """What the check measured of the BN bias on this page, from the page's comparison with the
     paper (:func:`~bnnlib.book.results.paper_comparison`) and its finished check runs; "" where none
-    has finished."""
+    has finished. A run that did not train as its record did (``same_training`` False) is counted
+    apart and left out of the effect: it would measure more than the pass."""
     if runs.empty:
         return ""
-    table = effects(runs)
+    kept = runs[runs["same_training"].ne(False)]
     compared = comparison[comparison["Δ (points)"] != "–"][["setting", "algorithm", "Δ (points)"]]
-    measured = compared.merge(table, on=["setting", "algorithm"])
+    measured = compared.merge(effects(kept), on=["setting", "algorithm"])
+    if measured.empty:  # no usable check run of a configuration this page compares with the paper
+        return ""
     delta = measured["Δ (points)"].astype(float)
     shifted = delta + 100 * measured["effect"]
-    effect = 100 * (runs["paper_code"] - runs["standard"])
+    effect = 100 * (kept["paper_code"] - kept["standard"])
+    text = (f"The evaluation check measured it on **{len(kept)} of {runs.attrs.get('planned', len(runs))}** runs "
+            f"({len(measured)} of this page's {len(compared)} configurations): the original code's pass changes a "
+            f"run's best test accuracy by **{effect.mean():+.2f}** points on average ({effect.min():+.2f} to "
+            f"{effect.max():+.2f}). Our medians moved by their configuration's effect would lie above the paper's in "
+            f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations (mean Δ {delta.mean():+.2f} → "
+            f"{shifted.mean():+.2f} points).")
     known = runs["same_training"].dropna()
-    text = (f"The evaluation check measured it on **{len(runs)} of {runs.attrs.get('planned', len(runs))}** runs ({len(measured)} of this page's "
-            f"{len(compared)} configurations): the original code's pass changes a run's best test accuracy by "
-            f"**{effect.mean():+.2f}** points on average ({effect.min():+.2f} to {effect.max():+.2f}). Our medians "
-            f"moved by their configuration's effect would lie above the paper's in **{int((shifted > 0).sum())} of "
-            f"{len(measured)}** of these configurations (mean Δ {delta.mean():+.2f} → {shifted.mean():+.2f} points).")
-    if len(known):
-        same = int(known.sum())
-        text += (f" In {same} of {len(known)} runs the standard evaluation equals the record of the same seed, "
-                 f"as it must: the pass changes no weight." if same == len(known) else
-                 f" In only {same} of {len(known)} runs does the standard evaluation equal the record of the same "
-                 f"seed: those runs did not train as their records did, and their effect is not the pass's alone.")
+    apart = int((~known.astype(bool)).sum())
+    if apart:
+        text += (f" {apart} more check run{'s' if apart > 1 else ''} did not train as {'their' if apart > 1 else 'its'} "
+                 f"record did (the training loss differs at some epoch) and {'are' if apart > 1 else 'is'} left out: "
+                 f"the pass changes no weight, so such a run measures something else as well.")
+    elif len(known):
+        runs_named = f"each of the {len(known)} runs" if len(known) > 1 else "the one run"
+        text += (f" The training loss of {runs_named} whose record is complete equals its record's at every epoch, "
+                 f"as it must: the pass changes no weight.")
     return text

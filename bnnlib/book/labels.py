@@ -114,6 +114,8 @@ def data_label(dataset: str, batch_norm: bool) -> str:
 def learning_rate(lr: float) -> str:
     """"1e-5": a learning rate as Methods and the paper write them (Python's own forms, "1e-05" and
     "0.0001", mixed on one page, read as two kinds of number)."""
+    if lr != lr or lr in (float("inf"), float("-inf")):  # not known (a cell the paper has no choice for)
+        return "–"
     mantissa, exponent = f"{lr:e}".split("e")
     return f"{float(mantissa):g}e{int(exponent)}"
 

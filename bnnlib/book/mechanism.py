@@ -67,7 +67,8 @@ def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
 
 def _with_update_ratio(per_run: pd.DataFrame) -> pd.DataFrame:
     """``update_vs_bp`` per run: its mean update over the twin's mean update (a ratio of means, not a
-    mean of per-epoch ratios: one number the table, the figure and the text all quote)."""
+    mean of per-epoch ratios: the per-run number whose median over seeds the table's rule factor
+    and the text quote, and whose mean the figure shows)."""
     per_run["update_vs_bp"] = per_run["update_rms"] / per_run["bp_update_rms"].where(per_run["bp_update_rms"] > 0)
     return per_run
 
@@ -384,6 +385,9 @@ def _dash_span(values) -> str:
     """"0.55–3.4 %": a range of percentages inside a sentence that says "from … to …" itself."""
     def fmt(value):
         return f"{value:.2g}" if value < 1 else f"{value:.1f}"
+    values = [v for v in values if v == v]  # a run without a record at that epoch has none
+    if not values:
+        return "–"
     low, high = fmt(min(values)), fmt(max(values))
     return f"{low} %" if low == high else f"{low}–{high} %"
 

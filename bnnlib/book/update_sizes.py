@@ -16,11 +16,14 @@ it accounts for. The middle factor compares BP's gradient at the rule's weights 
 BP's own — weights that started from another init scale and moved differently.
 
 Over seeds: the ratio is of the medians of the runs' own updates; the rule factor is the median
-of each run's own update over its twin's (the number the chapter's figure and text quote), and
-the weights factor what remains, so that the three multiply to the ratio.
+of each run's own update over its twin's (the per-run number the chapter's text quotes by its
+median and its figure by its mean), and the weights factor what remains, so that the three
+multiply to the ratio.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -82,7 +85,10 @@ def shares(table: pd.DataFrame) -> pd.DataFrame:
 
 def _times(value: float) -> str:
     """"×6.8", "×0.044", "×101": a factor to two significant digits, never in e-notation."""
-    return f"×{value:.0f}" if value >= 10 else f"×{value:.2g}"
+    if value >= 10:
+        return f"×{value:.0f}"
+    # two significant digits in positional notation (":.2g" turns to e-notation below 1e-4)
+    return f"×{value:.2g}" if value >= 1e-4 else f"×{value:.{1 - math.floor(math.log10(value))}f}"
 
 
 def page_table(table: pd.DataFrame) -> pd.DataFrame:
