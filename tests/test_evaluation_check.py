@@ -98,7 +98,7 @@ def test_conclusions_say_which_unexplained_bn_pairs_the_pass_brings_within_the_s
     """C3's DFA binary sign pair on MNIST: our |Δ BN| 3.0 points against the paper's 1.0, standard
     error 0.5, z −4.0. The pass lowers DFA's BN runs by 1.5 points: our |Δ BN| becomes
     |95.0 − (98.0 − 1.5)| = 1.5, z (1.0 − 1.5) / 0.5 = −1.0."""
-    from bnnlib.book.conclusions import evaluation_pass_z
+    from bnnlib.book.evaluation_check import evaluation_pass_z
     store = ResultsStore(tmp_path / "paper")
     page = SimpleNamespace(store=store, dataset="mnist", batch_norm=True, budget=BUDGET, device="cpu")
     config = bp_binary_sign(page, BUDGET.seeds[0])

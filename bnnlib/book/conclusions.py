@@ -11,7 +11,7 @@ from ..protocol import BUDGETS, CONTROLS, GRID_DATASET, get_budget, grid_configs
 from ..sweep import select_hyperparameters
 from .claims import (BINARY_SETTINGS, CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide,
                      delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
-from .evaluation_check import check_runs_of, effects
+from .evaluation_check import evaluation_pass_z
 from .labels import ALGORITHMS, ALTERNATIVES, BASELINE, bn_short, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
 from .records import (all_finished, budget_statement, epochs_beside_paper, epochs_label, first_recorded,
@@ -147,37 +147,6 @@ def deltas_beside_paper(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame
             out[f"{algorithm} {side}"] = (100 * table[f"{algorithm} {side}"]).map(lambda v: f"{v:.2f}")
         apart = [abs(spread.get((d, s, algorithm), 0.0)) > SEED_Z for d, s in zip(table["dataset"], table["setting"])]
         out[f"{algorithm} ours"] = [v + (APART if a else "") for v, a in zip(out[f"{algorithm} ours"], apart)]
-    return out
-
-
-def evaluation_pass_z(cells: pd.DataFrame, summaries: Dict[Tuple[str, bool], pd.DataFrame], budget,
-                      results_base: Optional[str] = None) -> list:
-    """For C3's cells (rows of :func:`~bnnlib.book.claims.delta_seed_spread`) whose BN runs the
-    evaluation check measured: (name, z with our BN median moved by the pass's effect, z as
-    recorded), the standard error unchanged — what the original code's evaluation does to the
-    distance of our |Δ BN| from the paper's."""
-    if cells.empty:
-        return []
-    _, store = open_store(budget.name, results_base)
-    medians = central_values(summaries).set_index(["dataset", "batch_norm", "algorithm", "setting"])["value"]
-    effects_by_dataset = {}
-    out = []
-    for r in cells.itertuples():
-        if r.dataset not in effects_by_dataset:
-            summary = summaries.get((r.dataset, True))
-            selection = (summary[["algorithm", "weights", "activation", "init", "lr"]].drop_duplicates()
-                         if summary is not None else pd.DataFrame())
-            runs = check_runs_of(store, budget, r.dataset, selection) if summary is not None else pd.DataFrame()
-            if len(runs):  # a run that did not train as its record did measures more than the pass
-                runs = runs[runs["same_training"].ne(False)]
-            effects_by_dataset[r.dataset] = effects(runs).set_index(["setting", "algorithm"])["effect"] \
-                if len(runs) else pd.Series(dtype=float)
-        effect = effects_by_dataset[r.dataset].get((r.setting, r.algorithm))
-        if effect is None:
-            continue
-        moved = abs(medians[(r.dataset, False, r.algorithm, r.setting)] -
-                    (medians[(r.dataset, True, r.algorithm, r.setting)] + effect))
-        out.append((f"{r.algorithm}, {r.setting} on {dataset_name(r.dataset)}", (r.paper - moved) / r.se, r.z))
     return out
 
 

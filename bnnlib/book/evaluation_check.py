@@ -19,13 +19,16 @@ same, and the pages say so (and leave the run out of what they conclude).
 from __future__ import annotations
 
 import dataclasses
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 from ..protocol import ALGORITHMS, epoch_records, evaluation_configs, evaluation_store
-from .labels import with_setting
+from .claims import central_values
+from .labels import dataset_name, with_setting
 from .pages import Page
+from .records import open_store
 
 
 def check_runs(page: Page, selection: pd.DataFrame) -> pd.DataFrame:
@@ -118,3 +121,34 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
         text += (f" The training loss of {runs_named} whose record is complete equals its record's at every epoch, "
                  f"as it must: the pass changes no weight.")
     return text
+
+
+def evaluation_pass_z(cells: pd.DataFrame, summaries: Dict[Tuple[str, bool], pd.DataFrame], budget,
+                      results_base: Optional[str] = None) -> list:
+    """For C3's cells (rows of :func:`~bnnlib.book.claims.delta_seed_spread`) whose BN runs the
+    evaluation check measured: (name, z with our BN median moved by the pass's effect, z as
+    recorded), the standard error unchanged — what the original code's evaluation does to the
+    distance of our |Δ BN| from the paper's."""
+    if cells.empty:
+        return []
+    _, store = open_store(budget.name, results_base)
+    medians = central_values(summaries).set_index(["dataset", "batch_norm", "algorithm", "setting"])["value"]
+    effects_by_dataset = {}
+    out = []
+    for r in cells.itertuples():
+        if r.dataset not in effects_by_dataset:
+            summary = summaries.get((r.dataset, True))
+            selection = (summary[["algorithm", "weights", "activation", "init", "lr"]].drop_duplicates()
+                         if summary is not None else pd.DataFrame())
+            runs = check_runs_of(store, budget, r.dataset, selection) if summary is not None else pd.DataFrame()
+            if len(runs):  # a run that did not train as its record did measures more than the pass
+                runs = runs[runs["same_training"].ne(False)]
+            effects_by_dataset[r.dataset] = effects(runs).set_index(["setting", "algorithm"])["effect"] \
+                if len(runs) else pd.Series(dtype=float)
+        effect = effects_by_dataset[r.dataset].get((r.setting, r.algorithm))
+        if effect is None:
+            continue
+        moved = abs(medians[(r.dataset, False, r.algorithm, r.setting)] -
+                    (medians[(r.dataset, True, r.algorithm, r.setting)] + effect))
+        out.append((f"{r.algorithm}, {r.setting} on {dataset_name(r.dataset)}", (r.paper - moved) / r.se, r.z))
+    return out
