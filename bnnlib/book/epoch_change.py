@@ -41,11 +41,7 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
     first, last = change.attrs["first"], change.attrs["last"]
 
     def span(part, column, fmt):
-        values = [v for v in part[column] if v == v]
-        if not values:
-            return "–"
-        low, high = fmt(min(values)), fmt(max(values))
-        return low if low == high else f"{low}–{high}"
+        return _span(part[column], fmt)
 
     def cosine(v):
         return f"{v:.2f}"
@@ -80,7 +76,7 @@ def epoch_change_table(change: pd.DataFrame) -> pd.DataFrame:
 def _over_epochs(change: pd.DataFrame) -> str:
     """The table's message in one sentence, each qualifier decided by the numbers."""
     first, last = change.attrs["first"], change.attrs["last"]
-    growing, falling, settings = [], [], list(dict.fromkeys(change["batch_norm"]))
+    growing, falling, windows, settings = [], [], [], list(dict.fromkeys(change["batch_norm"]))
     for batch_norm in settings:
         where = "with BN" if batch_norm else "without BN"
         aligned = change[(change["batch_norm"] == batch_norm) & (change["value"] == "alignment_cosine")]
@@ -92,8 +88,6 @@ def _over_epochs(change: pd.DataFrame) -> str:
                        ~change["algorithm"].isin(CONTROLS)]
         if len(flips) and (flips["last"] < flips["first"]).all():
             falling.append(where)
-    windows = []
-    for batch_norm in settings:
         window = change[(change["batch_norm"] == batch_norm) & (change["value"] == "pass_fraction") &
                         ~change["algorithm"].isin(CONTROLS)]
         if len(window):
@@ -114,12 +108,17 @@ def _over_epochs(change: pd.DataFrame) -> str:
     return f"From epoch {first} to epoch {last}, {alignment}; {flipping}{window}."
 
 
-def _dash_span(values) -> str:
-    """"0.55–3.4 %": a range of percentages inside a sentence that says "from … to …" itself."""
-    def fmt(value):
-        return f"{value:.2g}" if value < 1 else f"{value:.1f}"
-    values = [v for v in values if v == v]  # a run without a record at that epoch has none
+def _span(values, fmt) -> str:
+    """"0.14" or "0.14–0.29": the values' range as ``fmt`` writes them ("–" where none is known:
+    a run without a record at that epoch has none)."""
+    values = [v for v in values if v == v]
     if not values:
         return "–"
     low, high = fmt(min(values)), fmt(max(values))
-    return f"{low} %" if low == high else f"{low}–{high} %"
+    return low if low == high else f"{low}–{high}"
+
+
+def _dash_span(values) -> str:
+    """"0.55–3.4 %": a range of percentages inside a sentence that says "from … to …" itself."""
+    span = _span(values, lambda value: f"{value:.2g}" if value < 1 else f"{value:.1f}")
+    return span if span == "–" else f"{span} %"

@@ -32,10 +32,9 @@ from .records import open_store
 
 
 def check_runs(page: Page, selection: pd.DataFrame) -> pd.DataFrame:
-    """:func:`check_runs_of` the page's dataset and BN setting (none without BN)."""
-    if not page.batch_norm:  # without BN the pass moves nothing: no check runs
-        return check_runs_of(page.store, page.budget, page.dataset, selection.iloc[0:0], page.device)
-    return check_runs_of(page.store, page.budget, page.dataset, selection, page.device)
+    """:func:`check_runs_of` the page's dataset and BN setting (none without BN: the pass moves nothing)."""
+    return check_runs_of(page.store, page.budget, page.dataset, selection if page.batch_norm else selection.iloc[0:0],
+                         page.device)
 
 
 def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: str = "cpu") -> pd.DataFrame:

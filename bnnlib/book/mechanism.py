@@ -31,6 +31,7 @@ from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK,
 from .pages import Page
 from .pages import setup_page as open_page
 from .render import READABLE, READABLE_WIDTH
+from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
                      open_store, verdicts)
@@ -62,16 +63,8 @@ def _per_run(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     (:func:`~bnnlib.book.update_sizes.decomposition`) takes it."""
     keys = ["dataset", "batch_norm", "algorithm", "layer", "layer_name", "run_id"]
     if value == "update_vs_bp":
-        return _with_update_ratio(frame.groupby(keys, as_index=False)[["update_rms", "bp_update_rms"]].mean())
+        return with_update_ratio(frame.groupby(keys, as_index=False)[["update_rms", "bp_update_rms"]].mean())
     return frame.groupby(keys, as_index=False)[value].mean()
-
-
-def _with_update_ratio(per_run: pd.DataFrame) -> pd.DataFrame:
-    """``update_vs_bp`` per run: its mean update over the twin's mean update (a ratio of means, not a
-    mean of per-epoch ratios: the per-run number whose median over seeds the table's rule factor
-    and the text quote, and whose mean the figure shows)."""
-    per_run["update_vs_bp"] = per_run["update_rms"] / per_run["bp_update_rms"].where(per_run["bp_update_rms"] > 0)
-    return per_run
 
 
 def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequence[str], log: bool = False,
@@ -206,7 +199,7 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     """Sentences for the chapter (``glue``), each computed from the verdict table and the
     diagnostics; nothing in them is typed by hand."""
     out = {}
-    per_run = _with_update_ratio(frame.groupby(["dataset", "batch_norm", "algorithm", "layer_name", "run_id"],
+    per_run = with_update_ratio(frame.groupby(["dataset", "batch_norm", "algorithm", "layer_name", "run_id"],
                                                as_index=False)[["pass_fraction", "flip_ratio", "update_rms",
                                                                 "bp_update_rms", "alignment_cosine"]].mean())
     medians = per_run.groupby(["dataset", "batch_norm", "algorithm", "layer_name"]).median(numeric_only=True)

@@ -42,8 +42,6 @@ def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget
     root = np.sqrt(table["parameters"].astype(float))
     table["update_rms"] = table["update_norm"] / root
     table["bp_update_rms"] = table["bp_update_norm"] / root
-    # like for like: the rule's update over BP's at the same weights, batch and learning rate
-    table["update_vs_bp"] = table["update_norm"] / table["bp_update_norm"].where(table["bp_update_norm"] > 0)
     return table
 
 

@@ -294,7 +294,7 @@ def results_overview(budget: Budget, store: ResultsStore,
     if not parts:
         return pd.DataFrame()
     out = _with_agreement(pd.concat(parts, ignore_index=True))
-    out.attrs["borderline"] = borderline  # verdicts within the paper's reading precision (each page names them)
+    out.attrs["borderline_count"] = borderline  # verdicts within the paper's reading precision (each page names them)
     return out
 
 
@@ -351,7 +351,7 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
         table["data"] = table["data"] + f" ({epochs_label(budget)})"
         agree, compared, borderline = by_budget.get(budget.name, (0, 0, 0))
         by_budget[budget.name] = (agree + table.attrs["agree"], compared + table.attrs["compared"],
-                                  borderline + table.attrs["borderline"])
+                                  borderline + table.attrs["borderline_count"])
         parts.append(table)
     if not parts:
         return pd.DataFrame()

@@ -41,15 +41,22 @@ def per_run_layer(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(keys, as_index=False)[["update_rms", "bp_update_rms"]].mean()
 
 
+def with_update_ratio(per_run: pd.DataFrame) -> pd.DataFrame:
+    """``update_vs_bp`` per run (and layer): its mean update over the twin's mean update — a ratio
+    of means, not a mean of per-epoch ratios: the per-run number whose median over seeds is the
+    table's rule factor and the chapter's text, and whose mean its figure shows."""
+    per_run["update_vs_bp"] = per_run["update_rms"] / per_run["bp_update_rms"].where(per_run["bp_update_rms"] > 0)
+    return per_run
+
+
 def decomposition(frame: pd.DataFrame, layer: str = "block 1", reference: str = "BP") -> pd.DataFrame:
     """Per dataset × BN × rule (other than ``reference``, and moving ``layer``): each rule's (init, lr)
     and the reference's, the ratio of their per-weight updates (medians over seeds) and its
     three factors (:data:`FACTORS`), whose product is the ratio."""
-    runs = per_run_layer(frame[frame["layer_name"] == layer])
-    runs["rule"] = runs["update_rms"] / runs["bp_update_rms"].where(runs["bp_update_rms"] > 0)
+    runs = with_update_ratio(per_run_layer(frame[frame["layer_name"] == layer]))
     medians = runs.groupby(["dataset", "batch_norm", "algorithm"]).agg(
         init=("init", "first"), lr=("lr", "first"), own=("update_rms", "median"),
-        rule=("rule", "median"), seeds=("run_id", "nunique")).reset_index()
+        rule=("update_vs_bp", "median"), seeds=("run_id", "nunique")).reset_index()
     rows = []
     for (dataset, batch_norm), part in medians.groupby(["dataset", "batch_norm"], sort=False):
         base = part[part["algorithm"] == reference]
