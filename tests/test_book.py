@@ -438,8 +438,13 @@ def test_a_verdict_within_the_papers_reading_precision_is_named_with_its_decidin
     dfa = table[(table["algorithm"] == "DFA") & (table["setting"] == "binary sign")].iloc[0]
     assert dfa[results.AGREEMENT] == "no" and dfa["our IQR (%)"] == "96.02–96.02"
     assert results.borderline_sentence(table) == (
-        "In 1 configuration (binary sign DFA: our Q3 96.015 %, the paper's Q1 96.020 %) the two IQRs lie within "
-        "0.01 points of touching, the precision of the paper's quartiles: that verdict could go either way.")
+        "In 1 configuration (binary sign DFA: our Q3 96.015 %, the paper's Q1 96.020 %; marked * in the table) the two "
+        "IQRs lie within 0.01 points of touching, the precision of the paper's quartiles: that verdict could go either way.")
+    # the table marks that row, and only that one; the counts read through the mark
+    shown = results.marked_verdicts(table)
+    assert shown[shown["our median (%)"] != "–"][results.AGREEMENT].tolist() == ["no*"]
+    assert table[results.AGREEMENT].str.endswith("*").sum() == 0  # the comparison itself stays unmarked
+    assert results.verdicts(shown).tolist() == table[results.AGREEMENT].tolist()
 
 
 def test_a_results_page_states_its_finding_from_the_comparison_it_shows():

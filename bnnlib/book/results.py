@@ -106,7 +106,7 @@ def show_paper_comparison(page: Page, finals: Finals) -> None:
     # the verdicts the paper's reading precision could turn are named beside the count they enter
     display(Markdown(prose(" ".join(filter(None, (agreement_sentence(comparison, page.budget, AGREEMENT_TEXT),
                                                   borderline_sentence(comparison)))))))
-    display(html_table(comparison))
+    display(html_table(marked_verdicts(comparison)))
 
 
 def show_paper_so_far(page: Page, finals: Finals) -> None:
@@ -115,7 +115,7 @@ def show_paper_so_far(page: Page, finals: Finals) -> None:
     if so_far is not None:
         sentence, rows = paper_so_far_comparison(so_far, page.dataset, page.batch_norm, page.budget)
         display(Markdown(sentence))
-        display(html_table(rows))
+        display(html_table(marked_verdicts(rows)))
 
 
 def show_anova(finals: Finals) -> None:
@@ -157,6 +157,8 @@ def collapsed_count(collapsed: pd.Series) -> str:
 AGREEMENT = "IQRs overlap"
 #: ... and as the pages' sentences state it
 AGREEMENT_TEXT = "the paper's inter-quartile range overlaps ours"
+#: appended to a verdict the paper's reading precision could turn ("yes*"), where a table shows it
+BORDERLINE_MARK = "*"
 
 
 def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> pd.DataFrame:
@@ -208,8 +210,25 @@ def paper_comparison(summary: pd.DataFrame, dataset: str, batch_norm: bool) -> p
     out.attrs["agree"] = int((overlap & compared).sum())
     out.attrs["borderline"] = [f"{row.setting} {row.algorithm}: {closest(row)}"
                                for row in table[borderline].itertuples()]
+    # keyed by configuration, not position: it still names the right rows after a filter
+    out.attrs["borderline_cells"] = {(row.setting, row.algorithm) for row in table[borderline].itertuples()}
     out.attrs["precision"] = 100 * MEASUREMENT_UNCERTAINTY[dataset]  # points
     return out
+
+
+def marked_verdicts(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as a table shows it: each borderline verdict (:func:`paper_comparison`'s
+    ``attrs["borderline_cells"]``) carries :data:`BORDERLINE_MARK`."""
+    cells = comparison.attrs.get("borderline_cells", set())
+    out = comparison.copy()
+    marked = [(s, a) in cells for s, a in zip(out["setting"], out["algorithm"])]
+    out.loc[marked, AGREEMENT] = out.loc[marked, AGREEMENT] + BORDERLINE_MARK
+    return out
+
+
+def verdicts(table: pd.DataFrame) -> pd.Series:
+    """A table's verdicts without :data:`BORDERLINE_MARK`: "yes", "no" or "–"."""
+    return table[AGREEMENT].str.removesuffix(BORDERLINE_MARK)
 
 
 def borderline_sentence(comparison: pd.DataFrame) -> str:
@@ -217,7 +236,8 @@ def borderline_sentence(comparison: pd.DataFrame) -> str:
     cells = comparison.attrs.get("borderline", [])
     if not cells:
         return ""
-    return (f"In {len(cells)} configuration{'s' if len(cells) > 1 else ''} ({'; '.join(cells)}) the two IQRs lie "
+    return (f"In {len(cells)} configuration{'s' if len(cells) > 1 else ''} ({'; '.join(cells)}; marked "
+            f"{BORDERLINE_MARK} in the table) the two IQRs lie "
             f"within {comparison.attrs['precision']:g} points of touching, the precision of the paper's quartiles: "
             f"{'these verdicts' if len(cells) > 1 else 'that verdict'} could go either way.")
 
@@ -290,7 +310,7 @@ def results_overview(budget: Budget, store: ResultsStore,
             continue
         table = paper_comparison(with_controls(summary, dataset, batch_norm, budget, store), dataset, batch_norm)
         borderline += len(table.attrs["borderline"])
-        parts.append(_overview_rows(table, dataset, batch_norm))
+        parts.append(_overview_rows(marked_verdicts(table), dataset, batch_norm))
     if not parts:
         return pd.DataFrame()
     out = _with_agreement(pd.concat(parts, ignore_index=True))
@@ -307,8 +327,8 @@ def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, not
 
 
 def _with_agreement(table: pd.DataFrame) -> pd.DataFrame:
-    table.attrs["compared"] = int((table[AGREEMENT] != "–").sum())
-    table.attrs["agree"] = int((table[AGREEMENT] == "yes").sum())
+    table.attrs["compared"] = int((verdicts(table) != "–").sum())
+    table.attrs["agree"] = int((verdicts(table) == "yes").sum())
     return table
 
 
@@ -324,7 +344,7 @@ def results_overview_so_far(requested: str, results_base: Optional[str], setting
             continue
         _, rows = paper_so_far_comparison(so_far, dataset, batch_norm, budget)
         finished, total = so_far.attrs["configurations"]
-        parts.append(_overview_rows(rows, dataset, batch_norm,
+        parts.append(_overview_rows(marked_verdicts(rows), dataset, batch_norm,
                                     f" ({epochs_label(get_budget('paper'))}, {finished} of {total} so far)"))
     return _with_agreement(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
 
@@ -365,7 +385,7 @@ def overview_agreement(table: pd.DataFrame, what: str) -> str:
     its verdicts the paper's reading precision could turn."""
     def borderline(n: int, compared: int) -> str:
         return (f" For {n} of the {compared} the two IQRs lie within {100 * max(MEASUREMENT_UNCERTAINTY.values()):g} points of "
-                f"touching, the precision of the paper's quartiles: those verdicts could go either way (each page "
-                f"names them)." if n else "")
+                f"touching, the precision of the paper's quartiles: those verdicts could go either way (marked "
+                f"{BORDERLINE_MARK} below; each page names them)." if n else "")
     return " ".join(_agreement(agree, compared, get_budget(name), what) + borderline(n, compared)
                     for name, (agree, compared, n) in table.attrs["by_budget"].items())
