@@ -492,10 +492,14 @@ class _StagePlan:
         self.runs_complete = self.runs_total = 0
 
     def add(self, name: str, configs: Sequence[RunConfig], done: Sequence[int], total: Optional[int] = None,
-            unknown: Sequence[RunConfig] = (), probed: bool = False) -> None:
+            unknown: Sequence[RunConfig] = (), probed: bool = False,
+            timed_elsewhere: Callable[[RunConfig], bool] = lambda c: False) -> None:
+        """``timed_elsewhere``: runs this stage counts but whose epochs left an earlier stage
+        computes (SHALLOW's fully binary finals are its probed runs): not timed twice."""
         epochs = self.budget.epochs
         finished = sum(d >= epochs for d in done)
-        self.left.extend((len(self.stages), _kind(c, probed), epochs - d) for c, d in zip(configs, done) if d < epochs)
+        self.left.extend((len(self.stages), _kind(c, probed), epochs - d) for c, d in zip(configs, done)
+                         if d < epochs and not timed_elsewhere(c))
         self.left.extend((len(self.stages), _kind(c, probed), epochs) for c in unknown)
         total = len(configs) if total is None else total
         self.stages.append((name, finished, total))
@@ -644,7 +648,7 @@ def _plan_grids(plan: _StagePlan, algorithms: Sequence[str], budget: Budget, set
 def _plan_finals(plan: _StagePlan, store: ResultsStore, algorithms: Sequence[str], budget: Budget, settings, done,
                  adopted: bool = False) -> None:
     """Final-run stages of ``algorithms``; ``adopted``: their probed setting's runs come from the
-    probed runs, so before their grid is selected they are not counted as left here."""
+    probed runs, so their epochs left are timed by the probed runs' stage, not here."""
     total = len(algorithms) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * len(budget.seeds)
     for dataset, batch_norm in settings:
         selection = _grid_selection(store, dataset, batch_norm, budget, done, algorithms)
@@ -652,4 +656,5 @@ def _plan_finals(plan: _StagePlan, store: ResultsStore, algorithms: Sequence[str
         unknown = [] if configs else [c for c in _structures(dataset, batch_norm, budget, algorithms, len(budget.seeds))
                                       if not (adopted and _is_probed_setting(c))]
         plan.add(f"{'+'.join(algorithms)} finals, {dataset}, BN {switch_word(batch_norm)}", configs,
-                 [done(c) for c in configs], total=total, unknown=unknown)
+                 [done(c) for c in configs], total=total, unknown=unknown,
+                 timed_elsewhere=_is_probed_setting if adopted else lambda c: False)

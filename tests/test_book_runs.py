@@ -64,6 +64,22 @@ def test_progress_counts_probed_runs_and_adopted_shallow_finals(tmp_path):
     assert state.run_epochs_done == (72 + 24) * 2 + 2 * 2 + 1 + 2 * 2
 
 
+def test_hours_left_time_the_adopted_shallow_finals_once_in_the_probed_stage(tmp_path):
+    """SHALLOW's grid and the paper's rules' grid complete without BN, nothing probed yet: the
+    finals stage of SHALLOW counts its 2 fully binary runs (total 8) but times only the 6 it
+    trains itself; the 2 are timed in the probed runs' stage, which trains them."""
+    store = ResultsStore(tmp_path)
+    record(store, grid_configs("mnist", False, TINY, algorithms=PROBED_RULES), 2)
+    state = progress(store, TINY, book_runs=True)
+    names = [name for name, _, _ in state.stages]
+    seconds = dict(zip(names, state.stage_seconds_left))
+    stages = {name: (finished, total) for name, finished, total in state.stages}
+    assert stages["SHALLOW finals, mnist, BN off"] == (0, 8)
+    # every rule ran its grid at 3 s per epoch, so every epoch left costs 3 s (probing unmeasured: 1×)
+    assert seconds["probed runs, mnist, BN off"] == pytest.approx(len(PROBED_RULES) * 2 * 2 * 3.0)
+    assert seconds["SHALLOW finals, mnist, BN off"] == pytest.approx(6 * 2 * 3.0)
+
+
 def test_probed_shallow_finals_are_adopted_not_trained_twice(tmp_path):
     store = ResultsStore(tmp_path / "tiny")
     record(store, grid_configs("mnist", False, TINY, algorithms=CONTROLS), 2)
