@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: where Debian's dataset-fashion-mnist installs its files
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,18 @@ def mnist_root(mnist_mirror, tmp_path_factory):
 def mnist(mnist_root):
     from bnnlib.data import load_dataset
     return load_dataset("mnist", root=mnist_root, download=False)
+
+
+@pytest.fixture(scope="session")
+def test_pixels(mnist_root):
+    """Full test sets as (uint8 pixels, labels), per dataset (Fashion-MNIST where Debian's
+    dataset-fashion-mnist is installed): what the inference engines are checked on."""
+    from bnnlib import deploy
+    from bnnlib.data import load_dataset
+    sets = {}
+    for name in ("mnist", "fashion-mnist"):
+        if name == "fashion-mnist" and not FASHION_DEBIAN.exists():
+            continue
+        data = load_dataset(name, root=mnist_root, download=False)
+        sets[name] = (deploy.pixels(data.x_test), data.labels_test.numpy())
+    return sets

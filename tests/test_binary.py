@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from bnnlib import binary, deploy
-from bnnlib.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKED = ROOT / "results" / "paper" / "packed"
@@ -36,18 +35,6 @@ def _model(dataset, batch_norm, algorithm) -> Path:
     table = _packed_table()
     rows = table[(table.dataset == dataset) & (table.batch_norm == batch_norm) & (table.algorithm == algorithm)]
     return PACKED / f"{rows.sort_values('run_id').run_id.iloc[0]}.bnn"
-
-
-@pytest.fixture(scope="module")
-def test_pixels(mnist_root):
-    """Full test sets as uint8 pixels and labels, per dataset (Fashion-MNIST where installed)."""
-    sets = {}
-    for name in ("mnist", "fashion-mnist"):
-        if name == "fashion-mnist" and not FASHION_DEBIAN.exists():
-            continue
-        data = load_dataset(name, root=mnist_root, download=False)
-        sets[name] = (deploy.pixels(data.x_test), data.labels_test.numpy())
-    return sets
 
 
 def _pixels_of(test_pixels, dataset):
