@@ -40,9 +40,10 @@ from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noq
 def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
                settings: Sequence[Tuple[str, bool]], device: str = "cpu") -> Page:
     """:func:`~bnnlib.book.pages.setup_page` with the chapter's own budget choice
-    (:func:`~bnnlib.book.probes.open_store`: paper where its probed runs are all recorded)."""
+    (:func:`~bnnlib.book.probes.open_store`: paper where its probed runs are all recorded); its
+    sentence is kept for the page's closing provenance (``page.budget_sentence``)."""
     return open_page(budget, results_base, data_root, data_mirror, choose=partial(open_store, settings=settings),
-                     device=device)
+                     device=device, announce=False)
 
 
 # ---------------------------------------------------------------------- figures
