@@ -555,7 +555,8 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     overview.attrs["by_budget"] = {"paper": (5, 12, 2)}
     assert results.overview_agreement(overview, "it agrees").endswith(
         "it agrees for **5 of 12** configurations. For 2 of the 12 the two IQRs lie within 0.01 points of touching, "
-        "the precision of the paper's quartiles: those verdicts could go either way (each page names them).")
+        "the precision of the paper's quartiles: those verdicts could go either way (marked * below; each page names "
+        "them).")
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
