@@ -1087,6 +1087,55 @@ def _curves(accuracy_by_run):
                          for (algorithm, seed), values in accuracy_by_run.items() for epoch, value in values.items()])
 
 
+def _twenty_epochs():
+    from bnnlib.protocol import Budget
+    return Budget("tiny", 20, None, None, (2, 3, 4), "twenty epochs")
+
+
+def _late_rise_curves(scale: float = 1.0):
+    """20 epochs of BP (seeds 2-4 rising over epochs 18 → 20, seed 5 stopped at 15) and DFA (not
+    rising); ``scale`` multiplies every accuracy."""
+    def run(at_18, at_20, floor, best_at_10=None):
+        values = {e: floor for e in range(1, 21)}
+        values.update({18: at_18, 20: at_20})
+        if best_at_10 is not None:
+            values[10] = best_at_10
+        return {e: scale * v for e, v in values.items()}
+    return _curves({("BP", 2): run(0.50, 0.53, 0.40, best_at_10=0.60), ("BP", 3): run(0.52, 0.56, 0.40),
+                    ("BP", 4): run(0.54, 0.575, 0.40), ("BP", 5): {e: scale * 0.3 for e in range(1, 16)},
+                    ("DFA", 2): run(0.90, 0.89, 0.80), ("DFA", 3): run(0.91, 0.91, 0.80),
+                    ("DFA", 4): run(0.92, 0.90, 0.80)})
+
+
+def test_learning_curves_finding_counts_the_rising_configurations_and_reads_the_papers_figure():
+    """Two settings: MNIST without BN where BP rises by +3.50 points (as in the test below), and
+    Fashion-MNIST without BN — the paper's figure's setting, whose last point is epoch 100 — where
+    nothing rises (DFA's changes −1, 0, −2 scaled by 0.5). At 20 epochs the paper's last point is
+    not reached, so the figure is not read; with it moved to epoch 20 it is: BP ends at the mean of
+    its seeds' epoch 20 (0.5 × (53 + 56 + 57.5) / 3 = 27.75 %; seed 5 stopped at 15), DFA at
+    0.5 × 90 = 45.0 %."""
+    from bnnlib.book import learning_curves
+    from bnnlib.book.paper import paper_learning_curve
+    budget = _twenty_epochs()
+    curves = {("mnist", False): _late_rise_curves(), ("fashion-mnist", False): _late_rise_curves(0.5)}
+    flat = curves["fashion-mnist", False].copy()
+    flat.loc[flat["algorithm"] == "BP", "test_accuracy"] = 0.2  # BP flat on Fashion-MNIST
+    curves["fashion-mnist", False] = flat
+    late = {key: learning_curves.late_gains(frame, budget) for key, frame in curves.items()}
+    budgets = dict.fromkeys(curves, budget)
+    paper = paper_learning_curve()
+    text = learning_curves.finding(curves, late, budgets, paper)
+    assert text == ("**1 of 4 configurations are still rising when the 20 epochs end** (mean gain over epochs "
+                    "18 → 20): BP binary sign on MNIST without BN (+3.50 points); none in Fashion-MNIST without BN.")
+    at_twenty = dict(paper, bp_binary_sign=[(1, 0.14), (20, 0.65)])
+    curves["fashion-mnist", False] = _late_rise_curves(0.5)
+    assert learning_curves.finding(curves, late, budgets, at_twenty).endswith(
+        "Beside the paper's figure (Fashion-MNIST without BN, sign activations), BP with binary weights ends at "
+        "27.8 % (the paper's: about 65 %) and every other configuration at 45.0 % (the paper's plateau: "
+        "80–88 %).")
+    assert learning_curves.finding(curves, {}, budgets, paper).startswith("No complete final runs")
+
+
 def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
     """20 epochs: the last tenth is epoch 18 → 20. BP's seeds change by +3, +4, +3.5 points (mean
     3.5, sd 0.5: t = 12.1 with 2 degrees of freedom, one-sided p = 0.0034, Holm × 2 = 0.0067:
@@ -1094,19 +1143,7 @@ def test_late_gains_test_the_last_tenth_of_the_budget_seed_by_seed():
     figure of merit: BP's seed 2 had its best (60 %) at epoch 10, so it gains 0; seeds 3 and 4
     gain 4 and 3.5 points: mean 2.5."""
     from bnnlib.book import learning_curves
-    from bnnlib.protocol import Budget
-    budget = Budget("tiny", 20, None, None, (2, 3, 4), "twenty epochs")
-
-    def run(at_18, at_20, floor, best_at_10=None):
-        values = {e: floor for e in range(1, 21)}
-        values.update({18: at_18, 20: at_20})
-        if best_at_10 is not None:
-            values[10] = best_at_10
-        return values
-    curves = _curves({("BP", 2): run(0.50, 0.53, 0.40, best_at_10=0.60), ("BP", 3): run(0.52, 0.56, 0.40),
-                      ("BP", 4): run(0.54, 0.575, 0.40), ("BP", 5): {e: 0.3 for e in range(1, 16)},
-                      ("DFA", 2): run(0.90, 0.89, 0.80), ("DFA", 3): run(0.91, 0.91, 0.80),
-                      ("DFA", 4): run(0.92, 0.90, 0.80)})
+    budget, curves = _twenty_epochs(), _late_rise_curves()
     gains = learning_curves.late_gains(curves, budget).set_index("algorithm")
     assert gains.attrs == {"first": 18, "last": 20}
     assert gains.loc["BP", "seeds"] == 3 and gains.loc["BP", "change"] == pytest.approx(0.035)

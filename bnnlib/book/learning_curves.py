@@ -15,11 +15,11 @@ from .render import save_figure, signed_points
 from .stats import holm
 
 
-def draw_curves(finals: Dict[tuple, tuple], device: str, paper_curve: dict) -> tuple:
-    """Each setting's learning curves (its sign configurations, as the paper's figure), drawn and
-    saved, and whether its runs are still learning when the budget ends (every configuration, tanh
-    too). ``finals``: :func:`~bnnlib.book.records.final_runs_by_setting`. Returns (curves,
-    late gains, budgets), each by (dataset, batch_norm)."""
+def curves_by_setting(finals: Dict[tuple, tuple], device: str) -> tuple:
+    """Each setting's learning curves (its sign configurations, as the paper's figure) and whether
+    its runs are still learning when the budget ends (every configuration, tanh too). ``finals``:
+    :func:`~bnnlib.book.records.final_runs_by_setting`. Returns (curves, late gains, budgets), each
+    by (dataset, batch_norm)."""
     curves, late, budgets = {}, {}, {}
     for (dataset, batch_norm), (budget, store, selection, _) in finals.items():
         every = final_configs(selection, dataset, batch_norm, budget, device)
@@ -28,12 +28,17 @@ def draw_curves(finals: Dict[tuple, tuple], device: str, paper_curve: dict) -> t
         # every final configuration (tanh too): are the runs still learning when the budget ends?
         late[dataset, batch_norm] = late_gains(epoch_records(store, every, budget), budget)
         budgets[dataset, batch_norm] = budget
-        title = f"{DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({epochs_label(budget)})"
-        figure = learning_curves_figure(curves[dataset, batch_norm], title,
-                                        paper_curve if (dataset, batch_norm) == paper_curve["setting"] else None)
-        save_figure(figure, f"learning_curves_{dataset}_{bn_slug(batch_norm)}")
     return curves, late, budgets
 
+
+def draw_curves(curves: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget], paper_curve: dict) -> None:
+    """A figure per setting of :func:`curves_by_setting`'s curves, drawn and saved; the paper's
+    points on its own setting's."""
+    for (dataset, batch_norm), epochs in curves.items():
+        title = f"{DATASET_NAMES[dataset]}, BN {bn_switch(batch_norm)} ({epochs_label(budgets[dataset, batch_norm])})"
+        figure = learning_curves_figure(epochs, title,
+                                        paper_curve if (dataset, batch_norm) == paper_curve["setting"] else None)
+        save_figure(figure, f"learning_curves_{dataset}_{bn_slug(batch_norm)}")
 
 
 def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Optional[dict] = None):
@@ -78,11 +83,7 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
     """The paper's published curve (Fashion-MNIST, sign activations, no BN) beside ours at the
     same epochs: BP with binary weights, and where the other configurations end up
     (``with_paper=False``: ours only, introduced by ``heading``)."""
-    frame = with_setting(epochs)
-    mean = frame.groupby(["algorithm", "setting", "epoch"], observed=True)["test_accuracy"].mean()
-    last = int(frame["epoch"].max()) if len(frame) else 0
-    bp = mean.xs(("BP", "binary sign"), level=["algorithm", "setting"]) if ("BP", "binary sign") in \
-        mean.index.droplevel("epoch") else pd.Series(dtype=float)
+    last, bp, others = _curve_ends(epochs)
     paper_points = ", ".join(f"{100 * a:.0f} % {'after epoch' if e == 1 else 'at epoch'} {e}"
                              for e, a in paper_curve["bp_binary_sign"])
     epochs = [e for e, _ in paper_curve["bp_binary_sign"]]
@@ -92,9 +93,6 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
     unreached = [str(e) for e in epochs if e > last]
     if unreached and ours:
         ours[-1] += f" (epoch{'s' if len(unreached) > 1 else ''} {' and '.join(unreached)} not reached at this budget)"
-    others = mean[mean.index.get_level_values("epoch") == last]
-    others = others[~((others.index.get_level_values("algorithm") == "BP") &
-                      (others.index.get_level_values("setting").str.startswith("binary")))]
     low, high = paper_curve["plateau"]
     if not len(others):
         return "No Fashion-MNIST runs without BN are recorded at this budget."
@@ -102,10 +100,64 @@ def learning_curve_comparison(epochs: pd.DataFrame, paper_curve: dict, budget: B
               f"about {paper_points}; every other configuration on a plateau of {100 * low:.0f}–{100 * high:.0f} % by "
               f"about epoch {paper_curve['plateau_from']}. ")
     bp_text = f"BP with binary weights {', '.join(ours)}; " if ours else ""
-    low_ours, high_ours = f"{100 * others.min():.1f}", f"{100 * others.max():.1f}"
-    spread = low_ours if low_ours == high_ours else f"{low_ours}–{high_ours}"
     return (f"{theirs if with_paper else ''}{heading or f'Ours after **{epochs_label(budget)}**'} (mean over the "
-            f"seeds): {bp_text}every other configuration {spread} % at epoch {last}.")
+            f"seeds): {bp_text}every other configuration {_span(others)} % at epoch {last}.")
+
+
+def _curve_ends(epochs: pd.DataFrame) -> tuple:
+    """What the paper's figure is read against: the last epoch recorded, BP's mean curve with binary
+    weights and sign activations (by epoch), and every other configuration's mean at that last
+    epoch (BP with binary tanh left out too, as the paper's plateau leaves out BP's binary runs)."""
+    frame = with_setting(epochs)
+    mean = frame.groupby(["algorithm", "setting", "epoch"], observed=True)["test_accuracy"].mean()
+    last = int(frame["epoch"].max()) if len(frame) else 0
+    bp = mean.xs(("BP", "binary sign"), level=["algorithm", "setting"]) if ("BP", "binary sign") in \
+        mean.index.droplevel("epoch") else pd.Series(dtype=float)
+    others = mean[mean.index.get_level_values("epoch") == last]
+    others = others[~((others.index.get_level_values("algorithm") == "BP") &
+                      (others.index.get_level_values("setting").str.startswith("binary")))]
+    return last, bp, others
+
+
+def _span(values: pd.Series) -> str:
+    """"83.9–88.2" (percent), or one number where both ends read the same."""
+    low, high = f"{100 * values.min():.1f}", f"{100 * values.max():.1f}"
+    return low if low == high else f"{low}–{high}"
+
+
+def finding(curves: Dict[tuple, pd.DataFrame], late: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget],
+            paper_curve: dict, named: int = 4) -> str:
+    """The page's finding for its first screen (Markdown): how many configurations are still rising
+    when the budget ends, which (the ``named`` largest rises), and how far our curves end beside the
+    paper's figure. ``curves``, ``late``, ``budgets``: :func:`curves_by_setting`'s."""
+    tables = {key: table for key, table in late.items() if not table.empty}
+    if not tables:
+        return "No complete final runs are recorded to tell whether the runs have finished learning."
+    labels = {epochs_label(budgets[key]) for key in tables}
+    end = f"the {labels.pop()} end" if len(labels) == 1 else "each setting's budget ends"
+    rising = pd.concat([table[table["rising"]].assign(dataset=dataset, batch_norm=batch_norm)
+                        for (dataset, batch_norm), table in tables.items()]).sort_values("change", ascending=False)
+    total = sum(len(table) for table in tables.values())
+    names = [f"{r.algorithm} {r.setting} on {dataset_name(r.dataset)} {bn_with(r.batch_norm)} BN "
+             f"({signed_points(r.change)} points)" for r in rising.itertuples()]
+    if len(names) > named:
+        names = names[:named] + [f"{len(names) - named} more"]
+    quiet = [f"{dataset_name(d)} {bn_with(bn)} BN" for (d, bn), table in tables.items() if not table["rising"].any()]
+    windows = {f"epochs {t.attrs['first']} → {t.attrs['last']}" for t in tables.values()}
+    window = windows.pop() if len(windows) == 1 else "each budget's last tenth of epochs"
+    text = (f"**{len(rising)} of {total} configurations are still rising when {end}**"
+            + (f" (mean gain over {window}): {', '.join(names)}" if names else "")
+            + (f"; none in {' or '.join(quiet)}" if quiet and names else "") + ".")
+    if paper_curve["setting"] in curves:
+        last, bp, others = _curve_ends(curves[paper_curve["setting"]])
+        epoch, accuracy = paper_curve["bp_binary_sign"][-1]
+        low, high = paper_curve["plateau"]
+        if last == epoch and last in bp.index and len(others):
+            text += (f"\n\nBeside the paper's figure ({dataset_name(paper_curve['setting'][0])} without BN, sign "
+                     f"activations), BP with binary weights ends at {100 * bp[last]:.1f} % (the paper's: about "
+                     f"{100 * accuracy:.0f} %) and every other configuration at {_span(others)} % (the paper's "
+                     f"plateau: {100 * low:.0f}–{100 * high:.0f} %).")
+    return text
 
 
 def learning_curve_so_far(so_far: pd.DataFrame, epochs: pd.DataFrame, paper_curve: dict) -> str:
