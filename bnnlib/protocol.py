@@ -493,13 +493,13 @@ class _StagePlan:
 
     def add(self, name: str, configs: Sequence[RunConfig], done: Sequence[int], total: Optional[int] = None,
             unknown: Sequence[RunConfig] = (), probed: bool = False,
-            timed_elsewhere: Callable[[RunConfig], bool] = lambda c: False) -> None:
+            timed_elsewhere: Optional[Callable[[RunConfig], bool]] = None) -> None:
         """``timed_elsewhere``: runs this stage counts but whose epochs left an earlier stage
         computes (SHALLOW's fully binary finals are its probed runs): not timed twice."""
         epochs = self.budget.epochs
         finished = sum(d >= epochs for d in done)
         self.left.extend((len(self.stages), _kind(c, probed), epochs - d) for c, d in zip(configs, done)
-                         if d < epochs and not timed_elsewhere(c))
+                         if d < epochs and not (timed_elsewhere and timed_elsewhere(c)))
         self.left.extend((len(self.stages), _kind(c, probed), epochs) for c in unknown)
         total = len(configs) if total is None else total
         self.stages.append((name, finished, total))
@@ -657,4 +657,4 @@ def _plan_finals(plan: _StagePlan, store: ResultsStore, algorithms: Sequence[str
                                       if not (adopted and _is_probed_setting(c))]
         plan.add(f"{'+'.join(algorithms)} finals, {dataset}, BN {switch_word(batch_norm)}", configs,
                  [done(c) for c in configs], total=total, unknown=unknown,
-                 timed_elsewhere=_is_probed_setting if adopted else lambda c: False)
+                 timed_elsewhere=_is_probed_setting if adopted else None)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from bnnlib import binary, deploy
+from conftest import FASHION_DEBIAN
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKED = ROOT / "results" / "paper" / "packed"
-FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 needs_kernel = pytest.mark.skipif(not binary.compiled(), reason="bnnlib._binary not compiled (no C compiler at install)")
 # every path, each test skipped where this processor lacks it
