@@ -246,24 +246,33 @@ def ensure_probed(settings: Sequence[Tuple[str, bool]], budget: Budget, store: R
 def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOptions] = None, device: str = "cpu",
                      datasets: Sequence[str] = DEFAULT_DATASETS, **execute_options) -> None:
     """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
-    SHALLOW's grid searches; the evaluation check (:func:`evaluation_configs`: 48 runs, which
-    say whether the original code's evaluation pass explains the results pages' BN bias — run
-    before the 160 probed runs, which take longer); the probed runs of every rule, SHALLOW's
+    SHALLOW's grid searches; the evaluation check (:func:`evaluation_configs`: 48 runs, the
+    datasets in turn seed by seed, which say whether the original code's evaluation pass explains
+    the results pages' BN bias — run before the 160 probed runs, which take longer); the probed runs of every rule, SHALLOW's
     included; SHALLOW's final runs, whose fully binary ones are the probed runs, adopted into the
     final runs' folder rather than computed twice."""
     settings = [(d, b) for d in datasets for b in (False, True)]
     for dataset, batch_norm in settings:
         ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
-    for dataset in datasets:
-        grid = ensure_grid(dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)
-        execute(evaluation_configs(select_hyperparameters(grid), dataset, budget, device), evaluation_store(store),
-                data, **execute_options)
+    checks = {dataset: evaluation_configs(select_hyperparameters(ensure_grid(
+        dataset, True, budget, store, data, device, ALGORITHMS, **execute_options)), dataset, budget, device)
+        for dataset in datasets}
+    execute(interleaved(checks.values()), evaluation_store(store), data, **execute_options)
     ensure_probed(settings, budget, store, data, device, **execute_options)
     for dataset, batch_norm in settings:
         grid = ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)
         finals = final_configs(select_hyperparameters(grid), dataset, batch_norm, budget, device)
         adopt_probed(store, [c for c in finals if _is_probed_setting(c)])
         execute(finals, store, data, **execute_options)
+
+
+def interleaved(config_lists: Sequence[Sequence[RunConfig]]) -> List[RunConfig]:
+    """The lists' runs seed by seed and, within a seed, taking each list's next in turn: an
+    interrupted check has measured every dataset's configurations about as far (the BN bias it
+    measures is largest on Fashion-MNIST, whose runs came after all of MNIST's before)."""
+    ranked = [(c.seed, rank, order, c) for order, configs in enumerate(config_lists)
+              for rank, c in enumerate(sorted(configs, key=lambda c: c.seed))]
+    return [c for *_, c in sorted(ranked, key=lambda r: r[:3])]
 
 
 #: where the evaluation check's runs live: apart, since they are not the records of record
@@ -314,6 +323,9 @@ class Progress:
     boot: Optional[str] = None       # and which boot of such a machine (None: not recorded)
     #: the epochs left stage by stage, as ``stages``, each at its kind's measured rate (None: no rate yet)
     stage_seconds_left: Optional[List[float]] = None
+    #: per stage, whether its runs are run in turn with the next stage's (the evaluation check's
+    #: datasets): then it ends when that one does (None: every stage runs alone)
+    with_next: Optional[List[bool]] = None
 
     @property
     def machine(self) -> Optional[str]:
@@ -335,11 +347,15 @@ class Progress:
     def hours_until_done(self, workers: int = 1) -> List[Optional[float]]:
         """Per stage, the hours until its last run is finished (None: already finished, or no
         rate measured yet): the protocol runs the stages in order, so a stage is done once its
-        work and all the work before it are."""
+        work and all the work before it are — or, run in turn with the next stage, when that one is."""
         if self.stage_seconds_left is None:
             return [None] * len(self.stages)
-        return [None if finished >= total else seconds / workers / 3600
-                for (_, finished, total), seconds in zip(self.stages, accumulate(self.stage_seconds_left))]
+        ends = [seconds / workers / 3600 for seconds in accumulate(self.stage_seconds_left)]
+        with_next = self.with_next or [False] * len(self.stages)
+        for i in reversed(range(len(self.stages) - 1)):
+            if with_next[i]:
+                ends[i] = max(ends[i], ends[i + 1])
+        return [None if finished >= total else end for (_, finished, total), end in zip(self.stages, ends)]
 
 
 #: what an epoch's cost depends on: the rule, the binarisation and BN (dataset sizes are equal)
@@ -490,12 +506,14 @@ class _StagePlan:
     def __init__(self, budget: Budget):
         self.budget, self.stages, self.left, self.epochs_done = budget, [], [], 0
         self.runs_complete = self.runs_total = 0
+        self.with_next: List[bool] = []
 
     def add(self, name: str, configs: Sequence[RunConfig], done: Sequence[int], total: Optional[int] = None,
             unknown: Sequence[RunConfig] = (), probed: bool = False,
-            timed_elsewhere: Optional[Callable[[RunConfig], bool]] = None) -> None:
+            timed_elsewhere: Optional[Callable[[RunConfig], bool]] = None, with_next: bool = False) -> None:
         """``timed_elsewhere``: runs this stage counts but whose epochs left an earlier stage
-        computes (SHALLOW's fully binary finals are its probed runs): not timed twice."""
+        computes (SHALLOW's fully binary finals are its probed runs): not timed twice.
+        ``with_next``: its runs are run in turn with the next stage's (Progress.with_next)."""
         epochs = self.budget.epochs
         finished = sum(d >= epochs for d in done)
         self.left.extend((len(self.stages), _kind(c, probed), epochs - d) for c, d in zip(configs, done)
@@ -503,6 +521,7 @@ class _StagePlan:
         self.left.extend((len(self.stages), _kind(c, probed), epochs) for c in unknown)
         total = len(configs) if total is None else total
         self.stages.append((name, finished, total))
+        self.with_next.append(with_next)
         self.runs_total += total
         self.runs_complete += finished
         self.epochs_done += sum(done)
@@ -569,7 +588,8 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
         newest = runs.loc[runs["updated"].idxmax(), "boot"]
         boot = None if pd.isna(newest) else str(newest)
     return Progress(plan.runs_total, plan.runs_complete, plan.runs_total * budget.epochs, plan.epochs_done, rate,
-                    plan.stages, processor=processor, boot=boot, stage_seconds_left=by_stage)
+                    plan.stages, processor=processor, boot=boot, stage_seconds_left=by_stage,
+                    with_next=plan.with_next)
 
 
 def _with_probed(runs: pd.DataFrame, probed: pd.DataFrame) -> pd.DataFrame:
@@ -614,12 +634,13 @@ def _plan_book_runs(plan: _StagePlan, store: ResultsStore, budget: Budget, datas
     _plan_grids(plan, CONTROLS, budget, settings, done)
     checked_done = _epochs_done(evaluation_store(store), budget)
     seeds = len(budget.seeds[:EVALUATION_CHECK_SEEDS])
-    for dataset in datasets:
+    for dataset in datasets:  # run in turn (interleaved): each ends with the last
         selection = _grid_selection(store, dataset, True, budget, done, ALGORITHMS)
         configs = [] if selection is None else evaluation_configs(selection, dataset, budget)
         plan.add(f"evaluation check, {dataset}, BN on", configs, [checked_done(c) for c in configs],
                  total=len(ALGORITHMS) * len(WEIGHT_KINDS) * len(ACTIVATION_KINDS) * seeds,
-                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds))
+                 unknown=() if configs else _structures(dataset, True, budget, ALGORITHMS, seeds),
+                 with_next=dataset != datasets[-1])
     n_probed = len(PROBED_RULES) * len(budget.seeds)
     for dataset, batch_norm in settings:
         selection = _grid_selection(store, dataset, batch_norm, budget, done, PROBED_RULES)

@@ -57,6 +57,19 @@ def test_protocol_reads_only_its_runs_up_to_its_budget(tmp_path):
     assert summary["best_test_accuracy"].tolist() == [0.2] and summary["epochs_done"].tolist() == [2]
 
 
+def test_a_stage_run_in_turn_with_the_next_ends_when_that_one_does():
+    """Work left 1 h, 2 h, 1 h, 0.5 h on one worker: in order the stages end after 1, 3, 4, 4.5 h;
+    the first run in turn with the second ends with it at 3 h, a finished stage reads None."""
+    from bnnlib.protocol import Progress
+    stages = [("check, mnist", 0, 2), ("check, fashion", 1, 2), ("probed", 0, 4), ("finals", 3, 3)]
+    state = Progress(11, 4, 22, 8, 1.0, stages, stage_seconds_left=[3600.0, 7200.0, 3600.0, 1800.0],
+                     with_next=[True, False, False, False])
+    assert state.hours_until_done(1) == [pytest.approx(3.0), pytest.approx(3.0), pytest.approx(4.0), None]
+    assert state.hours_until_done(2)[0] == pytest.approx(1.5)
+    alone = Progress(11, 4, 22, 8, 1.0, stages, stage_seconds_left=[3600.0, 7200.0, 3600.0, 1800.0])
+    assert alone.hours_until_done(1)[:3] == [pytest.approx(1.0), pytest.approx(3.0), pytest.approx(4.0)]
+
+
 def test_status_progress_counts_stages_in_protocol_order(tmp_path):
     """Synthetic records: the MNIST grid without BN complete, two of its finals done."""
     from bnnlib.protocol import Budget, final_configs, grid_configs, progress
