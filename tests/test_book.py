@@ -82,6 +82,33 @@ def _chromium():
 
 
 @pytest.mark.slow
+def test_every_committed_cell_that_saves_a_figure_shows_it():
+    """A cell that draws and saves a figure also shows it (the browser test counts the images the
+    notebooks hold, so a figure drawn but never shown passed it: the mechanism chapter's 10)."""
+    missing = []
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "code" and "save_figure(" in cell.source and cell.get("outputs") is not None \
+                    and not any("image/png" in o.get("data", {}) for o in cell.outputs):
+                missing.append(f"{path.name} cell {index}")
+    assert not missing, f"figures saved but not shown: {missing}"
+
+
+def test_a_readable_figure_leaves_the_next_cells_figures_shown():
+    """The READABLE sizes are reverted after a figure, interactive mode (the inline backend's, set
+    by the kernel's first figure) is not: every cell below still shows its figure."""
+    from nbclient import NotebookClient
+    draw = ("import matplotlib.pyplot as plt\nfrom bnnlib.book.render import readable\n"
+            "with readable({'font.size': 9}):\n    fig, ax = plt.subplots()\nsize = plt.rcParams['font.size']")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(draw), nbformat.v4.new_code_cell(draw),
+                      nbformat.v4.new_code_cell("fig, ax = plt.subplots()\nprint(size)")]
+    NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
+    for cell in notebook.cells:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source
+    assert notebook.cells[-1].outputs[0]["text"].strip() != "9.0"  # the sizes themselves are reverted
+
+
 def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     build = subprocess.run([str(VENV_BIN / "jupyter-book"), "build", str(ROOT), "-W", "--keep-going",
                             "--path-output", str(tmp_path)], capture_output=True, text=True,

@@ -15,7 +15,7 @@ from ..paths import PROJECT_ROOT
 from ..protocol import ALGORITHMS, get_budget
 from .labels import DATASET_RANK, algorithms_in, bn_with, dataset_name
 from .records import epochs_label, open_store
-from .render import READABLE, READABLE_WIDTH, prose
+from .render import READABLE_WIDTH, prose, readable
 
 #: the committed inference benchmarks, one per processor kind (``benchmarks/inference_speed.py --save``
 #: writes ``inference_speed_<kind>.json``, kind as torch names the CPU's capability: avx512, avx2, …)
@@ -174,7 +174,7 @@ def inference_figure(report: dict):
     latency = [1e6 * row["latency_s"] for row in rows.values()]
     throughput = [report["batch"] / row["batch_s"] for row in rows.values()]
     # one panel above the other, each with its labels: the figure keeps a phone's width
-    with plt.rc_context({**READABLE, "ytick.labelsize": 11}):
+    with readable({"ytick.labelsize": 11}):
         fig, axes = plt.subplots(2, 1, figsize=(READABLE_WIDTH, 2 * (0.9 + 0.55 * len(labels))))
         for ax, values, what, fmt in ((axes[0], latency, "µs per image at batch 1 (lower is better)", "{:,.1f}"),
                                       (axes[1], throughput, f"images per second at batch {report['batch']:,} "

@@ -16,7 +16,7 @@ from .labels import (DATASET_NAMES, bn_slug, bn_switch, bn_with, in_table_order,
 from .paper import paper_grid
 from .records import (NOTEBOOK_EXECUTION, _statements_by_budget, all_finished, epochs_bold, epochs_label,
                       finished_runs, open_store)
-from .render import (READABLE, READABLE_WIDTH, _dots_with_collapsed_apart, percent, points_apart, prose,
+from .render import (READABLE_WIDTH, _dots_with_collapsed_apart, percent, points_apart, prose, readable,
                      save_figure)
 
 
@@ -269,7 +269,7 @@ def grid_robustness_boxplot(summary: pd.DataFrame, title: str, ylim: Optional[Tu
     frame = with_setting(summary[~summary["diverged"]])
     frame["best training accuracy (%)"] = 100 * frame["best_train_accuracy"]
     frame["weights"] = pd.Categorical(frame["weights"], ["continuous", "binary"], ordered=True)
-    with plt.rc_context(READABLE):
+    with readable():
         fig, ax = plt.subplots(figsize=(READABLE_WIDTH, 4.2))
         sns.boxplot(data=frame, x="algorithm", y="best training accuracy (%)", hue="weights", ax=ax,
                     showfliers=False, boxprops={"alpha": 0.6})  # no outlier marks: every run is a dot below

@@ -30,7 +30,7 @@ from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK,
                      bn_switch, bn_with, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
-from .render import READABLE, READABLE_WIDTH
+from .render import READABLE, READABLE_WIDTH, readable
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
@@ -84,7 +84,7 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
     columns = 2 if len(keys) == 4 else len(keys)  # four panels as 2 × 2: legible at page width
     rows = -(-len(keys) // columns)
     palette = algorithm_palette()
-    with plt.rc_context(READABLE):
+    with readable():
         fig, axes = plt.subplots(rows, columns, figsize=(READABLE_WIDTH, 2.9 * rows + 0.8), sharey=True,
                                  squeeze=False)
         for ax, (dataset, batch_norm) in zip(axes.flat, keys):
@@ -130,7 +130,7 @@ def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: 
     settings = [b for b in (False, True) if b in set(data["batch_norm"])]
     layers = sorted(set(data["layer_name"]))
     palette = dict(zip(layers, sns.color_palette("viridis", len(layers))))
-    with plt.rc_context(READABLE):
+    with readable():
         fig, axes = plt.subplots(len(rules), len(settings), figsize=(READABLE_WIDTH, 2.3 * len(rules) + 0.9),
                                  sharex=True, sharey=True, squeeze=False)
         for i, rule in enumerate(rules):

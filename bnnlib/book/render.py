@@ -3,11 +3,12 @@ keep together, and the formatting of numbers in tables and sentences."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,19 @@ READABLE = {"font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13, "xtick.
             "ytick.labelsize": 12, "legend.fontsize": 12, "legend.title_fontsize": 12}
 #: the width of such a figure (in)
 READABLE_WIDTH = 6.4
+
+
+@contextlib.contextmanager
+def readable(overrides: Optional[dict] = None):
+    """matplotlib's rc_context at the READABLE font sizes (``overrides`` on top), keeping what the
+    body changed of ``interactive``: a page's first figure activates the notebook's inline backend,
+    which turns interactive mode on — reverted with the sizes, every later cell's figure was drawn
+    but never shown (the mechanism chapter lost 10 of its 11 figures)."""
+    import matplotlib
+    with matplotlib.rc_context({**READABLE, **(overrides or {})}):
+        yield
+        interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def style():

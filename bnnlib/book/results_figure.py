@@ -8,7 +8,7 @@ from typing import Optional
 import pandas as pd
 
 from .labels import SETTINGS, setting_palette, with_setting
-from .render import READABLE, READABLE_WIDTH, _dots_with_collapsed_apart
+from .render import READABLE, READABLE_WIDTH, _dots_with_collapsed_apart, readable
 
 
 def best_test_boxplot(summary: pd.DataFrame, title: str, paper: Optional[pd.DataFrame] = None):
@@ -36,7 +36,7 @@ def best_test_boxplot(summary: pd.DataFrame, title: str, paper: Optional[pd.Data
                               "y": 100 * paper["paper_median"].to_numpy(float)})
     spans = axis_spans(pd.concat([frame["best test accuracy (%)"], marks["y"]]).to_numpy(float))
     palette = setting_palette()
-    with plt.rc_context(READABLE):
+    with readable():
         fig, axes = plt.subplots(len(spans), 1, sharex=True, figsize=(READABLE_WIDTH, 4.8 if len(spans) == 1 else 5.8),
                                  gridspec_kw={"height_ratios": [3, 1][:len(spans)], "hspace": 0.06}, squeeze=False)
         axes = list(axes[:, 0])
