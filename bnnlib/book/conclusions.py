@@ -7,15 +7,14 @@ from typing import Dict, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import BUDGETS, CONTROLS, GRID_DATASET, get_budget, grid_configs, summarise
-from ..sweep import select_hyperparameters
-from .claims import (BINARY_SETTINGS, CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide,
-                     delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
+from ..protocol import BUDGETS, get_budget
+from .claims import (CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide, delta_seed_spread, deltas_of,
+                     evidence, paper_values, paper_verdicts)
 from .evaluation_check import evaluation_pass_z
-from .labels import ALGORITHMS, ALTERNATIVES, BASELINE, bn_short, dataset_name, with_setting
+from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
-from .records import (all_finished, budget_statement, epochs_beside_paper, epochs_label, first_recorded,
-                      open_store, recorded_finals, recorded_so_far)
+from .records import budget_statement, epochs_beside_paper, epochs_label, first_recorded, open_store, recorded_so_far
+from .shallow import bp_against_shallow, shallow_beside
 
 
 
@@ -300,36 +299,7 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
     (one seed, on the grid's dataset) — and, fully binary, BP's mean beside it: whether BP's training
     of the hidden layers ends above its untrained ones (#44's question for C2). "" where neither is
     recorded."""
-    _, store = open_store(budget.name, results_base)
-    rows, source = [], "final runs (mean over seeds)"
-    for (dataset, batch_norm) in summaries:
-        recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=CONTROLS)
-        if recorded is not None:
-            rows.append((dataset, batch_norm, recorded))
-    if not rows:  # not yet: the grid search's choice per setting, on the grid's dataset
-        source = "grid search's selected run of each setting (one seed)"
-        for dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in summaries):
-            configs = grid_configs(dataset, batch_norm, budget, algorithms=CONTROLS)
-            grid = summarise(store, configs, budget)
-            if not grid.empty and all_finished(grid, configs, budget):
-                chosen = select_hyperparameters(grid)[["weights", "activation", "init", "lr"]]
-                rows.append((dataset, batch_norm, grid.merge(chosen, on=["weights", "activation", "init", "lr"])))
-    parts, baseline = [], []
-    for dataset, batch_norm, shallow in rows:
-        shallow = with_setting(shallow[~shallow["diverged"]])
-        ours = with_setting(summaries[dataset, batch_norm])
-        for setting in BINARY_SETTINGS:
-            bar = shallow.loc[shallow["setting"] == setting, "best_test_accuracy"]
-            alternatives = ours[(ours["setting"] == setting) & ours["algorithm"].isin(list(ALTERNATIVES))]
-            if bar.empty or alternatives.empty:
-                continue
-            lowest = alternatives.groupby("algorithm", observed=True)["best_test_accuracy"].mean().min()
-            where = f"{setting}, {dataset_name(dataset)} {bn_short(batch_norm)}"
-            parts.append((bar.mean(), lowest, where))
-            bp = ours.loc[(ours["setting"] == setting) & (ours["algorithm"] == BASELINE) & ~ours["diverged"],
-                          "best_test_accuracy"]
-            if setting == "binary sign" and len(bp):  # C2's fully binary networks
-                baseline.append((bp.mean(), bar.mean(), f"{dataset_name(dataset)} {bn_short(batch_norm)}"))
+    parts, baseline, source = shallow_beside(summaries, budget, results_base)
     if not parts:
         return ""
     highest = max(parts)
@@ -347,9 +317,7 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
                        f"{sum(lowest <= bar for bar, lowest, _ in parts)} of them.")
     if baseline:  # the question C2's baseline raises: does BP's training of the hidden layers help at all?
         text += (" And BP, the baseline C2 compares with? Fully binary (binary sign), its mean best test accuracy is "
-                 + "; ".join(f"{100 * bp:.1f} % against SHALLOW's {100 * bar:.1f} % on {where} "
-                             f"({100 * (bp - bar):+.1f} points: {'above' if bp > bar else 'at or below'} its untrained "
-                             f"hidden layers)" for bp, bar, where in baseline) + ".")
+                 + bp_against_shallow(baseline) + ".")
     return text
 
 

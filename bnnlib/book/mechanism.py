@@ -23,14 +23,16 @@ from typing import Optional, Sequence, Tuple
 
 import pandas as pd
 
-from ..protocol import PROBED_RULES
+from ..protocol import PROBED_RULES, Budget, get_budget
 # the epoch table and its sentence (:mod:`~bnnlib.book.epoch_change`), a step of the chapter's page
 from .epoch_change import _over_epochs, epoch_change, epoch_change_table  # noqa: F401
 from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK, algorithm_palette, bn_short,
                      bn_switch, bn_with, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
+from .records import epochs_label, recorded_so_far
 from .render import READABLE, READABLE_WIDTH, readable
+from .shallow import bp_against_shallow, shallow_beside
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
@@ -302,6 +304,23 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
             f"updates point partly the way BP's do (cosine {_span(alternatives['alignment'], lambda v: f'{v:.2f}')}) "
             f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's at the same "
             f"weights and batch.")
+
+
+def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+    """Where the probed runs are shorter than the paper's: what the results pages' 100-epoch final
+    runs already say of BP against SHALLOW fully binary (:func:`~bnnlib.book.shallow.shallow_beside`),
+    so that a reader of the short answer sees whether it holds at the paper's budget; "" at it."""
+    paper = get_budget("paper")
+    if budget.epochs >= paper.epochs:
+        return ""
+    summaries = recorded_so_far(paper.name, datasets, results_base)
+    _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
+    if not fully_binary:
+        return ""
+    return (f"Whether this holds after the paper's {epochs_label(paper)}: there the results pages' final runs put "
+            f"BP, fully binary, at {bp_against_shallow(fully_binary)} (SHALLOW's {source}). The probed runs at "
+            f"{epochs_label(paper)}, which will measure the rest of this chapter there, are queued (the Reproducing "
+            f"chapter lists their stage).")
 
 
 CHAPTER = "06c_mechanism"

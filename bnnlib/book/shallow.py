@@ -1,0 +1,63 @@
+"""SHALLOW, our control, beside the rules: what random binary features reach with only the output
+layer trained, in the binary settings — a harder bar for C1 than chance, and, fully binary, the
+bar BP's own training of the hidden layers has to clear (#44's question for C2). Read by the
+Conclusions and by the mechanism chapter while its probed runs are shorter than the paper's."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import pandas as pd
+
+from ..protocol import CONTROLS, GRID_DATASET, Budget, grid_configs, summarise
+from ..sweep import select_hyperparameters
+from .claims import BINARY_SETTINGS
+from .labels import ALTERNATIVES, BASELINE, bn_short, dataset_name, with_setting
+from .records import all_finished, open_store, recorded_finals
+
+
+def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budget,
+                   results_base: Optional[str] = None) -> Tuple[List[tuple], List[tuple], str]:
+    """SHALLOW's mean best test accuracy per binary cell of ``summaries`` (the rules' final runs
+    by setting) — from its final runs where recorded at ``budget``, else from its grid search's
+    selected runs (one seed, on the grid's dataset). Returns (cells: [(SHALLOW, DFA's and DRTP's
+    lowest mean, where)], fully binary: [(BP's mean, SHALLOW, where)], the source in words)."""
+    _, store = open_store(budget.name, results_base)
+    rows, source = [], "final runs (mean over seeds)"
+    for (dataset, batch_norm) in summaries:
+        recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=CONTROLS)
+        if recorded is not None:
+            rows.append((dataset, batch_norm, recorded))
+    if not rows:  # not yet: the grid search's choice per setting, on the grid's dataset
+        source = "grid search's selected run of each setting (one seed)"
+        for dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in summaries):
+            configs = grid_configs(dataset, batch_norm, budget, algorithms=CONTROLS)
+            grid = summarise(store, configs, budget)
+            if not grid.empty and all_finished(grid, configs, budget):
+                chosen = select_hyperparameters(grid)[["weights", "activation", "init", "lr"]]
+                rows.append((dataset, batch_norm, grid.merge(chosen, on=["weights", "activation", "init", "lr"])))
+    cells, fully_binary = [], []
+    for dataset, batch_norm, shallow in rows:
+        shallow = with_setting(shallow[~shallow["diverged"]])
+        ours = with_setting(summaries[dataset, batch_norm])
+        for setting in BINARY_SETTINGS:
+            bar = shallow.loc[shallow["setting"] == setting, "best_test_accuracy"]
+            alternatives = ours[(ours["setting"] == setting) & ours["algorithm"].isin(list(ALTERNATIVES))]
+            if bar.empty or alternatives.empty:
+                continue
+            lowest = alternatives.groupby("algorithm", observed=True)["best_test_accuracy"].mean().min()
+            where = f"{setting}, {dataset_name(dataset)} {bn_short(batch_norm)}"
+            cells.append((bar.mean(), lowest, where))
+            bp = ours.loc[(ours["setting"] == setting) & (ours["algorithm"] == BASELINE) & ~ours["diverged"],
+                          "best_test_accuracy"]
+            if setting == "binary sign" and len(bp):  # C2's fully binary networks
+                fully_binary.append((bp.mean(), bar.mean(), f"{dataset_name(dataset)} {bn_short(batch_norm)}"))
+    return cells, fully_binary, source
+
+
+def bp_against_shallow(fully_binary: List[tuple]) -> str:
+    """"60.2 % against SHALLOW's 57.4 % on MNIST no BN (+2.8 points: above its untrained hidden
+    layers); …" from :func:`shallow_beside`'s fully binary rows."""
+    return "; ".join(f"{100 * bp:.1f} % against SHALLOW's {100 * bar:.1f} % on {where} ({100 * (bp - bar):+.1f} "
+                     f"points: {'above' if bp > bar else 'at or below'} its untrained hidden layers)"
+                     for bp, bar, where in fully_binary)
