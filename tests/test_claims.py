@@ -89,7 +89,7 @@ def test_deltas_evidence_and_what_differs_on_a_known_case():
     assert text["C3"].startswith("BP's |Δ BN| above DFA's in 8 of 8 pairs, above DRTP's in 8;")
     # without BN the alternatives lead in all 6 binary cells; with BN every rule is at 0.95 and noise decides
     ahead = int(text["C2"].split("above BP's in ")[1].split(" of 12")[0])
-    assert 6 <= ahead <= 12 and "largest lead +54" in text["C2"] and "(binary sign, MNIST without BN)" in text["C2"]
+    assert 6 <= ahead <= 12 and "largest lead of a median +54" in text["C2"] and "(binary sign, MNIST without BN)" in text["C2"]
     verdicts = decide(summaries)
     assert what_differs(["mnist", "fashion-mnist"], summaries, verdicts, get_budget("cpu")) == ""  # all supported
     # BN matters more to the alternatives (10 points) than to BP (1 point): C3 fails, and every pair
@@ -132,7 +132,7 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
     assert ours.loc["C1", "evidence"].startswith(
         head + "lowest DFA/DRTP median in a binary setting 90.0 % (DRTP, binary sign, MNIST without BN)")
     assert ours.loc["C2", "evidence"].startswith(
-        head + "DFA or DRTP median above BP's in 1 of 3 binary cells; largest lead +55.0 points "
+        head + "DFA or DRTP median above BP's in 1 of 3 binary cells; largest lead of a median +55.00 points "
                "(binary sign, MNIST without BN). The paper's medians on the same settings: DFA or DRTP median "
                "above BP's in ")
     assert ours.loc["C3", "evidence"] == head + "needs both BN settings of a dataset"

@@ -209,16 +209,16 @@ def evidence(values: pd.DataFrame) -> Dict[str, str]:
     ahead = int((lead.max(axis=1) > 0).sum()) if len(lead) else 0
     if len(lead):
         where, best = lead.max(axis=1).idxmax(), lead.max(axis=1).max()
-        c2 = (f"DFA or DRTP median above BP's in {ahead} of {len(lead)} binary cells; largest lead "
-              f"{100 * best:+.1f} points ({_where(*where)})")
+        c2 = (f"DFA or DRTP median above BP's in {ahead} of {len(lead)} binary cells; largest lead of a median "
+              f"{100 * best:+.2f} points ({_where(*where)})")
     else:
         c2 = "–"
     deltas = deltas_of(values)
     if len(deltas):
         above = {a: int((deltas["BP"] > deltas[a]).sum()) for a in ALTERNATIVES}
         c3 = (f"BP's |Δ BN| above DFA's in {above['DFA']} of {len(deltas)} pairs, above DRTP's in "
-              f"{above['DRTP']}; median |Δ BN| BP {100 * deltas['BP'].median():.1f}, DFA "
-              f"{100 * deltas['DFA'].median():.1f}, DRTP {100 * deltas['DRTP'].median():.1f} points")
+              f"{above['DRTP']}; median over the pairs of |Δ BN| of the medians: BP {100 * deltas['BP'].median():.2f}, "
+              f"DFA {100 * deltas['DFA'].median():.2f}, DRTP {100 * deltas['DRTP'].median():.2f} points")
     else:
         c3 = "–"
     return {"C1": c1, "C2": c2, "C3": c3}
