@@ -11,7 +11,7 @@ from ..protocol import ALGORITHMS, CONTROLS, Budget, epoch_records, final_config
 from .labels import (DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, bn_short, bn_slug, bn_switch,
                      bn_with, dataset_name, with_setting)
 from .records import epochs_label
-from .render import save_figure, signed_points
+from .render import READABLE_WIDTH, readable, save_figure, signed_points
 from .stats import holm
 
 
@@ -42,39 +42,50 @@ def draw_curves(curves: Dict[tuple, pd.DataFrame], budgets: Dict[tuple, Budget],
 
 
 def learning_curves_figure(epochs: pd.DataFrame, title: str, paper_curve: Optional[dict] = None):
-    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations).
-    ``paper_curve`` (:func:`~bnnlib.book.paper.paper_learning_curve`): the paper's points for BP with
-    binary weights, and its plateau band, drawn where they fall within the epochs shown."""
+    """Test accuracy versus epoch, mean ± std over seeds, one panel per weight kind (sign activations),
+    one above the other at the book's readable width, the legend below. ``paper_curve``
+    (:func:`~bnnlib.book.paper.paper_learning_curve`): the paper's points for BP with binary
+    weights, and its plateau band, drawn where they fall within the epochs shown."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     frame = with_setting(epochs)
     frame["test accuracy (%)"] = 100 * frame["test_accuracy"]
     weights = ["continuous", "binary"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    rules, palette = algorithms_in(frame), algorithm_palette()
     # a marker per epoch helps read a few epochs; over the paper's 100 it hides the spread band
     marker = "o" if len(frame) == 0 or frame["epoch"].max() <= 20 else None
-    for ax, kind in zip(axes, weights):
-        part = frame[frame["weights"] == kind]
-        sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
-                     marker=marker, hue_order=algorithms_in(frame), palette=algorithm_palette(),
-                     legend=kind == weights[-1])
-        ax.set_title(f"{kind} weights, sign activations")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    if paper_curve is not None and len(frame):
-        last = int(frame["epoch"].max())
-        points = [(e, a) for e, a in paper_curve["bp_binary_sign"] if e <= last]
-        if points:
-            axes[-1].plot([e for e, _ in points], [100 * a for _, a in points], "X", color="black", markersize=9,
-                          label="paper, BP (read from its figure)")
-        if paper_curve["plateau_from"] <= last:
-            low, high = paper_curve["plateau"]
-            for ax in axes:
-                ax.fill_between([paper_curve["plateau_from"], last], 100 * low, 100 * high, color="grey", alpha=0.15,
-                                lw=0, label="paper, other rules' plateau" if ax is axes[-1] else None)
-        axes[-1].legend()
-    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.01, 1), title=None, frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
+    with readable():
+        fig, axes = plt.subplots(2, 1, figsize=(READABLE_WIDTH, 7.4), sharex=True, sharey=True)
+        for ax, kind in zip(axes, weights):
+            part = frame[frame["weights"] == kind]
+            sns.lineplot(data=part, x="epoch", y="test accuracy (%)", hue="algorithm", errorbar="sd", ax=ax,
+                         marker=marker, hue_order=rules, palette=palette, legend=False)
+            ax.set_title(f"{kind} weights, sign activations")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        handles = [plt.Line2D([], [], color=palette[rule], marker=marker) for rule in rules]
+        papers, paper_names = [], []  # the paper's marks: a legend row of their own, under the rules'
+        if paper_curve is not None and len(frame):
+            last = int(frame["epoch"].max())
+            points = [(e, a) for e, a in paper_curve["bp_binary_sign"] if e <= last]
+            if points:
+                papers += axes[-1].plot([e for e, _ in points], [100 * a for _, a in points], "X", color="black",
+                                        markersize=9)
+                paper_names.append("paper, BP (read from its figure)")
+            if paper_curve["plateau_from"] <= last:
+                low, high = paper_curve["plateau"]
+                for ax in axes:
+                    band = ax.fill_between([paper_curve["plateau_from"], last], 100 * low, 100 * high, color="grey",
+                                           alpha=0.15, lw=0)
+                papers.append(band)
+                paper_names.append("paper, other rules' plateau")
+        fig.suptitle(title)
+        row = 0.045  # a legend row's height, in figure fractions
+        fig.legend(handles, rules, loc="lower center", ncol=len(rules), frameon=False,
+                   bbox_to_anchor=(0.5, row if papers else 0.0))
+        if papers:
+            fig.legend(papers, paper_names, loc="lower center", ncol=len(papers), frameon=False,
+                       bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, row * (2 if papers else 1) + 0.01, 1, 1))
     return fig
 
 
