@@ -247,7 +247,7 @@ def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOpt
                      datasets: Sequence[str] = DEFAULT_DATASETS, **execute_options) -> None:
     """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
     SHALLOW's grid searches; the evaluation check (:func:`evaluation_configs`: 48 runs, the
-    datasets in turn seed by seed, which say whether the original code's evaluation pass explains
+    datasets in turn configuration by configuration, which say whether the original code's evaluation pass explains
     the results pages' BN bias — run before the 160 probed runs, which take longer); the probed runs of every rule, SHALLOW's
     included; SHALLOW's final runs, whose fully binary ones are the probed runs, adopted into the
     final runs' folder rather than computed twice."""
@@ -267,11 +267,14 @@ def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOpt
 
 
 def interleaved(config_lists: Sequence[Sequence[RunConfig]]) -> List[RunConfig]:
-    """The lists' runs seed by seed and, within a seed, taking each list's next in turn: an
-    interrupted check has measured every dataset's configurations about as far (the BN bias it
-    measures is largest on Fashion-MNIST, whose runs came after all of MNIST's before)."""
-    ranked = [(c.seed, rank, order, c) for order, configs in enumerate(config_lists)
-              for rank, c in enumerate(sorted(configs, key=lambda c: c.seed))]
+    """The lists' runs taking each list's next configuration in turn, its seeds together (the
+    runner trains a configuration's seeds as one member group): an interrupted check has measured
+    every dataset's configurations about as far (the BN bias it measures is largest on
+    Fashion-MNIST, whose runs came after all of MNIST's before)."""
+    ranked = []
+    for order, configs in enumerate(config_lists):
+        rank = {key: i for i, key in enumerate(dict.fromkeys(c.group_key() for c in configs))}
+        ranked += [(rank[c.group_key()], order, i, c) for i, c in enumerate(configs)]
     return [c for *_, c in sorted(ranked, key=lambda r: r[:3])]
 
 

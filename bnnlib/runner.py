@@ -320,8 +320,9 @@ def plan(configs: Sequence[RunConfig], store: ResultsStore, max_members: int = D
             continue
         buckets[(config.group_key(), config.device, config.epochs, done)].append((config, state))
     # runs resuming from a checkpoint first, furthest along first: they bank the most work
-    # soonest, and a checkpoint is what a replaced machine loses (records survive in git)
-    for key in sorted(buckets, key=lambda key: (-key[3], str(key))):
+    # soonest, and a checkpoint is what a replaced machine loses (records survive in git); the
+    # rest in the order given (the caller's priority: the evaluation check alternates datasets)
+    for key in sorted(buckets, key=lambda key: -key[3]):
         members = buckets[key]
         for i in range(0, len(members), max_members):
             chunk = members[i:i + max_members]

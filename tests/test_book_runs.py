@@ -154,17 +154,20 @@ def test_the_evaluation_check_repeats_the_first_seeds_of_the_bn_finals_with_the_
     assert stages["evaluation check, mnist, BN on"] == (0, 24)
 
 
-def test_the_evaluation_check_measures_the_datasets_in_turn_seed_by_seed(tmp_path):
-    """Each dataset's configurations alternate, every first seed before any second: an interrupted
-    check has measured Fashion-MNIST (where the BN bias is largest) as far as MNIST."""
+def test_the_evaluation_check_measures_the_datasets_in_turn_configuration_by_configuration(tmp_path):
+    """Each dataset's configurations alternate, a configuration's seeds together, and the runner
+    trains them in that order: an interrupted check has measured Fashion-MNIST (where the BN bias
+    is largest) as far as MNIST."""
     from bnnlib.protocol import evaluation_configs, interleaved
+    from bnnlib.runner import plan
     store = ResultsStore(tmp_path)
     record(store, grid_configs("mnist", True, TINY), 2)
     selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
     mnist, fashion = (evaluation_configs(selection, d, TINY) for d in ("mnist", "fashion-mnist"))
     order = interleaved([mnist, fashion])
     assert sorted(c.run_id for c in order) == sorted(c.run_id for c in mnist + fashion)
-    assert [c.seed for c in order] == [2] * 24 + [3] * 24
-    assert [c.dataset for c in order] == ["mnist", "fashion-mnist"] * 24
-    firsts = [c for c in mnist if c.seed == 2]
-    assert order[0:24:2] == firsts  # each dataset's own order kept
+    assert [c.dataset for c in order] == ["mnist", "mnist", "fashion-mnist", "fashion-mnist"] * 12
+    assert [c.seed for c in order] == [2, 3] * 24
+    assert order[0::4] + order[1::4] == [c for c in mnist if c.seed == 2] + [c for c in mnist if c.seed == 3]
+    work = plan(order, ResultsStore(tmp_path / "check"), max_members=1)
+    assert [group[0].run_id for group, _ in work.groups] == [c.run_id for c in order]
