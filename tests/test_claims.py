@@ -110,10 +110,16 @@ def test_deltas_evidence_and_what_differs_on_a_known_case():
 def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected):
     from bnnlib.book.conclusions import claims_table
     from bnnlib.protocol import get_budget
-    table = claims_table(decide(_summaries(paper_like, seeds=3)), get_budget(budget))
+    verdicts = decide(_summaries(paper_like, seeds=3))
+    table, glue = claims_table(verdicts, get_budget(budget)), verdicts["glue"]
     assert list(table["our runs"]) == [expected] * 3
     assert list(table["verdict"]) == ["supported"] * 3
-    assert table["evidence"].str.endswith("significant at 5 %").all()
+    # the number behind each verdict, after its tests' count (as the Introduction's bullets)
+    assert table["evidence"].iloc[2] == (
+        f"2 one-sided tests, Holm-corrected; 2 significant at 5 %; the change of mean accuracy when BN is removed, "
+        f"|Δ\u00a0BN|, has a median over the dataset × setting pairs of BP {glue['c3_bp']}, DFA {glue['c3_dfa']} and "
+        f"DRTP {glue['c3_drtp']} points")
+    assert table["evidence"].iloc[0].endswith(f"the weakest case is {glue['c1_weakest']}, against chance's 10 %")
 
 
 def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_without_a_verdict():

@@ -197,6 +197,17 @@ def _leads(values: pd.DataFrame) -> pd.DataFrame:
                       for a in ALTERNATIVES], axis=1)
 
 
+#: the number behind each claim's verdict, after how many of its tests are significant (the
+#: Introduction's bullets and the Conclusions' table), from the verdicts' glue
+CLAIM_DETAIL = {
+    "C1": lambda glue: f"the weakest case is {glue['c1_weakest']}, against chance's 10 %",
+    "C2": lambda glue: f"with binary weights, sign activations and no BN, where BP struggles most: {glue['c2_binary_sign']}",
+    "C3": lambda glue: (f"the change of mean accuracy when BN is removed, |Δ BN|, has a median over the "
+                        f"dataset × setting pairs of BP {glue['c3_bp']}, DFA {glue['c3_dfa']} and DRTP "
+                        f"{glue['c3_drtp']} points"),
+}
+
+
 def evidence(values: pd.DataFrame) -> Dict[str, str]:
     """Each claim's evidence in one phrase, from central values alone (the paper's or ours)."""
     binary = values[values["setting"].isin(BINARY_SETTINGS)]

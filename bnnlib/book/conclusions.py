@@ -8,8 +8,8 @@ from typing import Dict, Optional, Tuple
 import pandas as pd
 
 from ..protocol import BUDGETS, get_budget
-from .claims import (CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide, delta_seed_spread, deltas_of,
-                     evidence, paper_values, paper_verdicts)
+from .claims import (CLAIM_DETAIL, CLAIMS, SEED_Z, VERDICT_KEYS, _where, central_values, decide,
+                     delta_seed_spread, deltas_of, evidence, paper_values, paper_verdicts)
 from .evaluation_check import evaluation_pass_z
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
@@ -32,7 +32,7 @@ def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
         significant = int(tests["significant"].sum())
         rows.append({"claim": f"{claim}: {text}",
                      "evidence": f"{len(tests)} one-sided test{'s' if len(tests) != 1 else ''}, Holm-corrected; "
-                                 f"{significant} significant at 5 %",
+                                 f"{significant} significant at 5 %; {CLAIM_DETAIL[claim](glue)}",
                      "verdict": glue[VERDICT_KEYS[claim]],
                      "our runs": epochs_beside_paper(budget)})
     return pd.DataFrame(rows)

@@ -7,21 +7,11 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..protocol import Budget
-from .claims import CLAIMS, VERDICT_KEYS
+from .claims import CLAIM_DETAIL, CLAIMS, VERDICT_KEYS
 from .conclusions import decided_at
 from .labels import dataset_name
 from .records import epochs_bold
 from .results import AGREEMENT_TEXT, overview_agreement, results_overview_by_setting
-
-#: what each claim's bullet adds after how many of its tests are significant: the Conclusions' glue
-CLAIM_DETAIL = {
-    "C1": lambda glue: f"the weakest case is {glue['c1_weakest']}, against chance's 10 %",
-    "C2": lambda glue: f"with binary weights, sign activations and no BN, where BP struggles most: {glue['c2_binary_sign']}",
-    "C3": lambda glue: (f"the change of mean accuracy when BN is removed, |Δ BN|, has a median over the "
-                        f"dataset × setting pairs of BP {glue['c3_bp']}, DFA {glue['c3_dfa']} and DRTP "
-                        f"{glue['c3_drtp']} points"),
-}
-
 
 def finding(budget: Budget, requested: str, results_base: Optional[str], datasets: Sequence[str],
             alpha: float = 0.05) -> str:
