@@ -319,8 +319,8 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
         return ""
     return (f"Whether this holds after the paper's {epochs_label(paper)}: there the results pages' final runs put "
             f"BP, fully binary, at {bp_against_shallow(fully_binary)} (SHALLOW's {source}). The probed runs at "
-            f"{epochs_label(paper)}, which will measure the rest of this chapter there, are queued (the Reproducing "
-            f"chapter lists their stage).")
+            f"{epochs_label(paper)}, which measure the rest of this chapter there, are a stage of the long run (the "
+            f"Reproducing chapter shows how far it is).")
 
 
 CHAPTER = "06c_mechanism"
