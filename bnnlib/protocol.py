@@ -247,10 +247,11 @@ def ensure_book_runs(budget: Budget, store: ResultsStore, data: Optional[DataOpt
                      datasets: Sequence[str] = DEFAULT_DATASETS, **execute_options) -> None:
     """The book's own runs at ``budget``, in this order (each stage resumable, as the protocol):
     SHALLOW's grid searches; the evaluation check (:func:`evaluation_configs`: 48 runs, the
-    datasets in turn configuration by configuration, which say whether the original code's evaluation pass explains
-    the results pages' BN bias — run before the 160 probed runs, which take longer); the probed runs of every rule, SHALLOW's
-    included; SHALLOW's final runs, whose fully binary ones are the probed runs, adopted into the
-    final runs' folder rather than computed twice."""
+    datasets in turn configuration by configuration, which say whether the original code's
+    evaluation pass explains the results pages' BN bias — run before the 160 probed runs, which
+    take longer); the probed runs of every rule, SHALLOW's included; SHALLOW's final runs, whose
+    fully binary ones are the probed runs, adopted into the final runs' folder rather than
+    computed twice."""
     settings = [(d, b) for d in datasets for b in (False, True)]
     for dataset, batch_norm in settings:
         ensure_grid(dataset, batch_norm, budget, store, data, device, CONTROLS, **execute_options)

@@ -81,7 +81,6 @@ def _chromium():
     return None
 
 
-@pytest.mark.slow
 def test_every_committed_cell_that_saves_a_figure_shows_it():
     """A cell that draws and saves a figure also shows it (the browser test counts the images the
     notebooks hold, so a figure drawn but never shown passed it: the mechanism chapter's 10)."""
@@ -109,6 +108,7 @@ def test_a_readable_figure_leaves_the_next_cells_figures_shown():
     assert notebook.cells[-1].outputs[0]["text"].strip() != "9.0"  # the sizes themselves are reverted
 
 
+@pytest.mark.slow
 def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
     build = subprocess.run([str(VENV_BIN / "jupyter-book"), "build", str(ROOT), "-W", "--keep-going",
                             "--path-output", str(tmp_path)], capture_output=True, text=True,
