@@ -306,6 +306,20 @@ def test_a_table_keeps_the_label_columns_it_names_on_one_line():
         html_table(frame, keep_together=["stages"])
 
 
+def test_a_long_table_splits_into_one_table_per_label_each_under_a_link_to_its_page():
+    import pandas as pd
+    from bnnlib.book.render import tables_by
+    from bnnlib.book.toc import page_of_label
+    frame = pd.DataFrame({"data": ["Fashion-MNIST, BN (100 epochs)"] * 2 + ["MNIST, no BN (5 epochs)", "other"],
+                          "algorithm": ["BP", "DFA", "BP", "DRTP"], "Δ (points)": ["+0.10", "-0.20", "+1.00", "+0.00"]})
+    parts = tables_by(frame, "data", page_of_label)
+    # in the frame's order, not sorted; a label no page shows stays plain bold
+    assert [p.data for p in parts[::2]] == ["**[Fashion-MNIST, BN (100 epochs)](04_results_fashion_mnist_bn.ipynb)**",
+                                            "**[MNIST, no BN (5 epochs)](04_results_mnist_nobn.ipynb)**", "**other**"]
+    assert [p.data.count("<tr") for p in parts[1::2]] == [3, 2, 2]  # header + its rows
+    assert all(">data<" not in p.data and ">algorithm<" in p.data for p in parts[1::2])
+
+
 def _summary(best_by_config):
     """A run_summary-like frame: ten seeds per (algorithm, weights, activation)."""
     import pandas as pd

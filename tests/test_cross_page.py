@@ -23,6 +23,13 @@ def clean(text: str) -> str:
     return " ".join(text.replace("\u2060", "").replace("\xa0", " ").split())
 
 
+def parse_table(html: str) -> list:
+    """An HTML table's rows as dicts keyed by its header."""
+    rows = [[clean(td.get_text()) for td in tr.find_all(["td", "th"])]
+            for tr in BeautifulSoup(html, "html.parser").find_all("tr")]
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
 @lru_cache(maxsize=None)
 def outputs(page: str) -> tuple:
     """(Markdown and plain-text outputs, tables as lists of row dicts, glued values) of a page."""
@@ -34,9 +41,7 @@ def outputs(page: str) -> tuple:
             if name:
                 glued[name] = clean(data["application/papermill.record/text/plain"].strip("'\""))
             if "text/html" in data and "<table" in "".join(data["text/html"]):
-                rows = [[clean(td.get_text()) for td in tr.find_all(["td", "th"])]
-                        for tr in BeautifulSoup("".join(data["text/html"]), "html.parser").find_all("tr")]
-                tables.append([dict(zip(rows[0], row)) for row in rows[1:]])
+                tables.append(parse_table("".join(data["text/html"])))
             elif "text/markdown" in data:
                 texts.append(clean("".join(data["text/markdown"])))
     return texts, tables, glued
@@ -48,12 +53,28 @@ def table_with(page: str, *columns: str) -> list:
     return found[0]
 
 
+def index_rows() -> list:
+    """The results index's rows, each with the data label and linked page of the table it stands
+    under (one table per dataset × BN setting, under a bold link to its page)."""
+    rows, heading = [], None
+    for cell in json.loads((CHAPTERS / "04_results.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data and "<table" in "".join(data["text/html"]) and heading:
+                rows += [{**row, "data": heading.group(1), "page": heading.group(2)}
+                         for row in parse_table("".join(data["text/html"]))]
+            elif "text/markdown" in data:
+                heading = re.fullmatch(r"\*\*\[(.+)\]\((04_results_\w+)\.ipynb\)\*\*", clean("".join(data["text/markdown"])))
+    return rows
+
+
 def test_the_results_index_quotes_each_results_page_row_for_row():
-    index = table_with("04_results", "data", "our median (%)")
+    index = index_rows()
     assert len(index) == 48
     for row in index:
         data = re.match(r"(.+), (no BN|BN) \(", row["data"])
         page = RESULT_PAGES[data.group(1), data.group(2) == "BN"]
+        assert row["page"] == page, (row["data"], "links to", row["page"])
         [mine] = [r for r in table_with(page, "our median (%)", "paper IQR (%)")
                   if (r["setting"], r["algorithm"]) == (row["setting"], row["algorithm"])]
         for column in ("IQRs overlap", "Δ (points)", "our median (%)", "paper median (%)"):

@@ -8,7 +8,7 @@ import itertools
 import os
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -125,6 +125,21 @@ def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
     html = frame.map(_unbreakable).to_html(index=False, border=0, na_rep="–")
     return HTML(_mark_columns(html, numeric, keep))
 
+
+
+def tables_by(frame: pd.DataFrame, column: str, page_of: Optional[Callable[[str], Optional[str]]] = None) -> list:
+    """``frame`` as one :func:`html_table` per value of ``column`` (in the frame's order), each under
+    that value in bold — a link to the page ``page_of(value)`` names, where it names one — to
+    ``display(*...)``: a label a long table repeats on every row becomes its part's heading, and
+    each part keeps the columns a phone's screen has room for. The links resolve where the cell's
+    Markdown is rendered as MyST (its metadata ``mystnb.markdown_format``)."""
+    from IPython.display import Markdown
+    parts = []
+    for value, rows in frame.groupby(column, sort=False):
+        page = page_of(value) if page_of else None
+        parts += [Markdown(f"**[{value}]({page}.ipynb)**" if page else f"**{value}**"),
+                  html_table(rows.drop(columns=column))]
+    return parts
 
 def percent(value: float) -> str:
     return "–" if value != value else f"{100 * value:.2f}"

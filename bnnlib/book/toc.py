@@ -3,9 +3,9 @@ and which pages show each of their settings at its own best budget."""
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-from .labels import bn_slug
+from .labels import DATASET_NAMES, bn_short, bn_slug
 
 TEMPLATE = "04_results_template.ipynb"
 RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
@@ -23,6 +23,14 @@ def page_stem(dataset: str, batch_norm: bool) -> str:
     """The results page of a dataset and BN setting, as ``python -m bnnlib book --only`` takes it."""
     return result_page_name(dataset, batch_norm).removesuffix(".ipynb")
 
+
+
+def page_of_label(label: str) -> Optional[str]:
+    """The results page a table's data label names ("MNIST, no BN (100 epochs)": 04_results_mnist_nobn), or None."""
+    for dataset, batch_norm in RESULT_PAGES:
+        if label.startswith(f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)} ("):
+            return page_stem(dataset, batch_norm)
+    return None
 
 #: pages that show each unit — a (dataset, BN) setting, or a dataset with both BN settings — at
 #: its own best budget (the others show all their settings at one budget)
