@@ -213,6 +213,15 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             wide = driver.execute_script(
                 "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
             assert wide[0] <= wide[1], f"{page}: {wide[0]} px wide on a 390 px screen (it scrolls sideways)"
+            # ... and a comparison with the paper shows its verdict, Δ and both medians without scrolling
+            cut = driver.execute_script(
+                "return Array.from(document.querySelectorAll('main table.dataframe')).filter(t => "
+                "  Array.from(t.querySelectorAll('th')).some(h => h.textContent === 'paper median (%)')).map(t => {"
+                "  const heads = Array.from(t.querySelectorAll('th')).map(h => h.textContent);"
+                "  const last = t.querySelectorAll('th')[heads.indexOf('paper median (%)')];"
+                "  return last.getBoundingClientRect().right - t.parentElement.getBoundingClientRect().right; })"
+                ".filter(overhang => overhang > 1)")
+            assert not cut, f"{page}: the paper's median lies {cut} px beyond a 390 px screen"
     finally:
         driver.quit()
 
