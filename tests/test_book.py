@@ -447,6 +447,12 @@ def test_final_runs_figure_marks_the_papers_median_beside_each_cell_and_breaks_o
     assert list(marks.get_xdata()) == pytest.approx([0.3, 1.3, 2.3])
     assert list(marks.get_ydata()) == pytest.approx([89.5, 90.5, 90.0])
     assert "the paper's median" in [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    # the caption names a break only where the figure has one: here every cell lies within 2 points
+    from bnnlib.book.results_figure import caption
+    assert len(figure.axes) == 1 and "broken" not in caption(finals, paper)
+    finals.loc[finals["algorithm"] == "BP", "best_test_accuracy"] = 0.60  # BP binary sign as without BN
+    assert len(results.best_test_boxplot(finals, "finals", paper).axes) == 2
+    assert "the y axis is broken in two panels" in caption(finals, paper)
 
 
 def test_accuracy_table_and_paper_comparison_print_the_same_median():

@@ -18,7 +18,7 @@ from .paper import MEASUREMENT_UNCERTAINTY, paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
                       epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
 from .render import html_table, percent, prose, save_figure
-from .results_figure import best_test_boxplot
+from .results_figure import best_test_boxplot, caption as figure_caption
 from .stats import anova_sentence, one_way_anova
 
 #: a results page's final runs: (selection, summary), or None where its dataset could not be had
@@ -77,6 +77,11 @@ def show_figure(page: Page, finals: Finals) -> None:
     figure = best_test_boxplot(finals[1], f"{page.name}, {page.bn_text} BN: best test accuracy of each seed",
                                paper_final_quartiles(page.dataset, page.batch_norm))
     save_figure(figure, f"results_{page.dataset}_{bn_slug(page.batch_norm)}")
+
+
+def show_figure_caption(page: Page, finals: Finals) -> None:
+    if finals is not None:
+        page.caption(figure_caption(finals[1], paper_final_quartiles(page.dataset, page.batch_norm)))
 
 
 def show_provenance(page: Page, finals: Finals) -> None:

@@ -34,7 +34,7 @@ def best_test_boxplot(summary: pd.DataFrame, title: str, paper: Optional[pd.Data
         marks = pd.DataFrame({"x": [order.index(str(a)) + 0.2 * SETTINGS.index(str(s)) - 0.3
                                     for a, s in zip(paper["algorithm"], paper["setting"])],
                               "y": 100 * paper["paper_median"].to_numpy(float)})
-    spans = axis_spans(pd.concat([frame["best test accuracy (%)"], marks["y"]]).to_numpy(float))
+    spans = axis_spans(shown_values(summary, paper))
     palette = setting_palette()
     with readable():
         fig, axes = plt.subplots(len(spans), 1, sharex=True, figsize=(READABLE_WIDTH, 4.8 if len(spans) == 1 else 5.8),
@@ -75,6 +75,31 @@ def best_test_boxplot(summary: pd.DataFrame, title: str, paper: Optional[pd.Data
         axes[0].set_title(title)
         fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.08, hspace=0.06)
     return fig
+
+
+def shown_values(summary: pd.DataFrame, paper: Optional[pd.DataFrame]) -> list:
+    """The accuracies (%) :func:`best_test_boxplot` draws: every seed's that did not diverge, and
+    the paper's medians of the rules it has a place for."""
+    frame = with_setting(summary[~summary["diverged"]])
+    values = list(100 * frame["best_test_accuracy"].to_numpy(float))
+    if paper is not None and not paper.empty:
+        shown = [str(a) for a in frame["algorithm"].cat.categories]
+        values += list(100 * paper.loc[paper["algorithm"].astype(str).isin(shown), "paper_median"].to_numpy(float))
+    return values
+
+
+def caption(summary: pd.DataFrame, paper: Optional[pd.DataFrame]) -> str:
+    """The caption of :func:`best_test_boxplot`'s figure of these runs: it names the axis break only
+    where the figure has one."""
+    broken = len(axis_spans(shown_values(summary, paper))) == 2
+    return ("*Figure: best test accuracy over the epochs of each final run — one dot per seed — per learning rule "
+            "(x) and setting (colour: weights, activation); the box spans the quartiles with the median inside, "
+            "whiskers reach the furthest seed within 1.5 inter-quartile ranges. The black bar at each box is the "
+            "paper’s median (measured from its box plots’ pixels)."
+            + (" Some cells lie far below the rest: the y axis is broken in two panels, as in the paper’s figure."
+               if broken else "")
+            + " Diverged runs are left out; a collapsed run (one class for every test image at its last epoch) is "
+              "a red cross.*")
 
 
 def axis_spans(values) -> list:
