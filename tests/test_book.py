@@ -1060,12 +1060,21 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     assert shown.loc[("continuous sign", "DRTP"), paper] == "+0.04"
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")) == (
         "After **5 epochs** (the paper trained for 100), removing BN moves our median the way it "
-        "moves the paper's in **2 of 3** configurations where the paper's direction is readable.")
+        "moves the paper's in **2 of 3** configurations where both directions are readable.")
     # a difference within the measurement's uncertainty is not read as a direction
     table.loc[table["algorithm"] == "DRTP", "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where the paper's direction is readable; in the other 1 of 3 the paper's Δ is "
+        "in **1 of 2** configurations where both directions are readable; in the other 1 of 3 the paper's Δ is "
         "within its measurement uncertainty of 0.")
+    # nor is ours where the table prints it +0.00 (here 0.004 points)
+    drtp = table["algorithm"].eq("DRTP") & table["median_difference"].notna()
+    table.loc[drtp, ["paper_difference", "median_difference"]] = [0.0004, 0.00004]
+    assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
+        "in **1 of 2** configurations where both directions are readable; in the other 1 of 3 our Δ of medians reads +0.00.")
+    table.loc[table["algorithm"].eq("DFA") & table["median_difference"].notna(), "paper_difference"] = 0.0001
+    assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
+        "in **1 of 1** configurations where both directions are readable; in the other 2 of 3 the paper's Δ is "
+        "within its measurement uncertainty of 0 (1) or our Δ of medians reads +0.00 (1).")
     assert paper not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 
 

@@ -62,19 +62,27 @@ def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     """Whether removing BN moves each configuration the way the paper's medians say: the sign of
-    our difference of medians against the paper's, where the paper's is readable (its magnitude
-    above the measurement uncertainty of a difference of two medians)."""
+    our difference of medians against the paper's, where both have a direction — the paper's
+    magnitude above the measurement uncertainty of a difference of two medians, ours not 0.00 as the
+    table prints it (a +0.00 beside the paper's +0.04 is no agreement in direction)."""
     paper = table.dropna(subset=["paper_difference", "median_difference"])
     if paper.empty:
         return "The paper published no numbers for this dataset to compare with."
-    readable = paper[paper["paper_difference"].abs() > paper["paper_uncertainty"]]
-    same = int((np.sign(readable["paper_difference"]) == np.sign(readable["median_difference"])).sum())
-    unreadable = len(paper) - len(readable)
-    tail = (f"; in the other {unreadable} of {len(paper)} the paper's Δ is within its measurement uncertainty of 0"
-            if unreadable else "")
+    paper_readable = paper["paper_difference"].abs() > paper["paper_uncertainty"]
+    ours = np.sign(paper["median_difference"].map(signed_points).astype(float))
+    readable = paper[paper_readable & (ours != 0)]
+    same = int((np.sign(readable["paper_difference"]) == ours[readable.index]).sum())
+    why = [f"the paper's Δ is within its measurement uncertainty of 0 ({int((~paper_readable).sum())})"
+           if (~paper_readable).any() else "",
+           f"our Δ of medians reads +0.00 ({int((paper_readable & (ours == 0)).sum())})" if (paper_readable & (ours == 0)).any()
+           else ""]
+    why = [w for w in why if w]
+    tail = (f"; in the other {len(paper) - len(readable)} of {len(paper)} {' or '.join(why)}" if why else "")
+    if len(why) == 1:  # one reason: its count is the other's
+        tail = tail.rsplit(" (", 1)[0]
     return (f"After {epochs_bold(budget)}, removing BN moves our median the "
-            f"way it moves the paper's in **{same} of {len(readable)}** configurations where the paper's "
-            f"direction is readable{tail}.")
+            f"way it moves the paper's in **{same} of {len(readable)}** configurations where both directions "
+            f"are readable{tail}.")
 
 
 def c3_verdict_sentence(finals: Dict[tuple, tuple], datasets: Sequence[str], alpha: float = 0.05) -> str:
