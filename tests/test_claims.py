@@ -148,6 +148,21 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
         {"its runs are not all recorded yet (0 of 4 settings)"}
 
 
+def test_the_conclusions_explain_a_budget_still_running_only_where_their_table_shows_one(tmp_path, monkeypatch):
+    from bnnlib.book import conclusions
+    nothing = conclusions.at_every_budget(["mnist"], "paper", str(tmp_path))  # no run recorded at any budget
+    assert nothing["note"].startswith("A budget whose runs are still being recorded shows the settings it has completed")
+    assert set(nothing["table"]["verdict"][nothing["table"]["source"].str.startswith("ours")]) == \
+        {"– (decided once every setting is recorded)"}
+    paper_like = {("mnist", bn): pd.DataFrame([dict(algorithm=a, weights=w, activation=act, seed=s, diverged=False,
+                                                    best_test_accuracy=0.9 + s / 100) for a in ("BP", "DFA", "DRTP")
+                                               for w, act in SETTINGS for s in range(3)]) for bn in (False, True)}
+    monkeypatch.setattr(conclusions, "decided_at", lambda name, datasets, results_base, alpha:
+                        (decide(paper_like, alpha=alpha), paper_like) if name == "paper" else None)
+    decided = conclusions.at_every_budget(["mnist"], "paper", str(tmp_path))
+    assert decided["note"] == "" and "still being recorded" not in decided["table"].to_string()
+
+
 @pytest.mark.parametrize("keys, expected", [
     ([("mnist", False)], "MNIST without BN"),
     ([("mnist", True)], "MNIST with BN"),

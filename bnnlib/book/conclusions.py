@@ -254,7 +254,8 @@ def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = No
     ``what_differs`` (where our runs part from the paper, the page's budget first, then every
     other budget decided) and ``pairs_budget`` (the budget C3's pairs are
     shown at: :func:`~bnnlib.book.records.first_recorded`). Returns {"decided": {budget:
-    (verdicts, summaries) or None}, "table", "pairs_budget": a budget's name or None, "glue"}."""
+    (verdicts, summaries) or None}, "table", "pairs_budget": a budget's name or None, "glue", "note": how
+    to read a budget still running, where the table shows one}."""
     decided = {name: decided_at(name, datasets, results_base, alpha)
                for name in dict.fromkeys([page_budget, "paper", "cpu"])}
     # the table shows the page's budget once it is decided; until then every budget, as far as recorded
@@ -277,7 +278,10 @@ def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = No
                                                    "makes.",
             "pairs_budget": epochs_label(get_budget(pairs_budget)) if pairs_budget
             else "no runs recorded yet"}
-    return {"decided": decided, "table": table, "pairs_budget": pairs_budget, "glue": glue}
+    # a reading note only where the table holds a budget still running
+    note = ("A budget whose runs are still being recorded shows the settings it has completed, beside the paper's "
+            "medians on the same settings, and gives no verdict until every setting is in." if so_far else "")
+    return {"decided": decided, "table": table, "pairs_budget": pairs_budget, "glue": glue, "note": note}
 
 
 def pairs_table(datasets, every_budget: Dict) -> Optional[pd.DataFrame]:
