@@ -611,8 +611,11 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     overview.attrs["by_budget"] = {"paper": (5, 12, 2)}
     assert results.overview_agreement(overview, "it agrees").endswith(
         "it agrees for **5 of 12** configurations. For 2 of the 12 the two IQRs lie within 0.01 points of touching, "
-        "the precision of the paper's quartiles: those verdicts could go either way (marked * below; each page names "
-        "them).")
+        "the precision of the paper's quartiles: those verdicts could go either way (marked * below; each results page "
+        "names them).")
+    # the Introduction quotes it without a table: no "marked * below"
+    assert results.overview_agreement(overview, "it agrees", where="").endswith(
+        "those verdicts could go either way (each results page names them).")
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")
     assert pages.loc["04_results", "budget"] == "paper + cpu" and pages.loc["04_results", "runs"] == 120
     assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["07_conclusions", "budget"] == "cpu"
@@ -772,6 +775,15 @@ def test_a_page_whose_data_is_unavailable_tags_its_cell_and_hides_the_cells_afte
     cells = page(mark=True)
     assert cells[1].metadata["tags"] == ["remove-input", DATA_UNAVAILABLE]
     assert all("remove-cell" in c.metadata["tags"] for c in cells[2:])
+    # a results page's opening says what it shows instead of the template's results
+    path = tmp_path / "04_results_cifar10_bn.ipynb"
+    notebook = nbformat.read(tmp_path / "page_True.ipynb", as_version=4)
+    notebook.cells[0].source = "# Results for one dataset and BN setting\n\nThe 12 configurations, 10 seeds each."
+    nbformat.write(notebook, path)
+    for_readers(path, {"budget": "cpu", "dataset": "cifar10", "batch_norm": True}, "04_results_template.ipynb")
+    assert nbformat.read(path, as_version=4).cells[0].source == (
+        "# Results: CIFAR-10, with batch normalisation\n\nWhat the paper published for CIFAR-10 with batch "
+        "normalisation, and the command that sets our runs beside it once CIFAR-10 is provided.")
     # the same words without the mark hide nothing: the page is not searched for a sentence
     cells = page(mark=False)
     assert DATA_UNAVAILABLE not in cells[1].metadata["tags"]
@@ -1064,17 +1076,18 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     # a difference within the measurement's uncertainty is not read as a direction
     table.loc[table["algorithm"] == "DRTP", "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable; in the other 1 of 3 the paper's Δ is "
-        "within its measurement uncertainty of 0.")
+        "in **1 of 2** configurations where both directions are readable (the other 1 of the 3: the paper's Δ is "
+        "within its measurement uncertainty of 0).")
     # nor is ours where the table prints it +0.00 (here 0.004 points)
     drtp = table["algorithm"].eq("DRTP") & table["median_difference"].notna()
     table.loc[drtp, ["paper_difference", "median_difference"]] = [0.0004, 0.00004]
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable; in the other 1 of 3 our Δ of medians reads +0.00.")
+        "in **1 of 2** configurations where both directions are readable (the other 1 of the 3: our Δ of medians reads "
+        "+0.00).")
     table.loc[table["algorithm"].eq("DFA") & table["median_difference"].notna(), "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 1** configurations where both directions are readable; in the other 2 of 3 the paper's Δ is "
-        "within its measurement uncertainty of 0 (1) or our Δ of medians reads +0.00 (1).")
+        "in **1 of 1** configurations where both directions are readable (the other 2 of the 3: in 1 the paper's Δ "
+        "is within its measurement uncertainty of 0; in 1 our Δ of medians reads +0.00).")
     assert paper not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 
 
@@ -1325,3 +1338,25 @@ def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
     dfa_p, drtp_p = glued["c3_p"].split(", ")
     assert f"Holm-adjusted p: {dfa_p}, {drtp_p}" in readme
     assert f"BP {glued['c3_bp']}, DFA {glued['c3_dfa']}, DRTP {glued['c3_drtp']}" in readme
+
+
+def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
+    """Three configurations apart from the paper: one the seeds explain (|z| ≤ 2), one trained at
+    another (init, lr) than the paper's, none left; the first still gained 0.30 points in its last
+    10 epochs, more than its 0.20-point gap."""
+    import pandas as pd
+    from bnnlib.book import differences
+    table = pd.DataFrame({"Δ (points)": ["+0.20", "-0.50"], "seeds explain it": ["yes", "no"],
+                          "gain, last 10 epochs (points)": ["0.30", "0.01"], "_same": [True, False]})
+    text = differences.explained_sentence(table, "100 epochs")
+    assert text.startswith("After 100 epochs, the inter-quartile ranges of **2** configurations do not overlap")
+    assert "so another draw of the seeds on either side could close the gap: **1**." in text
+    assert "so the final runs train another configuration: **1**. By neither: **none**." in text
+    assert differences.rising_sentence(table) == (" Still rising? In their last 10 epochs our runs' best accuracy "
+                                                  "rose by a median of at most 0.30 points in these configurations; "
+                                                  "in 1 of them by as much as the gap.")
+    table["gain, last 10 epochs (points)"] = ["0.10", "–"]
+    assert differences.rising_sentence(table).endswith("at most 0.10 points in these configurations; in none of them "
+                                                       "by as much as the gap.")
+    table["gain, last 10 epochs (points)"] = "–"
+    assert differences.rising_sentence(table) == ""

@@ -214,11 +214,15 @@ def _synthetic(accuracies, cosines):
 
 
 def test_verdicts_compare_with_shallow_and_classify_alignment():
+    import pandas as pd
     from bnnlib.book.mechanism import epoch_change, epoch_change_table, findings, verdicts
     accuracy, frame = _synthetic(
         {"BP": [0.50, 0.51, 0.52, 0.53], "DFA": [0.80, 0.81, 0.82, 0.83], "DRTP": [0.30, 0.31, 0.30, 0.31],
          "SHALLOW": [0.50, 0.52, 0.51, 0.53]},
         {"DFA": 0.2, "DRTP": -0.015})
+    both = verdicts(pd.concat([frame.assign(dataset="fashion-mnist"), frame]),
+                    pd.concat([accuracy.assign(dataset="fashion-mnist"), accuracy]))
+    assert list(dict.fromkeys(both["dataset"])) == ["mnist", "fashion-mnist"]  # as every page lists them
     table = verdicts(frame, accuracy).set_index("algorithm")
     assert table.loc["DFA", "hidden layers"] == "learn (beat SHALLOW)"
     assert table.loc["DRTP", "hidden layers"] == "hurt (below SHALLOW)"

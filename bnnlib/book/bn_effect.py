@@ -72,14 +72,11 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     ours = np.sign(paper["median_difference"].map(signed_points).astype(float))
     readable = paper[paper_readable & (ours != 0)]
     same = int((np.sign(readable["paper_difference"]) == ours[readable.index]).sum())
-    why = [f"the paper's Δ is within its measurement uncertainty of 0 ({int((~paper_readable).sum())})"
-           if (~paper_readable).any() else "",
-           f"our Δ of medians reads +0.00 ({int((paper_readable & (ours == 0)).sum())})" if (paper_readable & (ours == 0)).any()
-           else ""]
-    why = [w for w in why if w]
-    tail = (f"; in the other {len(paper) - len(readable)} of {len(paper)} {' or '.join(why)}" if why else "")
-    if len(why) == 1:  # one reason: its count is the other's
-        tail = tail.rsplit(" (", 1)[0]
+    left_out = [(int((~paper_readable).sum()), "the paper's Δ is within its measurement uncertainty of 0"),
+                (int((paper_readable & (ours == 0)).sum()), "our Δ of medians reads +0.00")]
+    left_out = [(k, why) for k, why in left_out if k]
+    detail = left_out[0][1] if len(left_out) == 1 else "; ".join(f"in {k} {why}" for k, why in left_out)
+    tail = f" (the other {len(paper) - len(readable)} of the {len(paper)}: {detail})" if left_out else ""
     return (f"After {epochs_bold(budget)}, removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where both directions "
             f"are readable{tail}.")

@@ -266,7 +266,7 @@ def finding(packed: pd.DataFrame, speed: dict) -> str:
             f"weights, and {agreement}. "
             f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
             f"{glue['deploy_speed_1']} than the float32 model computing every layer"
-            + (f" and {glue['deploy_anchor_1']}, the fastest engine of another project we ran"
+            + (f" and {glue['deploy_anchor_1']}, the fastest engine of another project we ran at batch 1"
                if "deploy_anchor_1" in glue else "")
             + f", and {glue['deploy_bits_rate']} "
             f"images per second at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads "

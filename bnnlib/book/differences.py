@@ -70,6 +70,40 @@ def differences_table(page: Page, finals: Finals, comparison: Optional[pd.DataFr
     }).assign(_same=same.to_numpy())
 
 
+
+def _count(k: int) -> str:
+    return "**none**" if k == 0 else f"**{k}**"
+
+
+def explained_sentence(table: pd.DataFrame, epochs: str) -> str:
+    """How many of :func:`differences_table`'s configurations each measured cause could explain:
+    the seeds (|z| within :data:`~bnnlib.book.claims.SEED_Z`), else another (init, lr) than the
+    paper's, else neither — each count stated, "none" where it is 0."""
+    seeds = table["seeds explain it"] == "yes"
+    other_choice = ~seeds & ~table["_same"]
+    left = int((~seeds & table["_same"]).sum())
+    n = len(table)
+    return (f"After {epochs}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** configuration"
+            f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. Explained by the seeds — "
+            f"the two medians lie within {SEED_Z:g} standard errors of their difference (z; each median's error "
+            f"from its seeds' quartiles, the paper's from its box plot), so another draw of the seeds on either "
+            f"side could close the gap: {_count(int(seeds.sum()))}. Else by the hyperparameters — our grid search "
+            f"chose another (init, lr) than the paper's ([Grid search](03_grid_search.html)), so the final runs "
+            f"train another configuration: {_count(int(other_choice.sum()))}. By neither: {_count(left)}.")
+
+
+def rising_sentence(table: pd.DataFrame) -> str:
+    """Whether the configurations still rose at the end of the budget, and in how many by as much
+    as their gap to the paper ("" where no gain is known)."""
+    gains = pd.to_numeric(table[f"gain, last {LATE_EPOCHS} epochs (points)"], errors="coerce")
+    if not gains.notna().any():
+        return ""
+    closer = int((gains >= table["Δ (points)"].astype(float).abs()).sum())
+    return (f" Still rising? In their last {LATE_EPOCHS} epochs our runs' best accuracy rose by a median of at "
+            f"most {gains.max():.2f} points in these configurations; in {'none' if closer == 0 else closer} of "
+            f"them by as much as the gap.")
+
+
 def show(page: Page, finals: Finals) -> None:
     """The section: a sentence counting what explains the gaps, then the table."""
     if finals is None:
@@ -80,34 +114,17 @@ def show(page: Page, finals: Finals) -> None:
         display(Markdown(f"After {epochs_label(page.budget)}, every configuration's inter-quartile range overlaps "
                          f"the paper's."))
         return
-    seeds = table["seeds explain it"] == "yes"
-    other_choice = ~seeds & ~table["_same"]
-    left = int((~seeds & table["_same"]).sum())
-    n = len(table)
-    text = (f"After {epochs_label(page.budget)}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** "
-            f"configuration{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. Seeds: in "
-            f"**{int(seeds.sum())}** of them the two medians lie within {SEED_Z:g} standard errors of their "
-            f"difference (z; each median's error from its seeds' quartiles, the paper's from its box plot), so "
-            f"another draw of the seeds on either side could close the gap. Hyperparameters: in "
-            f"**{int(other_choice.sum())}** more, our grid search chose another (init, lr) than the paper's "
-            f"([Grid search](03_grid_search.html)), so the final runs train another configuration. Neither "
-            f"explains **{left}**")
+    text = explained_sentence(table, epochs_label(page.budget))
     if page.batch_norm:
         deltas = comparison["Δ (points)"]
         deltas = deltas[deltas != "–"].astype(float)
-        text += (f": with BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
+        text += (f" With BN, {int((deltas > 0).sum())} of our {len(deltas)} medians on this page lie above the "
                  f"paper's. A possible cause is the original code's evaluation pass, which moved BN's running "
                  f"statistics before each test evaluation.")
         measured = bias_sentence(comparison, check_runs(page, finals[0]))
         text += (" " + measured if measured else
                  " The long run's evaluation check will measure it ([Reproducing](08_reproducing.html) shows its "
                  "progress).")
-    else:
-        text += "."
-    gains = pd.to_numeric(table[f"gain, last {LATE_EPOCHS} epochs (points)"], errors="coerce")
-    if gains.notna().any():
-        closer = int((gains >= table["Δ (points)"].astype(float).abs()).sum())
-        text += (f" Still rising? In their last {LATE_EPOCHS} epochs our runs' best accuracy rose by a median of at "
-                 f"most {gains.max():.2f} points in these configurations; in {closer} of them by as much as the gap.")
+    text += rising_sentence(table)
     display(Markdown(text))
     display(html_table(table.drop(columns="_same")))

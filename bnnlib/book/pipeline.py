@@ -137,7 +137,11 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
     if "dataset" in parameters and "batch_norm" in parameters and path.name.startswith("04_results_"):
         first = next(c for c in notebook.cells if c.cell_type == "markdown")
         lines = first.source.split("\n")
-        lines[0] = f"# Results: {DATASET_NAMES[parameters['dataset']]}, {PAGE_TITLES[bool(parameters['batch_norm'])]}"
+        name, setting = DATASET_NAMES[parameters["dataset"]], PAGE_TITLES[bool(parameters["batch_norm"])]
+        lines[0] = f"# Results: {name}, {setting}"
+        if unavailable is not None:  # the template's opening describes results this page cannot show
+            lines[1:] = ["", f"What the paper published for {name} {setting}, and the command that sets our runs "
+                             f"beside it once {name} is provided."]
         first.source = "\n".join(lines)
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         produced_section(path.name, source or path.name, defaults, injected), id=PRODUCED_CELL_ID))

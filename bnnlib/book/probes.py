@@ -17,6 +17,7 @@ from ..protocol import (GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_
 from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
+from .labels import DATASET_RANK
 from .records import all_finished, choose_budget
 from .stats import welch_difference
 
@@ -100,7 +101,11 @@ def verdicts(frame: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
             else:
                 row["updates"] = "aligned" if low > 0 else "anti-aligned" if high < 0 else "orthogonal"
             rows.append(row)
+    # MNIST before Fashion-MNIST, as every page lists them (groupby sorts them by name)
     out = pd.DataFrame(rows)
+    if len(out):
+        out = out.sort_values(["dataset", "batch_norm"], kind="stable", key=lambda column: column.map(
+            DATASET_RANK) if column.name == "dataset" else column).reset_index(drop=True)
     bp = frame[frame["algorithm"] == "BP"]
     reach = {}
     for (dataset, batch_norm), part in bp.groupby(["dataset", "batch_norm"]):

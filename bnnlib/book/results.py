@@ -385,12 +385,12 @@ def results_overview_by_setting(requested: str, results_base: Optional[str],
     return out
 
 
-def overview_agreement(table: pd.DataFrame, what: str) -> str:
+def overview_agreement(table: pd.DataFrame, what: str, where: str = f"marked {BORDERLINE_MARK} below; ") -> str:
     """:func:`agreement_sentence` for each budget the overview's rows come from, with how many of
-    its verdicts the paper's reading precision could turn."""
+    its verdicts the paper's reading precision could turn (``where``: how the page shows them)."""
     def borderline(n: int, compared: int) -> str:
         return (f" For {n} of the {compared} the two IQRs lie within {100 * max(MEASUREMENT_UNCERTAINTY.values()):g} points of "
-                f"touching, the precision of the paper's quartiles: those verdicts could go either way (marked "
-                f"{BORDERLINE_MARK} below; each page names them)." if n else "")
+                f"touching, the precision of the paper's quartiles: those verdicts could go either way ({where}each "
+                f"results page names them)." if n else "")
     return " ".join(_agreement(agree, compared, get_budget(name), what) + borderline(n, compared)
                     for name, (agree, compared, n) in table.attrs["by_budget"].items())
