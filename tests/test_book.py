@@ -191,6 +191,11 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "return Array.from(document.querySelectorAll('#pst-page-toc-nav a'))"
                 ".filter(a => a.offsetParent === null).map(a => a.textContent.trim())")
             assert not hidden, f"{page}: sections missing from the page's contents until scrolled to: {hidden}"
+            # the sidebar's brand is the book's short title: the paper's full question took six lines there
+            brand_lines = driver.execute_script(
+                "const t = document.querySelector('.logo__title'); if (!t) return 0;"
+                "return t.getBoundingClientRect().height / parseFloat(getComputedStyle(t).lineHeight);")
+            assert brand_lines <= 3.5, f"{page}: the sidebar's title takes {brand_lines:.1f} lines at 1280 px"
         open_page(html / "chapters" / "02_methods.html")
         def typeset(d):  # MathJax typesets after the page has loaded
             return d.execute_script("return document.querySelectorAll('mjx-container').length")
