@@ -150,6 +150,7 @@ def test_a_budget_still_running_shows_its_recorded_settings_beside_the_paper_wit
 
 def test_the_conclusions_explain_a_budget_still_running_only_where_their_table_shows_one(tmp_path, monkeypatch):
     from bnnlib.book import conclusions
+    from bnnlib.protocol import get_budget
     nothing = conclusions.at_every_budget(["mnist"], "paper", str(tmp_path))  # no run recorded at any budget
     assert nothing["note"].startswith("A budget whose runs are still being recorded shows the settings it has completed")
     assert set(nothing["table"]["verdict"][nothing["table"]["source"].str.startswith("ours")]) == \
@@ -161,6 +162,13 @@ def test_the_conclusions_explain_a_budget_still_running_only_where_their_table_s
                         (decide(paper_like, alpha=alpha), paper_like) if name == "paper" else None)
     decided = conclusions.at_every_budget(["mnist"], "paper", str(tmp_path))
     assert decided["note"] == "" and "still being recorded" not in decided["table"].to_string()
+    # shorter runs decided too, on which the claims fail: once the page's budget is decided, no aside on them
+    assert "after 5 epochs" in conclusions.what_differs(["mnist"], paper_like, decide(paper_like), get_budget("cpu"))
+    monkeypatch.setattr(conclusions, "decided_at", lambda name, datasets, results_base, alpha:
+                        (decide(paper_like, alpha=alpha), paper_like) if name in ("paper", "cpu") else None)
+    decided = conclusions.at_every_budget(["mnist"], "paper", str(tmp_path))
+    assert decided["shown"] == ["paper"] and "after 100 epochs" in decided["glue"]["what_differs"]
+    assert "shorter runs" not in decided["glue"]["what_differs"] and "5 epochs" not in decided["glue"]["what_differs"]
 
 
 @pytest.mark.parametrize("keys, expected", [

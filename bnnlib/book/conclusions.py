@@ -251,19 +251,19 @@ def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = No
     """Each claim as the paper's medians show it and as our runs decide it at the page's budget —
     while that is not decided, at cpu and paper too (:func:`beside_paper`; a budget still running
     shows the settings it has recorded, without a verdict) — with the texts the page glues:
-    ``what_differs`` (where our runs part from the paper, the page's budget first, then every
-    other budget decided) and ``pairs_budget`` (the budget C3's pairs are
+    ``what_differs`` (where our runs part from the paper, at each budget the table shows that is
+    decided) and ``pairs_budget`` (the budget C3's pairs are
     shown at: :func:`~bnnlib.book.records.first_recorded`). Returns {"decided": {budget:
-    (verdicts, summaries) or None}, "table", "pairs_budget": a budget's name or None, "glue", "note": how
-    to read a budget still running, where the table shows one}."""
+    (verdicts, summaries) or None}, "shown": the budgets the table shows, "table", "pairs_budget": a
+    budget's name or None, "glue", "note": how to read a budget still running, where the table shows one}."""
     decided = {name: decided_at(name, datasets, results_base, alpha)
                for name in dict.fromkeys([page_budget, "paper", "cpu"])}
     # the table shows the page's budget once it is decided; until then every budget, as far as recorded
     shown = {page_budget: decided[page_budget]} if decided[page_budget] is not None else decided
     so_far = {name: recorded_so_far(name, datasets, results_base) for name, d in shown.items() if d is None}
     table = beside_paper(datasets, shown, alpha, so_far)
-    differences = []
-    for name, (verdicts_, summaries_) in ((n, d) for n, d in decided.items() if d is not None):
+    differences = []  # of the budgets the table shows: once the page's is decided, no aside on shorter runs
+    for name, (verdicts_, summaries_) in ((n, d) for n, d in shown.items() if d is not None):
         sentence = what_differs(datasets, summaries_, verdicts_, get_budget(name))
         if sentence and name != page_budget:
             sentence = f"An aside on our shorter runs, which this page does not show otherwise: {sentence}"
@@ -281,7 +281,8 @@ def at_every_budget(datasets, page_budget: str, results_base: Optional[str] = No
     # a reading note only where the table holds a budget still running
     note = ("A budget whose runs are still being recorded shows the settings it has completed, beside the paper's "
             "medians on the same settings, and gives no verdict until every setting is in." if so_far else "")
-    return {"decided": decided, "table": table, "pairs_budget": pairs_budget, "glue": glue, "note": note}
+    return {"decided": decided, "shown": list(shown), "table": table, "pairs_budget": pairs_budget, "glue": glue,
+            "note": note}
 
 
 def pairs_table(datasets, every_budget: Dict) -> Optional[pd.DataFrame]:
@@ -327,10 +328,11 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
 
 def runs_behind(every_budget: Dict, results_base: Optional[str] = None) -> list:
     """One :func:`~bnnlib.book.records.budget_statement` per budget whose records this page read
-    (:func:`at_every_budget`'s decided budgets): the shorter runs its asides quote included."""
+    (:func:`at_every_budget`'s decided budgets among those it shows, and the one C3's pairs are shown at)."""
     statements = []
+    quoted = set(every_budget["shown"]) | {every_budget["pairs_budget"]}
     for name, decided in every_budget["decided"].items():
-        if decided is not None:
+        if decided is not None and name in quoted:
             budget, store = open_store(name, results_base)
             ids = [run_id for summary in decided[1].values() for run_id in summary["run_id"]]
             statements.append(budget_statement(budget, store, ids))
