@@ -1346,7 +1346,7 @@ def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
 
 
 def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
-    """Three configurations apart from the paper: one the seeds explain (|z| ≤ 2), one trained at
+    """Two configurations apart from the paper: one the seeds explain (|z| ≤ 2), one trained at
     another (init, lr) than the paper's, none left; the first still gained 0.30 points in its last
     10 epochs, more than its 0.20-point gap."""
     import pandas as pd

@@ -70,7 +70,6 @@ def differences_table(page: Page, finals: Finals, comparison: Optional[pd.DataFr
     }).assign(_same=same.to_numpy())
 
 
-
 def _count(k: int) -> str:
     return "**none**" if k == 0 else f"**{k}**"
 

@@ -126,7 +126,6 @@ def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
     return HTML(_mark_columns(html, numeric, keep))
 
 
-
 def tables_by(frame: pd.DataFrame, column: str, page_of: Optional[Callable[[str], Optional[str]]] = None) -> list:
     """``frame`` as one :func:`html_table` per value of ``column`` (in the frame's order), each under
     that value in bold — a link to the page ``page_of(value)`` names, where it names one — to
@@ -140,6 +139,7 @@ def tables_by(frame: pd.DataFrame, column: str, page_of: Optional[Callable[[str]
         parts += [Markdown(f"**[{value}]({page}.ipynb)**" if page else f"**{value}**"),
                   html_table(rows.drop(columns=column))]
     return parts
+
 
 def percent(value: float) -> str:
     return "–" if value != value else f"{100 * value:.2f}"
