@@ -12,7 +12,7 @@ from IPython.display import Markdown, display
 from ..data import DatasetError
 from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
 from ..store import ResultsStore
-from .labels import DATASET_NAMES, SETTINGS, algorithms_in, bn_short, bn_slug, with_setting
+from .labels import SETTINGS, algorithms_in, bn_slug, data_label, with_setting
 from .pages import Page
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_quartiles
 from .records import (_agreement, agreement_sentence, budget_statement, epochs_beside_paper, epochs_bold,
@@ -327,7 +327,7 @@ def _overview_rows(comparison: pd.DataFrame, dataset: str, batch_norm: bool, not
     """A results page's comparison with the paper as rows of the results index: one paper column
     (the paper's median and IQR from section 1b), a data column first."""
     table = comparison.drop(columns=["our IQR (%)", "paper IQR (%)"])  # the index's 48 rows fit the page
-    table.insert(0, "data", f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)}{note}")
+    table.insert(0, "data", f"{data_label(dataset, batch_norm)}{note}")
     return table
 
 

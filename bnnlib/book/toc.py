@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from .labels import DATASET_NAMES, bn_short, bn_slug
+from .labels import bn_slug, data_label
 
 TEMPLATE = "04_results_template.ipynb"
 RESULT_PAGES: List[Tuple[str, bool]] = [("mnist", False), ("mnist", True), ("fashion-mnist", False),
@@ -28,7 +28,7 @@ def page_stem(dataset: str, batch_norm: bool) -> str:
 def page_of_label(label: str) -> Optional[str]:
     """The results page a table's data label names ("MNIST, no BN (100 epochs)": 04_results_mnist_nobn), or None."""
     for dataset, batch_norm in RESULT_PAGES:
-        if label.startswith(f"{DATASET_NAMES[dataset]}, {bn_short(batch_norm)} ("):
+        if label.startswith(f"{data_label(dataset, batch_norm)} ("):
             return page_stem(dataset, batch_norm)
     return None
 
