@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from bnnlib.book.evaluation_check import bias_sentence, check_runs, effects
+from bnnlib.book.evaluation_check import bias_sentence, check_runs, effects, usable
 from bnnlib.book.paper import paper_selection
 from bnnlib.protocol import evaluation_configs, evaluation_store, get_budget
 from bnnlib.store import ResultsStore
@@ -17,23 +17,24 @@ from bnnlib.store import ResultsStore
 BUDGET = get_budget("paper")
 
 
-def write_check_run(store, config, standard, paper_code, epochs):
+def write_check_run(store, config, standard, paper_code, epochs, processor="AMD EPYC (AVX512)"):
     """``epochs`` epochs whose best accuracies are ``standard`` and ``paper_code`` (at epoch 7),
     training loss 1/epoch."""
     rows = []
     for epoch in range(1, epochs + 1):
         top = epoch == 7
         rows.append({"run_id": config.run_id, **config.identity(), "epoch": epoch, "loss": 1 / epoch,
+                     "processor": processor,
                      "train_accuracy": 0.99, "test_accuracy": paper_code if top else paper_code - 0.01,
                      "standard_test_accuracy": standard if top else standard - 0.01})
     evaluation_store(store).add_epochs(rows)
 
 
-def write_record(store, config, loss_at_last):
+def write_record(store, config, loss_at_last, processor="AMD EPYC (AVX512)"):
     """The record of the check run's seed (the standard evaluation) with the same training loss
-    but at the last epoch."""
+    but at the last epoch, computed on ``processor``."""
     record = dataclasses.replace(config, evaluation="standard")
-    store.add_epochs([{"run_id": record.run_id, **record.identity(), "epoch": epoch,
+    store.add_epochs([{"run_id": record.run_id, **record.identity(), "epoch": epoch, "processor": processor,
                        "loss": loss_at_last if epoch == BUDGET.epochs else 1 / epoch,
                        "train_accuracy": 0.99, "test_accuracy": 0.97} for epoch in range(1, BUDGET.epochs + 1)])
 
@@ -65,13 +66,20 @@ def test_a_finished_check_run_gives_the_passs_effect_and_an_unfinished_one_nothi
     write_record(page.store, first, loss_at_last=1 / BUDGET.epochs)
     assert check_runs(page, selection)["same_training"].tolist() == [True]
     write_record(page.store, first, loss_at_last=0.5)  # the record's last epoch trained otherwise
-    assert check_runs(page, selection)["same_training"].tolist() == [False]
+    runs = check_runs(page, selection)
+    assert runs[["same_training", "other_processor"]].values.tolist() == [[False, False]]
+    assert usable(runs).empty  # on the same kind of processor: more than the pass differs
+    write_record(page.store, first, loss_at_last=0.5, processor="Intel(R) Xeon(R) Processor (AVX512)")
+    runs = check_runs(page, selection)
+    assert runs[["same_training", "other_processor", "record"]].values.tolist() == [[False, True, 0.97]]
+    assert len(usable(runs)) == 1  # another kind's float32 sums: the effect, within the run, still counts
     assert check_runs(SimpleNamespace(**{**vars(page), "batch_norm": False}), selection).empty
 
 
 def test_the_page_says_how_much_of_the_bias_the_pass_accounts_for():
     """BP binary sign, 2 seeds: effects −0.20 and −0.10 points, mean −0.15; our median +0.20 above
-    the paper's moves to +0.05. A third run that did not train as its record did is left out."""
+    the paper's moves to +0.05. A third run that did not train as its record did is left out,
+    unless another kind of processor computed its record."""
     runs = pd.DataFrame({"algorithm": ["BP"] * 3, "weights": ["binary"] * 3, "activation": ["sign"] * 3,
                          "seed": [1, 2, 3], "paper_code": [0.9680, 0.9700, 0.9000], "standard": [0.9700, 0.9710, 0.9700],
                          "same_training": [True, None, False]})
@@ -84,12 +92,24 @@ def test_the_page_says_how_much_of_the_bias_the_pass_accounts_for():
         "The evaluation check measured it on **2 of 24** runs (1 of this page's 2 configurations): the original "
         "code's pass changes a run's best test accuracy by **-0.15** points on average (-0.20 to -0.10). Our "
         "medians moved by their configuration's effect would lie above the paper's in **1 of 1** of these "
-        "configurations (mean Δ +0.20 → +0.05 points). 1 more check run did not train as its record did (the "
-        "training loss differs at some epoch) and is left out: the pass changes no weight, so such a run measures "
-        "something else as well.")
+        "configurations (mean Δ +0.20 → +0.05 points). Of the 2 runs whose record is complete, the training loss "
+        "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 more check "
+        "run did not train as its record did on the same kind of processor (the training loss differs at some "
+        "epoch) and is left out: the pass changes no weight, so such a run measures something else as well.")
     assert bias_sentence(comparison, runs.iloc[:2]).endswith(
         "The training loss of the one run whose record is complete equals its record's at every epoch, as it "
         "must: the pass changes no weight.")
+    other = pd.concat([runs.iloc[:2], runs.iloc[2:].assign(paper_code=0.9690, other_processor=True, record=0.9705)])
+    assert bias_sentence(comparison, other.assign(other_processor=other["other_processor"].fillna(False))) == (
+        "The evaluation check measured it on **3 of 24** runs (1 of this page's 2 configurations): the original "
+        "code's pass changes a run's best test accuracy by **-0.13** points on average (-0.20 to -0.10). Our "
+        "medians moved by their configuration's effect would lie above the paper's in **1 of 1** of these "
+        "configurations (mean Δ +0.20 → +0.07 points). Of the 2 runs whose record is complete, the training loss "
+        "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 differs "
+        "from its record in the training loss because its record was computed on another kind of processor, "
+        "whose float32 sums are rounded otherwise (see Reproducing); its best test accuracy evaluated as every "
+        "record is differs from the record's by 0.05 points, and it counts: the pass's effect is measured within "
+        "each check run, on one training.")
     assert bias_sentence(comparison, runs.iloc[0:0]) == ""
     assert bias_sentence(comparison.iloc[2:], runs) == ""  # no measured configuration the page compares
 

@@ -13,7 +13,10 @@ difference, the pass's effect; per configuration, the mean over its checked seed
 plus its configuration's effect is what our runs would report had they been evaluated as the
 original code evaluates. A check run's training losses must equal its record's (the run of the
 same seed in the results folder), epoch by epoch: where they do not, the training was not the
-same, and the pages say so (and leave the run out of what they conclude).
+same, and the pages say so (and leave the run out of what they conclude) — unless the two were
+computed on different kinds of processor, whose float32 sums may differ in the last bit (the
+Reproducing page measures it): such a run counts, because the pass's effect is measured within the
+check run (both evaluations of the same training), and the pages say how many there are.
 """
 
 from __future__ import annotations
@@ -43,10 +46,14 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
     evaluated as the original code does (``paper_code``) and as every record is (``standard``),
     and whether it trained as the record of the same seed did (``same_training``: every epoch's
     training loss equal — the loss, because the pass moves the running statistics that later
-    evaluations use, never the batches' own; None where that record is not complete).
+    evaluations use, never the batches' own; None where that record is not complete) and whether
+    a kind of processor computed epochs of one that did not compute the other's
+    (``other_processor``; False where either does not name its processors), and the record's best
+    test accuracy (``record``; NaN where it is not complete).
     ``attrs["planned"]``: how many check runs the setting has (``store``: the budget's results
     folder; the check runs live in its ``evaluation`` folder)."""
-    columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training"]
+    columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training",
+               "other_processor", "record"]
     none = pd.DataFrame(columns=columns)
     none.attrs["planned"] = 0
     if selection.empty:
@@ -65,14 +72,33 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
             continue
         record = records[records["run_id"] == twins[config.run_id].run_id].sort_values("epoch") \
             if len(records) else None
-        same = (None if record is None or record["epoch"].nunique() < budget.epochs else
-                bool(np.array_equal(run["loss"].to_numpy(float), record["loss"].to_numpy(float))))
+        complete = record is not None and record["epoch"].nunique() >= budget.epochs
+        same = bool(np.array_equal(run["loss"].to_numpy(float), record["loss"].to_numpy(float))) if complete else None
         rows.append({"algorithm": config.algorithm, "weights": config.weights, "activation": config.activation,
                      "seed": config.seed, "paper_code": float(run["test_accuracy"].max()),
-                     "standard": float(run["standard_test_accuracy"].max()), "same_training": same})
+                     "standard": float(run["standard_test_accuracy"].max()), "same_training": same,
+                     "other_processor": complete and _other_processor(run, record),
+                     "record": float(record["test_accuracy"].max()) if complete else np.nan})
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["planned"] = len(configs)
     return out
+
+
+def _other_processor(run: pd.DataFrame, record: pd.DataFrame) -> bool:
+    """Whether the kinds of processor that computed the two runs' epochs (each epoch row names its
+    own) differ, both named."""
+    kinds = [set(epochs["processor"].dropna()) if "processor" in epochs else set() for epochs in (run, record)]
+    return all(kinds) and kinds[0] != kinds[1]
+
+
+def usable(runs: pd.DataFrame) -> pd.DataFrame:
+    """The check runs whose effect the pages count: those that trained as their record did, whose
+    record is not complete yet, or that differ from it only as two kinds of processor do (the
+    effect is measured within the check run, both evaluations of one training). A run that trained
+    otherwise on the same kind of processor would measure more than the pass, and is left out."""
+    if runs.empty:
+        return runs
+    return runs[runs["same_training"].ne(False) | runs.get("other_processor", False)]
 
 
 def effects(runs: pd.DataFrame) -> pd.DataFrame:
@@ -91,11 +117,11 @@ def effects(runs: pd.DataFrame) -> pd.DataFrame:
 def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
     """What the check measured of the BN bias on this page, from the page's comparison with the
     paper (:func:`~bnnlib.book.results.paper_comparison`) and its finished check runs; "" where none
-    has finished. A run that did not train as its record did (``same_training`` False) is counted
-    apart and left out of the effect: it would measure more than the pass."""
+    has finished. Which runs count: :func:`usable`; those that do not are counted apart, and so
+    are those that differ from their record as two kinds of processor do."""
     if runs.empty:
         return ""
-    kept = runs[runs["same_training"].ne(False)]
+    kept = usable(runs)
     compared = comparison[comparison["Δ (points)"] != "–"][["setting", "algorithm", "Δ (points)"]]
     measured = compared.merge(effects(kept), on=["setting", "algorithm"])
     if measured.empty:  # no usable check run of a configuration this page compares with the paper
@@ -109,16 +135,32 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"{effect.max():+.2f}). Our medians moved by their configuration's effect would lie above the paper's in "
             f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations (mean Δ {delta.mean():+.2f} → "
             f"{shifted.mean():+.2f} points).")
-    known = runs["same_training"].dropna()
-    apart = int((~known.astype(bool)).sum())
+    known = runs[runs["same_training"].notna()]
+    equal = int(known["same_training"].astype(bool).sum())
+    elsewhere = int(known["same_training"].eq(False).mul(known.get("other_processor", False)).sum())
+    apart = len(known) - equal - elsewhere
+    if equal:
+        runs_named = f"each of {equal} of them" if equal > 1 else "one of them"
+        text += (f" Of the {len(known)} run{'s' if len(known) > 1 else ''} whose record is complete, the training "
+                 f"loss of {runs_named} equals its record's at every epoch, as it must: the pass changes no weight."
+                 if equal < len(known) else
+                 f" The training loss of {'each of the ' + str(equal) + ' runs' if equal > 1 else 'the one run'} "
+                 f"whose record is complete equals its record's at every epoch, as it must: the pass changes no weight.")
+    if elsewhere:
+        other = known[known["same_training"].eq(False) & known["other_processor"].astype(bool)]
+        gap = 100 * (other["standard"] - other["record"]).abs().max()
+        plural = elsewhere > 1
+        text += (f" {elsewhere} {'differ' if plural else 'differs'} from {'their records' if plural else 'its record'} "
+                 f"in the training loss because {'their records were' if plural else 'its record was'} computed on "
+                 f"another kind of processor, whose float32 sums are rounded otherwise (see Reproducing); "
+                 f"{'their' if plural else 'its'} best test accuracy evaluated as every record is differs from the "
+                 f"record's by {'up to ' if plural else ''}{gap:.2f} points, and {'they count' if plural else 'it counts'}: "
+                 f"the pass's effect is measured within each check run, on one training.")
     if apart:
         text += (f" {apart} more check run{'s' if apart > 1 else ''} did not train as {'their' if apart > 1 else 'its'} "
-                 f"record did (the training loss differs at some epoch) and {'are' if apart > 1 else 'is'} left out: "
-                 f"the pass changes no weight, so such a run measures something else as well.")
-    elif len(known):
-        runs_named = f"each of the {len(known)} runs" if len(known) > 1 else "the one run"
-        text += (f" The training loss of {runs_named} whose record is complete equals its record's at every epoch, "
-                 f"as it must: the pass changes no weight.")
+                 f"record did on the same kind of processor (the training loss differs at some epoch) and "
+                 f"{'are' if apart > 1 else 'is'} left out: the pass changes no weight, so such a run measures "
+                 f"something else as well.")
     return text
 
 
@@ -140,8 +182,7 @@ def evaluation_pass_z(cells: pd.DataFrame, summaries: Dict[Tuple[str, bool], pd.
             selection = (summary[["algorithm", "weights", "activation", "init", "lr"]].drop_duplicates()
                          if summary is not None else pd.DataFrame())
             runs = check_runs_of(store, budget, r.dataset, selection) if summary is not None else pd.DataFrame()
-            if len(runs):  # a run that did not train as its record did measures more than the pass
-                runs = runs[runs["same_training"].ne(False)]
+            runs = usable(runs)
             effects_by_dataset[r.dataset] = effects(runs).set_index(["setting", "algorithm"])["effect"] \
                 if len(runs) else pd.Series(dtype=float)
         effect = effects_by_dataset[r.dataset].get((r.setting, r.algorithm))
