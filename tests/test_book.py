@@ -65,9 +65,11 @@ def test_every_chapter_executes_at_the_smoke_budget(tmp_path, mnist_mirror):
         errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     # each page states the budget that produced it
+    from bnnlib.book import records
+    from bnnlib.protocol import get_budget
     for name in ("03_grid_search.ipynb", "04_results_mnist_nobn.ipynb", "05_learning_curves.ipynb"):
         text = json.dumps(nbformat.read(tmp_path / "chapters" / name, as_version=4))
-        assert "budget **smoke**" in text
+        assert records.produced_from(get_budget("smoke")) in text
     assert (tmp_path / "figures" / "results_mnist_nobn.png").exists()
     assert (tmp_path / "figures" / "results_mnist_nobn.svg").exists()
     cifar = json.dumps(nbformat.read(tmp_path / "chapters" / "04_results_cifar10_nobn.ipynb", as_version=4))
@@ -572,7 +574,7 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     assert {bn: (budget.name, summary) for bn, (budget, _, summary) in shown.items()} == \
         {False: ("paper", "paper"), True: ("cpu", "cpu")}
     statements = grid_search.agreement_statements("mnist", str(tmp_path))  # every grid the page reads
-    assert [s.split("**")[1] for s in statements] == ["cpu", "paper"]
+    assert [s.split("**")[1] for s in statements] == ["5 epochs", "100 epochs"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
     assert grid_search.grid_budget_sentence(shown[False][0]).endswith("our runs of **100 epochs** (as the paper).")
     assert grid_search.grid_budget_sentence(shown[True][0]).endswith("our runs of **5 epochs** (the paper trained for 100).")
@@ -689,7 +691,7 @@ def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_fi
     assert set(index["data"]) == {"MNIST, no BN (100 epochs, 2 of 12 so far)"} and len(index) == 2
     assert "for **0 of 2** of them so far" in results.overview_so_far_sentence(index)
     # the Reproducing page counts those runs beside each page's own budget (one second each here)
-    pages = reproducing.pages_overview("best", tmp_path).set_index("page")["paper so far"]
+    pages = reproducing.pages_overview("best", tmp_path).set_index("page")["100 epochs so far"]
     assert pages["04_results_mnist_nobn"] == pages["04_results"] == "20 runs, 0.01 h"
     assert pages["04_results_mnist_bn"] == pages["07_conclusions"] == "–"  # no setting complete at paper yet
     assert pages["05_learning_curves"] == "–"  # beside the paper's figure only: Fashion-MNIST
@@ -697,10 +699,10 @@ def test_results_pages_and_index_at_cpu_show_the_paper_budgets_configurations_fi
     assert records.paper_finals_so_far("mnist", False, tmp_path) is None  # all finished: the page is at paper
     assert results.results_overview_so_far("best", tmp_path, [("mnist", False)]).empty  # shown at paper
     pages = reproducing.pages_overview("best", tmp_path).set_index("page")
-    assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["04_results", "paper so far"] == "–"
+    assert pages.loc["04_results_mnist_nobn", "budget"] == "paper" and pages.loc["04_results", "100 epochs so far"] == "–"
     # the conclusions wait for every setting at paper, and show the settings complete there beside the cpu's
     assert pages.loc["07_conclusions", "budget"] == "cpu"
-    assert pages.loc["07_conclusions", "paper so far"] == "120 runs, 0.03 h"
+    assert pages.loc["07_conclusions", "100 epochs so far"] == "120 runs, 0.03 h"
 
 
 @pytest.mark.slow
@@ -821,7 +823,7 @@ def test_paper_progress_counts_the_protocol_from_the_records(tmp_path):
     assert list(protocol["of"]) == [72, 120, 72, 120, 120, 120] and table["runs finished"].sum() == 0
     # SHALLOW's grids, 2 × 24 evaluation checks, 4 × 40 probed runs, SHALLOW's 4 × 40 finals
     assert list(own["of"]) == [24, 24] + [24, 24] + [40] * 8 and list(table.index) == list(range(len(table)))
-    assert sentence.startswith("At the **paper** budget, 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
+    assert sentence.startswith("Of our runs of **100 epochs** (budget `paper`), 0 of 624 runs are finished (0 of 62\u202f400 run-epochs, 0.0\u00a0%)")
     assert "then the book's own runs at the same budget" in sentence and " 0 of 416 (" in sentence
 
 

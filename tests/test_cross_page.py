@@ -135,10 +135,10 @@ DESCRIBES_EVERY_BUDGET = {"08_reproducing"}
                                         if p.stem != "04_results_template" and p.stem not in DESCRIBES_EVERY_BUDGET))
 def test_a_page_that_names_a_shorter_budget_shows_its_records(page):
     """A page that speaks of our 5-epoch runs (or names the `cpu` budget) must show records of it,
-    and say so where it lists its runs ("Produced at budget **cpu** … from results/cpu") — so no
-    page carries leftover text about runs it does not show. (100 epochs is also the paper's own
-    protocol, which every page may name.)"""
-    from bnnlib.book.records import epochs_label
+    and say so where it lists its runs ("Produced from our runs of **5 epochs**, budget `cpu` … from
+    results/cpu") — so no page carries leftover text about runs it does not show. (100 epochs is
+    also the paper's own protocol, which every page may name.)"""
+    from bnnlib.book.records import epochs_label, produced_from
     from bnnlib.protocol import BUDGETS
     text = page_text(page)
     for budget in BUDGETS.values():
@@ -146,5 +146,5 @@ def test_a_page_that_names_a_shorter_budget_shows_its_records(page):
             continue
         label = epochs_label(budget)
         named = re.search(rf"(?<![\d.]){label}\b", text) or f"`{budget.name}`" in text
-        shown = f"Produced at budget **{budget.name}**" in text
+        shown = produced_from(budget) in text
         assert not named or shown, f"{page} names {label} (`{budget.name}`) but shows none of those runs"

@@ -85,7 +85,7 @@ def test_the_paper_budgets_curve_so_far_names_the_configurations_it_rests_on():
                  test_accuracy=acc * e / 100) for a, w, act, acc in configurations for s in (2, 3)
             for e in (1, 40, 100, 101)]  # an epoch beyond the budget is left out
     text = learning_curve_so_far(so_far, pd.DataFrame(rows), paper.paper_learning_curve())
-    assert text == ("At the **paper** budget so far — provisional, from the sign configurations whose seeds have all "
+    assert text == ("Our **100-epoch** runs so far — provisional, from the sign configurations whose seeds have all "
                     "finished (BP binary sign, DFA binary sign) — ours (mean over the seeds): BP with binary weights "
                     "0.6 % after epoch 1, 24.0 % at epoch 40, 60.0 % at epoch 100; every other configuration "
                     "85.0 % at epoch 100.")

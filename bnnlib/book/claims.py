@@ -92,7 +92,7 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     weakest = c1.loc[c1["mean"].idxmin()] if c1["mean"].notna().any() else None
     glue["c1_weakest"] = "not measurable" if weakest is None else (
         f"{weakest['comparison'].split()[0]} in {_where(weakest['dataset'], weakest['batch_norm'], weakest['setting'])}, "
-        f"mean best test accuracy {100 * weakest['mean']:.2f}%")
+        f"mean best test accuracy {100 * weakest['mean']:.2f} %")
     c2 = table[table["claim"] == "C2"]
     glue["c2_tests"] = str(len(c2))
     glue["c2_verdict"] = _verdict(c2["p_holm"].to_numpy(), alpha, need_all=False) if c2["p_holm"].notna().any() \
@@ -200,7 +200,8 @@ def _leads(values: pd.DataFrame) -> pd.DataFrame:
 #: the number behind each claim's verdict, after how many of its tests are significant (the
 #: Introduction's bullets and the Conclusions' table), from the verdicts' glue
 CLAIM_DETAIL = {
-    "C1": lambda glue: f"the weakest case is {glue['c1_weakest']}, against chance's 10 %",
+    "C1": lambda glue: (f"the weakest case is {glue['c1_weakest']}, against chance's 10 %"
+                        + (f" and, a harder bar, {glue['c1_shallow']}" if glue.get("c1_shallow") else "")),
     "C2": lambda glue: f"with binary weights, sign activations and no BN, where BP struggles most: {glue['c2_binary_sign']}",
     "C3": lambda glue: (f"the change of mean accuracy when BN is removed, |Δ BN|, has a median over the "
                         f"dataset × setting pairs of BP {glue['c3_bp']}, DFA {glue['c3_dfa']} and DRTP "

@@ -14,7 +14,7 @@ from .evaluation_check import evaluation_pass_z
 from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
 from .records import budget_statement, epochs_beside_paper, epochs_label, first_recorded, open_store, recorded_so_far
-from .shallow import bp_against_shallow, shallow_beside
+from .shallow import bp_against_shallow, shallow_bar_phrase, shallow_beside
 
 
 
@@ -69,7 +69,10 @@ def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
     summaries = recorded_so_far(budget_name, datasets, results_base)
     if len(summaries) < 2 * len(datasets):
         return None
-    return decide(summaries, alpha), summaries
+    verdicts = decide(summaries, alpha)
+    cells, _, source = shallow_beside(summaries, get_budget(budget_name), results_base)
+    verdicts["glue"]["c1_shallow"] = shallow_bar_phrase(cells, source)
+    return verdicts, summaries
 
 
 def _settings_named(keys) -> str:

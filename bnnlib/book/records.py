@@ -102,7 +102,7 @@ def budget_choice(requested: str, budget: Budget, per_setting: Optional[str] = N
                 f"paper's protocol): all of them are recorded.")
     return (f"This page shows our runs of **{epochs_label(budget)}** (the `{budget.name}` budget; the paper trained "
             f"for {paper.epochs}): the {paper.epochs}-epoch runs for it are not all recorded yet (`python -m bnnlib status "
-            f"results/paper` shows how far they are). It will show the paper budget once they are.")
+            f"results/paper` shows how far they are). It will show those once they are.")
 
 
 def epochs_label(budget: Budget) -> str:
@@ -125,6 +125,12 @@ def epochs_beside_paper(budget: Budget) -> str:
     return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
 
 
+def produced_from(budget: Budget) -> str:
+    """How a page's closing provenance names the budget it shows: by its runs' epochs, the CLI's
+    name in code ("Produced from our runs of **5 epochs** (budget `cpu`")."""
+    return f"Produced from our runs of **{epochs_label(budget)}**, budget `{budget.name}`"
+
+
 def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
     """A sentence, from the run metadata, saying which budget produced a page (``configs``: its
     runs' RunConfigs, or their run ids)."""
@@ -132,14 +138,14 @@ def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunC
     ids = {getattr(c, "run_id", c) for c in configs}
     mine = runs[runs["run_id"].isin(ids)] if not runs.empty else runs
     if mine.empty:
-        return f"Budget **{budget.name}** ({budget.description}): no runs recorded yet."
+        return f"Our runs of **{epochs_label(budget)}** (budget `{budget.name}`: {budget.description}): none recorded yet."
     devices = ", ".join(sorted(set(mine["device"])))
     torch_versions = ", ".join(sorted(set(mine["torch"])))
     complete = int((mine["status"] == "complete").sum())
     diverged = int((mine["status"] == "diverged").sum())
     versions = sorted({1 if pd.isna(v) else int(v) for v in mine.get("arithmetic", pd.Series([float("nan")]))})
     arithmetic = ", ".join(map(str, versions))
-    return (f"Produced at budget **{budget.name}** ({budget.description}) from `{_relative(store.directory)}`: "
+    return (f"{produced_from(budget)} ({budget.description}) from `{_relative(store.directory)}`: "
             f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
             f"epochs at most, computed on {devices} with torch {torch_versions} and arithmetic version "
             f"{arithmetic} (the Reproducing chapter says what each version changed), last updated "

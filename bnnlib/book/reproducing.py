@@ -15,7 +15,8 @@ from ..store import EPOCH_KEY, ResultsStore
 from . import probes
 from .labels import DATASET_RANK, bn_short, dataset_name, rule_kind
 from .paper import paper_learning_curve
-from .records import BEST, _finals_with_controls, open_store, paper_finals_so_far, paper_store, recorded_so_far
+from .records import (BEST, _finals_with_controls, epochs_label, open_store, paper_finals_so_far, paper_store,
+                      recorded_so_far)
 from .render import html_table
 from .toc import CHAPTERS, PAGE_UNITS, RESULT_PAGES, SHOWN_SO_FAR, TEMPLATE, result_page_name
 
@@ -76,13 +77,13 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
 
     own_finished = state.runs_complete - protocol_only.runs_complete
     own_total = state.runs_total - protocol_only.runs_total
-    sentence = (f"At the **paper** budget, {protocol_only.runs_complete} of {protocol_only.runs_total} runs are "
+    sentence = (f"Of our runs of **{epochs_label(get_budget('paper'))}** (budget `paper`), {protocol_only.runs_complete} of {protocol_only.runs_total} runs are "
                 f"finished ({count(protocol_only.run_epochs_done)} of {count(protocol_only.run_epochs_total)} "
                 f"run-epochs, {share:.1f}\u00a0%), stage by stage in the order `python -m bnnlib protocol --budget "
                 f"paper` runs them; then the book's own runs at the same budget — the SHALLOW control's grid search "
                 f"and final runs, the mechanism chapter's probed runs and the evaluation check — {own_finished} of "
                 f"{own_total} (`protocol --budget paper --book-runs`, which `make long-run` starts after the protocol). "
-                f"Each page switches to the paper budget when all of its runs are recorded (the table above says "
+                f"Each page switches to them when all of its runs are recorded (the table above says "
                 f"which do).")
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
@@ -178,7 +179,7 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
     """Per page of the book: the budget it shows (as ``python -m bnnlib book --budget requested``
     chooses it), how many recorded runs it rests on, and their compute time (hours, from the run
     metadata); and, where a page shows part of its settings at another budget than paper, the paper
-    budget's runs it already shows beside them, marked provisional there ("paper so far": the
+    budget's runs it already shows beside them, marked provisional there ("100 epochs so far": the
     configurations whose seeds have all finished, or the settings whose runs are all recorded).
     Read from the records only; nothing is computed."""
 
@@ -204,7 +205,7 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
         ahead, ahead_hours = recorded(paper_store(results_base), so_far) if so_far else (0, 0.0)
         rows.append({"page": page, "budget": " + ".join(dict.fromkeys(b.name for b, _, _ in parts)), "runs": count,
                      "compute (h)": f"{hours:.2f}" if count else "–",
-                     "paper so far": f"{ahead} runs, {ahead_hours:.2f} h" if ahead else "–", "what": note})
+                     "100 epochs so far": f"{ahead} runs, {ahead_hours:.2f} h" if ahead else "–", "what": note})
 
     def shown_so_far(stem, unit, budget):
         """The paper budget's run ids a page shows ahead of its own budget for these settings
@@ -278,7 +279,7 @@ def show_compute(runs: Dict[str, pd.DataFrame]) -> None:
     if not runs:
         print("no runs recorded")
     for name, recorded in runs.items():
-        display(Markdown(f"### {name} budget"))
+        display(Markdown(f"### {epochs_label(get_budget(name))} (budget `{name}`)"))
         display(html_table(stage_table(recorded), keep_together=["data", "stage", "rules"]))
         display(Markdown(f"In all, {recorded['seconds'].sum() / 3600:.2f} hours of compute: each run's share of its "
                          f"member group's wall time."))

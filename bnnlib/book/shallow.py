@@ -55,6 +55,21 @@ def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budg
     return cells, fully_binary, source
 
 
+def shallow_bar_phrase(cells: List[tuple], source: str) -> str:
+    """C1's harder bar in a phrase, from :func:`shallow_beside`'s cells: SHALLOW's highest mean in a
+    binary setting and whether DFA's and DRTP's lowest lies above it cell by cell ("" where none is
+    recorded)."""
+    if not cells:
+        return ""
+    bar, _, where = max(cells)
+    below = sum(lowest <= shallow for shallow, lowest, _ in cells)
+    beside = (f"DFA's and DRTP's means above SHALLOW's in all {len(cells)} binary cells measured" if not below else
+              f"DFA's or DRTP's mean at or below SHALLOW's in {below} of {len(cells)} binary cells measured")
+    one_seed = "; one seed" if "one seed" in source else ""
+    return (f"the {100 * bar:.1f} % that random binary features reach with only the output layer trained (our "
+            f"SHALLOW control, {where}{one_seed}): {beside}")
+
+
 def bp_against_shallow(fully_binary: List[tuple]) -> str:
     """"60.2 % against SHALLOW's 57.4 % on MNIST no BN (+2.8 points: above its untrained hidden
     layers); …" from :func:`shallow_beside`'s fully binary rows."""
