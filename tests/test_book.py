@@ -1072,6 +1072,7 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     table = bn_effect.bn_effect_table(without, with_bn, "mnist")
     shown = bn_effect.bn_effect_display(table).set_index(["setting", "algorithm"])
     paper = "paper Δ of medians (points, ±0.02)"
+    assert list(shown.columns) == ["Δ of medians (points)", paper, "Δ of means (points)", "95 % CI (points)", "p"]
     bp = shown.loc[("binary sign", "BP")]
     assert bp["Δ of medians (points)"] == "-37.00" and bp[paper] == "-37.79"
     assert shown.loc[("binary sign", "DFA"), paper] == "-1.29"
