@@ -1368,3 +1368,15 @@ def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
                                                        "by as much as the gap.")
     table["gain, last 10 epochs (points)"] = "–"
     assert differences.rising_sentence(table) == ""
+
+
+def test_the_budgets_table_counts_the_arithmetic_versions_of_each_budgets_records(tmp_path):
+    """Records without a version are version 1; one version is named alone, several with their counts."""
+    from bnnlib.book import reproducing
+    import pandas as pd
+    assert reproducing.arithmetic_versions(pd.DataFrame({"arithmetic": [3.0, 3.0]})) == "3"
+    assert reproducing.arithmetic_versions(pd.DataFrame({"arithmetic": [float("nan"), 2.0, 3.0, 3.0]})) == \
+        "1: 1 runs, 2: 1, 3: 2"
+    assert reproducing.arithmetic_versions(pd.DataFrame({"run_id": ["a"]})) == "1"  # written before versions
+    table = reproducing.budgets_table(str(tmp_path)).set_index("budget")
+    assert set(table["arithmetic"]) == {"no runs recorded"} and list(tmp_path.iterdir()) == []

@@ -267,11 +267,26 @@ def pages_overview(requested: str = BEST, results_base: Optional[str] = None) ->
     return pd.DataFrame(rows)
 
 
-def budgets_table() -> pd.DataFrame:
-    """Every budget: its epochs, images, final seeds and what it is for."""
+def arithmetic_versions(runs: pd.DataFrame) -> str:
+    """Which arithmetic versions computed these run records, with how many runs each where there
+    are several ("3", "1: 312 runs, 2: 312, 3: 336"; records without a version are version 1)."""
+    if runs.empty:
+        return "no runs recorded"
+    versions = runs.get("arithmetic", pd.Series(float("nan"), index=runs.index)).fillna(1).astype(int)
+    counts = versions.value_counts().sort_index()
+    if len(counts) == 1:
+        return str(counts.index[0])
+    return ", ".join(f"{v}: {n} runs" if i == 0 else f"{v}: {n}" for i, (v, n) in enumerate(counts.items()))
+
+
+def budgets_table(results_base: Optional[str] = None) -> pd.DataFrame:
+    """Every budget: its epochs, images, final seeds, what it is for, and the arithmetic versions
+    of its recorded runs (:func:`arithmetic_versions`)."""
     return pd.DataFrame([{"budget": b.name, "epochs": b.epochs, "training images": b.n_train or "all",
                           "test images": b.n_test or "all", "final seeds": len(b.seeds),
-                          "what for": b.description} for b in BUDGETS.values()])
+                          "what for": b.description,
+                          "arithmetic": arithmetic_versions(open_store(b.name, results_base)[1].runs())}
+                         for b in BUDGETS.values()])
 
 
 def show_compute(runs: Dict[str, pd.DataFrame]) -> None:
