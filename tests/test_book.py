@@ -198,6 +198,11 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "const t = document.querySelector('.logo__title'); if (!t) return 0;"
                 "return t.getBoundingClientRect().height / parseFloat(getComputedStyle(t).lineHeight);")
             assert brand_lines <= 3.5, f"{page}: the sidebar's title takes {brand_lines:.1f} lines at 1280 px"
+            # one search box: the theme's top bar repeated the sidebar's (_config.yml's navbar_persistent)
+            searches = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.search-button-field'))"
+                ".filter(b => b.getBoundingClientRect().height > 0).length")
+            assert searches == 1, f"{page}: {searches} search boxes at 1280 px"
         open_page(html / "chapters" / "02_methods.html")
         def typeset(d):  # MathJax typesets after the page has loaded
             return d.execute_script("return document.querySelectorAll('mjx-container').length")
@@ -220,13 +225,12 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
             wide = driver.execute_script(
                 "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
             assert wide[0] <= wide[1], f"{page}: {wide[0]} px wide on a 390 px screen (it scrolls sideways)"
-            # ... and a comparison with the paper shows its verdict, Δ and both medians without scrolling
+            # ... and a comparison with the paper shows its verdict, Δ and both medians without
+            # scrolling (results pages: "paper median (%)"; Batch normalisation: "paper Δ of medians …")
             cut = driver.execute_script(
-                "return Array.from(document.querySelectorAll('main table.dataframe')).filter(t => "
-                "  Array.from(t.querySelectorAll('th')).some(h => h.textContent === 'paper median (%)')).map(t => {"
-                "  const heads = Array.from(t.querySelectorAll('th')).map(h => h.textContent);"
-                "  const last = t.querySelectorAll('th')[heads.indexOf('paper median (%)')];"
-                "  return last.getBoundingClientRect().right - t.parentElement.getBoundingClientRect().right; })"
+                "return Array.from(document.querySelectorAll('main table.dataframe th')).filter(h => "
+                "  h.textContent === 'paper median (%)' || h.textContent.startsWith('paper Δ of medians')).map(h =>"
+                "  h.getBoundingClientRect().right - h.closest('table').parentElement.getBoundingClientRect().right)"
                 ".filter(overhang => overhang > 1)")
             assert not cut, f"{page}: the paper's median lies {cut} px beyond a 390 px screen"
     finally:
