@@ -324,6 +324,9 @@ def test_a_table_keeps_the_label_columns_it_names_on_one_line():
     assert re.findall(r'<th class="([\w ]+)">', html) == ["text", "text", "num"]  # headers may wrap
     with pytest.raises(ValueError, match="keep_together names no column: stages; columns: stage, rules, runs"):
         html_table(frame, keep_together=["stages"])
+    # a column of settings' names is marked for one line above a phone's width (the book's CSS)
+    frame = pd.DataFrame({"setting": ["continuous tanh", "binary sign"], "note": ["binary sign", "other"]})
+    assert re.findall(r'<td class="([\w ]+)">', html_table(frame).data) == ["text setting", "text"] * 2
 
 
 def test_a_long_table_splits_into_one_table_per_label_each_under_a_link_to_its_page():

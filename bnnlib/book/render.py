@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..paths import FIGURES_DIR
-from .labels import COLLAPSED_COLOUR
+from .labels import COLLAPSED_COLOUR, SETTINGS
 
 FIGURES_VARIABLE = "BNNLIB_FIGURES_DIR"
 
@@ -97,18 +97,26 @@ def _is_numeric_column(column: pd.Series) -> bool:
                                     or isinstance(v, str) and NUMERIC_CELL.fullmatch(v) for v in values)
 
 
-def _mark_columns(html: str, numeric: set, keep: set = frozenset()) -> str:
+def _mark_columns(html: str, numeric: set, keep: set = frozenset(), settings: set = frozenset()) -> str:
     """Give the header and cells of numeric columns the class ``num`` (right-aligned by the
     book's CSS, like a paper's tables) and the others ``text``: pandas aligns every header right
-    and every cell left. Cells of the columns in ``keep`` also get ``keep`` (never wrapped)."""
+    and every cell left. Cells of the columns in ``keep`` also get ``keep`` (never wrapped), those
+    of ``settings`` (a setting's name in each cell) ``setting``: on one line where the screen is
+    wider than a phone's ("continuous tanh" broke in some rows of a table and not in others)."""
     def kind(position: int, tag: str) -> str:
-        return ("num" if position in numeric else "text") + (" keep" if tag == "td" and position in keep else "")
+        return ("num" if position in numeric else "text") + (" keep" if tag == "td" and position in keep else "") \
+            + (" setting" if tag == "td" and position in settings else "")
 
     def mark(row):
         position = itertools.count()
         return re.sub(r"<(t[dh])>", lambda tag: f'<{tag.group(1)} class="{kind(next(position), tag.group(1))}">',
                       row.group(0))
     return re.sub(r"<tr[^>]*>.*?</tr>", mark, html, flags=re.S)
+
+
+def _is_setting_column(column: pd.Series) -> bool:
+    values = column.dropna().astype(str)
+    return not values.empty and values.isin(SETTINGS).all()
 
 
 def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
@@ -122,8 +130,9 @@ def html_table(frame: pd.DataFrame, keep_together: Sequence[str] = ()):
         raise ValueError(f"keep_together names no column: {', '.join(unknown)}; columns: {', '.join(frame.columns)}")
     numeric = {i for i, name in enumerate(frame.columns) if _is_numeric_column(frame[name])}
     keep = {i for i, name in enumerate(frame.columns) if name in keep_together}
+    settings = {i for i, name in enumerate(frame.columns) if _is_setting_column(frame[name])}
     html = frame.map(_unbreakable).to_html(index=False, border=0, na_rep="–")
-    return HTML(_mark_columns(html, numeric, keep))
+    return HTML(_mark_columns(html, numeric, keep, settings))
 
 
 def tables_by(frame: pd.DataFrame, column: str, page_of: Optional[Callable[[str], Optional[str]]] = None) -> list:
