@@ -265,7 +265,7 @@ def finding(packed: pd.DataFrame, speed: dict) -> str:
             f"{span(files, ' bytes')} (the median per rule and setting), {span(ratios)} smaller than their float32 "
             f"weights, and {agreement}. "
             f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
-            f"{glue['deploy_speed_1']} than the float32 model computing every layer"
+            f"{glue['deploy_speed_1']} than the same network as a plain float32 PyTorch model"
             + (f" and {glue['deploy_anchor_1']}, the fastest engine of another project we ran at batch 1"
                if "deploy_anchor_1" in glue else "")
             + f", and {glue['deploy_bits_rate']} "
