@@ -101,6 +101,30 @@ def test_probed_shallow_finals_are_adopted_not_trained_twice(tmp_path):
     assert adopt_probed(store, binary) == []  # adopting again changes nothing
 
 
+def test_the_mechanism_chapter_says_whether_its_probed_runs_repeat_the_final_runs(tmp_path):
+    """Two probed runs of two epochs beside their final runs: equal at every epoch, then one final
+    run's epoch-2 test accuracy other (an older arithmetic, say); one run unfinished is not compared."""
+    from bnnlib.book.probes import finals_agreement
+    store = ResultsStore(tmp_path / "tiny")
+    record(store, grid_configs("mnist", False, TINY, algorithms=CONTROLS), 2)
+    finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, TINY)
+    binary = [c for c in finals if c.weights == "binary" and c.activation == "sign"]
+    assert finals_agreement(probed_store(store), store, binary, TINY).startswith("No final run")
+    record(probed_store(store), binary, 2)
+    record(store, binary[:1], 2)
+    record(store, binary[1:], 1, status="running")
+    assert finals_agreement(probed_store(store), store, binary, TINY) == (
+        "The one probed run whose final run is complete: it repeats its final run's loss and train and test "
+        "accuracy at every epoch exactly: probing changes no number, and the results pages and this chapter read "
+        "the same training.")
+    record(store, binary[1:], 2)
+    c = binary[1]
+    store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=2, loss=0.1, train_accuracy=0.5 + c.lr,
+                           test_accuracy=0.25)])  # a recomputed epoch replaces the row: now it differs
+    assert finals_agreement(probed_store(store), store, binary, TINY).startswith(
+        "Of the 2 probed runs whose final run is complete, 1 differ from their final run's loss or accuracy")
+
+
 def test_merge_refuses_an_unknown_table_before_anything(tmp_path):
     source = ResultsStore(tmp_path / "source")
     record(source, grid_configs("mnist", False, TINY, algorithms=ALGORITHMS)[:1], 2)

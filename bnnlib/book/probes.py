@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import (GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_probed, grid_configs,  # noqa: F401
-                        probed_finals, probed_store, summarise)
+from ..protocol import (GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_probed, epoch_records,  # noqa: F401
+                        grid_configs, probed_finals, probed_store, summarise)
 from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
@@ -48,6 +48,41 @@ def diagnostics_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget
 
 def accuracy_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> pd.DataFrame:
     return summarise(probed, configs, budget)
+
+
+#: what a probed run must repeat of its final run, epoch by epoch
+REPEATED = ("loss", "train_accuracy", "test_accuracy")
+
+
+def finals_agreement(probed: ResultsStore, store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> str:
+    """Whether the probed runs repeat the results pages' final runs of the same configuration and
+    seed (same run id), every epoch's loss and train and test accuracy equal: probing changes no
+    number, so they must where both come from one arithmetic on one kind of processor. At the
+    budget whose probed runs were adopted as final runs (:func:`~bnnlib.protocol.adopt_probed`) the
+    two are one record."""
+    nothing = "No final run of these configurations is complete yet to set the probed runs beside."
+    mine, finals = epoch_records(probed, configs, budget), epoch_records(store, configs, budget)
+    if mine.empty or finals.empty:
+        return nothing
+    same, compared = 0, 0
+    for run_id, run in mine.groupby("run_id"):
+        final = finals[finals["run_id"] == run_id].sort_values("epoch")
+        run = run.sort_values("epoch")
+        if run["epoch"].nunique() < budget.epochs or final["epoch"].nunique() < budget.epochs:
+            continue
+        compared += 1
+        same += all(np.array_equal(run[name].to_numpy(float), final[name].to_numpy(float)) for name in REPEATED)
+    if not compared:
+        return nothing
+    head = (f"Of the {compared} probed runs whose final run is complete, " if compared > 1 else
+            "The one probed run whose final run is complete: ")
+    if same == compared:
+        return head + (f"{'each' if compared > 1 else 'it'} repeats its final run's loss and train and test accuracy "
+                       f"at every epoch exactly: probing changes no number, and the results pages and this chapter "
+                       f"read the same training.")
+    return head + (f"{compared - same} differ from their final run's loss or accuracy at some epoch (an earlier "
+                   f"arithmetic version or another kind of processor computed one of the two); this chapter's "
+                   f"accuracies are the probed runs' own.")
 
 
 def _ci(values: np.ndarray) -> Tuple[float, float, float]:
