@@ -1383,7 +1383,7 @@ def test_the_budgets_table_counts_the_arithmetic_versions_of_each_budgets_record
     import pandas as pd
     assert reproducing.arithmetic_versions(pd.DataFrame({"arithmetic": [3.0, 3.0]})) == "3"
     assert reproducing.arithmetic_versions(pd.DataFrame({"arithmetic": [float("nan"), 2.0, 3.0, 3.0]})) == \
-        "1: 1 runs, 2: 1, 3: 2"
+        "1: 1 run, 2: 1, 3: 2"
     assert reproducing.arithmetic_versions(pd.DataFrame({"run_id": ["a"]})) == "1"  # written before versions
     table = reproducing.budgets_table(str(tmp_path)).set_index("budget")
     assert set(table["arithmetic"]) == {"no runs recorded"} and list(tmp_path.iterdir()) == []

@@ -2,6 +2,8 @@
 probed runs, SHALLOW's finals — counted stage by stage, the fully binary SHALLOW finals computed
 once (the probed runs') and adopted, never trained twice."""
 
+import dataclasses
+
 import pytest
 
 from bnnlib.protocol import (ALGORITHMS, CONTROLS, PROBED_RULES, Budget, adopt_probed, final_configs,
@@ -106,23 +108,33 @@ def test_the_mechanism_chapter_says_whether_its_probed_runs_repeat_the_final_run
     run's epoch-2 test accuracy other (an older arithmetic, say); one run unfinished is not compared."""
     from bnnlib.book.probes import finals_agreement
     store = ResultsStore(tmp_path / "tiny")
-    record(store, grid_configs("mnist", False, TINY, algorithms=CONTROLS), 2)
+    record(store, grid_configs("mnist", False, TINY, algorithms=ALGORITHMS), 2)
     finals = final_configs(select_hyperparameters(run_summary(store.epochs(), store.runs())), "mnist", False, TINY)
-    binary = [c for c in finals if c.weights == "binary" and c.activation == "sign"]
+    binary = [c for c in finals if c.weights == "binary" and c.activation == "sign" and c.algorithm == "BP"]
     assert finals_agreement(probed_store(store), store, binary, TINY).startswith("No final run")
     record(probed_store(store), binary, 2)
     record(store, binary[:1], 2)
     record(store, binary[1:], 1, status="running")
     assert finals_agreement(probed_store(store), store, binary, TINY) == (
-        "The one probed run whose final run is complete: it repeats its final run's loss and train and test "
-        "accuracy at every epoch exactly: probing changes no number, and the results pages and this chapter read "
-        "the same training.")
+        "The one probed run of the paper's rules whose final run is complete: it repeats its final run's loss and "
+        "train and test accuracy at every epoch exactly: probing changes no number, and the results pages and this "
+        "chapter read the same training.")
     record(store, binary[1:], 2)
     c = binary[1]
     store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=2, loss=0.1, train_accuracy=0.5 + c.lr,
                            test_accuracy=0.25)])  # a recomputed epoch replaces the row: now it differs
-    assert finals_agreement(probed_store(store), store, binary, TINY).startswith(
-        "Of the 2 probed runs whose final run is complete, 1 differ from their final run's loss or accuracy")
+    assert finals_agreement(probed_store(store), store, binary, TINY) == (
+        "Of the 2 probed runs of the paper's rules whose final run is complete, 1 differs from its final run's "
+        "loss or accuracy at some epoch (same arithmetic version, same kind of processor: not explained); this "
+        "chapter's accuracies are the probed runs' own.")
+    store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=2, seconds=6.0, arithmetic=2)])
+    assert "at some epoch (1 computed by another arithmetic version than its final run);" in \
+        finals_agreement(probed_store(store), store, binary, TINY)
+    # the control's fully binary finals are its probed runs (adopted): never evidence against themselves
+    shallow = [dataclasses.replace(b, algorithm="SHALLOW") for b in binary]
+    record(probed_store(store), shallow, 2)
+    record(store, shallow, 2)
+    assert finals_agreement(probed_store(store), store, shallow, TINY).startswith("No final run")
 
 
 def test_merge_refuses_an_unknown_table_before_anything(tmp_path):

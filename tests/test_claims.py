@@ -270,16 +270,18 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
     assert shallow_module.shallow_bar_phrase(cells, source) == (
         "the 60.0 % that random binary features reach with only the output layer trained (our SHALLOW control, "
-        "continuous sign, MNIST no BN): "
-        "DFA's and DRTP's means above SHALLOW's in all 3 binary cells measured")
+        "continuous sign, MNIST no BN): DFA's and DRTP's means above SHALLOW's in the same cell in all 3 binary "
+        "cells measured")
     shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
     assert shallow_module.shallow_bar_phrase(cells, source).endswith(
-        "(our SHALLOW control, binary sign, MNIST no BN): DFA's or DRTP's mean at or below SHALLOW's in 1 of 3 "
-        "binary cells measured")
+        "(our SHALLOW control, binary sign, MNIST no BN): DFA's or DRTP's mean at or below SHALLOW's in the same "
+        "cell in 1 of 3 binary cells measured")
     assert shallow_module.shallow_bar_phrase([], source) == ""
+    assert shallow_module.shallow_bar_phrase(cells[:1], "grid search's selected run (one seed)").endswith(
+        "; one seed): DFA's and DRTP's means above it in the one binary cell measured")
 
 
 def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_the_papers_budget(monkeypatch,

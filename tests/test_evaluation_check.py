@@ -30,11 +30,12 @@ def write_check_run(store, config, standard, paper_code, epochs, processor="AMD 
     evaluation_store(store).add_epochs(rows)
 
 
-def write_record(store, config, loss_at_last, processor="AMD EPYC (AVX512)"):
+def write_record(store, config, loss_at_last, processor="AMD EPYC (AVX512)", last_processor=None):
     """The record of the check run's seed (the standard evaluation) with the same training loss
-    but at the last epoch, computed on ``processor``."""
+    but at the last epoch, computed on ``processor`` (its last epoch on ``last_processor``)."""
     record = dataclasses.replace(config, evaluation="standard")
-    store.add_epochs([{"run_id": record.run_id, **record.identity(), "epoch": epoch, "processor": processor,
+    store.add_epochs([{"run_id": record.run_id, **record.identity(), "epoch": epoch,
+                       "processor": last_processor if epoch == BUDGET.epochs and last_processor else processor,
                        "loss": loss_at_last if epoch == BUDGET.epochs else 1 / epoch,
                        "train_accuracy": 0.99, "test_accuracy": 0.97} for epoch in range(1, BUDGET.epochs + 1)])
 
@@ -69,10 +70,17 @@ def test_a_finished_check_run_gives_the_passs_effect_and_an_unfinished_one_nothi
     runs = check_runs(page, selection)
     assert runs[["same_training", "other_processor"]].values.tolist() == [[False, False]]
     assert usable(runs).empty  # on the same kind of processor: more than the pass differs
-    write_record(page.store, first, loss_at_last=0.5, processor="Intel(R) Xeon(R) Processor (AVX512)")
+    intel = "Intel(R) Xeon(R) Processor (AVX512)"
+    write_record(page.store, first, loss_at_last=0.5, processor=intel)
     runs = check_runs(page, selection)
     assert runs[["same_training", "other_processor", "record"]].values.tolist() == [[False, True, 0.97]]
     assert len(usable(runs)) == 1  # another kind's float32 sums: the effect, within the run, still counts
+    # the kind of processor that matters is the one of the first epoch where the two part: here the same
+    write_record(page.store, first, loss_at_last=0.5, processor=intel, last_processor="AMD EPYC (AVX512)")
+    assert check_runs(page, selection)["other_processor"].tolist() == [False]
+    write_record(page.store, first, loss_at_last=0.5, processor=intel, last_processor=float("nan"))
+    runs = check_runs(page, selection)
+    assert runs["other_processor"].tolist() == [None] and usable(runs).empty  # not known: left out
     assert check_runs(SimpleNamespace(**{**vars(page), "batch_norm": False}), selection).empty
 
 
@@ -94,22 +102,28 @@ def test_the_page_says_how_much_of_the_bias_the_pass_accounts_for():
         "medians moved by their configuration's effect would lie above the paper's in **1 of 1** of these "
         "configurations (mean Δ +0.20 → +0.05 points). Of the 2 runs whose record is complete, the training loss "
         "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 more check "
-        "run did not train as its record did on the same kind of processor (the training loss differs at some "
-        "epoch) and is left out: the pass changes no weight, so such a run measures something else as well.")
+        "run did not train as its record did (which kind of processor computed the epoch where they part is not "
+        "recorded) and is left out: the pass changes no weight, so such a run measures something else as well.")
+    assert bias_sentence(comparison, runs.assign(other_processor=[False, None, False])).endswith(
+        "1 more check run did not train as its record did on the same kind of processor and is left out: the pass "
+        "changes no weight, so such a run measures something else as well.")
     assert bias_sentence(comparison, runs.iloc[:2]).endswith(
         "The training loss of the one run whose record is complete equals its record's at every epoch, as it "
         "must: the pass changes no weight.")
+    # a concat leaves NaN where the first two runs have no other_processor: they trained alike or have no record
     other = pd.concat([runs.iloc[:2], runs.iloc[2:].assign(paper_code=0.9690, other_processor=True, record=0.9705)])
-    assert bias_sentence(comparison, other.assign(other_processor=other["other_processor"].fillna(False))) == (
+    assert bias_sentence(comparison, other) == (
         "The evaluation check measured it on **3 of 24** runs (1 of this page's 2 configurations): the original "
         "code's pass changes a run's best test accuracy by **-0.13** points on average (-0.20 to -0.10). Our "
         "medians moved by their configuration's effect would lie above the paper's in **1 of 1** of these "
         "configurations (mean Δ +0.20 → +0.07 points). Of the 2 runs whose record is complete, the training loss "
-        "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 differs "
-        "from its record in the training loss because its record was computed on another kind of processor, "
-        "whose float32 sums are rounded otherwise (see Reproducing); its best test accuracy evaluated as every "
-        "record is differs from the record's by 0.05 points, and it counts: the pass's effect is measured within "
-        "each check run, on one training.")
+        "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 check run "
+        "differs from its record in the training loss from an epoch that another kind of processor computed in the "
+        "record, whose float32 sums are rounded otherwise (see Reproducing); its best test accuracy evaluated as "
+        "every record is differs from the record's by 0.05 points, and it counts: the pass's effect is measured "
+        "within each check run, on one training.")
+    assert "its best test accuracy evaluated as every record is equals the record's, and it counts" in \
+        bias_sentence(comparison, other.assign(record=[None, None, 0.9700]))
     assert bias_sentence(comparison, runs.iloc[0:0]) == ""
     assert bias_sentence(comparison.iloc[2:], runs) == ""  # no measured configuration the page compares
 

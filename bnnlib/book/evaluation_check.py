@@ -46,10 +46,10 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
     evaluated as the original code does (``paper_code``) and as every record is (``standard``),
     and whether it trained as the record of the same seed did (``same_training``: every epoch's
     training loss equal — the loss, because the pass moves the running statistics that later
-    evaluations use, never the batches' own; None where that record is not complete) and whether
-    a kind of processor computed epochs of one that did not compute the other's
-    (``other_processor``; False where either does not name its processors), and the record's best
-    test accuracy (``record``; NaN where it is not complete).
+    evaluations use, never the batches' own; None where that record is not complete), where it
+    did not whether another kind of processor computed the first epoch whose loss differs
+    (``other_processor``: :func:`_other_processor`; False where the training is the same), and the
+    record's best test accuracy (``record``; NaN where it is not complete).
     ``attrs["planned"]``: how many check runs the setting has (``store``: the budget's results
     folder; the check runs live in its ``evaluation`` folder)."""
     columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training",
@@ -73,22 +73,38 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
         record = records[records["run_id"] == twins[config.run_id].run_id].sort_values("epoch") \
             if len(records) else None
         complete = record is not None and record["epoch"].nunique() >= budget.epochs
-        same = bool(np.array_equal(run["loss"].to_numpy(float), record["loss"].to_numpy(float))) if complete else None
+        same = bool(np.array_equal(run["loss"].to_numpy(float), record["loss"].to_numpy(float),
+                                   equal_nan=True)) if complete else None
         rows.append({"algorithm": config.algorithm, "weights": config.weights, "activation": config.activation,
                      "seed": config.seed, "paper_code": float(run["test_accuracy"].max()),
                      "standard": float(run["standard_test_accuracy"].max()), "same_training": same,
-                     "other_processor": complete and _other_processor(run, record),
+                     "other_processor": False if same is not False else _other_processor(run, record),
                      "record": float(record["test_accuracy"].max()) if complete else np.nan})
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["planned"] = len(configs)
     return out
 
 
-def _other_processor(run: pd.DataFrame, record: pd.DataFrame) -> bool:
-    """Whether the kinds of processor that computed the two runs' epochs (each epoch row names its
-    own) differ, both named."""
-    kinds = [set(epochs["processor"].dropna()) if "processor" in epochs else set() for epochs in (run, record)]
-    return all(kinds) and kinds[0] != kinds[1]
+def _other_processor(run: pd.DataFrame, record: pd.DataFrame) -> Optional[bool]:
+    """Of two runs of the same epochs (sorted) whose training losses differ: whether two kinds of
+    processor computed the first epoch where they do (each epoch row names its own) — a last-bit
+    difference there changes every step after it. None where either row does not name one."""
+    losses = [epochs["loss"].to_numpy(float) for epochs in (run, record)]
+    first = int(np.flatnonzero(~((losses[0] == losses[1]) | (np.isnan(losses[0]) & np.isnan(losses[1]))))[0])
+    kinds = [epochs["processor"].iloc[first] if "processor" in epochs else None for epochs in (run, record)]
+    if any(pd.isna(kind) for kind in kinds):
+        return None
+    return kinds[0] != kinds[1]
+
+
+def _parted(runs: pd.DataFrame) -> Dict[str, pd.Series]:
+    """Masks over check runs whose record is complete and whose training loss differs from it: on
+    another kind of processor at the epoch where they part (``elsewhere``), on the same kind
+    (``same_kind``), or not known (``unknown``: a row names no processor)."""
+    differs = runs["same_training"].eq(False)
+    kinds = runs["other_processor"] if "other_processor" in runs else pd.Series(None, index=runs.index, dtype=object)
+    return {"elsewhere": differs & kinds.eq(True), "same_kind": differs & kinds.eq(False),
+            "unknown": differs & kinds.isna()}
 
 
 def usable(runs: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +114,7 @@ def usable(runs: pd.DataFrame) -> pd.DataFrame:
     otherwise on the same kind of processor would measure more than the pass, and is left out."""
     if runs.empty:
         return runs
-    return runs[runs["same_training"].ne(False) | runs.get("other_processor", False)]
+    return runs[runs["same_training"].ne(False) | _parted(runs)["elsewhere"]]
 
 
 def effects(runs: pd.DataFrame) -> pd.DataFrame:
@@ -136,9 +152,9 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations (mean Δ {delta.mean():+.2f} → "
             f"{shifted.mean():+.2f} points).")
     known = runs[runs["same_training"].notna()]
-    equal = int(known["same_training"].astype(bool).sum())
-    elsewhere = int(known["same_training"].eq(False).mul(known.get("other_processor", False)).sum())
-    apart = len(known) - equal - elsewhere
+    equal = int(known["same_training"].eq(True).sum())
+    parted = _parted(known)
+    elsewhere, same_kind, unknown = (int(parted[name].sum()) for name in ("elsewhere", "same_kind", "unknown"))
     if equal:
         runs_named = f"each of {equal} of them" if equal > 1 else "one of them"
         text += (f" Of the {len(known)} run{'s' if len(known) > 1 else ''} whose record is complete, the training "
@@ -147,20 +163,23 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
                  f" The training loss of {'each of the ' + str(equal) + ' runs' if equal > 1 else 'the one run'} "
                  f"whose record is complete equals its record's at every epoch, as it must: the pass changes no weight.")
     if elsewhere:
-        other = known[known["same_training"].eq(False) & known["other_processor"].astype(bool)]
+        other = known[parted["elsewhere"]]
         gap = 100 * (other["standard"] - other["record"]).abs().max()
         plural = elsewhere > 1
-        text += (f" {elsewhere} {'differ' if plural else 'differs'} from {'their records' if plural else 'its record'} "
-                 f"in the training loss because {'their records were' if plural else 'its record was'} computed on "
-                 f"another kind of processor, whose float32 sums are rounded otherwise (see Reproducing); "
-                 f"{'their' if plural else 'its'} best test accuracy evaluated as every record is differs from the "
-                 f"record's by {'up to ' if plural else ''}{gap:.2f} points, and {'they count' if plural else 'it counts'}: "
-                 f"the pass's effect is measured within each check run, on one training.")
-    if apart:
-        text += (f" {apart} more check run{'s' if apart > 1 else ''} did not train as {'their' if apart > 1 else 'its'} "
-                 f"record did on the same kind of processor (the training loss differs at some epoch) and "
-                 f"{'are' if apart > 1 else 'is'} left out: the pass changes no weight, so such a run measures "
-                 f"something else as well.")
+        accuracy = (f"{'their' if plural else 'its'} best test accuracy evaluated as every record is "
+                    + (f"equals the record's" if f"{gap:.2f}" == "0.00" else
+                       f"differs from the record's by {'up to ' if plural else ''}{gap:.2f} points"))
+        text += (f" {elsewhere} check run{'s' if plural else ''} {'differ' if plural else 'differs'} from "
+                 f"{'their records' if plural else 'its record'} in the training loss from an epoch that another kind "
+                 f"of processor computed in the record, whose float32 sums are rounded otherwise (see Reproducing); "
+                 f"{accuracy}, and {'they count' if plural else 'it counts'}: the pass's effect is measured within "
+                 f"each check run, on one training.")
+    for count, where in ((same_kind, "on the same kind of processor"),
+                         (unknown, "(which kind of processor computed the epoch where they part is not recorded)")):
+        if count:
+            text += (f" {count} more check run{'s' if count > 1 else ''} did not train as "
+                     f"{'their' if count > 1 else 'its'} record did {where} and {'are' if count > 1 else 'is'} left "
+                     f"out: the pass changes no weight, so such a run measures something else as well.")
     return text
 
 

@@ -182,7 +182,7 @@ def learning_curve_so_far(so_far: pd.DataFrame, epochs: pd.DataFrame, paper_curv
                       sign[["algorithm", "weights"]].drop_duplicates().sort_values(["algorithm", "weights"]).values)
     finished = epochs[epochs["run_id"].isin(sign["run_id"]) & (epochs["epoch"] <= get_budget("paper").epochs)]
     return learning_curve_comparison(finished, paper_curve, get_budget("paper"), with_paper=False,
-                                     heading=f"Our **100-epoch** runs so far — provisional, from the sign "
+                                     heading=f"Our **{get_budget('paper').epochs}-epoch** runs so far — provisional, from the sign "
                                              f"configurations whose seeds have all finished ({names}) — ours")
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..protocol import (GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_probed, epoch_records,  # noqa: F401
-                        grid_configs, probed_finals, probed_store, summarise)
+from ..protocol import (CONTROLS, GRID_DATASET, PROBE_EVERY, PROBED_RULES, Budget, ensure_probed,  # noqa: F401
+                        epoch_records, grid_configs, probed_finals, probed_store, summarise)
 from ..runner import DataOptions
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
@@ -57,32 +57,45 @@ REPEATED = ("loss", "train_accuracy", "test_accuracy")
 def finals_agreement(probed: ResultsStore, store: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> str:
     """Whether the probed runs repeat the results pages' final runs of the same configuration and
     seed (same run id), every epoch's loss and train and test accuracy equal: probing changes no
-    number, so they must where both come from one arithmetic on one kind of processor. At the
-    budget whose probed runs were adopted as final runs (:func:`~bnnlib.protocol.adopt_probed`) the
-    two are one record."""
+    number, so they must where both come from one arithmetic on one kind of processor. The
+    control's fully binary finals are left out where they are the probed runs themselves (adopted,
+    :func:`~bnnlib.protocol.adopt_probed`): a record is not evidence against its own copy."""
     nothing = "No final run of these configurations is complete yet to set the probed runs beside."
     mine, finals = epoch_records(probed, configs, budget), epoch_records(store, configs, budget)
     if mine.empty or finals.empty:
         return nothing
-    same, compared = 0, 0
+    versions = {name: s.runs().set_index("run_id")["arithmetic"] if "arithmetic" in s.runs() else pd.Series(dtype=float)
+                for name, s in (("probed", probed), ("final", store))}
+    adopted = {c.run_id for c in configs if c.algorithm in CONTROLS}
+    same, differ, causes = 0, 0, {"arithmetic": 0, "processor": 0}
     for run_id, run in mine.groupby("run_id"):
         final = finals[finals["run_id"] == run_id].sort_values("epoch")
         run = run.sort_values("epoch")
-        if run["epoch"].nunique() < budget.epochs or final["epoch"].nunique() < budget.epochs:
+        if run_id in adopted or run["epoch"].nunique() < budget.epochs or final["epoch"].nunique() < budget.epochs:
             continue
-        compared += 1
-        same += all(np.array_equal(run[name].to_numpy(float), final[name].to_numpy(float)) for name in REPEATED)
+        if all(np.array_equal(run[name].to_numpy(float), final[name].to_numpy(float), equal_nan=True)
+               for name in REPEATED):
+            same += 1
+            continue
+        differ += 1
+        causes["arithmetic"] += versions["probed"].get(run_id) != versions["final"].get(run_id)
+        causes["processor"] += ("processor" in run and "processor" in final and
+                                set(run["processor"].dropna()) != set(final["processor"].dropna()))
+    compared = same + differ
     if not compared:
         return nothing
-    head = (f"Of the {compared} probed runs whose final run is complete, " if compared > 1 else
-            "The one probed run whose final run is complete: ")
-    if same == compared:
+    head = (f"Of the {compared} probed runs of the paper's rules whose final run is complete, " if compared > 1 else
+            "The one probed run of the paper's rules whose final run is complete: ")
+    if not differ:
         return head + (f"{'each' if compared > 1 else 'it'} repeats its final run's loss and train and test accuracy "
                        f"at every epoch exactly: probing changes no number, and the results pages and this chapter "
                        f"read the same training.")
-    return head + (f"{compared - same} differ from their final run's loss or accuracy at some epoch (an earlier "
-                   f"arithmetic version or another kind of processor computed one of the two); this chapter's "
-                   f"accuracies are the probed runs' own.")
+    known = [f"{n} computed by another arithmetic version than {'their' if n > 1 else 'its'} final run"
+             if name == "arithmetic" else f"{n} on another kind of processor" for name, n in causes.items() if n]
+    return head + (f"{differ} {'differ' if differ > 1 else 'differs'} from {'their' if differ > 1 else 'its'} final "
+                   f"run's loss or accuracy at some epoch ("
+                   + ("; ".join(known) if known else "same arithmetic version, same kind of processor: not explained")
+                   + "); this chapter's accuracies are the probed runs' own.")
 
 
 def _ci(values: np.ndarray) -> Tuple[float, float, float]:

@@ -127,7 +127,7 @@ def epochs_beside_paper(budget: Budget) -> str:
 
 def produced_from(budget: Budget) -> str:
     """How a page's closing provenance names the budget it shows: by its runs' epochs, the CLI's
-    name in code ("Produced from our runs of **5 epochs** (budget `cpu`")."""
+    name in code ("Produced from our runs of **5 epochs**, budget `cpu`")."""
     return f"Produced from our runs of **{epochs_label(budget)}**, budget `{budget.name}`"
 
 

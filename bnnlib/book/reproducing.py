@@ -83,7 +83,7 @@ def paper_progress(results_base: Optional[str] = None) -> tuple:
                 f"paper` runs them; then the book's own runs at the same budget — the SHALLOW control's grid search "
                 f"and final runs, the mechanism chapter's probed runs and the evaluation check — {own_finished} of "
                 f"{own_total} (`protocol --budget paper --book-runs`, which `make long-run` starts after the protocol). "
-                f"Each page switches to them when all of its runs are recorded (the table above says "
+                f"Each page switches to its {get_budget('paper').epochs}-epoch runs when all of them are recorded (the table above says "
                 f"which do).")
     hours = state.hours_left(LONG_RUN_WORKERS)
     if hours is not None and state.runs_complete < state.runs_total:
@@ -276,7 +276,8 @@ def arithmetic_versions(runs: pd.DataFrame) -> str:
     counts = versions.value_counts().sort_index()
     if len(counts) == 1:
         return str(counts.index[0])
-    return ", ".join(f"{v}: {n} runs" if i == 0 else f"{v}: {n}" for i, (v, n) in enumerate(counts.items()))
+    return ", ".join(f"{v}: {n} run{'s' if n != 1 else ''}" if i == 0 else f"{v}: {n}"
+                     for i, (v, n) in enumerate(counts.items()))
 
 
 def budgets_table(results_base: Optional[str] = None) -> pd.DataFrame:

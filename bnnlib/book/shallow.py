@@ -61,10 +61,13 @@ def shallow_bar_phrase(cells: List[tuple], source: str) -> str:
     recorded)."""
     if not cells:
         return ""
-    bar, _, where = max(cells)
+    bar, _, where = max(cells, key=lambda cell: (cell[0], cell[2]))  # a tie: the last cell by name
     below = sum(lowest <= shallow for shallow, lowest, _ in cells)
-    beside = (f"DFA's and DRTP's means above SHALLOW's in all {len(cells)} binary cells measured" if not below else
-              f"DFA's or DRTP's mean at or below SHALLOW's in {below} of {len(cells)} binary cells measured")
+    n = len(cells)
+    beside = ((f"DFA's and DRTP's means above SHALLOW's in the same cell in all {n} binary cells measured" if n > 1
+               else "DFA's and DRTP's means above it in the one binary cell measured") if not below else
+              f"DFA's or DRTP's mean at or below SHALLOW's in the same cell in {below} of {n} binary "
+              f"cell{'s' if n > 1 else ''} measured")
     one_seed = "; one seed" if "one seed" in source else ""
     return (f"the {100 * bar:.1f} % that random binary features reach with only the output layer trained (our "
             f"SHALLOW control, {where}{one_seed}): {beside}")
