@@ -525,7 +525,7 @@ def test_a_results_page_states_its_finding_from_the_comparison_it_shows():
     comparison = results.paper_comparison(_summary({("BP", "binary", "sign"): inside,
                                                      ("DFA", "binary", "sign"): outside}), "mnist", False)
     text = results.finding(comparison, get_budget("paper"))
-    assert text.startswith("After **100 epochs, as the paper**, the paper's inter-quartile range overlaps ours for "
+    assert text.startswith("After **100 epochs, as in the paper**, the paper's inter-quartile range overlaps ours for "
                            "**1 of 2** configurations, and our medians lie -24.26 to +0.09 points from the paper's.")
     assert "DFA's median is **71.80 %** and BP's **59.50 %** (the paper: 96.06 % and 59.41 %)" in text
     assert results.finding(comparison.assign(**{results.AGREEMENT: "–"}), get_budget("cpu")) == \
@@ -583,7 +583,7 @@ def test_the_grid_page_shows_each_bn_setting_at_its_own_budget(tmp_path, monkeyp
     statements = grid_search.agreement_statements("mnist", str(tmp_path))  # every grid the page reads
     assert [s.split("**")[1] for s in statements] == ["5 epochs", "100 epochs"]
     assert "72 runs (72 complete" in statements[0] and "72 runs (72 complete" in statements[1]
-    assert grid_search.grid_budget_sentence(shown[False][0]).endswith("our runs of **100 epochs** (as the paper).")
+    assert grid_search.grid_budget_sentence(shown[False][0]).endswith("our runs of **100 epochs** (as in the paper).")
     assert grid_search.grid_budget_sentence(shown[True][0]).endswith("our runs of **5 epochs** (the paper trained for 100).")
 
 
@@ -620,7 +620,7 @@ def test_best_budget_is_paper_only_where_all_of_a_pages_runs_are_recorded(tmp_pa
     overview = results.results_overview_by_setting("best", tmp_path, [("mnist", False), ("mnist", True)])
     assert len(overview) == 12 and set(overview["data"]) == {"MNIST, no BN (100 epochs)"}
     assert overview.attrs["by_budget"] == {"paper": (0, 12, 0)}  # synthetic accuracies: 50 % everywhere
-    assert results.overview_agreement(overview, "it agrees").startswith("After **100 epochs** (as the paper)")
+    assert results.overview_agreement(overview, "it agrees").startswith("After **100 epochs** (as in the paper)")
     assert "could go either way" not in results.overview_agreement(overview, "it agrees")  # none near touching
     overview.attrs["by_budget"] = {"paper": (5, 12, 2)}
     assert results.overview_agreement(overview, "it agrees").endswith(
@@ -1131,7 +1131,7 @@ def test_the_batch_norm_page_states_c3_as_the_conclusions_decide_it():
     text = bn_effect.c3_verdict_sentence(finals, datasets)
     assert glue["c3_verdict"] == "supported"  # BP's |Δ| above both alternatives' in all 8 pairs
     assert text.startswith("**Claim C3 — DFA and DRTP are more tolerant than BP to the presence or absence of BN: "
-                           "supported** after **100 epochs** (as the paper)")
+                           "supported** after **100 epochs** (as in the paper)")
     assert (f"Over the 8 dataset × setting pairs, the median size |Δ| of the effect of removing BN (the dots below, "
             f"without their sign) is BP 10.00, DFA 1.00 and DRTP 0.50 points") in text
     assert f"Holm-adjusted p: {glue['c3_p']}." in text

@@ -105,7 +105,7 @@ def test_deltas_evidence_and_what_differs_on_a_known_case():
 
 @pytest.mark.parametrize("budget, expected", [
     ("cpu", "5 epochs; the paper trained for 100"),
-    ("paper", "100 epochs, as the paper"),
+    ("paper", "100 epochs, as in the paper"),
 ])
 def test_claims_table_names_the_budget_beside_the_papers_epochs(budget, expected):
     from bnnlib.book.conclusions import claims_table
@@ -271,17 +271,17 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     assert shallow_module.shallow_bar_phrase(cells, source) == (
         "the 60.0 % that random binary features reach with only the output layer trained (our SHALLOW control, "
         "continuous sign, MNIST no BN): DFA's and DRTP's means above SHALLOW's in the same cell in all 3 binary "
-        "cells measured")
+        "cells measured, on MNIST")
     shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
     assert shallow_module.shallow_bar_phrase(cells, source).endswith(
         "(our SHALLOW control, binary sign, MNIST no BN): DFA's or DRTP's mean at or below SHALLOW's in the same "
-        "cell in 1 of 3 binary cells measured")
+        "cell in 1 of 3 binary cells measured, on MNIST")
     assert shallow_module.shallow_bar_phrase([], source) == ""
     assert shallow_module.shallow_bar_phrase(cells[:1], "grid search's selected run (one seed)").endswith(
-        "; one seed): DFA's and DRTP's means above it in the one binary cell measured")
+        "; one seed): DFA's and DRTP's means above it in the one binary cell measured, on MNIST")
 
 
 def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_the_papers_budget(monkeypatch,
@@ -304,7 +304,9 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
     assert text.startswith("Whether this holds after the paper's 100 epochs: there the results pages' final runs put "
                            "BP, fully binary, at 50.0 % against SHALLOW's 60.0 % on MNIST no BN (-10.0 points: at or "
                            "below its untrained hidden layers); 97.0 % against SHALLOW's 60.0 % on MNIST BN (+37.0 "
-                           "points: above its untrained hidden layers) (SHALLOW's final runs (mean over seeds)).")
+                           "points: above its untrained hidden layers). After 100 epochs, then, BP's trained hidden "
+                           "layers end above its untrained ones in 1 of 2 settings. SHALLOW's numbers come from its "
+                           "final runs (mean over seeds);")
     assert mechanism.at_the_papers_budget(get_budget("paper"), ["mnist"], str(tmp_path)) == ""
 
 

@@ -317,10 +317,16 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
     if not fully_binary:
         return ""
+    above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
+    every = "both" if n == 2 else f"all {n}"
+    verdict = (f"above its untrained ones in {every} settings" if above == n else
+               f"at or below its untrained ones in {every} settings" if above == 0 else
+               f"above its untrained ones in {above} of {n} settings")
     return (f"Whether this holds after the paper's {epochs_label(paper)}: there the results pages' final runs put "
-            f"BP, fully binary, at {bp_against_shallow(fully_binary)} (SHALLOW's {source}). The probed runs at "
-            f"{epochs_label(paper)}, which measure the rest of this chapter there, are a stage of the long run (the "
-            f"Reproducing chapter shows how far it is).")
+            f"BP, fully binary, at {bp_against_shallow(fully_binary)}. After {epochs_label(paper)}, then, BP's "
+            f"trained hidden layers end {verdict}. SHALLOW's numbers come from its {source}; the rest of this "
+            f"chapter is measured at {epochs_label(paper)} once the long run's probed runs are recorded (the "
+            f"Reproducing chapter shows how far they are).")
 
 
 CHAPTER = "06c_mechanism"

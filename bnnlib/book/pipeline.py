@@ -140,8 +140,14 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
         name, setting = DATASET_NAMES[parameters["dataset"]], PAGE_TITLES[bool(parameters["batch_norm"])]
         lines[0] = f"# Results: {name}, {setting}"
         if unavailable is not None:  # the template's opening describes results this page cannot show
-            lines[1:] = ["", f"What the paper published for {name} {setting}, and the command that sets our runs "
-                             f"beside it once {name} is provided."]
+            from .paper import paper_final_medians
+            published = paper_final_medians(parameters["dataset"])
+            if (published["batch_norm"] == bool(parameters["batch_norm"])).any():
+                lines[1:] = ["", f"What the paper published for {name} {setting}, and the command that sets our "
+                                 f"runs beside it once {name} is provided."]
+            else:
+                lines[1:] = ["", f"The paper published no {name} numbers {setting}; this page gives the command that runs ours "
+                                 f"once {name} is provided."]
         first.source = "\n".join(lines)
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         produced_section(path.name, source or path.name, defaults, injected), id=PRODUCED_CELL_ID))

@@ -112,17 +112,17 @@ def epochs_label(budget: Budget) -> str:
 
 
 def epochs_bold(budget: Budget) -> str:
-    """"**100 epochs** (as the paper)", "**5 epochs** (the paper trained for 100)"."""
+    """"**100 epochs** (as in the paper)", "**5 epochs** (the paper trained for 100)"."""
     paper_epochs = get_budget("paper").epochs
-    return f"**{epochs_label(budget)}** (" + ("as the paper)" if budget.epochs == paper_epochs
+    return f"**{epochs_label(budget)}** (" + ("as in the paper)" if budget.epochs == paper_epochs
                                               else f"the paper trained for {paper_epochs})")
 
 
 def epochs_beside_paper(budget: Budget) -> str:
-    """"5 epochs; the paper trained for 100", or "100 epochs, as the paper" at its own budget."""
+    """"5 epochs; the paper trained for 100", or "100 epochs, as in the paper" at its own budget."""
     paper_epochs = get_budget("paper").epochs
     epochs = epochs_label(budget)
-    return f"{epochs}, as the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
+    return f"{epochs}, as in the paper" if budget.epochs == paper_epochs else f"{epochs}; the paper trained for {paper_epochs}"
 
 
 def produced_from(budget: Budget) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from ..protocol import CONTROLS, GRID_DATASET, Budget, grid_configs, summarise
 from ..sweep import select_hyperparameters
 from .claims import BINARY_SETTINGS
-from .labels import ALTERNATIVES, BASELINE, bn_short, dataset_name, with_setting
+from .labels import ALTERNATIVES, BASELINE, DATASET_NAMES, bn_short, dataset_name, with_setting
 from .records import all_finished, open_store, recorded_finals
 
 
@@ -64,10 +64,12 @@ def shallow_bar_phrase(cells: List[tuple], source: str) -> str:
     bar, _, where = max(cells, key=lambda cell: (cell[0], cell[2]))  # a tie: the last cell by name
     below = sum(lowest <= shallow for shallow, lowest, _ in cells)
     n = len(cells)
+    # which datasets the cells cover (SHALLOW's grid search runs on the grid's dataset alone)
+    on = " and ".join(name for name in DATASET_NAMES.values() if any(f", {name} " in w for *_, w in cells))
     beside = ((f"DFA's and DRTP's means above SHALLOW's in the same cell in all {n} binary cells measured" if n > 1
                else "DFA's and DRTP's means above it in the one binary cell measured") if not below else
               f"DFA's or DRTP's mean at or below SHALLOW's in the same cell in {below} of {n} binary "
-              f"cell{'s' if n > 1 else ''} measured")
+              f"cell{'s' if n > 1 else ''} measured") + (f", on {on}" if on else "")
     one_seed = "; one seed" if "one seed" in source else ""
     return (f"the {100 * bar:.1f} % that random binary features reach with only the output layer trained (our "
             f"SHALLOW control, {where}{one_seed}): {beside}")

@@ -143,6 +143,6 @@ def finding(table: pd.DataFrame, layer: str = "block 1") -> str:
                  "weights": "the weights its runs reached (from the init its grid search chose)"}
         if causes:
             parts.append(f"{algorithm}'s own update {bn_with(batch_norm)} BN is nonetheless smaller than BP's: "
-                         f"{' and '.join(named[c] for c in causes)} make{'s' if len(causes) == 1 else ''} it so, "
+                         f"{' and '.join(named[c] for c in causes)} make{'s' if causes == ['learning rate'] else ''} it so, "
                          "not the rule.")
     return " ".join(parts)
