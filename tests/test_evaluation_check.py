@@ -68,19 +68,26 @@ def test_a_finished_check_run_gives_the_passs_effect_and_an_unfinished_one_nothi
     assert check_runs(page, selection)["same_training"].tolist() == [True]
     write_record(page.store, first, loss_at_last=0.5)  # the record's last epoch trained otherwise
     runs = check_runs(page, selection)
-    assert runs[["same_training", "other_processor"]].values.tolist() == [[False, False]]
+    assert runs[["same_training", "other_rounding"]].values.tolist() == [[False, False]]
     assert usable(runs).empty  # on the same kind of processor: more than the pass differs
     intel = "Intel(R) Xeon(R) Processor (AVX512)"
     write_record(page.store, first, loss_at_last=0.5, processor=intel)
     runs = check_runs(page, selection)
-    assert runs[["same_training", "other_processor", "record"]].values.tolist() == [[False, True, 0.97]]
+    assert runs[["same_training", "other_rounding", "record"]].values.tolist() == [[False, True, 0.97]]
     assert len(usable(runs)) == 1  # another kind's float32 sums: the effect, within the run, still counts
     # the kind of processor that matters is the one of the first epoch where the two part: here the same
     write_record(page.store, first, loss_at_last=0.5, processor=intel, last_processor="AMD EPYC (AVX512)")
-    assert check_runs(page, selection)["other_processor"].tolist() == [False]
+    assert check_runs(page, selection)["other_rounding"].tolist() == [False]
     write_record(page.store, first, loss_at_last=0.5, processor=intel, last_processor=float("nan"))
     runs = check_runs(page, selection)
-    assert runs["other_processor"].tolist() == [None] and usable(runs).empty  # not known: left out
+    assert runs["other_rounding"].tolist() == [None] and usable(runs).empty  # not known: left out
+    # on one kind of processor, at two thread counts (an Intel Xeon's MKL rounds its sums by them)
+    write_record(page.store, first, loss_at_last=0.5)
+    record = dataclasses.replace(first, evaluation="standard")
+    for store, config, threads in ((page.store, record, 1), (evaluation_store(page.store), first, 2)):
+        store.update_runs([dict(run_id=config.run_id, **config.identity(), status="complete",
+                                epochs_done=BUDGET.epochs, seconds=1.0, threads=threads)])
+    assert check_runs(page, selection)["other_rounding"].tolist() == [True]
     assert check_runs(SimpleNamespace(**{**vars(page), "batch_norm": False}), selection).empty
 
 
@@ -104,24 +111,24 @@ def test_the_page_says_how_much_of_the_bias_the_pass_accounts_for():
         "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 more check "
         "run did not train as its record did (which kind of processor computed the epoch where they part is not "
         "recorded) and is left out: the pass changes no weight, so such a run measures something else as well.")
-    assert bias_sentence(comparison, runs.assign(other_processor=[False, None, False])).endswith(
-        "1 more check run did not train as its record did on the same kind of processor and is left out: the pass "
-        "changes no weight, so such a run measures something else as well.")
+    assert bias_sentence(comparison, runs.assign(other_rounding=[False, None, False])).endswith(
+        "1 more check run did not train as its record did on the same kind of processor at the same threads and "
+        "is left out: the pass changes no weight, so such a run measures something else as well.")
     assert bias_sentence(comparison, runs.iloc[:2]).endswith(
         "The training loss of the one run whose record is complete equals its record's at every epoch, as it "
         "must: the pass changes no weight.")
-    # a concat leaves NaN where the first two runs have no other_processor: they trained alike or have no record
-    other = pd.concat([runs.iloc[:2], runs.iloc[2:].assign(paper_code=0.9690, other_processor=True, record=0.9705)])
+    # a concat leaves NaN where the first two runs have no other_rounding: they trained alike or have no record
+    other = pd.concat([runs.iloc[:2], runs.iloc[2:].assign(paper_code=0.9690, other_rounding=True, record=0.9705)])
     assert bias_sentence(comparison, other) == (
         "The evaluation check measured it on **3 of 24** runs (1 of this page's 2 configurations): the original "
         "code's pass changes a run's best test accuracy by **-0.13** points on average (-0.20 to -0.10). Our "
         "medians moved by their configuration's effect would lie above the paper's in **1 of 1** of these "
         "configurations (mean Δ +0.20 → +0.07 points). Of the 2 runs whose record is complete, the training loss "
         "of one of them equals its record's at every epoch, as it must: the pass changes no weight. 1 check run "
-        "differs from its record in the training loss from an epoch that another kind of processor computed in the "
-        "record, whose float32 sums are rounded otherwise (see Reproducing); its best test accuracy evaluated as "
-        "every record is differs from the record's by 0.05 points, and it counts: the pass's effect is measured "
-        "within each check run, on one training.")
+        "differs from its record in the training loss because another kind of processor or another number of "
+        "threads computed it, whose float32 sums are rounded otherwise (see Reproducing); its best test accuracy "
+        "evaluated as every record is differs from the record's by 0.05 points, and it counts: the pass's effect "
+        "is measured within each check run, on one training.")
     assert "its best test accuracy evaluated as every record is equals the record's, and it counts" in \
         bias_sentence(comparison, other.assign(record=[None, None, 0.9700]))
     assert bias_sentence(comparison, runs.iloc[0:0]) == ""

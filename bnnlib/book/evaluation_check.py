@@ -47,13 +47,14 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
     and whether it trained as the record of the same seed did (``same_training``: every epoch's
     training loss equal — the loss, because the pass moves the running statistics that later
     evaluations use, never the batches' own; None where that record is not complete), where it
-    did not whether another kind of processor computed the first epoch whose loss differs
-    (``other_processor``: :func:`_other_processor`; False where the training is the same), and the
+    did not whether the two were computed where float32 sums are rounded otherwise — another kind
+    of processor at the first epoch whose loss differs, or another thread count (``other_rounding``:
+    :func:`_other_rounding`; False where the training is the same), and the
     record's best test accuracy (``record``; NaN where it is not complete).
     ``attrs["planned"]``: how many check runs the setting has (``store``: the budget's results
     folder; the check runs live in its ``evaluation`` folder)."""
     columns = ["algorithm", "weights", "activation", "seed", "paper_code", "standard", "same_training",
-               "other_processor", "record"]
+               "other_rounding", "record"]
     none = pd.DataFrame(columns=columns)
     none.attrs["planned"] = 0
     if selection.empty:
@@ -65,6 +66,7 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
         return none
     twins = {c.run_id: dataclasses.replace(c, evaluation="standard") for c in configs}
     records = epoch_records(store, list(twins.values()), budget)
+    threads = {**_threads(store), **_threads(evaluation_store(store))}  # run ids differ: one map serves both
     rows = []
     for config in configs:
         run = epochs[epochs["run_id"] == config.run_id].sort_values("epoch")
@@ -78,17 +80,31 @@ def check_runs_of(store, budget, dataset: str, selection: pd.DataFrame, device: 
         rows.append({"algorithm": config.algorithm, "weights": config.weights, "activation": config.activation,
                      "seed": config.seed, "paper_code": float(run["test_accuracy"].max()),
                      "standard": float(run["standard_test_accuracy"].max()), "same_training": same,
-                     "other_processor": False if same is not False else _other_processor(run, record),
+                     "other_rounding": False if same is not False else _other_rounding(
+                         run, record, threads.get(config.run_id), threads.get(twins[config.run_id].run_id)),
                      "record": float(record["test_accuracy"].max()) if complete else np.nan})
     out = pd.DataFrame(rows, columns=columns)
     out.attrs["planned"] = len(configs)
     return out
 
 
-def _other_processor(run: pd.DataFrame, record: pd.DataFrame) -> Optional[bool]:
-    """Of two runs of the same epochs (sorted) whose training losses differ: whether two kinds of
-    processor computed the first epoch where they do (each epoch row names its own) — a last-bit
-    difference there changes every step after it. None where either row does not name one."""
+def _threads(store) -> dict:
+    """run id → the thread count its run recorded (runs.csv's ``threads``; absent where not recorded)."""
+    runs = store.runs()
+    if runs.empty or "threads" not in runs:
+        return {}
+    return runs.dropna(subset=["threads"]).set_index("run_id")["threads"].astype(int).to_dict()
+
+
+def _other_rounding(run: pd.DataFrame, record: pd.DataFrame, run_threads: Optional[int] = None,
+                    record_threads: Optional[int] = None) -> Optional[bool]:
+    """Of two runs of the same epochs (sorted) whose training losses differ: whether their float32
+    sums were rounded otherwise — two kinds of processor computed the first epoch where they part
+    (each epoch row names its own; a last-bit difference there changes every step after it), or
+    the two ran at different thread counts (on an Intel Xeon MKL's sums depend on it,
+    :mod:`bnnlib.cores`). None where neither is known to differ and a row names no processor."""
+    if run_threads is not None and record_threads is not None and run_threads != record_threads:
+        return True
     losses = [epochs["loss"].to_numpy(float) for epochs in (run, record)]
     first = int(np.flatnonzero(~((losses[0] == losses[1]) | (np.isnan(losses[0]) & np.isnan(losses[1]))))[0])
     kinds = [epochs["processor"].iloc[first] if "processor" in epochs else None for epochs in (run, record)]
@@ -98,20 +114,22 @@ def _other_processor(run: pd.DataFrame, record: pd.DataFrame) -> Optional[bool]:
 
 
 def _parted(runs: pd.DataFrame) -> Dict[str, pd.Series]:
-    """Masks over check runs whose record is complete and whose training loss differs from it: on
-    another kind of processor at the epoch where they part (``elsewhere``), on the same kind
+    """Masks over check runs whose record is complete and whose training loss differs from it:
+    where float32 sums are rounded otherwise (``elsewhere``: another kind of processor at the epoch
+    where they part, or another thread count), on the same kind at the same threads
     (``same_kind``), or not known (``unknown``: a row names no processor)."""
     differs = runs["same_training"].eq(False)
-    kinds = runs["other_processor"] if "other_processor" in runs else pd.Series(None, index=runs.index, dtype=object)
+    kinds = runs["other_rounding"] if "other_rounding" in runs else pd.Series(None, index=runs.index, dtype=object)
     return {"elsewhere": differs & kinds.eq(True), "same_kind": differs & kinds.eq(False),
             "unknown": differs & kinds.isna()}
 
 
 def usable(runs: pd.DataFrame) -> pd.DataFrame:
     """The check runs whose effect the pages count: those that trained as their record did, whose
-    record is not complete yet, or that differ from it only as two kinds of processor do (the
-    effect is measured within the check run, both evaluations of one training). A run that trained
-    otherwise on the same kind of processor would measure more than the pass, and is left out."""
+    record is not complete yet, or that differ from it only as two kinds of processor or thread
+    counts do (the effect is measured within the check run, both evaluations of one training). A
+    run that trained otherwise on the same kind of processor at the same threads would measure more
+    than the pass, and is left out."""
     if runs.empty:
         return runs
     return runs[runs["same_training"].ne(False) | _parted(runs)["elsewhere"]]
@@ -170,11 +188,12 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
                     + (f"equals the record's" if f"{gap:.2f}" == "0.00" else
                        f"differs from the record's by {'up to ' if plural else ''}{gap:.2f} points"))
         text += (f" {elsewhere} check run{'s' if plural else ''} {'differ' if plural else 'differs'} from "
-                 f"{'their records' if plural else 'its record'} in the training loss from an epoch that another kind "
-                 f"of processor computed in the record, whose float32 sums are rounded otherwise (see Reproducing); "
+                 f"{'their records' if plural else 'its record'} in the training loss because another kind of "
+                 f"processor or another number of threads computed {'them' if plural else 'it'}, whose float32 sums "
+                 f"are rounded otherwise (see Reproducing); "
                  f"{accuracy}, and {'they count' if plural else 'it counts'}: the pass's effect is measured within "
                  f"each check run, on one training.")
-    for count, where in ((same_kind, "on the same kind of processor"),
+    for count, where in ((same_kind, "on the same kind of processor at the same threads"),
                          (unknown, "(which kind of processor computed the epoch where they part is not recorded)")):
         if count:
             text += (f" {count} more check run{'s' if count > 1 else ''} did not train as "
