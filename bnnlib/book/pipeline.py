@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..paths import CHAPTERS_DIR
 from .labels import DATASET_NAMES, PAGE_TITLES
+from .paper import paper_final_medians
 from .toc import CHAPTERS, DATA_UNAVAILABLE, RESULT_PAGES, TEMPLATE, result_page_name
 
 
@@ -140,7 +141,6 @@ def for_readers(path: Path, parameters: Dict, source: Optional[str] = None) -> N
         name, setting = DATASET_NAMES[parameters["dataset"]], PAGE_TITLES[bool(parameters["batch_norm"])]
         lines[0] = f"# Results: {name}, {setting}"
         if unavailable is not None:  # the template's opening describes results this page cannot show
-            from .paper import paper_final_medians
             published = paper_final_medians(parameters["dataset"])
             if (published["batch_norm"] == bool(parameters["batch_norm"])).any():
                 lines[1:] = ["", f"What the paper published for {name} {setting}, and the command that sets our "
