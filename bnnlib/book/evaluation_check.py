@@ -14,9 +14,10 @@ plus its configuration's effect is what our runs would report had they been eval
 original code evaluates. A check run's training losses must equal its record's (the run of the
 same seed in the results folder), epoch by epoch: where they do not, the training was not the
 same, and the pages say so (and leave the run out of what they conclude) — unless the two were
-computed on different kinds of processor, whose float32 sums may differ in the last bit (the
-Reproducing page measures it): such a run counts, because the pass's effect is measured within the
-check run (both evaluations of the same training), and the pages say how many there are.
+computed on different kinds of processor or at different thread counts, whose float32 sums may
+differ in the last bit (the Reproducing page measures it; :mod:`bnnlib.cores`): such a run counts,
+because the pass's effect is measured within the check run (both evaluations of the same
+training), and the pages say how many there are.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
     """What the check measured of the BN bias on this page, from the page's comparison with the
     paper (:func:`~bnnlib.book.results.paper_comparison`) and its finished check runs; "" where none
     has finished. Which runs count: :func:`usable`; those that do not are counted apart, and so
-    are those that differ from their record as two kinds of processor do."""
+    are those that differ from their record as two kinds of processor or thread counts do."""
     if runs.empty:
         return ""
     kept = usable(runs)

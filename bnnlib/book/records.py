@@ -131,6 +131,12 @@ def produced_from(budget: Budget) -> str:
     return f"Produced from our runs of **{epochs_label(budget)}**, budget `{budget.name}`"
 
 
+def arithmetic_of(runs: pd.DataFrame) -> pd.Series:
+    """Each run record's arithmetic version; records written before versions were recorded are
+    version 1."""
+    return runs.get("arithmetic", pd.Series(float("nan"), index=runs.index)).fillna(1).astype(int)
+
+
 def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunConfig]) -> str:
     """A sentence, from the run metadata, saying which budget produced a page (``configs``: its
     runs' RunConfigs, or their run ids)."""
@@ -143,7 +149,7 @@ def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunC
     torch_versions = ", ".join(sorted(set(mine["torch"])))
     complete = int((mine["status"] == "complete").sum())
     diverged = int((mine["status"] == "diverged").sum())
-    versions = sorted({1 if pd.isna(v) else int(v) for v in mine.get("arithmetic", pd.Series([float("nan")]))})
+    versions = sorted(set(arithmetic_of(mine)))
     arithmetic = ", ".join(map(str, versions))
     return (f"{produced_from(budget)} ({budget.description}) from `{_relative(store.directory)}`: "
             f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "

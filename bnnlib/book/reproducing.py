@@ -15,8 +15,8 @@ from ..store import EPOCH_KEY, ResultsStore
 from . import probes
 from .labels import DATASET_RANK, bn_short, dataset_name, rule_kind
 from .paper import paper_learning_curve
-from .records import (BEST, _finals_with_controls, epochs_label, open_store, paper_finals_so_far, paper_store,
-                      recorded_so_far)
+from .records import (BEST, _finals_with_controls, arithmetic_of, epochs_label, open_store, paper_finals_so_far,
+                      paper_store, recorded_so_far)
 from .render import html_table
 from .toc import CHAPTERS, PAGE_UNITS, RESULT_PAGES, SHOWN_SO_FAR, TEMPLATE, result_page_name
 
@@ -272,8 +272,7 @@ def arithmetic_versions(runs: pd.DataFrame) -> str:
     are several ("3", "1: 312 runs, 2: 312, 3: 336"; records without a version are version 1)."""
     if runs.empty:
         return "no runs recorded"
-    versions = runs.get("arithmetic", pd.Series(float("nan"), index=runs.index)).fillna(1).astype(int)
-    counts = versions.value_counts().sort_index()
+    counts = arithmetic_of(runs).value_counts().sort_index()
     if len(counts) == 1:
         return str(counts.index[0])
     return ", ".join(f"{v}: {n} run{'s' if n != 1 else ''}" if i == 0 else f"{v}: {n}"
