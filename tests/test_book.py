@@ -1091,17 +1091,17 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     # a difference within the measurement's uncertainty is not read as a direction
     table.loc[table["algorithm"] == "DRTP", "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable (the other 1 of the 3: the paper's Δ is "
+        "in **1 of 2** configurations where both directions are readable (in the remaining one, the paper's Δ is "
         "within its measurement uncertainty of 0).")
     # nor is ours where the table prints it +0.00 (here 0.004 points)
     drtp = table["algorithm"].eq("DRTP") & table["median_difference"].notna()
     table.loc[drtp, ["paper_difference", "median_difference"]] = [0.0004, 0.00004]
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable (the other 1 of the 3: our Δ of medians reads "
-        "+0.00).")
+        "in **1 of 2** configurations where both directions are readable (in the remaining one, our Δ of medians "
+        "reads +0.00).")
     table.loc[table["algorithm"].eq("DFA") & table["median_difference"].notna(), "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 1** configurations where both directions are readable (the other 2 of the 3: in 1 the paper's Δ "
+        "in **1 of 1** configurations where both directions are readable (in the remaining 2: in 1 the paper's Δ "
         "is within its measurement uncertainty of 0; in 1 our Δ of medians reads +0.00).")
     assert paper not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 

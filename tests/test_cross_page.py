@@ -1,6 +1,7 @@
 """A number that two pages quote is the same number on both, in the committed executed pages (the
 outputs nbval checks): the results index against each results page, the Conclusions' tests against
-the results pages' tables, the Introduction against the Conclusions and the results index, the
+the results pages' tables, the Introduction against the Conclusions and the results index, Methods' opening against the
+results pages, the
 Deployment chapter's headline against its own table's source. A page re-executed on other records
 while another was not fails here."""
 
@@ -116,6 +117,20 @@ def test_the_deployment_finding_quotes_its_table_and_its_speed_paragraph():
     assert ratios and {f"{r}×" for r in ratios} <= {row["smaller"] for row in table}
     assert f"in {glued['deploy_bits_us']} µs at batch 1, {glued['deploy_speed_1']}" in finding
     assert f"{glued['deploy_bits_rate']} images per second" in finding
+
+
+def test_the_methods_opening_counts_the_results_pages_differences():
+    """Methods' "N of M of our medians lie above the paper's", with BN and without, is the count of
+    positive Δ over the results pages' tables of that BN setting."""
+    [opening] = [t for t in outputs("02_methods")[0] if t.startswith("**In short.**")]
+    counted = re.search(r"with BN, \*\*(\d+) of (\d+)\*\* of our medians lie above the paper's \(mean ([+-]\d\.\d\d) "
+                        r"points;.*without BN, (\d+) of (\d+) \(mean ([+-]\d\.\d\d);", opening)
+    assert counted, opening
+    for batch_norm, (above, compared, mean) in ((True, counted.group(1, 2, 3)), (False, counted.group(4, 5, 6))):
+        deltas = [float(row["Δ (points)"]) for (_, bn), page in RESULT_PAGES.items() if bn == batch_norm
+                  for row in table_with(page, "Δ (points)", "paper IQR (%)") if row["Δ (points)"] != "–"]
+        assert (int(above), int(compared)) == (sum(d > 0 for d in deltas), len(deltas)), batch_norm
+        assert mean == f"{sum(deltas) / len(deltas):+.2f}", batch_norm
 
 
 def page_text(page: str) -> str:

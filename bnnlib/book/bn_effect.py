@@ -76,7 +76,9 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
                 (int((paper_readable & (ours == 0)).sum()), "our Δ of medians reads +0.00")]
     left_out = [(k, why) for k, why in left_out if k]
     detail = left_out[0][1] if len(left_out) == 1 else "; ".join(f"in {k} {why}" for k, why in left_out)
-    tail = f" (the other {len(paper) - len(readable)} of the {len(paper)}: {detail})" if left_out else ""
+    rest = len(paper) - len(readable)
+    tail = (f" (in the remaining one, {detail})" if rest == 1 else f" (in the remaining {rest}: {detail})") \
+        if left_out else ""
     return (f"After {epochs_bold(budget)}, removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where both directions "
             f"are readable{tail}.")

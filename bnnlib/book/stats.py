@@ -73,3 +73,12 @@ def holm(p_values: Sequence[float]) -> List[float]:
         running = max(running, min(1.0, (len(order) - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+def sign_test(differences: Sequence[float]) -> float:
+    """Two-sided sign test: the probability, were a difference equally likely to fall either way,
+    of a split of positives and negatives at least as uneven as ``differences``' (zeros dropped)."""
+    from scipy import stats
+    values = np.asarray(differences, float)
+    above, below = int((values > 0).sum()), int((values < 0).sum())
+    return float(stats.binomtest(above, above + below, 0.5).pvalue) if above + below else float("nan")
