@@ -1387,3 +1387,31 @@ def test_the_budgets_table_counts_the_arithmetic_versions_of_each_budgets_record
     assert reproducing.arithmetic_versions(pd.DataFrame({"run_id": ["a"]})) == "1"  # written before versions
     table = reproducing.budgets_table(str(tmp_path)).set_index("budget")
     assert set(table["arithmetic"]) == {"no runs recorded"} and list(tmp_path.iterdir()) == []
+def test_the_results_pages_say_how_far_the_shallow_controls_runs_are(tmp_path):
+    """Until SHALLOW's final runs are all recorded its rows stay out of a results page, which says
+    whether its grid search is recorded and how many of its finals are."""
+    import pandas as pd
+    from bnnlib.book.shallow import control_sentence
+    from bnnlib.protocol import final_configs, get_budget, grid_configs, summarise
+    from bnnlib.store import ResultsStore
+    from bnnlib.sweep import select_hyperparameters
+
+    budget, store = get_budget("smoke"), ResultsStore(tmp_path / "smoke")
+    paper_rules = pd.DataFrame({"algorithm": ["BP", "DFA", "DRTP"]})
+
+    def record(configs):
+        store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=budget.epochs)
+                           for c in configs])
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + 0.001 * i, train_precision=0.5, train_f1=0.5,
+                               test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for i, c in enumerate(configs) for e in range(1, budget.epochs + 1)])
+
+    assert "It is not recorded with **" in control_sentence(paper_rules, "fashion-mnist", True, budget, store)
+    grid = grid_configs("mnist", True, budget, algorithms=("SHALLOW",))
+    record(grid)
+    finals = final_configs(select_hyperparameters(summarise(store, grid, budget)), "fashion-mnist", True, budget)
+    record(finals[:3])
+    text = control_sentence(paper_rules, "fashion-mnist", True, budget, store)
+    assert f"Its grid search is recorded with **{budget.epochs} epoch" in text
+    assert f"its final runs not yet: **3 of {len(finals)}** so far" in text
+    shown = control_sentence(pd.DataFrame({"algorithm": ["BP", "SHALLOW"]}), "fashion-mnist", True, budget, store)
+    assert shown.endswith("Its grid search and final runs follow the same protocol; the paper has no numbers for it.")

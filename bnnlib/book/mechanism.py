@@ -6,9 +6,9 @@ are re-run with per-layer diagnostics (:mod:`bnnlib.diagnostics`) into
 ``<results>/<budget>/diagnostics/``, a folder of their own: diagnostics change no number, but a
 run already complete in the budget's folder is never recomputed, so the probed copies live
 apart. Probing changes no number (a test pins it), so their records are those the final runs
-have at the same arithmetic version; where a budget's committed finals predate the current
-version (the cpu budget's binary-weight finals are version 1 or 2, the probed runs 3), their
-accuracies can differ slightly from the results pages', and the chapter says which version.
+have at the same arithmetic version (every committed record is version 3 since results/cpu was
+recomputed); where a budget's finals predated the current version, their accuracies could differ
+slightly from the results pages', and the chapter says which version.
 
 :func:`~bnnlib.book.probes.verdicts` turns the records into one statement per rule and setting,
 each backed by a computed number: do its hidden layers learn (better than SHALLOW), how aligned

@@ -10,7 +10,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from ..data import DatasetError
-from ..protocol import EXTENSIONS, Budget, final_configs, get_budget
+from ..protocol import Budget, final_configs, get_budget
 from ..store import ResultsStore
 from .labels import SETTINGS, algorithms_in, bn_slug, data_label, with_setting
 from .pages import Page
@@ -19,6 +19,7 @@ from .records import (_agreement, agreement_sentence, budget_statement, epochs_b
                       epochs_label, final_runs, open_store, paper_finals_so_far, recorded_finals, with_controls)
 from .render import html_table, percent, prose, save_figure
 from .results_figure import best_test_boxplot, caption as figure_caption
+from .shallow import control_sentence
 from .stats import anova_sentence, one_way_anova
 
 #: a results page's final runs: (selection, summary), or None where its dataset could not be had
@@ -93,7 +94,7 @@ def show_provenance(page: Page, finals: Finals) -> None:
     configs = final_configs(selection, page.dataset, page.batch_norm, page.budget, page.device)
     display(Markdown(page.budget_sentence))
     display(Markdown(budget_statement(page.budget, page.store, configs)))
-    display(Markdown(control_sentence(summary, page.budget)))
+    display(Markdown(control_sentence(summary, page.dataset, page.batch_norm, page.budget, page.store)))
 
 
 def show_accuracy_table(finals: Finals) -> None:
@@ -283,24 +284,6 @@ def paper_so_far_comparison(so_far: pd.DataFrame, dataset: str, batch_norm: bool
                 f"for **{agree} of {compared}**. Provisional: the table grows as the run "
                 f"goes on.")
     return sentence, rows
-
-
-def control_sentence(summary: pd.DataFrame, budget: Budget) -> str:
-    """Whether the SHALLOW control's rows are in this page's tables, and what it is."""
-    what = ("SHALLOW is a control, not one of the paper's rules: it trains only the output layer and leaves "
-            "the hidden layers at their random initial weights; a rule that does no better than SHALLOW has "
-            "not trained its hidden layers.")
-    if "SHALLOW" in set(summary["algorithm"]):
-        what += " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
-    else:
-        what += (f" It is not recorded with **{epochs_label(budget)}** for this setting "
-                 f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
-    extensions = [a for a in EXTENSIONS if a in set(summary["algorithm"])]
-    if extensions:
-        what += (f" {' and '.join(extensions)} {'are' if len(extensions) > 1 else 'is'} our extension"
-                 f"{'s' if len(extensions) > 1 else ''}, not the paper's: each learning rule of bnnlib/rules/ runs "
-                 f"through the same grid search and final runs, and none enters the paper's claims.")
-    return what
 
 
 def results_overview(budget: Budget, store: ResultsStore,

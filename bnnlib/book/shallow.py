@@ -9,11 +9,40 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import CONTROLS, GRID_DATASET, Budget, grid_configs, summarise
+from ..protocol import CONTROLS, EXTENSIONS, GRID_DATASET, Budget, grid_configs, summarise
+from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 from .claims import BINARY_SETTINGS
 from .labels import ALTERNATIVES, BASELINE, DATASET_NAMES, bn_short, dataset_name, with_setting
-from .records import all_finished, open_store, recorded_finals
+from .records import _recorded_finals_so_far, all_finished, epochs_label, finished_runs, open_store, recorded_finals
+
+
+def control_sentence(summary: pd.DataFrame, dataset: str, batch_norm: bool, budget: Budget,
+                     store: ResultsStore) -> str:
+    """Whether the SHALLOW control's rows are in a results page's tables (``summary``), what it is,
+    and, where they are not yet, how far its runs are at the page's budget."""
+    what = ("SHALLOW is a control, not one of the paper's rules: it trains only the output layer and leaves "
+            "the hidden layers at their random initial weights; a rule that does no better than SHALLOW has "
+            "not trained its hidden layers.")
+    if "SHALLOW" in set(summary["algorithm"]):
+        what += " Its grid search and final runs follow the same protocol; the paper has no numbers for it."
+    else:
+        recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, CONTROLS)
+        if recorded is None:
+            what += (f" It is not recorded with **{epochs_label(budget)}** for this setting "
+                     f"(`python -m bnnlib protocol --budget {budget.name} --algorithm SHALLOW` runs it).")
+        else:
+            finals, runs = recorded
+            what += (f" Its grid search is recorded with **{epochs_label(budget)}** (one seed per configuration, "
+                     f"as the paper's rules'), its final runs not yet: **{finished_runs(runs, budget)} of "
+                     f"{len(finals)}** so far (Reproducing shows how far the long run is). Its rows join this "
+                     f"page's tables once all are.")
+    extensions = [a for a in EXTENSIONS if a in set(summary["algorithm"])]
+    if extensions:
+        what += (f" {' and '.join(extensions)} {'are' if len(extensions) > 1 else 'is'} our extension"
+                 f"{'s' if len(extensions) > 1 else ''}, not the paper's: each learning rule of bnnlib/rules/ runs "
+                 f"through the same grid search and final runs, and none enters the paper's claims.")
+    return what
 
 
 def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budget,
