@@ -579,6 +579,11 @@ def progress(store: ResultsStore, budget: Budget, datasets: Sequence[str] = DEFA
         _plan_book_runs(plan, store, budget, datasets, done)
         probed = probed_store(store)
         runs, epochs = _with_probed(runs, probed.runs()), _with_probed(epochs, probed.epochs())
+        # the evaluation check's runs train as final runs do (their ids differ): their speeds count,
+        # and their latest record names the machine the long run is on now
+        checked = evaluation_store(store)
+        runs = pd.concat([r for r in (runs, checked.runs()) if not r.empty] or [runs], ignore_index=True)
+        epochs = pd.concat([e for e in (epochs, checked.epochs()) if not e.empty] or [epochs], ignore_index=True)
     rate, rate_of, processor = _seconds_per_epoch(runs, median_epoch_seconds(epochs))
     if book_runs and rate is not None:
         rate_of = _probed_rates(rate_of, runs, median_epoch_seconds(epochs))

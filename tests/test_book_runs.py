@@ -207,3 +207,22 @@ def test_the_evaluation_check_measures_the_datasets_in_turn_configuration_by_con
     assert order[0::4] + order[1::4] == [c for c in mnist if c.seed == 2] + [c for c in mnist if c.seed == 3]
     work = plan(order, ResultsStore(tmp_path / "check"), max_members=1)
     assert [group[0].run_id for group, _ in work.groups] == [c.run_id for c in order]
+
+
+def test_the_evaluation_checks_latest_record_names_the_machine_the_long_run_is_on(tmp_path):
+    """The book's own runs write the evaluation check into a folder of its own: where its latest
+    record is newer than every other, the hours left are at that record's machine's speed."""
+    from bnnlib.protocol import evaluation_store
+    store = ResultsStore(tmp_path)
+    grid = grid_configs("mnist", False, TINY)
+    record(store, grid, 2)
+    store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=2, seconds=6.0,
+                            processor="A", updated="2026-12-01T10:00:00+00:00") for c in grid])
+    assert progress(store, TINY, book_runs=True).processor == "A"
+    checked = [dataclasses.replace(c, evaluation="paper-code") for c in grid_configs("mnist", True, TINY)[:2]]
+    record(evaluation_store(store), checked, 2, seconds_per_epoch=12.0)
+    evaluation_store(store).update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=2,
+                                              seconds=24.0, processor="B", updated="2026-12-02T10:00:00+00:00")
+                                         for c in checked])
+    state = progress(store, TINY, book_runs=True)
+    assert state.processor == "B" and state.seconds_per_run_epoch == 12.0
