@@ -50,13 +50,14 @@ book: pipeline html
 bench: env
 	$(PY) benchmarks/train_speed.py
 
-# the paper budget in the background-friendly way (see the README): low priority, two
+# the paper budget in the background-friendly way (see the README): low priority (a session of its
+# own, whose scheduling group takes its nice value: cores.session_priority), two
 # single-threaded workers, one run per member group; resumable; progress in long-run.log;
 # `kill -USR1 -PGID` stops it once the runs in progress are recorded (none is left half-trained,
 # and the book's own runs do not start after a stop). First the paper's protocol, then the
 # book's own runs (SHALLOW's grid, the evaluation check, the mechanism's probed runs, SHALLOW's finals);
 # `python -m bnnlib status results/paper` shows both, stage by stage
-LONG_RUN := nice -n 19 $(PY) -m bnnlib protocol --budget paper --workers 2 --max-members 1 --quiet
+LONG_RUN := setsid -w nice -n 19 $(PY) -m bnnlib protocol --budget paper --workers 2 --max-members 1 --quiet
 long-run: env
 	$(LONG_RUN) >> long-run.log 2>&1
 	$(LONG_RUN) --book-runs >> long-run.log 2>&1

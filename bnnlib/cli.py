@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from . import kernels
+from .cores import session_priority
 from .checks import check_count, reject
 from .config import SWITCH, RunConfig, switch_word
 from .data import DATASETS, MIRROR_VARIABLE, ROOT_VARIABLE, DatasetError
@@ -278,6 +279,7 @@ def cmd_protocol(args) -> int:
     check_cluster(args.cluster)
     check_count("--workers", args.workers, 1)
     check_count("--max-members", args.max_members, 1)
+    session_priority()  # `setsid nice -n 19 …`: low priority against other sessions too, workers included
     store = ResultsStore(args.results or results_dir(budget))
     data = DataOptions(args.data_root, args.data_mirror, not args.no_download)
     device = args.device or "cpu"

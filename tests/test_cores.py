@@ -195,3 +195,21 @@ def test_a_group_gives_back_the_threads_a_busy_machine_took(mnist_root, monkeypa
     assert torch.get_num_threads() == 1
     group.close()
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("niceness, leader, written", [
+    (19, True, "19"),   # `setsid nice -n 19`: the session's group takes the nice value
+    (19, False, None),  # started from a terminal's session: the terminal's other work keeps its share
+    (0, True, None),    # not niced: nothing to pass on
+])
+def test_a_niced_session_leader_gives_its_session_group_its_nice_value(tmp_path, monkeypatch, niceness, leader,
+                                                                       written):
+    import os
+    from bnnlib.cores import session_priority
+    autogroup = tmp_path / "autogroup"
+    autogroup.write_text("/autogroup-7 nice 0\n")
+    monkeypatch.setattr(os, "nice", lambda increment: niceness)
+    monkeypatch.setattr(os, "getsid", lambda pid: os.getpid() if leader else os.getpid() + 1)
+    assert session_priority(autogroup) == (niceness if written else None)
+    assert autogroup.read_text() == (written or "/autogroup-7 nice 0\n")
+    assert session_priority(tmp_path / "none") is None  # a kernel without autogroups
