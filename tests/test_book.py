@@ -1415,3 +1415,15 @@ def test_the_results_pages_say_how_far_the_shallow_controls_runs_are(tmp_path):
     assert f"its final runs not yet: **3 of {len(finals)}** so far" in text
     shown = control_sentence(pd.DataFrame({"algorithm": ["BP", "SHALLOW"]}), "fashion-mnist", True, budget, store)
     assert shown.endswith("Its grid search and final runs follow the same protocol; the paper has no numbers for it.")
+
+
+@pytest.mark.parametrize("differences, p, text", [
+    ([1] * 23 + [0], 2 / 2 ** 23, "2.4\u00a0×\u00a010⁻⁷"),          # a zero is dropped: 23 of 23 one way
+    ([1] * 23 + [-1], 2 * 25 / 2 ** 24, "3.0\u00a0×\u00a010⁻⁶"),     # P(≤ 1 of 24 either way) = 2 · 25 / 2²⁴
+    ([1] * 12 + [-1] * 12, 1.0, "1"),
+    ([0.2, 0.1, 0.3, -0.1], 0.625, "0.62"),                        # 2 · (1 + 4) / 2⁴
+])
+def test_the_sign_test_by_hand(differences, p, text):
+    from bnnlib.book.stats import p_text, sign_test
+    assert sign_test(differences) == pytest.approx(p)
+    assert p_text(sign_test(differences)) == text

@@ -16,7 +16,7 @@ from .labels import dataset_name
 from .records import budget_statement, epochs_bold, epochs_label, recorded_finals
 from .records import open_store as open_records
 from .results import paper_comparison
-from .stats import sign_test
+from .stats import p_text, sign_test
 
 
 def opening(requested: str, results_base: Optional[str] = None,
@@ -50,8 +50,8 @@ def opening(requested: str, results_base: Optional[str] = None,
     bn, no_bn = np.array(deltas[True]), np.array(deltas[False])
     text = (f"**In short.** Our {finals} final runs, of {' and '.join(sorted(labels))}, follow the paper's "
             f"protocol below. One difference from the paper's numbers is systematic: with BN, **{int((bn > 0).sum())} of {len(bn)}** of our medians lie above the paper's (mean "
-            f"{bn.mean():+.2f} points; sign test p = {sign_test(bn):.1g}); without BN, {int((no_bn > 0).sum())} "
-            f"of {len(no_bn)} (mean {no_bn.mean():+.2f}; p = {sign_test(no_bn):.2g}).")
+            f"{bn.mean():+.2f} points; sign test p = {p_text(sign_test(bn))}); without BN, {int((no_bn > 0).sum())} "
+            f"of {len(no_bn)} (mean {no_bn.mean():+.2f}; p = {p_text(sign_test(no_bn))}).")
     if not effect:
         return text + (" Whether the original code's evaluation pass, which this reproduction leaves out, explains "
                        "it is measured by the evaluation check, whose runs are not recorded yet (Reproducing).")

@@ -82,3 +82,17 @@ def sign_test(differences: Sequence[float]) -> float:
     values = np.asarray(differences, float)
     above, below = int((values > 0).sum()), int((values < 0).sum())
     return float(stats.binomtest(above, above + below, 0.5).pvalue) if above + below else float("nan")
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def p_text(p: float) -> str:
+    """A p-value for prose: two significant digits, below 0.001 as "2.4 × 10⁻⁷" joined by no-break
+    spaces (a line never breaks inside "2e-07", as it does at its hyphen)."""
+    if not p == p:
+        return "–"
+    if p >= 1e-3:
+        return f"{p:.2g}"
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return f"{mantissa}\u00a0×\u00a010{str(int(exponent)).translate(_SUPERSCRIPT)}"
