@@ -1,5 +1,7 @@
 """The claims chapter's decisions, on synthetic final-run summaries whose answer is known."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -321,3 +323,32 @@ def test_other_choice_compares_our_final_runs_hyperparameters_with_the_papers_se
     assert not other_choice(same, "mnist", "DRTP", "binary sign")
     assert other_choice({**same, ("mnist", False): runs(0.1, 1e-4)}, "mnist", "DRTP", "binary sign")
     assert other_choice({**same, ("mnist", True): runs(0.001, 1e-4)}, "mnist", "DRTP", "binary sign")
+
+
+def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_probed_runs_are_recorded(
+        monkeypatch):
+    """The committed 5-epoch probed runs stand in for the paper budget's: a setting whose probed
+    runs are all finished is reported, one with a run missing waits, none finished says nothing."""
+    from bnnlib.book import mechanism
+    from bnnlib.protocol import get_budget
+    from bnnlib.store import ResultsStore
+
+    monkeypatch.setattr(mechanism, "get_budget", lambda name: get_budget("cpu"))
+    committed = ResultsStore(Path(__file__).parents[1] / "results" / "cpu")
+    monkeypatch.setattr(mechanism, "paper_store", lambda base: committed)
+    both = mechanism.probed_so_far(["mnist"])
+    assert both.startswith("Measured after 5 epochs so far (MNIST without BN, MNIST with BN: 80 of the 80 probed "
+                           "runs; provisional until all are recorded): BP beats SHALLOW in ")
+    assert " DFA beats SHALLOW in 2 of 2 settings " in both and "SHALLOW, the output layer alone: " in both
+    assert "**" not in both  # glued as plain text
+    complete = mechanism.accuracy_frame
+
+    def one_missing_with_bn(probed, configs, budget):
+        frame = complete(probed, configs, budget)
+        return frame.iloc[1:] if configs[0].batch_norm else frame
+    monkeypatch.setattr(mechanism, "accuracy_frame", one_missing_with_bn)
+    assert mechanism.probed_so_far(["mnist"]).startswith(
+        "Measured after 5 epochs so far (MNIST without BN: 40 of the 80 probed runs;")
+    monkeypatch.setattr(mechanism, "accuracy_frame", lambda probed, configs, budget: complete(probed, configs,
+                                                                                             budget).iloc[1:])
+    assert mechanism.probed_so_far(["mnist"]) == ""

@@ -23,20 +23,20 @@ from typing import Optional, Sequence, Tuple
 
 import pandas as pd
 
-from ..protocol import PROBED_RULES, Budget, get_budget
+from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
 # the epoch table and its sentence (:mod:`~bnnlib.book.epoch_change`), a step of the chapter's page
 from .epoch_change import _over_epochs, epoch_change, epoch_change_table  # noqa: F401
 from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK, algorithm_palette, bn_short,
                      bn_switch, bn_with, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
-from .records import epochs_label, recorded_so_far
+from .records import epochs_label, finished_runs, paper_store, recorded_so_far
 from .render import READABLE, READABLE_WIDTH, readable
 from .shallow import bp_against_shallow, shallow_beside
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
-                     open_store, verdicts)
+                     open_store, recorded_configs, verdicts)
 
 
 def setup_page(budget: str, results_base: Optional[str], data_root: Optional[str], data_mirror: Optional[str],
@@ -322,11 +322,42 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     verdict = (f"above its untrained ones in {every} settings" if above == n else
                f"at or below its untrained ones in {every} settings" if above == 0 else
                f"above its untrained ones in {above} of {n} settings")
+    so_far = probed_so_far(datasets, results_base)
     return (f"Whether this holds after the paper's {epochs_label(paper)}: there the results pages' final runs put "
             f"BP, fully binary, at {bp_against_shallow(fully_binary)}. After {epochs_label(paper)}, then, BP's "
             f"trained hidden layers end {verdict}. SHALLOW's numbers come from its {source}; the rest of this "
             f"chapter is measured at {epochs_label(paper)} once the long run's probed runs are recorded (the "
-            f"Reproducing chapter shows how far they are).")
+            f"Reproducing chapter shows how far they are)." + (f" {so_far}" if so_far else ""))
+
+
+def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+    """While the paper budget's probed runs are being recorded: the chapter's findings
+    (:func:`findings`) from the dataset × BN settings whose probed runs are all finished there, so
+    that each setting's 100-epoch answer shows as soon as it is measured; "" while none is."""
+    paper = get_budget("paper")
+    store = paper_store(results_base)
+    probed = probed_store(store)
+    finished, total = [], 0
+    for dataset in datasets:
+        for batch_norm in (False, True):
+            try:
+                configs = recorded_configs(dataset, batch_norm, paper, store)
+            except LookupError:  # its grid search is not complete: its probed runs are not even known
+                continue
+            total += len(configs)
+            accuracy = accuracy_frame(probed, configs, paper)
+            if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
+                finished.append((dataset, batch_norm, configs))
+    if not finished or not total:
+        return ""
+    configs = [c for _, _, setting in finished for c in setting]
+    frame, accuracy = diagnostics_frame(probed, configs, paper), accuracy_frame(probed, configs, paper)
+    text = findings(verdicts(frame, accuracy), frame)
+    where = ", ".join(_setting_name(d, b) for d, b, _ in finished)
+    # plain text: the page glues it into an admonition ({glue:text}), where Markdown stays literal
+    return (f"Measured after {epochs_label(paper)} so far ({where}: {len(configs)} of the {total} probed runs; "
+            f"provisional until all are recorded): BP {text['mech_bp']} DFA {text['mech_dfa']} "
+            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']}")
 
 
 CHAPTER = "06c_mechanism"
