@@ -213,6 +213,20 @@ def test_two_machines_of_one_processor_kind_are_timed_apart_by_their_boot():
     assert _seconds_per_epoch(runs.drop(columns="boot"))[1](("BP", "binary", "sign", True)) == 13.5
 
 
+def test_one_boots_runs_of_another_thread_count_are_timed_as_another_machine():
+    """On one boot, BP with BN ran at 2 threads (12 s) and DFA without BN at 2 threads (9 s); the long
+    run now runs single-threaded workers, where DFA without BN takes 6 s: BP with BN is estimated as
+    12 × 6/9 — not 12 s taken as the speed the runs have now. Without thread counts, one machine."""
+    from bnnlib.protocol import _seconds_per_epoch
+
+    old, new = "2026-12-07T10:00:00+00:00", "2026-12-07T16:00:00+00:00"
+    runs = _timed_runs([("Intel", "BP", True, 12.0, old), ("Intel", "DFA", False, 9.0, old),
+                        ("Intel", "DFA", False, 6.0, new)]).assign(boot="b", threads=[2, 2, 1])
+    overall, rate_of, _ = _seconds_per_epoch(runs)
+    assert overall == 6.0 and rate_of(("BP", "binary", "sign", True)) == pytest.approx(12.0 * 6 / 9)
+    assert _seconds_per_epoch(runs.drop(columns="threads"))[1](("BP", "binary", "sign", True)) == 12.0
+
+
 @pytest.mark.parametrize("processor, boot, words", [
     (None, None, None),
     ("AMD EPYC (AVX2)", None, "AMD EPYC (AVX2)"),  # recorded before boots were
@@ -223,6 +237,9 @@ def test_the_estimates_machine_is_named_by_processor_and_boot_where_recorded(pro
     from bnnlib.protocol import Progress
 
     assert Progress(1, 0, 1, 0, 1.0, [], processor=processor, boot=boot).machine == words
+    assert Progress(1, 0, 1, 0, 1.0, [], processor="Intel Xeon", boot="b4", threads=1).machine == (
+        "Intel Xeon, boot b4, runs of 1 thread: machines of one processor kind can differ in speed, and a run's "
+        "speed with its thread count, so each boot and thread count is timed apart")
 
 
 @pytest.mark.parametrize("values, weights, expected", [
