@@ -278,6 +278,7 @@ def test_the_methods_diagrams_text_is_at_least_11_px_on_the_page(diagram):
     ("24 significant at 5 %", "24 significant at 5\u00a0%"),      # ... nor a number its unit
     ("cpu (5 epochs; the paper trained for 100)", "cpu (5\u00a0epochs; the paper trained for 100)"),
     ("epoch 1 of 3 epochs", "epoch 1 of 3\u00a0epochs"),
+    ("0.1, 1e-4 / 0.1, 1e-5", "0.1, 1e-\u20604 / 0.1, 1e-\u20605"),  # ... nor an exponent in words its minus
     (0.5, 0.5),
 ])
 def test_numeric_cells_do_not_break_and_words_do(cell, expected):
@@ -1365,8 +1366,9 @@ def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
                           "gain, last 10 epochs (points)": ["0.30", "0.01"], "_same": [True, False]})
     text = differences.explained_sentence(table, "100 epochs")
     assert text.startswith("After 100 epochs, the inter-quartile ranges of **2** configurations do not overlap")
-    assert "so another draw of the seeds on either side could close the gap: **1**." in text
-    assert "so the final runs train another configuration: **1**. By neither: **none**." in text
+    assert "overlap the paper's. The seeds could explain **1** of them: the two medians lie within 2 standard" in text
+    assert "The hyperparameters could explain **1** more: our grid search" in text
+    assert text.endswith("so the final runs train another configuration. That leaves **none** that neither explains.")
     assert differences.rising_sentence(table) == (" Still rising? In their last 10 epochs our runs' best accuracy "
                                                   "rose by a median of at most 0.30 points in these configurations; "
                                                   "in 1 of them by as much as the gap.")

@@ -124,8 +124,8 @@ def test_the_methods_opening_counts_the_results_pages_differences():
     """Methods' "N of M of our medians lie above the paper's", with BN and without, is the count of
     positive Δ over the results pages' tables of that BN setting."""
     [opening] = [t for t in outputs("02_methods")[0] if t.startswith("**In short.**")]
-    counted = re.search(r"with BN, \*\*(\d+) of (\d+)\*\* of our medians lie above the paper's \(mean ([+-]\d\.\d\d) "
-                        r"points;.*without BN, (\d+) of (\d+) \(mean ([+-]\d\.\d\d);", opening)
+    counted = re.search(r"with BN, \*\*(\d+) of (\d+)\*\* of our medians lie above the paper's[^(]* \(mean "
+                        r"([+-]\d\.\d\d) points;.*without BN, (\d+) of (\d+)[^(]* \(mean ([+-]\d\.\d\d);", opening)
     assert counted, opening
     for batch_norm, (above, compared, mean) in ((True, counted.group(1, 2, 3)), (False, counted.group(4, 5, 6))):
         deltas = [float(row["Δ (points)"]) for (_, bn), page in RESULT_PAGES.items() if bn == batch_norm

@@ -157,3 +157,12 @@ def test_conclusions_say_which_unexplained_bn_pairs_the_pass_brings_within_the_s
     [(name, moved, recorded)] = evaluation_pass_z(cells, summaries, BUDGET, tmp_path)
     assert name == "DFA, binary sign on MNIST" and recorded == -4.0 and moved == pytest.approx(-1.0)
     assert evaluation_pass_z(cells.assign(algorithm="BP"), summaries, BUDGET, tmp_path) == []  # not measured
+
+
+@pytest.mark.parametrize("before, after, words", [
+    (0.20, 0.05, "mean Δ +0.20 → +0.05 points"),
+    (0.091, 0.094, "mean Δ +0.09 points either way, to two decimals"),  # not "+0.09 → +0.09"
+])
+def test_the_mean_difference_before_and_after_the_pass_reads_once_where_equal(before, after, words):
+    from bnnlib.book.evaluation_check import _moved
+    assert _moved(before, after) == words

@@ -266,8 +266,7 @@ def finding(packed: pd.DataFrame, speed: dict) -> str:
             f"weights, and {agreement}. "
             f"`predict`'s default engine classifies an image in {glue['deploy_bits_us']} µs at batch 1, "
             f"{glue['deploy_speed_1']} than the same network as a plain float32 PyTorch model"
-            + (f" and {glue['deploy_anchor_1']}, the fastest engine of another project we ran at batch 1"
+            + (f" and {glue['deploy_anchor_1']} (the fastest engine of another project we ran at batch 1)"
                if "deploy_anchor_1" in glue else "")
-            + f", and {glue['deploy_bits_rate']} "
-            f"images per second at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads "
-            f"({glue['deploy_processor']}).")
+            + f"; at batch {glue['deploy_batch']} with {glue['deploy_threads']} threads it classifies "
+            f"{glue['deploy_bits_rate']} images per second ({glue['deploy_processor']}).")

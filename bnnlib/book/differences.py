@@ -83,12 +83,13 @@ def explained_sentence(table: pd.DataFrame, epochs: str) -> str:
     left = int((~seeds & table["_same"]).sum())
     n = len(table)
     return (f"After {epochs}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** configuration"
-            f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. Explained by the seeds — "
-            f"the two medians lie within {SEED_Z:g} standard errors of their difference (z; each median's error "
-            f"from its seeds' quartiles, the paper's from its box plot), so another draw of the seeds on either "
-            f"side could close the gap: {_count(int(seeds.sum()))}. Else by the hyperparameters — our grid search "
-            f"chose another (init, lr) than the paper's ([Grid search](03_grid_search.html)), so the final runs "
-            f"train another configuration: {_count(int(other_choice.sum()))}. By neither: {_count(left)}.")
+            f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. The seeds could explain "
+            f"{_count(int(seeds.sum()))} of {'them' if n > 1 else 'it'}: the two medians lie within {SEED_Z:g} standard "
+            f"errors of their difference (z; each median's error from its seeds' quartiles, the paper's from its box "
+            f"plot), so another draw of the seeds on either side could close the gap. The hyperparameters could "
+            f"explain {_count(int(other_choice.sum()))} more: our grid search chose another (init, lr) than the "
+            f"paper's ([Grid search](03_grid_search.html)), so the final runs train another configuration. That "
+            f"leaves {_count(left)} that neither explains.")
 
 
 def rising_sentence(table: pd.DataFrame) -> str:

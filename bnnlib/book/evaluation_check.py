@@ -168,8 +168,7 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"({len(measured)} of this page's {len(compared)} configurations): the original code's pass changes a "
             f"run's best test accuracy by **{effect.mean():+.2f}** points on average ({effect.min():+.2f} to "
             f"{effect.max():+.2f}). Our medians moved by their configuration's effect would lie above the paper's in "
-            f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations (mean Δ {delta.mean():+.2f} → "
-            f"{shifted.mean():+.2f} points).")
+            f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations ({_moved(delta.mean(), shifted.mean())}).")
     known = runs[runs["same_training"].notna()]
     equal = int(known["same_training"].eq(True).sum())
     parted = _parted(known)
@@ -201,6 +200,13 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
                      f"{'their' if count > 1 else 'its'} record did {where} and {'are' if count > 1 else 'is'} left "
                      f"out: the pass changes no weight, so such a run measures something else as well.")
     return text
+
+
+def _moved(before: float, after: float) -> str:
+    """The mean Δ before and after the pass's effect, or once where they read equal."""
+    if f"{before:+.2f}" == f"{after:+.2f}":
+        return f"mean Δ {before:+.2f} points either way, to two decimals"
+    return f"mean Δ {before:+.2f} → {after:+.2f} points"
 
 
 def evaluation_pass_z(cells: pd.DataFrame, summaries: Dict[Tuple[str, bool], pd.DataFrame], budget,

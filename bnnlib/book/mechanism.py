@@ -306,6 +306,23 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
             f"weights and batch.")
 
 
+def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
+    """(BP and SHALLOW fully binary per setting, BP's verdict in words, where SHALLOW's numbers come
+    from) from the paper budget's final runs (:func:`~bnnlib.book.shallow.shallow_beside`); ([], "",
+    "") where none is recorded."""
+    paper = get_budget("paper")
+    summaries = recorded_so_far(paper.name, datasets, results_base)
+    _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
+    if not fully_binary:
+        return [], "", ""
+    above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
+    every = "both" if n == 2 else f"all {n}"
+    verdict = (f"above its untrained ones in {every} settings" if above == n else
+               f"at or below its untrained ones in {every} settings" if above == 0 else
+               f"above its untrained ones in {above} of {n} settings")
+    return fully_binary, verdict, source
+
+
 def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> str:
     """Where the probed runs are shorter than the paper's: what the results pages' 100-epoch final
     runs already say of BP against SHALLOW fully binary (:func:`~bnnlib.book.shallow.shallow_beside`),
@@ -313,21 +330,17 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     paper = get_budget("paper")
     if budget.epochs >= paper.epochs:
         return ""
-    summaries = recorded_so_far(paper.name, datasets, results_base)
-    _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
+    fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base)
     if not fully_binary:
         return ""
-    above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
-    every = "both" if n == 2 else f"all {n}"
-    verdict = (f"above its untrained ones in {every} settings" if above == n else
-               f"at or below its untrained ones in {every} settings" if above == 0 else
-               f"above its untrained ones in {above} of {n} settings")
     so_far = probed_so_far(datasets, results_base)
-    return (f"Whether this holds after the paper's {epochs_label(paper)}: there the results pages' final runs put "
-            f"BP, fully binary, at {bp_against_shallow(fully_binary)}. After {epochs_label(paper)}, then, BP's "
-            f"trained hidden layers end {verdict}. SHALLOW's numbers come from its {source}; the rest of this "
-            f"chapter is measured at {epochs_label(paper)} once the long run's probed runs are recorded (the "
-            f"Reproducing chapter shows how far they are)." + (f" {so_far}" if so_far else ""))
+    # first on the page: what the paper's budget says, then (the admonition's next paragraph) the
+    # shorter probed runs' answer, labelled by their epochs
+    return (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
+            f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
+            f"those of its {source}. The layer-by-layer measurements below are those of probed runs of "
+            f"{epochs_label(budget)}, until the long run has recorded them at {epochs_label(paper)} (the Reproducing "
+            f"chapter shows how far it is)." + (f" {so_far}" if so_far else ""))
 
 
 def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -> str:

@@ -7,9 +7,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..protocol import probed_store
+from ..protocol import get_budget, probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
-from .mechanism import CHAPTER, findings
+from .mechanism import CHAPTER, bp_against_shallow_at_paper, findings
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
 from .evaluation_check import check_runs_of, effects, usable
 from .labels import dataset_name
@@ -48,10 +48,19 @@ def opening(requested: str, results_base: Optional[str] = None,
                 measured = compared.merge(effects(runs), on=["setting", "algorithm"])
                 shifted += list(measured["Δ (points)"].astype(float) + 100 * measured["effect"])
     bn, no_bn = np.array(deltas[True]), np.array(deltas[False])
+    def split(deltas: np.ndarray) -> tuple:
+        """How many lie above, how many read equal (the sign test leaves those out, and says so)."""
+        equal = int((deltas == 0).sum())
+        test = f"sign test{f' over the {len(deltas) - equal} that differ' if equal else ''}"
+        return (f"{int((deltas > 0).sum())} of {len(deltas)}",
+                f" and {equal} equal{'s' if equal == 1 else ''} it to two decimals" if equal else "",
+                f"{test}: p = {p_text(sign_test(deltas))}")
+
+    (bn_count, bn_equal, bn_test), (no_bn_count, no_bn_equal, no_bn_test) = split(bn), split(no_bn)
     text = (f"**In short.** Our {finals} final runs, of {' and '.join(sorted(labels))}, follow the paper's "
-            f"protocol below. One difference from the paper's numbers is systematic: with BN, **{int((bn > 0).sum())} of {len(bn)}** of our medians lie above the paper's (mean "
-            f"{bn.mean():+.2f} points; sign test p = {p_text(sign_test(bn))}); without BN, {int((no_bn > 0).sum())} "
-            f"of {len(no_bn)} (mean {no_bn.mean():+.2f}; p = {p_text(sign_test(no_bn))}).")
+            f"protocol below. One difference from the paper's numbers is systematic: with BN, **{bn_count}** of our "
+            f"medians lie above the paper's{bn_equal} (mean {bn.mean():+.2f} points; {bn_test}); without BN, "
+            f"{no_bn_count}{no_bn_equal} (mean {no_bn.mean():+.2f}; {no_bn_test}).")
     if not effect:
         return text + (" Whether the original code's evaluation pass, which this reproduction leaves out, explains "
                        "it is measured by the evaluation check, whose runs are not recorded yet (Reproducing).")
@@ -86,7 +95,15 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
                f"**{epochs_label(budget_obj)}** yet."
     frame = diagnostics_frame(probed, configs, budget_obj)
     text = findings(verdicts(frame, accuracy), frame)
+    paper = get_budget("paper")
+    cells, verdict, source = bp_against_shallow_at_paper(datasets, results_base) \
+        if budget_obj.epochs < paper.epochs else ([], "", "")
+    later = (f" After the paper's {epochs_label(paper)}, the results pages' final runs put BP's trained hidden layers, "
+             f"fully binary, {verdict} ({', '.join(name for _, _, name in cells)}; SHALLOW's numbers are those of its "
+             f"{source}): the chapter measures the rest at {epochs_label(paper)} once its probed runs are recorded."
+             if verdict else "")
     return (f"**What the measurements show** (the fully binary final runs of every rule, "
             f"**{epochs_label(budget_obj)}**, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
             f"**BP** {text['mech_bp']} **DFA** {text['mech_dfa']} **DRTP** {text['mech_drtp']} "
-            f"**SHALLOW** (output layer only): {text['mech_shallow']}\n\n{budget_statement(budget_obj, probed, configs)}")
+            f"**SHALLOW** (output layer only): {text['mech_shallow']}{later}\n\n"
+            f"{budget_statement(budget_obj, probed, configs)}")

@@ -78,7 +78,9 @@ def _unbreakable(value):
     if not isinstance(value, str):
         return value
     if not NUMERIC_CELL.fullmatch(value):  # in words, a number keeps its unit: "5 %", "100 epochs"
-        return UNIT_AFTER_NUMBER.sub("\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST"))
+        # ... and an exponent its minus: "1e-4 / 1e-5" in a cell of words broke after "1e-" at 390 px
+        return EXPONENT_MINUS.sub("-\u2060", UNIT_AFTER_NUMBER.sub(
+            "\\1\u00a0\\2", value.replace("Fashion-MNIST", "Fashion-\u2060MNIST")))
     value = value.replace(" ± ", "\u00a0±\u00a0").replace(" × ", "\u00a0×\u00a0").replace(", ", ",\u00a0") \
         .replace(" *", "\u00a0*")
     # a word joiner after a range's dash and after an exponent's minus: browsers may otherwise
