@@ -340,9 +340,10 @@ class Progress:
         if self.threads is None:
             return (f"{self.processor}, boot {self.boot}: machines of one processor kind can differ in speed, "
                     f"each boot is timed apart")
-        return (f"{self.processor}, boot {self.boot}, runs of {self.threads} thread{'s' if self.threads > 1 else ''}: "
-                f"machines of one processor kind can differ in speed, and a run's speed with its thread count, so "
-                f"each boot and thread count is timed apart")
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        return (f"{self.processor}, boot {self.boot}, runs of {threads}: machines of one processor kind can "
+                f"differ in speed, and a run's speed with its thread count, so each boot and thread count is "
+                f"timed apart")
 
     @property
     def work_seconds_left(self) -> Optional[float]:

@@ -1404,8 +1404,9 @@ def test_the_results_pages_say_how_far_the_shallow_controls_runs_are(tmp_path):
     def record(configs):
         store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=budget.epochs)
                            for c in configs])
-        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + 0.001 * i, train_precision=0.5, train_f1=0.5,
-                               test_accuracy=0.5, test_precision=0.5, test_f1=0.5) for i, c in enumerate(configs) for e in range(1, budget.epochs + 1)])
+        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + 0.001 * i,
+                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5, test_f1=0.5)
+                          for i, c in enumerate(configs) for e in range(1, budget.epochs + 1)])
 
     assert "It is not recorded with **" in control_sentence(paper_rules, "fashion-mnist", True, budget, store)
     grid = grid_configs("mnist", True, budget, algorithms=("SHALLOW",))

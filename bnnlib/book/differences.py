@@ -84,9 +84,9 @@ def explained_sentence(table: pd.DataFrame, epochs: str) -> str:
     n = len(table)
     return (f"After {epochs}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** configuration"
             f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. The seeds could explain "
-            f"{_count(int(seeds.sum()))} of {'them' if n > 1 else 'it'}: the two medians lie within {SEED_Z:g} standard "
-            f"errors of their difference (z; each median's error from its seeds' quartiles, the paper's from its box "
-            f"plot), so another draw of the seeds on either side could close the gap. The hyperparameters could "
+            f"{_count(int(seeds.sum()))} of {'them' if n > 1 else 'it'}: the two medians lie within {SEED_Z:g} "
+            f"standard errors of their difference (z; each median's error from its seeds' quartiles, the paper's "
+            f"from its box plot), so another draw of the seeds on either side could close the gap. The hyperparameters could "
             f"explain {_count(int(other_choice.sum()))} more: our grid search chose another (init, lr) than the "
             f"paper's ([Grid search](03_grid_search.html)), so the final runs train another configuration. That "
             f"leaves {_count(left)} that neither explains.")

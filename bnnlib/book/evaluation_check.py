@@ -168,7 +168,8 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"({len(measured)} of this page's {len(compared)} configurations): the original code's pass changes a "
             f"run's best test accuracy by **{effect.mean():+.2f}** points on average ({effect.min():+.2f} to "
             f"{effect.max():+.2f}). Our medians moved by their configuration's effect would lie above the paper's in "
-            f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations ({_moved(delta.mean(), shifted.mean())}).")
+            f"**{int((shifted > 0).sum())} of {len(measured)}** of these configurations "
+            f"({_moved(delta.mean(), shifted.mean())}).")
     known = runs[runs["same_training"].notna()]
     equal = int(known["same_training"].eq(True).sum())
     parted = _parted(known)

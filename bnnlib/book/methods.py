@@ -48,6 +48,7 @@ def opening(requested: str, results_base: Optional[str] = None,
                 measured = compared.merge(effects(runs), on=["setting", "algorithm"])
                 shifted += list(measured["Δ (points)"].astype(float) + 100 * measured["effect"])
     bn, no_bn = np.array(deltas[True]), np.array(deltas[False])
+
     def split(deltas: np.ndarray) -> tuple:
         """How many lie above, how many read equal (the sign test leaves those out, and says so)."""
         equal = int((deltas == 0).sum())
