@@ -178,9 +178,11 @@ def seeds_apart(datasets, summaries: Dict[Tuple[str, bool], pd.DataFrame], budge
         checked = evaluation_pass_z(rest, summaries, budget, results_base)
         if checked:
             closer = sum(abs(moved) <= SEED_Z for _, moved, _ in checked)
-            text += (f". The evaluation check measured the original code's pass on the BN runs of {len(checked)} of "
-                     f"the other {len(rest)}; with our BN medians moved by its effect, z goes "
-                     + "; ".join(f"{name}: {z:+.1f} → {moved:+.1f}" for name, moved, z in checked)
+            which = f"all {len(rest)}" if len(checked) == len(rest) else f"{len(checked)} of the {len(rest)}"
+            text += (f". The evaluation check measured the original code's pass on the BN runs of {which} others; "
+                     f"with our BN medians moved by its effect, z per cell: "
+                     + "; ".join(f"{name}: {z:+.1f} → {moved:+.1f}" if f"{z:+.1f}" != f"{moved:+.1f}" else
+                                 f"{name}: {z:+.1f}, unchanged" for name, moved, z in checked)
                      + f", so the pass explains {closer} of them and {len(rest) - closer} are not explained by "
                        f"anything we have measured.")
         else:
