@@ -1356,6 +1356,30 @@ def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
     assert f"BP {glued['c3_bp']}, DFA {glued['c3_dfa']}, DRTP {glued['c3_drtp']}" in readme
 
 
+def test_the_readme_quotes_the_agreement_with_the_paper_as_computed():
+    """The README's paragraph on the paper's numbers quotes the Results index's agreement and
+    Methods' opening, as executed."""
+    import json
+    import re
+    readme = " ".join((ROOT / "README.md").read_text().split())
+
+    def markdown(page):
+        return [" ".join("".join(o["data"]["text/markdown"]).split())
+                for cell in json.loads((ROOT / "chapters" / f"{page}.ipynb").read_text())["cells"]
+                for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    [agreement] = [t for t in markdown("04_results") if "inter-quartile range overlaps ours" in t]
+    overlap = re.search(r"overlaps ours for \*\*(\d+ of \d+)\*\* configurations", agreement).group(1)
+    assert f"the paper's inter-quartile range overlaps ours for {overlap} configurations" in readme
+    [opening] = [t for t in markdown("02_methods") if t.startswith("**In short.**")]
+    above = re.search(r"with BN, \*\*(\d+ of \d+)\*\* of our medians lie above the paper's[^(]*\(mean "
+                      r"([+-]\d\.\d\d) points", opening)
+    effect = re.search(r"best test accuracy by \*\*([+-]\d\.\d\d)\*\* points on average", opening).group(1)
+    verdict = "does not account for" if "**does not account for**" in opening else "accounts for"
+    assert (f"with BN, {above.group(1)} of our medians lie above the paper's (mean {above.group(2)} points)"
+            in readme)
+    assert f"moves a run's best test accuracy by {effect} points on average and {verdict} it" in readme
+
+
 def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
     """Two configurations apart from the paper: one the seeds explain (|z| ≤ 2), one trained at
     another (init, lr) than the paper's, none left; the first still gained 0.30 points in its last
