@@ -149,6 +149,16 @@ def effects(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def moved_by_pass(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration of ``compared`` (rows of a page's comparison with the paper that have a Δ)
+    measured by ``runs`` that count (:func:`usable`): our median's difference from the paper's
+    (``delta``, points) and the same moved by the pass's mean effect there (``shifted``) — what our
+    median would be had the original code's evaluation produced it."""
+    measured = compared.merge(effects(usable(runs)), on=["setting", "algorithm"])
+    delta = measured["Δ (points)"].astype(float)
+    return measured.assign(delta=delta, shifted=delta + 100 * measured["effect"])
+
+
 def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
     """What the check measured of the BN bias on this page, from the page's comparison with the
     paper (:func:`~bnnlib.book.results.paper_comparison`) and its finished check runs; "" where none
@@ -158,11 +168,10 @@ def bias_sentence(comparison: pd.DataFrame, runs: pd.DataFrame) -> str:
         return ""
     kept = usable(runs)
     compared = comparison[comparison["Δ (points)"] != "–"][["setting", "algorithm", "Δ (points)"]]
-    measured = compared.merge(effects(kept), on=["setting", "algorithm"])
+    measured = moved_by_pass(compared, kept)
     if measured.empty:  # no usable check run of a configuration this page compares with the paper
         return ""
-    delta = measured["Δ (points)"].astype(float)
-    shifted = delta + 100 * measured["effect"]
+    delta, shifted = measured["delta"], measured["shifted"]
     effect = 100 * (kept["paper_code"] - kept["standard"])
     text = (f"The evaluation check measured it on **{len(kept)} of {runs.attrs.get('planned', len(runs))}** runs "
             f"({len(measured)} of this page's {len(compared)} configurations): the original code's pass changes a "

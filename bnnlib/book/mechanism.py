@@ -361,7 +361,7 @@ def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -
             accuracy = accuracy_frame(probed, configs, paper)
             if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
                 finished.append((dataset, batch_norm, configs))
-    if not finished or not total:
+    if not finished:
         return ""
     configs = [c for _, _, setting in finished for c in setting]
     frame, accuracy = diagnostics_frame(probed, configs, paper), accuracy_frame(probed, configs, paper)

@@ -11,7 +11,7 @@ from ..protocol import get_budget, probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, bp_against_shallow_at_paper, findings
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
-from .evaluation_check import check_runs_of, effects, usable
+from .evaluation_check import check_runs_of, moved_by_pass, usable
 from .labels import dataset_name
 from .records import budget_statement, epochs_bold, epochs_label, recorded_finals
 from .records import open_store as open_records
@@ -44,9 +44,7 @@ def opening(requested: str, results_base: Optional[str] = None,
                 selection = summary[["algorithm", "weights", "activation", "init", "lr"]].drop_duplicates()
                 runs = usable(check_runs_of(store, budget, dataset, selection))
                 effect += list(100 * (runs["paper_code"] - runs["standard"]))
-                # each configuration's median moved by its mean effect, as the results pages move it
-                measured = compared.merge(effects(runs), on=["setting", "algorithm"])
-                shifted += list(measured["Δ (points)"].astype(float) + 100 * measured["effect"])
+                shifted += list(moved_by_pass(compared, runs)["shifted"])  # as the results pages move it
     bn, no_bn = np.array(deltas[True]), np.array(deltas[False])
 
     def split(deltas: np.ndarray) -> tuple:
