@@ -1,3 +1,4 @@
+import ast
 import os
 from pathlib import Path
 
@@ -45,3 +46,13 @@ def test_pixels(mnist_root):
         data = load_dataset(name, root=mnist_root, download=False)
         sets[name] = (deploy.pixels(data.x_test), data.labels_test.numpy())
     return sets
+
+
+def glued_value(raw: str) -> str:
+    """A value a page glued, as the page shows it: papermill records a string as its repr, which
+    escapes what Python deems unprintable ("1.3\\xa0×\\xa010⁻¹⁸" for stats.p_text's no-break spaces)."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw.strip("'\"")
+    return value if isinstance(value, str) else raw.strip("'\"")

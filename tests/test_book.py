@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from conftest import glued_value
 from test_links import dead_links
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,6 +271,7 @@ def test_the_methods_diagrams_text_is_at_least_11_px_on_the_page(diagram):
     ("-5e-06", "-5e-\u206006"),                             # a leading minus is no break point
     ("784 × 700", "784\u00a0×\u00a0700"),
     ("95.85–96.36", "95.85–\u206096.36"),
+    ("2.4\u00a0×\u00a010⁻⁷", "2.4\u00a0×\u00a010⁻⁷"),           # a p-value as stats.p_text writes it
     ("–", "–"),                                              # a missing value stays a plain dash
     ("+1.27 *", "+1.27\u00a0*"),                             # a significance star stays with its number
     ("-5.38 [-6.21, -4.54]", "-5.38 [-6.21,\u00a0-4.54]"),  # an estimate may wrap before its interval
@@ -294,11 +296,11 @@ def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not
     from bnnlib.book.render import html_table
     frame = pd.DataFrame({"algorithm": ["BP", "DFA"], "median (%)": [96.05, None], "range": ["95.85–96.36", "–"],
                           "in range": ["no", "yes"], "seeds": [10, 10], "diverged": [False, True],
-                          "rise": ["+1.27 *", "+0.05"]})
+                          "rise": ["+1.27 *", "+0.05"], "p": ["2.4\u00a0×\u00a010⁻⁷", "0.031"]})
     html = html_table(frame).data
     header = re.findall(r'<th class="(\w+)">([^<]*)</th>', html)
     assert header == [("text", "algorithm"), ("num", "median (%)"), ("num", "range"), ("text", "in range"),
-                      ("num", "seeds"), ("text", "diverged"), ("num", "rise")]
+                      ("num", "seeds"), ("text", "diverged"), ("num", "rise"), ("num", "p")]
     rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)  # the body rows (the header row has a style)
     assert len(rows) == 2
     for row in rows:
@@ -1036,10 +1038,10 @@ def test_grid_figures_share_one_y_range():
 @pytest.mark.parametrize("dfa, bp, expected", [
     # hand-derived: two groups of 3 with within-group variance 1e-4 and means 0.02 apart:
     # F = 3·(0.01² + 0.01²) / 1e-4 = 6 with (1, 4) degrees of freedom, p = 0.0705
-    ([0.91, 0.92, 0.93], [0.89, 0.90, 0.91], "F(1, 4) = 6.00, p = 7.0e-02: DFA's advantage is not significant at the "
+    ([0.91, 0.92, 0.93], [0.89, 0.90, 0.91], "F(1, 4) = 6.00, p = 0.07: DFA's advantage is not significant at the "
                                              "5 % level."),
     # means 0.40 apart: F = 3·(0.2² + 0.2²) / 1e-4 = 2 400, p = 1.0e-06
-    ([0.50, 0.51, 0.52], [0.90, 0.91, 0.92], "F(1, 4) = 2,400, p = 1.0e-06: BP's advantage is significant at the "
+    ([0.50, 0.51, 0.52], [0.90, 0.91, 0.92], "F(1, 4) = 2,400, p = 1.0 × 10⁻⁶: BP's advantage is significant at the "
                                              "5 % level."),
     ([0.90], [0.40, 0.41], "Too few seeds, or no variation, for the test."),
 ])
@@ -1092,17 +1094,17 @@ def test_bn_effect_sets_the_papers_difference_of_medians_beside_ours():
     # a difference within the measurement's uncertainty is not read as a direction
     table.loc[table["algorithm"] == "DRTP", "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable (in the remaining one, the paper's Δ is "
+        "in **1 of 2** configurations where both directions are readable (1 of the 3 is left out: the paper's Δ is "
         "within its measurement uncertainty of 0).")
     # nor is ours where the table prints it +0.00 (here 0.004 points)
     drtp = table["algorithm"].eq("DRTP") & table["median_difference"].notna()
     table.loc[drtp, ["paper_difference", "median_difference"]] = [0.0004, 0.00004]
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 2** configurations where both directions are readable (in the remaining one, our Δ of medians "
+        "in **1 of 2** configurations where both directions are readable (1 of the 3 is left out: our Δ of medians "
         "reads +0.00).")
     table.loc[table["algorithm"].eq("DFA") & table["median_difference"].notna(), "paper_difference"] = 0.0001
     assert bn_effect.bn_effect_paper_sentence(table, get_budget("cpu")).endswith(
-        "in **1 of 1** configurations where both directions are readable (in the remaining 2: in 1 the paper's Δ "
+        "in **1 of 1** configurations where both directions are readable (2 of the 3 are left out: in 1 the paper's Δ "
         "is within its measurement uncertainty of 0; in 1 our Δ of medians reads +0.00).")
     assert paper not in bn_effect.bn_effect_display(bn_effect.bn_effect_table(without, with_bn))
 
@@ -1344,7 +1346,7 @@ def test_the_readme_quotes_the_conclusions_verdicts_as_computed():
         for output in cell.get("outputs", []):
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                glued[name] = output["data"]["application/papermill.record/text/plain"].strip("'\"")
+                glued[name] = glued_value(output["data"]["application/papermill.record/text/plain"])
     assert glued["pairs_budget"] == "100 epochs"
     for claim in ("c1", "c2", "c3"):
         assert f"{claim.upper()} — " in readme and f": {glued[f'{claim}_verdict']}" in readme

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from conftest import glued_value
 
 CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 RESULT_PAGES = {("MNIST", False): "04_results_mnist_nobn", ("MNIST", True): "04_results_mnist_bn",
@@ -40,7 +41,7 @@ def outputs(page: str) -> tuple:
             data = output.get("data", {})
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                glued[name] = clean(data["application/papermill.record/text/plain"].strip("'\""))
+                glued[name] = clean(glued_value(data["application/papermill.record/text/plain"]))
             if "text/html" in data and "<table" in "".join(data["text/html"]):
                 tables.append(parse_table("".join(data["text/html"])))
             elif "text/markdown" in data:

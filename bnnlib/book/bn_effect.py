@@ -14,7 +14,7 @@ from .labels import ALGORITHMS, ALTERNATIVES, DATASET_NAMES, SETTINGS, algorithm
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians
 from .records import epochs_bold, epochs_label
 from .render import save_figure, signed_points
-from .stats import welch_difference
+from .stats import p_text, welch_difference
 
 
 
@@ -56,7 +56,7 @@ def bn_effect_display(table: pd.DataFrame) -> pd.DataFrame:
     out["Δ of means (points)"] = table["difference"].map(signed_points)
     out["95 % CI (points)"] = [("–" if lo != lo else f"[{signed_points(lo)}, {signed_points(hi)}]")
                                for lo, hi in zip(table["low"], table["high"])]
-    out["p"] = table["p"].map(lambda v: "–" if v != v else f"{v:.1e}")
+    out["p"] = table["p"].map(p_text)
     return out
 
 
@@ -77,8 +77,8 @@ def bn_effect_paper_sentence(table: pd.DataFrame, budget: Budget) -> str:
     left_out = [(k, why) for k, why in left_out if k]
     detail = left_out[0][1] if len(left_out) == 1 else "; ".join(f"in {k} {why}" for k, why in left_out)
     rest = len(paper) - len(readable)
-    tail = (f" (in the remaining one, {detail})" if rest == 1 else f" (in the remaining {rest}: {detail})") \
-        if left_out else ""
+    # "of the 12", not "the remaining one": beside "9 of 11" a reader counted 2 remaining
+    tail = f" ({rest} of the {len(paper)} {'is' if rest == 1 else 'are'} left out: {detail})" if left_out else ""
     return (f"After {epochs_bold(budget)}, removing BN moves our median the "
             f"way it moves the paper's in **{same} of {len(readable)}** configurations where both directions "
             f"are readable{tail}.")

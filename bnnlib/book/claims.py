@@ -14,7 +14,7 @@ import pandas as pd
 
 from .labels import ALGORITHMS, ALTERNATIVES, DATASET_RANK, SETTINGS, bn_with, dataset_name, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians, paper_final_quartiles
-from .stats import holm
+from .stats import holm, p_text
 
 BINARY_SETTINGS = ["continuous sign", "binary tanh", "binary sign"]  # binary weights and/or activations
 CHANCE = 0.1
@@ -100,15 +100,15 @@ def _decide(summaries: Dict[Tuple[str, bool], pd.DataFrame], alpha: float) -> Di
     hits = c2[c2["significant"]]
     glue["c2_cases"] = "none" if hits.empty else "; ".join(
         f"{r['comparison'].split()[0]} in {_where(r['dataset'], r['batch_norm'], r['setting'])} "
-        f"(+{100 * r['difference']:.2f} points, adjusted p = {r['p_holm']:.2g})" for _, r in hits.iterrows())
+        f"(+{100 * r['difference']:.2f} points, adjusted p = {p_text(r['p_holm'])})" for _, r in hits.iterrows())
     focus = c2[(c2["setting"] == "binary sign") & (c2["batch_norm"] == False)]  # noqa: E712
     glue["c2_binary_sign"] = "; ".join(
         f"{r['comparison'].split()[0]} − BP = {100 * r['difference']:+.2f} points on {dataset_name(r['dataset'])} "
-        f"(adjusted p = {r['p_holm']:.2g})" for _, r in focus.iterrows()) or "not measured"
+        f"(adjusted p = {p_text(r['p_holm'])})" for _, r in focus.iterrows()) or "not measured"
     c3 = table[table["claim"] == "C3"]
     glue["c3_pairs"] = str(len(deltas))
     glue["c3_verdict"] = _verdict(c3["p_holm"].to_numpy(), alpha, need_all=True)
-    glue["c3_p"] = ", ".join(f"{r['comparison'].split()[-1]} {r['p_holm']:.2g}" for _, r in c3.iterrows())
+    glue["c3_p"] = ", ".join(f"{r['comparison'].split()[-1]} {p_text(r['p_holm'])}" for _, r in c3.iterrows())
     for algorithm in ALGORITHMS:
         glue[f"c3_{algorithm.lower()}"] = f"{100 * deltas[algorithm].median():.2f}" if len(deltas) else "n/a"
     return {"glue": glue, "table": table, "bn_deltas": deltas}
@@ -245,7 +245,7 @@ def paper_verdicts(datasets, alpha: float = 0.05) -> Dict[str, str]:
     ahead = bool((_leads(values).max(axis=1) > 0).any())
     c3 = pd.DataFrame(c3_tests(deltas_of(values)))
     c3_holm = holm(c3["p"].tolist())
-    tests = ", ".join(f"{r.comparison.split()[-1]} {p:.2g}" for r, p in zip(c3.itertuples(), c3_holm))
+    tests = ", ".join(f"{r.comparison.split()[-1]} {p_text(p)}" for r, p in zip(c3.itertuples(), c3_holm))
     return {"C1": "claimed; every median above chance" if (alternatives > CHANCE).all() else
                   "claimed; a median at or below chance",
             "C2": "claimed; its medians show it" if ahead else "claimed; no median shows it",

@@ -15,12 +15,8 @@ from .labels import ALGORITHMS, ALTERNATIVES, bn_short, dataset_name
 from .paper import MEASUREMENT_UNCERTAINTY, paper_selection
 from .records import budget_statement, epochs_beside_paper, epochs_label, first_recorded, open_store, recorded_so_far
 from .shallow import bp_against_shallow, shallow_bar_phrase, shallow_beside
+from .stats import p_text
 
-
-
-def _p(value) -> str:
-    """p-values in scientific notation, two significant digits (never 'p = 0.0000')."""
-    return "–" if value != value else f"{value:.1e}"
 
 
 def claims_table(verdicts: Dict, budget) -> pd.DataFrame:
@@ -53,7 +49,7 @@ def tests_table(verdicts: Dict, claim: str) -> pd.DataFrame:
         value: (100 * tests["mean"]).map(lambda v: f"{v:.2f}"),
         difference: (100 * tests["difference"]).map(lambda v: f"{v:+.2f}"),
         "seeds" if claim != "C3" else "pairs": tests["n"].astype(int),
-        "p (Holm)": tests["p_holm"].map(_p),  # the adjusted p decides; the raw one stays in decide()'s table
+        "p (Holm)": tests["p_holm"].map(p_text),  # the adjusted p decides; the raw one stays in decide()'s table
         "significant": tests["significant"].map({True: "yes", False: "no"}),
     })
     if claim == "C3":

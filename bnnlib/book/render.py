@@ -62,8 +62,9 @@ def style():
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=1.1)
 
 
-#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-4")
-NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e*]+")  # "*": a significance star
+#: a cell that is a number or a group of numbers ("96.09 ± 0.15", "[+0.12, +3.40]", "0.1, 1e-4",
+#: "2.4 × 10⁻⁷")
+NUMERIC_CELL = re.compile(r"[\d\s.,:;+\-−–±%×()\[\]e*⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+")  # "*": a significance star
 UNIT_AFTER_NUMBER = re.compile(r"(\d) (%|epochs?\b)")
 EXPONENT_MINUS = re.compile(r"(?<=\de)-(?=\d)")
 RANGE_DASH = re.compile(r"(?<=\d)–(?=[\d+\-−])")

@@ -39,7 +39,7 @@ def anova_sentence(result: Dict, alpha: float = 0.05) -> str:
     leader = a if result["mean_a"] > result["mean_b"] else b
     verdict = "significant" if result["p"] < alpha else "not significant"
     f = f"{result['F']:,.0f}".replace(",", "\u202f") if result["F"] >= 100 else f"{result['F']:.2f}"
-    return prose(f"{means} One-way ANOVA: F(1, {result['n_a'] + result['n_b'] - 2}) = {f}, p = {result['p']:.1e}: "
+    return prose(f"{means} One-way ANOVA: F(1, {result['n_a'] + result['n_b'] - 2}) = {f}, p = {p_text(result['p'])}: "
                   f"{leader}'s advantage is {verdict} at the {100 * alpha:g} % level.")
 
 
