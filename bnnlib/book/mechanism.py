@@ -24,6 +24,7 @@ from typing import Optional, Sequence, Tuple
 import pandas as pd
 
 from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
+from . import control_gap
 # the epoch table and its sentence (:mod:`~bnnlib.book.epoch_change`), a step of the chapter's page
 from .epoch_change import _over_epochs, epoch_change, epoch_change_table  # noqa: F401
 from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK, algorithm_palette, bn_short,
@@ -370,7 +371,8 @@ def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -
     # plain text: the page glues it into an admonition ({glue:text}), where Markdown stays literal
     return (f"Measured after {epochs_label(paper)} so far ({where}: {len(configs)} of the {total} probed runs; "
             f"provisional until all are recorded): BP {text['mech_bp']} DFA {text['mech_dfa']} "
-            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']}")
+            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']} Epoch by epoch: "
+            f"{control_gap.finding(control_gap.of_probed(probed, configs, paper, accuracy))}")
 
 
 CHAPTER = "06c_mechanism"

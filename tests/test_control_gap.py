@@ -1,0 +1,94 @@
+"""The mechanism chapter's gap to the SHALLOW control over the epochs (bnnlib.book.control_gap):
+best-so-far accuracies, Welch intervals and the sentence, derived by hand."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from bnnlib.book import control_gap
+from bnnlib.protocol import get_budget
+
+
+class EpochsOnly:
+    """What epoch_records reads of a store: its epochs."""
+
+    def __init__(self, rows):
+        self.rows = pd.DataFrame(rows)
+
+    def epochs(self):
+        return self.rows
+
+
+def config(run_id, algorithm, dataset="mnist", batch_norm=False):
+    return SimpleNamespace(run_id=run_id, algorithm=algorithm, dataset=dataset, batch_norm=batch_norm)
+
+
+def test_the_gap_is_best_so_far_minus_shallows_with_a_welch_interval():
+    """SHALLOW's two seeds sit at 0.50 and 0.52; BP's at (0.30, 0.32), (0.55, 0.57), (0.53 → best
+    so far 0.55, 0.60), (0.72, 0.74). Mean gaps: −0.20, +0.05, +0.065, +0.22. Where both variances
+    are 2e-4 (epochs 1, 2, 4), se = √(1e-4 + 1e-4) = 0.01414 on 2 degrees of freedom: ± 4.303 ×
+    0.01414 = ± 0.0609 — below, level, above; at epoch 3 BP's variance is 1.25e-3 and the
+    interval (± 0.22 on 1.3 degrees of freedom) spans 0. A diverged run is left out."""
+    bp = {"a": [0.30, 0.55, 0.53, 0.72], "b": [0.32, 0.57, 0.60, 0.74], "nan": [0.1, 0.1, 0.1, 0.1]}
+    rows = [dict(run_id=f"bp-{seed}", epoch=e + 1, test_accuracy=v) for seed, values in bp.items()
+            for e, v in enumerate(values)]
+    rows += [dict(run_id=f"sh-{seed}", epoch=e + 1, test_accuracy=v) for seed, v in (("a", 0.50), ("b", 0.52))
+             for e in range(4)]
+    configs = [config(f"bp-{s}", "BP") for s in bp] + [config(f"sh-{s}", "SHALLOW") for s in "ab"]
+    best = control_gap.best_so_far(EpochsOnly(rows), configs, get_budget("paper"), diverged=["bp-nan"])
+    assert best[best["run_id"] == "bp-a"]["best"].tolist() == [0.30, 0.55, 0.55, 0.72]
+    table = control_gap.gaps(best)
+    assert table["algorithm"].tolist() == ["BP"] * 4 and table["epoch"].tolist() == [1, 2, 3, 4]
+    assert table["difference"].tolist() == pytest.approx([-0.20, 0.05, 0.065, 0.22])
+    half = (table["high"] - table["difference"]).tolist()
+    assert [half[i] for i in (0, 1, 3)] == pytest.approx([4.303 * 0.01414] * 3, rel=1e-3)
+    assert table["low"].iloc[2] < 0 < table["high"].iloc[2]
+    assert control_gap.course(table) == dict(side="above", since=4)
+    assert control_gap.page_table(table, early=2).to_dict("records") == [{
+        "data": "MNIST, no BN", "rule": "BP", "epoch 2 (points)": "+5.00",
+        "epoch 4 (points, 95 % CI)": f"+22.00 [{100 * (0.22 - half[3]):+.2f}, {100 * (0.22 + half[3]):+.2f}]",
+        "over the epochs (95 % CI)": "above SHALLOW from epoch 4 on"}]
+    assert list(control_gap.page_table(table, early=5)) == ["data", "rule", "epoch 4 (points, 95 % CI)",
+                                                            "over the epochs (95 % CI)"]
+
+
+def curve(*sides):
+    """A gap curve whose intervals lie above (+), below (−) or across (0) zero, one epoch each."""
+    value = {"+": (0.02, 0.01, 0.03), "-": (-0.02, -0.03, -0.01), "0": (0.0, -0.01, 0.01)}
+    return pd.DataFrame([dict(epoch=e + 1, **dict(zip(("difference", "low", "high"), value[s])))
+                         for e, s in enumerate(sides)])
+
+
+@pytest.mark.parametrize("sides, expected", [
+    ("+++", "above SHALLOW at every epoch"),
+    ("---", "below SHALLOW at every epoch"),
+    ("--0++", "above SHALLOW from epoch 4 on"),
+    ("+-+-0", "level with SHALLOW from epoch 5 on"),
+    ("++--", "below SHALLOW from epoch 3 on"),   # ahead early, behind at the end
+    ("0", "level with SHALLOW at every epoch"),
+])
+def test_a_gaps_course_names_the_side_of_its_last_interval_and_since_when(sides, expected):
+    assert control_gap.course_text(control_gap.course(curve(*sides))) == expected
+
+
+def test_the_finding_groups_each_rules_settings_by_their_course():
+    rows = [dict(dataset=d, batch_norm=b, algorithm=a, **row)
+            for d, b in (("mnist", False), ("mnist", True), ("fashion-mnist", False))
+            for a, sides in (("BP", "--" if b else "-+"), ("DFA", "++"))
+            for row in curve(*sides).to_dict("records")]
+    assert control_gap.finding(pd.DataFrame(rows)) == (
+        "BP: above SHALLOW from epoch 2 on (MNIST without BN, Fashion-MNIST without BN); below SHALLOW at every "
+        "epoch (MNIST with BN). DFA: above SHALLOW at every epoch (all 3 settings).")
+
+
+@pytest.mark.parametrize("epochs, log", [(5, False), (100, True)])
+def test_the_figure_has_a_panel_per_setting_and_a_log_epoch_axis_over_many_epochs(epochs, log):
+    import matplotlib.pyplot as plt
+    rows = [dict(dataset="mnist", batch_norm=b, algorithm="BP", **row) for b in (False, True)
+            for row in curve(*("+" * epochs)).to_dict("records")]
+    fig = control_gap.figure(pd.DataFrame(rows))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["MNIST, BN off", "MNIST, BN on"]
+    assert all((ax.get_xscale() == "log") == log for ax in shown)
+    plt.close(fig)
