@@ -91,4 +91,19 @@ def test_the_figure_has_a_panel_per_setting_and_a_log_epoch_axis_over_many_epoch
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in shown] == ["MNIST, BN off", "MNIST, BN on"]
     assert all((ax.get_xscale() == "log") == log for ax in shown)
+    if log:
+        assert [t.get_text() for t in shown[0].get_xticklabels()] == ["1", "2", "5", "10", "20", "50", "100"]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("epochs, log", [(5, False), (100, True)])
+def test_the_chapters_epoch_by_epoch_figures_share_the_epoch_axis(epochs, log):
+    """The per-layer curves over the epochs (alignment, flips, STE window) read like the gap's."""
+    import matplotlib.pyplot as plt
+    from bnnlib.book.mechanism import layer_epoch_figure
+    frame = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm="DFA", layer_name=f"block {k}",
+                               run_id=f"r{seed}", epoch=e, flip_ratio=0.01 / e + 0.001 * seed)
+                          for k in (1, 2) for seed in (1, 2) for e in range(1, epochs + 1)])
+    fig = layer_epoch_figure(frame, "flip_ratio", "flipped", ["DFA"], "mnist", log=True, share=True)
+    assert [ax.get_xscale() == "log" for ax in fig.axes] == [log]
     plt.close(fig)

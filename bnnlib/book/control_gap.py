@@ -19,7 +19,7 @@ from ..config import RunConfig
 from ..protocol import PROBED_RULES, Budget, epoch_records
 from ..store import ResultsStore
 from .labels import CONTROLS, DATASET_RANK, algorithm_palette, bn_switch, bn_with, data_label, dataset_name
-from .render import READABLE, READABLE_WIDTH, readable, signed_points
+from .render import READABLE, READABLE_WIDTH, epoch_axis, readable, signed_points
 from .stats import welch_difference
 
 CONTROL = CONTROLS[0]
@@ -120,8 +120,7 @@ def finding(table: pd.DataFrame) -> str:
 
 def figure(table: pd.DataFrame):
     """One panel per dataset × BN: each rule's gap to SHALLOW (points) over the epochs, its 95 %
-    interval as a band; dashed: 0. Over many epochs the axis is logarithmic, so that the first ones,
-    where a short budget stops, stay visible beside the last."""
+    interval as a band; dashed: 0; epochs on :func:`~bnnlib.book.render.epoch_axis`."""
     import matplotlib.pyplot as plt
 
     keys = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
@@ -142,12 +141,7 @@ def figure(table: pd.DataFrame):
                                 alpha=0.25, lw=0)
             ax.axhline(0, color="grey", lw=0.8, ls="--")
             ax.set_title(f"{dataset_name(dataset)}, BN {bn_switch(batch_norm)}")
-            if last > 20:
-                ax.set_xscale("log")
-                ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= last]
-                ax.set_xticks(ticks, [str(t) for t in ticks])
-            else:
-                ax.xaxis.get_major_locator().set_params(integer=True)
+            epoch_axis(ax, last)
         for ax in axes.flat[len(keys):]:
             ax.set_visible(False)
         fig.supylabel(f"accuracy − {CONTROL}'s (points)", fontsize=READABLE["axes.labelsize"])

@@ -32,7 +32,7 @@ from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK,
 from .pages import Page
 from .pages import setup_page as open_page
 from .records import epochs_label, finished_runs, paper_store, recorded_so_far
-from .render import READABLE, READABLE_WIDTH, readable
+from .render import READABLE, READABLE_WIDTH, epoch_axis, readable
 from .shallow import bp_against_shallow, shallow_beside
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
@@ -146,7 +146,7 @@ def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: 
                 ax.set_title(f"{rule}, BN {bn_switch(batch_norm)}")
                 ax.set_ylabel("")
                 ax.set_xlabel("epoch" if i == len(rules) - 1 else "")
-                ax.xaxis.get_major_locator().set_params(integer=True)
+                epoch_axis(ax, int(data["epoch"].max()))
                 if log:
                     ax.set_yscale("log")
                 if share:

@@ -153,6 +153,19 @@ def tables_by(frame: pd.DataFrame, column: str, page_of: Optional[Callable[[str]
     return parts
 
 
+def epoch_axis(ax, last: int) -> None:
+    """An x axis of epochs: integers up to 20 epochs; beyond, logarithmic with round ticks, so the
+    first epochs (where a short budget stops, where most weights flip) stay visible beside the
+    hundredth."""
+    if last > 20:
+        ax.set_xscale("log")
+        ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= last]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+    else:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+
+
 def percent(value: float) -> str:
     return "–" if value != value else f"{100 * value:.2f}"
 
