@@ -290,6 +290,23 @@ def test_numeric_cells_do_not_break_and_words_do(cell, expected):
     assert str(expected) in html_table(pd.DataFrame({"column": [cell]})).data
 
 
+@pytest.mark.parametrize("iso, shown", [
+    ("2026-12-01T03:45:41+00:00", "2026-12-01 03:45 UTC"),
+    ("2026-12-01T04:45:41+01:00", "2026-12-01 03:45 UTC"),   # another offset: the same instant in UTC
+    ("2026-12-31T23:59:59-01:00", "2027-01-01 00:59 UTC"),
+])
+def test_a_records_time_reads_as_a_date_and_minute_in_utc_on_one_line(iso, shown):
+    import configparser
+    import re
+    from bnnlib.book.records import record_time
+    text = record_time(iso)
+    assert text.replace("\u2060", "").replace("\u00a0", " ") == shown
+    assert " " not in text and "-\u2060" in text  # no break point: no space, a word joiner after each hyphen
+    sanitize = configparser.ConfigParser()
+    sanitize.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    assert any(re.fullmatch(section["regex"], text) for section in sanitize.values() if "regex" in section)
+
+
 def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not():
     import re
     import pandas as pd
