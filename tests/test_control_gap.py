@@ -51,6 +51,7 @@ def test_the_gap_is_best_so_far_minus_shallows_with_a_welch_interval():
         "over the epochs (95 % CI)": "above SHALLOW from epoch 4 on"}]
     assert list(control_gap.page_table(table, early=5)) == ["data", "rule", "epoch 4 (points, 95 % CI)",
                                                             "over the epochs (95 % CI)"]
+    assert control_gap.page_table(table[table["epoch"] != 2], early=2)["epoch 2 (points)"].tolist() == ["–"]
 
 
 def curve(*sides):

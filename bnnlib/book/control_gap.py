@@ -92,7 +92,8 @@ def page_table(table: pd.DataFrame, early: int = 5) -> pd.DataFrame:
         end = curve.sort_values("epoch").iloc[-1]
         row = {"data": data_label(dataset, batch_norm), "rule": algorithm}
         if last > early:
-            row[f"epoch {early} (points)"] = signed_points(curve.loc[curve["epoch"] == early, "difference"].squeeze())
+            at_early = curve.loc[curve["epoch"] == early, "difference"]
+            row[f"epoch {early} (points)"] = signed_points(at_early.iloc[0]) if len(at_early) else "–"
         row[f"epoch {int(end['epoch'])} (points, 95 % CI)"] = \
             f"{signed_points(end['difference'])} [{signed_points(end['low'])}, {signed_points(end['high'])}]"
         row["over the epochs (95 % CI)"] = course_text(course(curve))
