@@ -294,6 +294,7 @@ def test_numeric_cells_do_not_break_and_words_do(cell, expected):
     ("2026-12-01T03:45:41+00:00", "2026-12-01 03:45 UTC"),
     ("2026-12-01T04:45:41+01:00", "2026-12-01 03:45 UTC"),   # another offset: the same instant in UTC
     ("2026-12-31T23:59:59-01:00", "2027-01-01 00:59 UTC"),
+    (None, "not recorded"),
 ])
 def test_a_records_time_reads_as_a_date_and_minute_in_utc_on_one_line(iso, shown):
     import configparser
@@ -301,10 +302,18 @@ def test_a_records_time_reads_as_a_date_and_minute_in_utc_on_one_line(iso, shown
     from bnnlib.book.records import record_time
     text = record_time(iso)
     assert text.replace("\u2060", "").replace("\u00a0", " ") == shown
+    if iso is None:
+        return
     assert " " not in text and "-\u2060" in text  # no break point: no space, a word joiner after each hyphen
     sanitize = configparser.ConfigParser()
     sanitize.read(ROOT / "tests" / "nbval_sanitize.cfg")
     assert any(re.fullmatch(section["regex"], text) for section in sanitize.values() if "regex" in section)
+
+
+def test_p_values_read_one_way_in_tables_and_prose():
+    from bnnlib.book.stats import p_text
+    assert [p_text(p) for p in (0.5, 0.031, 0.0024, 2.4e-7, 0.0, float("nan"))] == \
+        ["0.5", "0.031", "0.0024", "2.4\u00a0×\u00a010⁻⁷", "<\u00a010⁻³⁰⁰", "–"]
 
 
 def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not():

@@ -343,7 +343,8 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
     assert " DFA beats SHALLOW in 2 of 2 settings " in both and "SHALLOW, the output layer alone: " in both
     assert "**" not in both  # glued as plain text
     # ... and when the gap to SHALLOW opens (bnnlib.book.control_gap): without BN BP stays below it
-    assert (" Epoch by epoch: BP: below SHALLOW at every epoch (MNIST without BN); above SHALLOW at every epoch "
+    assert (" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: BP: below "
+            "SHALLOW at every epoch (MNIST without BN); above SHALLOW at every epoch "
             "(MNIST with BN). DFA: above SHALLOW at every epoch (both settings).") in both
     complete = mechanism.accuracy_frame
 

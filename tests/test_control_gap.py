@@ -65,9 +65,9 @@ def curve(*sides):
     ("+++", "above SHALLOW at every epoch"),
     ("---", "below SHALLOW at every epoch"),
     ("--0++", "above SHALLOW from epoch 4 on"),
-    ("+-+-0", "level with SHALLOW from epoch 5 on"),
+    ("+-+-0", "not distinguishable from SHALLOW from epoch 5 on"),
     ("++--", "below SHALLOW from epoch 3 on"),   # ahead early, behind at the end
-    ("0", "level with SHALLOW at every epoch"),
+    ("0", "not distinguishable from SHALLOW at every epoch"),
 ])
 def test_a_gaps_course_names_the_side_of_its_last_interval_and_since_when(sides, expected):
     assert control_gap.course_text(control_gap.course(curve(*sides))) == expected
@@ -94,6 +94,9 @@ def test_the_figure_has_a_panel_per_setting_and_a_log_epoch_axis_over_many_epoch
     assert all((ax.get_xscale() == "log") == log for ax in shown)
     if log:
         assert [t.get_text() for t in shown[0].get_xticklabels()] == ["1", "2", "5", "10", "20", "50", "100"]
+    else:  # whole epochs: no tick between two
+        fig.canvas.draw()
+        assert all(float(t).is_integer() for t in shown[0].get_xticks())
     plt.close(fig)
 
 
@@ -107,4 +110,37 @@ def test_the_chapters_epoch_by_epoch_figures_share_the_epoch_axis(epochs, log):
                           for k in (1, 2) for seed in (1, 2) for e in range(1, epochs + 1)])
     fig = layer_epoch_figure(frame, "flip_ratio", "flipped", ["DFA"], "mnist", log=True, share=True)
     assert [ax.get_xscale() == "log" for ax in fig.axes] == [log]
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= epochs]
+    assert ticks == ([1, 2, 5, 10, 20, 50, 100] if log else [1, 2, 3, 4, 5])
     plt.close(fig)
+
+
+def test_an_epoch_without_two_seeds_on_each_side_has_no_interval_and_is_left_out():
+    """BP's second seed stops after epoch 2 (a run not finished): epoch 3 holds one BP seed, and
+    with one seed there is no interval — the gap stops at epoch 2 rather than reading "not
+    distinguishable" there. A rule whose runs never reach two seeds has no curve at all."""
+    rows = [dict(run_id="bp-a", epoch=e, test_accuracy=0.9) for e in (1, 2, 3)]
+    rows += [dict(run_id="bp-b", epoch=e, test_accuracy=0.92) for e in (1, 2)]
+    rows += [dict(run_id="dfa-a", epoch=e, test_accuracy=0.9) for e in (1, 2, 3)]
+    rows += [dict(run_id=f"sh-{s}", epoch=e, test_accuracy=v) for s, v in (("a", 0.5), ("b", 0.52)) for e in (1, 2, 3)]
+    configs = [config("bp-a", "BP"), config("bp-b", "BP"), config("dfa-a", "DFA"), config("sh-a", "SHALLOW"),
+               config("sh-b", "SHALLOW")]
+    table = control_gap.gaps(control_gap.best_so_far(EpochsOnly(rows), configs, get_budget("paper")))
+    assert table["algorithm"].tolist() == ["BP", "BP"] and table["epoch"].tolist() == [1, 2]
+    assert control_gap.course_text(control_gap.course(table)) == "above SHALLOW at every epoch"
+
+
+def test_the_table_has_one_column_for_the_last_epoch_where_a_curve_stops_sooner():
+    rows = [dict(dataset="mnist", batch_norm=b, algorithm="BP", **row) for b, sides in ((False, "+++"), (True, "++"))
+            for row in curve(*sides).to_dict("records")]
+    shown = control_gap.page_table(pd.DataFrame(rows), early=5)
+    assert list(shown) == ["data", "rule", "epoch 3 (points, 95 % CI)", "over the epochs (95 % CI)"]
+    assert shown["epoch 3 (points, 95 % CI)"].tolist() == ["+2.00 [+1.00, +3.00]", "–"]
+
+
+def test_nothing_to_compare_says_so_and_draws_nothing():
+    empty = control_gap.gaps(control_gap.best_so_far(EpochsOnly([]), [], get_budget("paper")))
+    assert empty.empty
+    assert control_gap.finding(empty) == "not measured: no setting holds two seeds of a rule and of SHALLOW."
+    assert control_gap.figure(empty) is None

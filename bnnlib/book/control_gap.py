@@ -43,14 +43,14 @@ def best_so_far(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budg
 def gaps(best: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, BN setting, rule and epoch: the rule's mean best-so-far test accuracy minus
     SHALLOW's, with a 95 % Welch confidence interval over the seeds (an epoch counts where both
-    have runs that reached it)."""
+    have at least 2 runs that reached it: with fewer there is no interval to place)."""
     rows = []
     for (dataset, batch_norm), part in best.groupby(["dataset", "batch_norm"]):
         control = part[part["algorithm"] == CONTROL].groupby("epoch")["best"]
         control = {epoch: values.to_numpy() for epoch, values in control}
         for algorithm in [a for a in PROBED_RULES if a != CONTROL and a in set(part["algorithm"])]:
             for epoch, values in part[part["algorithm"] == algorithm].groupby("epoch")["best"]:
-                if epoch in control:
+                if epoch in control and len(values) >= 2 and len(control[epoch]) >= 2:
                     d = welch_difference(values, control[epoch])
                     rows.append(dict(dataset=dataset, batch_norm=batch_norm, algorithm=algorithm, epoch=int(epoch),
                                      difference=d["difference"], low=d["low"], high=d["high"]))
@@ -62,7 +62,7 @@ def gaps(best: pd.DataFrame) -> pd.DataFrame:
 
 
 def _side(row) -> str:
-    return "above" if row["low"] > 0 else "below" if row["high"] < 0 else "level with"
+    return "above" if row["low"] > 0 else "below" if row["high"] < 0 else "not distinguishable from"
 
 
 def course(curve: pd.DataFrame) -> dict:
@@ -78,7 +78,8 @@ def course(curve: pd.DataFrame) -> dict:
 
 
 def course_text(course: dict) -> str:
-    """"above SHALLOW at every epoch", "below SHALLOW from epoch 12 on"."""
+    """"above SHALLOW at every epoch", "below SHALLOW from epoch 12 on", "not distinguishable from
+    SHALLOW at every epoch" (the interval contains 0)."""
     when = "at every epoch" if course["since"] is None else f"from epoch {course['since']} on"
     return f"{course['side']} SHALLOW {when}"
 
@@ -89,13 +90,14 @@ def page_table(table: pd.DataFrame, early: int = 5) -> pd.DataFrame:
     last = int(table["epoch"].max()) if len(table) else 0
     rows = []
     for (dataset, batch_norm, algorithm), curve in table.groupby(["dataset", "batch_norm", "algorithm"], sort=False):
-        end = curve.sort_values("epoch").iloc[-1]
         row = {"data": data_label(dataset, batch_norm), "rule": algorithm}
         if last > early:
             at_early = curve.loc[curve["epoch"] == early, "difference"]
             row[f"epoch {early} (points)"] = signed_points(at_early.iloc[0]) if len(at_early) else "–"
-        row[f"epoch {int(end['epoch'])} (points, 95 % CI)"] = \
-            f"{signed_points(end['difference'])} [{signed_points(end['low'])}, {signed_points(end['high'])}]"
+        end = curve[curve["epoch"] == last]  # one column for the table's last epoch: "–" where a curve stops sooner
+        row[f"epoch {last} (points, 95 % CI)"] = "–" if end.empty else \
+            f"{signed_points(end['difference'].iloc[0])} [{signed_points(end['low'].iloc[0])}, " \
+            f"{signed_points(end['high'].iloc[0])}]"
         row["over the epochs (95 % CI)"] = course_text(course(curve))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -104,6 +106,8 @@ def page_table(table: pd.DataFrame, early: int = 5) -> pd.DataFrame:
 def finding(table: pd.DataFrame) -> str:
     """Per rule, its courses (:func:`course_text`) and the settings that share each (plain text: a
     page glues it where Markdown stays literal)."""
+    if table.empty:
+        return "not measured: no setting holds two seeds of a rule and of SHALLOW."
     sentences = []
     settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
     for algorithm in dict.fromkeys(table["algorithm"]):
@@ -121,8 +125,12 @@ def finding(table: pd.DataFrame) -> str:
 
 def figure(table: pd.DataFrame):
     """One panel per dataset × BN: each rule's gap to SHALLOW (points) over the epochs, its 95 %
-    interval as a band; dashed: 0; epochs on :func:`~bnnlib.book.render.epoch_axis`."""
+    interval as a band; dashed: 0; epochs on :func:`~bnnlib.book.render.epoch_axis`. None where the
+    table is empty (no setting holds two seeds of a rule and of SHALLOW)."""
     import matplotlib.pyplot as plt
+
+    if table.empty:
+        return None
 
     keys = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
     columns = 2 if len(keys) >= 2 else 1

@@ -368,11 +368,13 @@ def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -
     frame, accuracy = diagnostics_frame(probed, configs, paper), accuracy_frame(probed, configs, paper)
     text = findings(verdicts(frame, accuracy), frame)
     where = ", ".join(_setting_name(d, b) for d, b, _ in finished)
+    gaps = control_gap.of_probed(probed, configs, paper, accuracy)
     # plain text: the page glues it into an admonition ({glue:text}), where Markdown stays literal
     return (f"Measured after {epochs_label(paper)} so far ({where}: {len(configs)} of the {total} probed runs; "
             f"provisional until all are recorded): BP {text['mech_bp']} DFA {text['mech_dfa']} "
-            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']} Epoch by epoch: "
-            f"{control_gap.finding(control_gap.of_probed(probed, configs, paper, accuracy))}")
+            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']}"
+            + (f" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: "
+               f"{control_gap.finding(gaps)}" if len(gaps) else ""))
 
 
 CHAPTER = "06c_mechanism"

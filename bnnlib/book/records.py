@@ -155,14 +155,18 @@ def budget_statement(budget: Budget, store: ResultsStore, configs: Sequence[RunC
             f"{len(mine)} runs ({complete} complete, {diverged} diverged), each {int(mine['epochs_done'].max())} "
             f"epochs at most, computed on {devices} with torch {torch_versions} and arithmetic version "
             f"{arithmetic} (the Reproducing chapter says what each version changed), last updated "
-            f"{record_time(mine['updated'].max())}.")
+            f"{record_time(pd.to_datetime(mine['updated'], utc=True).max())}.")
 
 
-def record_time(iso: str) -> str:
-    """A record's ISO time as a reader reads it, "2026-12-01 03:45 UTC", kept on one line (a word
-    joiner after each hyphen, no-break spaces: at 390 px "2026-12-01T03:45:41+00:00" broke at its
-    hyphens). tests/nbval_sanitize.cfg matches this form."""
-    when = pd.Timestamp(iso)
+def record_time(when) -> str:
+    """A record's time (ISO text or a timestamp) as a reader reads it, "2026-12-01 03:45 UTC", kept
+    on one line (a word joiner after each hyphen, no-break spaces: at 390 px
+    "2026-12-01T03:45:41+00:00" broke at its hyphens); "not recorded" where there is none. Records
+    write their times in UTC with the offset; one without an offset is taken as UTC.
+    tests/nbval_sanitize.cfg matches this form."""
+    when = pd.Timestamp(when)
+    if when is pd.NaT:
+        return "not recorded"
     when = when.tz_convert("UTC") if when.tzinfo else when
     return when.strftime("%Y-%m-%d %H:%M UTC").replace("-", "-\u2060").replace(" ", "\u00a0")
 

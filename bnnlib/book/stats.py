@@ -92,6 +92,8 @@ def p_text(p: float) -> str:
     spaces (a line never breaks inside "2e-07", as it does at its hyphen)."""
     if not p == p:
         return "–"
+    if p == 0:  # a test of groups without spread whose means differ (welch_difference): below any float
+        return "<\u00a010⁻³⁰⁰"
     if p >= 1e-3:
         return f"{p:.2g}"
     mantissa, exponent = f"{p:.1e}".split("e")
