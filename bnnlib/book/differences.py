@@ -86,10 +86,10 @@ def explained_sentence(table: pd.DataFrame, epochs: str) -> str:
             f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. The seeds could explain "
             f"{_count(int(seeds.sum()))} of {'them' if n > 1 else 'it'}: the two medians lie within {SEED_Z:g} "
             f"standard errors of their difference (z; each median's error from its seeds' quartiles, the paper's "
-            f"from its box plot), so another draw of the seeds on either side could close the gap. The hyperparameters could "
-            f"explain {_count(int(other_choice.sum()))} more: our grid search chose another (init, lr) than the "
-            f"paper's ([Grid search](03_grid_search.html)), so the final runs train another configuration. That "
-            f"leaves {_count(left)} that neither explains.")
+            f"from its box plot), so another draw of the seeds on either side could close the gap. The "
+            f"hyperparameters could explain {_count(int(other_choice.sum()))} more: our grid search chose another "
+            f"(init, lr) than the paper's ([Grid search](03_grid_search.html)), so the final runs train another "
+            f"configuration. That leaves {_count(left)} that neither explains.")
 
 
 def rising_sentence(table: pd.DataFrame) -> str:
