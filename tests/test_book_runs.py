@@ -226,3 +226,46 @@ def test_the_evaluation_checks_latest_record_names_the_machine_the_long_run_is_o
                                          for c in checked])
     state = progress(store, TINY, book_runs=True)
     assert state.processor == "B" and state.seconds_per_run_epoch == 12.0
+
+
+def test_shallow_beside_takes_its_fully_binary_finals_from_the_probed_runs_before_they_are_adopted(tmp_path,
+                                                                                                  monkeypatch):
+    """SHALLOW's finals not yet run: its bar is the grid's selected run (one seed), except fully
+    binary in the settings whose probed runs — the same runs, adopted later — have all finished:
+    there the mean of their seeds (TINY's seeds 2 and 3: test accuracy 0.52 and 0.53 → 0.525)."""
+    import pandas as pd
+    from bnnlib.book import shallow as shallow_module
+
+    store = ResultsStore(tmp_path / "tiny")
+    monkeypatch.setattr(shallow_module, "open_store", lambda budget, results_base=None: (None, store))
+    grid = grid_configs("mnist", False, TINY, algorithms=CONTROLS)
+    record(store, grid, 2)
+    [grid_seed] = {c.seed for c in grid}
+    selection = select_hyperparameters(run_summary(store.epochs(), store.runs()))
+    ours = {(dataset, False): pd.DataFrame([dict(algorithm=a, weights=w, activation=act, seed=s, diverged=False,
+                                                 best_test_accuracy=0.9 if a != "BP" else 0.4)
+                                            for a in ALGORITHMS for w, act in (("binary", "sign"), ("binary", "tanh"))
+                                            for s in TINY.seeds])
+            for dataset in ("mnist", "fashion-mnist")}
+
+    cells, fully_binary, source = shallow_module.shallow_beside(ours, TINY)
+    assert source == "grid search's selected run of each setting (one seed)"
+    grid_bar = 0.5 + grid_seed / 100
+    assert [(c.where, c.shallow, c.one_seed) for c in cells] == [
+        ("binary tanh, MNIST no BN", grid_bar, True), ("binary sign, MNIST no BN", grid_bar, True)]
+    assert fully_binary == [(0.4, grid_bar, "MNIST no BN")]
+
+    for dataset in ("mnist", "fashion-mnist"):
+        record(probed_store(store), [c for c in probed_finals(selection, dataset, False, TINY)
+                                     if c.algorithm == "SHALLOW"], 2)
+    cells, fully_binary, source = shallow_module.shallow_beside(ours, TINY)
+    assert source == ("grid search's selected run of each setting (one seed) and, fully binary on MNIST no BN, "
+                      "Fashion-MNIST no BN, its 2 final runs (mean over seeds, recorded with the probed runs)")
+    probed_bar = pytest.approx(0.525)
+    assert [(c.where, c.shallow, c.one_seed) for c in cells] == [
+        ("binary tanh, MNIST no BN", grid_bar, True), ("binary sign, MNIST no BN", probed_bar, False),
+        ("binary sign, Fashion-MNIST no BN", probed_bar, False)]
+    assert fully_binary == [(0.4, probed_bar, "MNIST no BN"), (0.4, probed_bar, "Fashion-MNIST no BN")]
+    assert shallow_module.shallow_bar_phrase(cells).startswith(
+        "the 52.5 % that random binary features reach with only the output layer trained (our SHALLOW control, "
+        "binary sign, MNIST no BN): ")

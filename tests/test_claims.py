@@ -270,7 +270,8 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     # the Introduction's and claims table's C1 detail: the highest bar (a tie: the last cell by name), and
     # the cells cleared
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
-    assert shallow_module.shallow_bar_phrase(cells, source) == (
+    assert source == "final runs (mean over seeds)"
+    assert shallow_module.shallow_bar_phrase(cells) == (
         "the 60.0 % that random binary features reach with only the output layer trained (our SHALLOW control, "
         "continuous sign, MNIST no BN): DFA's and DRTP's means above SHALLOW's in the same cell in all 3 binary "
         "cells measured, on MNIST")
@@ -278,11 +279,11 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
-    assert shallow_module.shallow_bar_phrase(cells, source).endswith(
+    assert shallow_module.shallow_bar_phrase(cells).endswith(
         "(our SHALLOW control, binary sign, MNIST no BN): DFA's or DRTP's mean at or below SHALLOW's in the same "
         "cell in 1 of 3 binary cells measured, on MNIST")
-    assert shallow_module.shallow_bar_phrase([], source) == ""
-    assert shallow_module.shallow_bar_phrase(cells[:1], "grid search's selected run (one seed)").endswith(
+    assert shallow_module.shallow_bar_phrase([]) == ""
+    assert shallow_module.shallow_bar_phrase([cells[0]._replace(one_seed=True)]).endswith(
         "; one seed): DFA's and DRTP's means above it in the one binary cell measured, on MNIST")
 
 

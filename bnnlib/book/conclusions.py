@@ -66,8 +66,8 @@ def decided_at(budget_name: str, datasets, results_base: Optional[str] = None,
     if len(summaries) < 2 * len(datasets):
         return None
     verdicts = decide(summaries, alpha)
-    cells, _, source = shallow_beside(summaries, get_budget(budget_name), results_base)
-    verdicts["glue"]["c1_shallow"] = shallow_bar_phrase(cells, source)
+    cells, _, _ = shallow_beside(summaries, get_budget(budget_name), results_base)
+    verdicts["glue"]["c1_shallow"] = shallow_bar_phrase(cells)
     return verdicts, summaries
 
 
@@ -309,18 +309,18 @@ def shallow_bar(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget, results
     if not parts:
         return ""
     highest = max(parts)
-    margin = min(lowest - bar for bar, lowest, _ in parts)
+    margin = min(cell.lowest - cell.shallow for cell in parts)
     head = (f"Chance is a low bar. Random binary features with only the output layer trained (our SHALLOW control: "
-            f"the hidden layers keep their initial weights) reach up to {100 * highest[0]:.1f} % after "
-            f"{epochs_label(budget)} in a binary setting ({highest[2]}). Measured in {len(parts)} binary cells, from "
-            f"SHALLOW's {source}, ")
+            f"the hidden layers keep their initial weights) reach up to {100 * highest.shallow:.1f} % after "
+            f"{epochs_label(budget)} in a binary setting ({highest.where}). Measured in {len(parts)} binary cells, "
+            f"from SHALLOW's {source}, ")
     if margin > 0:
         text = head + (f"DFA's and DRTP's mean best test accuracies lie above SHALLOW's in every one, by at least "
                        f"{100 * margin:.1f} points: the alternatives train the hidden layers of binary networks, not "
                        f"only their output layer.")
     else:
         text = head + (f"DFA's or DRTP's mean lies at or below SHALLOW's in "
-                       f"{sum(lowest <= bar for bar, lowest, _ in parts)} of them.")
+                       f"{sum(cell.lowest <= cell.shallow for cell in parts)} of them.")
     if baseline:  # the question C2's baseline raises: does BP's training of the hidden layers help at all?
         text += (" And BP, the baseline C2 compares with? Fully binary (binary sign), its mean best test accuracy is "
                  + bp_against_shallow(baseline) + ".")

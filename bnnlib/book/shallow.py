@@ -5,11 +5,12 @@ Conclusions and by the mechanism chapter while its probed runs are shorter than 
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import CONTROLS, EXTENSIONS, GRID_DATASET, Budget, grid_configs, summarise
+from ..protocol import (CONTROLS, EXTENSIONS, GRID_DATASET, PROBED_SETTING, Budget, grid_configs, probed_store,
+                        summarise)
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 from .claims import BINARY_SETTINGS
@@ -45,26 +46,60 @@ def control_sentence(summary: pd.DataFrame, dataset: str, batch_norm: bool, budg
     return what
 
 
+class ShallowCell(NamedTuple):
+    """One binary cell of :func:`shallow_beside`."""
+    shallow: float  # SHALLOW's mean best test accuracy
+    lowest: float  # the lower of DFA's and DRTP's means in the same cell
+    where: str  # "binary sign, MNIST no BN"
+    one_seed: bool  # SHALLOW's number is its grid search's selected run, not its final runs
+
+
+def _fully_binary_probed(dataset: str, batch_norm: bool, budget: Budget, store: ResultsStore) -> Optional[pd.DataFrame]:
+    """SHALLOW's fully binary final runs of a setting as the probed runs recorded them — the same
+    runs: the finals stage adopts them (:func:`~bnnlib.protocol.adopt_probed`) — once every seed has
+    finished; None before."""
+    recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, CONTROLS)
+    if recorded is None:
+        return None
+    finals = [c for c in recorded[0] if all(getattr(c, k) == v for k, v in PROBED_SETTING.items())]
+    summary = summarise(probed_store(store), finals, budget)
+    return summary if finals and all_finished(summary, finals, budget) else None
+
+
 def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budget,
-                   results_base: Optional[str] = None) -> Tuple[List[tuple], List[tuple], str]:
+                   results_base: Optional[str] = None) -> Tuple[List[ShallowCell], List[tuple], str]:
     """SHALLOW's mean best test accuracy per binary cell of ``summaries`` (the rules' final runs
     by setting) — from its final runs where recorded at ``budget``, else from its grid search's
-    selected runs (one seed, on the grid's dataset). Returns (cells: [(SHALLOW, DFA's and DRTP's
-    lowest mean, where)], fully binary: [(BP's mean, SHALLOW, where)], the source in words)."""
+    selected runs (one seed, on the grid's dataset), fully binary from its final runs where the
+    probed runs have recorded them all (they are those runs). Returns (cells, fully binary: [(BP's
+    mean, SHALLOW, where)], the source in words)."""
     _, store = open_store(budget.name, results_base)
-    rows, source = [], "final runs (mean over seeds)"
+    rows, source, from_grid, probed = [], "final runs (mean over seeds)", False, {}
     for (dataset, batch_norm) in summaries:
         recorded = recorded_finals(dataset, batch_norm, budget, store, algorithms=CONTROLS)
         if recorded is not None:
             rows.append((dataset, batch_norm, recorded))
     if not rows:  # not yet: the grid search's choice per setting, on the grid's dataset
-        source = "grid search's selected run of each setting (one seed)"
+        source, from_grid, by_setting = "grid search's selected run of each setting (one seed)", True, {}
         for dataset, batch_norm in dict.fromkeys((GRID_DATASET[d], b) for d, b in summaries):
             configs = grid_configs(dataset, batch_norm, budget, algorithms=CONTROLS)
             grid = summarise(store, configs, budget)
             if not grid.empty and all_finished(grid, configs, budget):
                 chosen = select_hyperparameters(grid)[["weights", "activation", "init", "lr"]]
-                rows.append((dataset, batch_norm, grid.merge(chosen, on=["weights", "activation", "init", "lr"])))
+                by_setting[dataset, batch_norm] = grid.merge(chosen, on=["weights", "activation", "init", "lr"])
+        probed = {key: runs for key in summaries
+                  if (runs := _fully_binary_probed(*key, budget, store)) is not None}
+        for key, runs in probed.items():  # fully binary: the final runs' seeds replace the grid's one
+            grid = by_setting.get(key, runs.iloc[:0])
+            fully_binary = (grid["weights"] == PROBED_SETTING["weights"]) & \
+                (grid["activation"] == PROBED_SETTING["activation"])
+            by_setting[key] = pd.concat([grid[~fully_binary], runs], ignore_index=True)
+        rows = [(dataset, batch_norm, runs) for (dataset, batch_norm), runs in by_setting.items()]
+        if probed:
+            seeds = sorted({len(runs) for runs in probed.values()})
+            where = ", ".join(f"{dataset_name(d)} {bn_short(b)}" for d, b in probed)
+            source += (f" and, fully binary on {where}, its {'/'.join(map(str, seeds))} final runs (mean over "
+                       f"seeds, recorded with the probed runs)")
     cells, fully_binary = [], []
     for dataset, batch_norm, shallow in rows:
         shallow = with_setting(shallow[~shallow["diverged"]])
@@ -76,7 +111,8 @@ def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budg
                 continue
             lowest = alternatives.groupby("algorithm", observed=True)["best_test_accuracy"].mean().min()
             where = f"{setting}, {dataset_name(dataset)} {bn_short(batch_norm)}"
-            cells.append((bar.mean(), lowest, where))
+            one_seed = from_grid and not ((dataset, batch_norm) in probed and setting == "binary sign")
+            cells.append(ShallowCell(bar.mean(), lowest, where, one_seed))
             bp = ours.loc[(ours["setting"] == setting) & (ours["algorithm"] == BASELINE) & ~ours["diverged"],
                           "best_test_accuracy"]
             if setting == "binary sign" and len(bp):  # C2's fully binary networks
@@ -84,24 +120,24 @@ def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budg
     return cells, fully_binary, source
 
 
-def shallow_bar_phrase(cells: List[tuple], source: str) -> str:
+def shallow_bar_phrase(cells: List[ShallowCell]) -> str:
     """C1's harder bar in a phrase, from :func:`shallow_beside`'s cells: SHALLOW's highest mean in a
     binary setting and whether DFA's and DRTP's lowest lies above it cell by cell ("" where none is
     recorded)."""
     if not cells:
         return ""
-    bar, _, where = max(cells, key=lambda cell: (cell[0], cell[2]))  # a tie: the last cell by name
-    below = sum(lowest <= shallow for shallow, lowest, _ in cells)
+    highest = max(cells, key=lambda cell: (cell.shallow, cell.where))  # a tie: the last cell by name
+    below = sum(cell.lowest <= cell.shallow for cell in cells)
     n = len(cells)
     # which datasets the cells cover (SHALLOW's grid search runs on the grid's dataset alone)
-    on = " and ".join(name for name in DATASET_NAMES.values() if any(f", {name} " in w for *_, w in cells))
+    on = " and ".join(name for name in DATASET_NAMES.values() if any(f", {name} " in cell.where for cell in cells))
     beside = ((f"DFA's and DRTP's means above SHALLOW's in the same cell in all {n} binary cells measured" if n > 1
                else "DFA's and DRTP's means above it in the one binary cell measured") if not below else
               f"DFA's or DRTP's mean at or below SHALLOW's in the same cell in {below} of {n} binary "
               f"cell{'s' if n > 1 else ''} measured") + (f", on {on}" if on else "")
-    one_seed = "; one seed" if "one seed" in source else ""
-    return (f"the {100 * bar:.1f} % that random binary features reach with only the output layer trained (our "
-            f"SHALLOW control, {where}{one_seed}): {beside}")
+    one_seed = "; one seed" if highest.one_seed else ""
+    return (f"the {100 * highest.shallow:.1f} % that random binary features reach with only the output layer trained "
+            f"(our SHALLOW control, {highest.where}{one_seed}): {beside}")
 
 
 def bp_against_shallow(fully_binary: List[tuple]) -> str:
