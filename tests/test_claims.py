@@ -292,7 +292,7 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
     """Probed runs of 5 epochs: the chapter quotes the 100-epoch final runs of BP fully binary
     (0.50 without BN, 0.97 with) against SHALLOW's (0.60 both): -10.0 and +37.0 points; at 100
     epochs itself it says nothing more."""
-    from bnnlib.book import mechanism, shallow
+    from bnnlib.book import mechanism_so_far, shallow
     from bnnlib.protocol import get_budget
 
     def frame(algorithm, accuracy):
@@ -300,10 +300,11 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
                                   best_test_accuracy=accuracy) for w, a in SETTINGS for s in range(3)])
     ours = {("mnist", bn): pd.concat([frame("DFA", 0.95), frame("DRTP", 0.90), frame("BP", 0.97 if bn else 0.50)])
             for bn in (False, True)}
-    monkeypatch.setattr(mechanism, "recorded_so_far", lambda name, datasets, base: ours if name == "paper" else {})
+    monkeypatch.setattr(mechanism_so_far, "recorded_so_far",
+                        lambda name, datasets, base: ours if name == "paper" else {})
     monkeypatch.setattr(shallow, "recorded_finals", lambda dataset, batch_norm, budget, store, algorithms:
                         frame("SHALLOW", 0.60))
-    text = mechanism.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path))
+    text = mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path))
     assert text.startswith("After the paper's 100 epochs, the results pages' final runs put BP, fully binary, at "
                            "50.0 % against SHALLOW's 60.0 % on MNIST no BN (-10.0 points: at or below its untrained "
                            "hidden layers); 97.0 % against SHALLOW's 60.0 % on MNIST BN (+37.0 points: above its "
@@ -311,7 +312,7 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
                            "2 settings; SHALLOW's numbers are those of its final runs (mean over seeds). The "
                            "layer-by-layer measurements below are those of probed runs of 5 epochs, until the long "
                            "run has recorded them at 100 epochs")
-    assert mechanism.at_the_papers_budget(get_budget("paper"), ["mnist"], str(tmp_path)) == ""
+    assert mechanism_so_far.at_the_papers_budget(get_budget("paper"), ["mnist"], str(tmp_path)) == ""
 
 
 def test_other_choice_compares_our_final_runs_hyperparameters_with_the_papers_selection():
@@ -331,14 +332,16 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
         monkeypatch):
     """The committed 5-epoch probed runs stand in for the paper budget's: a setting whose probed
     runs are all finished is reported, one with a run missing waits, none finished says nothing."""
-    from bnnlib.book import mechanism
+    from bnnlib.book import mechanism_so_far
     from bnnlib.protocol import get_budget
     from bnnlib.store import ResultsStore
 
-    monkeypatch.setattr(mechanism, "get_budget", lambda name: get_budget("cpu"))
+    monkeypatch.setattr(mechanism_so_far, "get_budget", lambda name: get_budget("cpu"))
     committed = ResultsStore(Path(__file__).parents[1] / "results" / "cpu")
-    monkeypatch.setattr(mechanism, "paper_store", lambda base: committed)
-    both = mechanism.probed_so_far(["mnist"])
+    monkeypatch.setattr(mechanism_so_far, "paper_store", lambda base: committed)
+    saved = []
+    monkeypatch.setattr(mechanism_so_far, "save_figure", lambda figure, name: saved.append(name))
+    both = mechanism_so_far.probed_so_far(["mnist"])
     assert both.startswith("Measured after 5 epochs so far (MNIST without BN, MNIST with BN: 80 of the 80 probed "
                            "runs; provisional until all are recorded): BP beats SHALLOW in ")
     assert " DFA beats SHALLOW in 2 of 2 settings " in both and "SHALLOW, the output layer alone: " in both
@@ -347,14 +350,24 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
     assert (" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: BP: below "
             "SHALLOW at every epoch (MNIST without BN); above SHALLOW at every epoch "
             "(MNIST with BN). DFA: above SHALLOW at every epoch (both settings).") in both
-    complete = mechanism.accuracy_frame
+    # the same gap as a figure, below the page's own (here "the paper's" is the 5-epoch stand-in, the page's 2)
+    sentence, figure, caption = mechanism_so_far.gap_so_far(get_budget("smoke"), ["mnist"])
+    assert sentence.data.startswith("**The same after the paper's 5 epochs, so far** (MNIST without BN, MNIST with "
+                                    "BN: 80 of the 80 probed runs; provisional until all are recorded): BP: below "
+                                    "SHALLOW at every epoch (MNIST without BN)")
+    assert [ax.get_title() for ax in figure.axes if ax.get_visible()] == ["MNIST, BN off", "MNIST, BN on"]
+    assert saved == ["mechanism_gap_to_shallow_so_far"]
+    assert "(10 seeds of each rule per setting;" in caption.data
+    assert mechanism_so_far.gap_so_far(get_budget("cpu"), ["mnist"]) == []  # the page's own budget is the paper's
+    complete = mechanism_so_far.accuracy_frame
 
     def one_missing_with_bn(probed, configs, budget):
         frame = complete(probed, configs, budget)
         return frame.iloc[1:] if configs[0].batch_norm else frame
-    monkeypatch.setattr(mechanism, "accuracy_frame", one_missing_with_bn)
-    assert mechanism.probed_so_far(["mnist"]).startswith(
+    monkeypatch.setattr(mechanism_so_far, "accuracy_frame", one_missing_with_bn)
+    assert mechanism_so_far.probed_so_far(["mnist"]).startswith(
         "Measured after 5 epochs so far (MNIST without BN: 40 of the 80 probed runs;")
-    monkeypatch.setattr(mechanism, "accuracy_frame", lambda probed, configs, budget: complete(probed, configs,
+    monkeypatch.setattr(mechanism_so_far, "accuracy_frame", lambda probed, configs, budget: complete(probed, configs,
                                                                                              budget).iloc[1:])
-    assert mechanism.probed_so_far(["mnist"]) == ""
+    assert mechanism_so_far.probed_so_far(["mnist"]) == ""
+    assert mechanism_so_far.gap_so_far(get_budget("smoke"), ["mnist"]) == []

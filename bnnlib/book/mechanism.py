@@ -23,17 +23,14 @@ from typing import Optional, Sequence, Tuple
 
 import pandas as pd
 
-from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
-from . import control_gap
+from ..protocol import PROBED_RULES
 # the epoch table and its sentence (:mod:`~bnnlib.book.epoch_change`), a step of the chapter's page
 from .epoch_change import _over_epochs, epoch_change, epoch_change_table  # noqa: F401
 from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK, algorithm_palette, bn_short,
                      bn_switch, bn_with, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
-from .records import epochs_label, finished_runs, paper_store, recorded_so_far
 from .render import READABLE, READABLE_WIDTH, epoch_axis, readable
-from .shallow import bp_against_shallow, shallow_beside
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
@@ -305,76 +302,6 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
             f"updates point partly the way BP's do (cosine {_span(alternatives['alignment'], lambda v: f'{v:.2f}')}) "
             f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's at the same "
             f"weights and batch.")
-
-
-def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
-    """(BP and SHALLOW fully binary per setting, BP's verdict in words, where SHALLOW's numbers come
-    from) from the paper budget's final runs (:func:`~bnnlib.book.shallow.shallow_beside`); ([], "",
-    "") where none is recorded."""
-    paper = get_budget("paper")
-    summaries = recorded_so_far(paper.name, datasets, results_base)
-    _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
-    if not fully_binary:
-        return [], "", ""
-    above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
-    every = "both" if n == 2 else f"all {n}"
-    verdict = (f"above its untrained ones in {every} settings" if above == n else
-               f"at or below its untrained ones in {every} settings" if above == 0 else
-               f"above its untrained ones in {above} of {n} settings")
-    return fully_binary, verdict, source
-
-
-def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> str:
-    """Where the probed runs are shorter than the paper's: what the results pages' 100-epoch final
-    runs already say of BP against SHALLOW fully binary (:func:`~bnnlib.book.shallow.shallow_beside`),
-    so that a reader of the short answer sees whether it holds at the paper's budget; "" at it."""
-    paper = get_budget("paper")
-    if budget.epochs >= paper.epochs:
-        return ""
-    fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base)
-    if not fully_binary:
-        return ""
-    so_far = probed_so_far(datasets, results_base)
-    # first on the page: what the paper's budget says, then (the admonition's next paragraph) the
-    # shorter probed runs' answer, labelled by their epochs
-    return (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
-            f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
-            f"those of its {source}. The layer-by-layer measurements below are those of probed runs of "
-            f"{epochs_label(budget)}, until the long run has recorded them at {epochs_label(paper)} (the Reproducing "
-            f"chapter shows how far it is)." + (f" {so_far}" if so_far else ""))
-
-
-def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -> str:
-    """While the paper budget's probed runs are being recorded: the chapter's findings
-    (:func:`findings`) from the dataset × BN settings whose probed runs are all finished there, so
-    that each setting's 100-epoch answer shows as soon as it is measured; "" while none is."""
-    paper = get_budget("paper")
-    store = paper_store(results_base)
-    probed = probed_store(store)
-    finished, total = [], 0
-    for dataset in datasets:
-        for batch_norm in (False, True):
-            try:
-                configs = recorded_configs(dataset, batch_norm, paper, store)
-            except LookupError:  # its grid search is not complete: its probed runs are not even known
-                continue
-            total += len(configs)
-            accuracy = accuracy_frame(probed, configs, paper)
-            if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
-                finished.append((dataset, batch_norm, configs))
-    if not finished:
-        return ""
-    configs = [c for _, _, setting in finished for c in setting]
-    frame, accuracy = diagnostics_frame(probed, configs, paper), accuracy_frame(probed, configs, paper)
-    text = findings(verdicts(frame, accuracy), frame)
-    where = ", ".join(_setting_name(d, b) for d, b, _ in finished)
-    gaps = control_gap.of_probed(probed, configs, paper, accuracy)
-    # plain text: the page glues it into an admonition ({glue:text}), where Markdown stays literal
-    return (f"Measured after {epochs_label(paper)} so far ({where}: {len(configs)} of the {total} probed runs; "
-            f"provisional until all are recorded): BP {text['mech_bp']} DFA {text['mech_dfa']} "
-            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']}"
-            + (f" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: "
-               f"{control_gap.finding(gaps)}" if len(gaps) else ""))
 
 
 CHAPTER = "06c_mechanism"

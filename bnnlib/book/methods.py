@@ -9,7 +9,8 @@ import numpy as np
 
 from ..protocol import get_budget, probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
-from .mechanism import CHAPTER, bp_against_shallow_at_paper, findings
+from .mechanism import CHAPTER, findings
+from .mechanism_so_far import bp_against_shallow_at_paper
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
 from .evaluation_check import check_runs_of, moved_by_pass, usable
 from .labels import dataset_name

@@ -1,0 +1,132 @@
+"""The mechanism chapter while its probed runs at the paper's budget are being recorded (the long
+run, across sessions): what the 100-epoch records already say beside the page's shorter probed
+runs — BP against SHALLOW from the results pages' final runs (:func:`at_the_papers_budget`), and,
+setting by setting as each setting's probed runs are all recorded, the chapter's findings
+(:func:`probed_so_far`) and the gap to SHALLOW epoch by epoch (:func:`gap_so_far`). At the paper's
+budget the page itself shows them, and these say nothing."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
+from . import control_gap
+from .mechanism import _setting_name, findings
+from .probes import accuracy_frame, diagnostics_frame, recorded_configs, verdicts
+from .records import epochs_label, finished_runs, paper_store, recorded_so_far
+from .render import save_figure
+from .shallow import bp_against_shallow, shallow_beside
+
+
+def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
+    """(BP and SHALLOW fully binary per setting, BP's verdict in words, where SHALLOW's numbers come
+    from) from the paper budget's final runs (:func:`~bnnlib.book.shallow.shallow_beside`); ([], "",
+    "") where none is recorded."""
+    paper = get_budget("paper")
+    summaries = recorded_so_far(paper.name, datasets, results_base)
+    _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
+    if not fully_binary:
+        return [], "", ""
+    above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
+    every = "both" if n == 2 else f"all {n}"
+    verdict = (f"above its untrained ones in {every} settings" if above == n else
+               f"at or below its untrained ones in {every} settings" if above == 0 else
+               f"above its untrained ones in {above} of {n} settings")
+    return fully_binary, verdict, source
+
+
+def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+    """Where the probed runs are shorter than the paper's: what the results pages' 100-epoch final
+    runs already say of BP against SHALLOW fully binary (:func:`~bnnlib.book.shallow.shallow_beside`),
+    so that a reader of the short answer sees whether it holds at the paper's budget; "" at it."""
+    paper = get_budget("paper")
+    if budget.epochs >= paper.epochs:
+        return ""
+    fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base)
+    if not fully_binary:
+        return ""
+    so_far = probed_so_far(datasets, results_base)
+    # first on the page: what the paper's budget says, then (the admonition's next paragraph) the
+    # shorter probed runs' answer, labelled by their epochs
+    return (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
+            f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
+            f"those of its {source}. The layer-by-layer measurements below are those of probed runs of "
+            f"{epochs_label(budget)}, until the long run has recorded them at {epochs_label(paper)} (the Reproducing "
+            f"chapter shows how far it is)." + (f" {so_far}" if so_far else ""))
+
+
+def _finished(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
+    """(the settings whose probed runs at the paper's budget are all finished, as (dataset,
+    batch_norm, configs); the paper budget's probed store; how many probed runs it has in all).
+    A setting whose grid search is not complete is not counted: its probed runs are not known yet."""
+    paper, store = get_budget("paper"), paper_store(results_base)
+    probed = probed_store(store)
+    finished, total = [], 0
+    for dataset in datasets:
+        for batch_norm in (False, True):
+            try:
+                configs = recorded_configs(dataset, batch_norm, paper, store)
+            except LookupError:  # its grid search is not complete: its probed runs are not even known
+                continue
+            total += len(configs)
+            accuracy = accuracy_frame(probed, configs, paper)
+            if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
+                finished.append((dataset, batch_norm, configs))
+    return finished, probed, total
+
+
+def _so_far_label(finished: list, total: int) -> str:
+    """"MNIST without BN: 40 of the 160 probed runs": which settings, how many of all."""
+    where = ", ".join(_setting_name(d, b) for d, b, _ in finished)
+    return f"{where}: {sum(len(c) for *_, c in finished)} of the {total} probed runs"
+
+
+def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+    """While the paper budget's probed runs are being recorded: the chapter's findings
+    (:func:`~bnnlib.book.mechanism.findings`) from the dataset × BN settings whose probed runs are
+    all finished there, so that each setting's 100-epoch answer shows as soon as it is measured; ""
+    while none is."""
+    paper = get_budget("paper")
+    finished, probed, total = _finished(datasets, results_base)
+    if not finished:
+        return ""
+    configs = [c for _, _, setting in finished for c in setting]
+    frame, accuracy = diagnostics_frame(probed, configs, paper), accuracy_frame(probed, configs, paper)
+    text = findings(verdicts(frame, accuracy), frame)
+    gaps = control_gap.of_probed(probed, configs, paper, accuracy)
+    # plain text: the page glues it into an admonition ({glue:text}), where Markdown stays literal
+    return (f"Measured after {epochs_label(paper)} so far ({_so_far_label(finished, total)}; "
+            f"provisional until all are recorded): BP {text['mech_bp']} DFA {text['mech_dfa']} "
+            f"DRTP {text['mech_drtp']} SHALLOW, the output layer alone: {text['mech_shallow']}"
+            + (f" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: "
+               f"{control_gap.finding(gaps)}" if len(gaps) else ""))
+
+
+def gap_so_far(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> list:
+    """Where the page's probed runs are shorter than the paper's: the gap to SHALLOW epoch by epoch
+    (:mod:`~bnnlib.book.control_gap`) of the settings whose probed runs at the paper's budget are
+    all recorded, as the page shows it — [a sentence (Markdown), the figure, its caption] — so that
+    how early the gap opens at 100 epochs, and whether it holds, is seen beside the shorter runs'.
+    The figure is saved as ``mechanism_gap_to_shallow_so_far``. [] at the paper's budget or while no
+    setting is recorded."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown
+
+    paper = get_budget("paper")
+    finished, probed, total = _finished(datasets, results_base) if budget.epochs < paper.epochs else ([], None, 0)
+    if not finished:
+        return []
+    configs = [c for _, _, setting in finished for c in setting]
+    gaps = control_gap.of_probed(probed, configs, paper, accuracy_frame(probed, configs, paper))
+    figure = control_gap.figure(gaps)
+    if figure is None:
+        return []
+    save_figure(figure, "mechanism_gap_to_shallow_so_far")
+    plt.close(figure)  # shown once, where the list puts it, not again at the cell's end
+    seeds = sorted({len(c) // len(PROBED_RULES) for *_, c in finished})
+    return [Markdown(f"**The same after the paper's {epochs_label(paper)}, so far** ({_so_far_label(finished, total)}; "
+                     f"provisional until all are recorded): {control_gap.finding(gaps)}"),
+            figure,
+            Markdown(f"*Figure: as above, from the probed runs of {epochs_label(paper)} recorded so far "
+                     f"({'/'.join(map(str, seeds))} seeds of each rule per setting; epochs on a logarithmic axis "
+                     f"beyond 20).*")]
