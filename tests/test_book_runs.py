@@ -125,11 +125,27 @@ def test_the_mechanism_chapter_says_whether_its_probed_runs_repeat_the_final_run
                            test_accuracy=0.25)])  # a recomputed epoch replaces the row: now it differs
     assert finals_agreement(probed_store(store), store, binary, TINY) == (
         "Of the 2 probed runs of the paper's rules whose final run is complete, 1 differs from its final run's "
-        "loss or accuracy at some epoch (same arithmetic version, same kind of processor: not explained); this "
-        "chapter's accuracies are the probed runs' own.")
-    store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=2, seconds=6.0, arithmetic=2)])
-    assert "at some epoch (1 computed by another arithmetic version than its final run);" in \
+        "loss or accuracy at some epoch (same arithmetic version, same kind of processor: not explained). Its best "
+        "test accuracy minus its final run's: BP +0.00 points: a binary network's signs can turn a last-bit "
+        "difference into another training path. This chapter's accuracies are the probed runs' own.")
+    store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=1, loss=0.1, train_accuracy=0.5 + c.lr,
+                           test_accuracy=0.5)])  # its best epoch too: the final run's best is 0.50, the probed 0.53
+    assert "Its best test accuracy minus its final run's: BP +3.00 points: " in \
         finals_agreement(probed_store(store), store, binary, TINY)
+    store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=2, seconds=6.0, arithmetic=2)])
+    assert "at some epoch (1 computed by another arithmetic version than its final run)." in \
+        finals_agreement(probed_store(store), store, binary, TINY)
+
+    def named(side, processor):  # the processor a side's epochs name (epochs.csv's column)
+        rows = side.epochs().query(f"run_id == '{c.run_id}'").to_dict("records")
+        side.add_epochs([{**row, "processor": processor} for row in rows])
+    named(probed_store(store), "Intel(R) Xeon(R) Processor (AVX512)")
+    named(store, "AMD EPYC (AVX512)")
+    assert "(1 computed by another arithmetic version than its final run; 1 on another kind of processor)." in \
+        finals_agreement(probed_store(store), store, binary, TINY)
+    named(store, float("nan"))  # a final run from before processors were recorded
+    assert "; 1 beside a run recorded without its processor)." in finals_agreement(probed_store(store), store,
+                                                                                    binary, TINY)
     # the control's fully binary finals are its probed runs (adopted): never evidence against themselves
     shallow = [dataclasses.replace(b, algorithm="SHALLOW") for b in binary]
     record(probed_store(store), shallow, 2)
