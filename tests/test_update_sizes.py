@@ -90,3 +90,11 @@ def test_the_page_says_which_factor_makes_a_rules_update_smaller():
                            "weights ×0.033 · rule ×10.")
     assert "above ×1" in text
     assert "the learning rate its grid search chose and the weights its runs reached" in text
+    # two rules shrunk by the same factors: one sentence, not the same sentence twice
+    rows += [dict(row, algorithm="DRTP", run_id=row["run_id"].replace("dfa", "drtp")) for row in rows
+             if row["algorithm"] == "DFA"]
+    text = finding(decomposition(frame(rows)))
+    assert text.endswith("DFA's and DRTP's own updates without BN are nonetheless smaller than BP's: the learning "
+                         "rates their grid searches chose and the weights their runs reached (from the init their "
+                         "grid searches chose) make it so, not the rule.")
+    assert text.count("nonetheless") == 1

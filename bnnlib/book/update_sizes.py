@@ -136,13 +136,18 @@ def finding(table: pd.DataFrame, layer: str = "block 1") -> str:
     elif not above.any():
         parts.append("In every setting the rule's own factor is below ×1: at the same weights, batch and learning "
                      "rate each alternative moves this layer less than BP would.")
+    shrunk = {}  # (BN, the factors that shrink a rule's update below BP's own in every dataset) → rules
     for (algorithm, batch_norm), rows in table[(table["ratio"] < 1) & above].groupby(["algorithm", "batch_norm"]):
-        # the factors that shrink this rule's update below BP's own in every dataset
-        causes = [f for f in ("learning rate", "weights") if (rows[f] < 1).all()]
-        named = {"learning rate": "the learning rate its grid search chose",
-                 "weights": "the weights its runs reached (from the init its grid search chose)"}
+        causes = tuple(f for f in ("learning rate", "weights") if (rows[f] < 1).all())
         if causes:
-            parts.append(f"{algorithm}'s own update {bn_with(batch_norm)} BN is nonetheless smaller than BP's: "
-                         f"{' and '.join(named[c] for c in causes)} make{'s' if causes == ['learning rate'] else ''} it so, "
-                         "not the rule.")
+            shrunk.setdefault((batch_norm, causes), []).append(algorithm)
+    for (batch_norm, causes), algorithms in shrunk.items():
+        one = len(algorithms) == 1
+        its, named = ("its", "its grid search") if one else ("their", "their grid searches")
+        named = {"learning rate": f"the learning rate{'' if one else 's'} {named} chose",
+                 "weights": f"the weights {its} runs reached (from the init {named} chose)"}
+        rules = " and ".join(f"{a}'s" for a in algorithms)
+        parts.append(f"{rules} own update{'' if one else 's'} {bn_with(batch_norm)} BN {'is' if one else 'are'} "
+                     f"nonetheless smaller than BP's: {' and '.join(named[c] for c in causes)} "
+                     f"make{'s' if causes == ('learning rate',) and one else ''} it so, not the rule.")
     return " ".join(parts)
