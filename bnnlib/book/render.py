@@ -159,7 +159,8 @@ def epoch_axis(ax, last: int) -> None:
     hundredth."""
     if last > 20:
         ax.set_xscale("log")
-        ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= last]
+        # half decades: at 1-2-5, "50" and "100" touched in a half-width panel
+        ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000) if t <= last]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
     else:
