@@ -346,6 +346,8 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
                            "runs; provisional until all are recorded): BP beats SHALLOW in ")
     assert " DFA beats SHALLOW in 2 of 2 settings " in both and "SHALLOW, the output layer alone: " in both
     assert "**" not in both  # glued as plain text
+    assert mechanism_so_far.probed_so_far(["mnist"], budget=get_budget("smoke")) == both  # a shorter page: shown
+    assert mechanism_so_far.probed_so_far(["mnist"], budget=get_budget("cpu")) == ""  # the page's own: not again
     # ... and when the gap to SHALLOW opens (bnnlib.book.control_gap): without BN BP stays below it
     assert (" Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: BP: below "
             "SHALLOW at every epoch (MNIST without BN); above SHALLOW at every epoch "

@@ -232,7 +232,13 @@ def test_verdicts_compare_with_shallow_and_classify_alignment():
     assert table.loc["DFA", "alignment"] == pytest.approx(0.2 + 0.015)  # hidden layers, mean over seeds
     assert table.loc["BP", "BP reach"] == pytest.approx(0.01)            # block 1 over output, BP's norms
     text = findings(table.reset_index(), frame)
-    assert "beats SHALLOW in 1 of 1 settings (MNIST without BN)" in text["mech_dfa"]
+    # one setting measured (as the 100-epoch runs are recorded): "in the one setting", not "in 1 of 1 settings"
+    assert "beats SHALLOW in the one setting (MNIST without BN)" in text["mech_dfa"]
+    assert "(above 0 with 95 % confidence in the one setting)" in text["mech_dfa"]
+    assert "(above 0 with 95 % confidence in no setting)" in text["mech_drtp"]
+    assert text["mech_shallow"].endswith("reach a mean best test accuracy of 51.5 % in the one setting.")
+    assert "is below SHALLOW in 2 of 2 settings (MNIST without BN, Fashion-MNIST without BN)" in findings(
+        both, pd.concat([frame.assign(dataset="fashion-mnist"), frame]))["mech_drtp"]
     assert "100 times as much per weight" in text["mech_dfa"]           # 0.1 / 0.001
     assert "0.01 times its update of the output layer" in text["mech_bp"]
     assert text["mech_answer"].startswith("Without BN, training the hidden layers with BP does not consistently "

@@ -196,6 +196,12 @@ def _span(values, fmt) -> str:
     return fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)} to {fmt(high)}"
 
 
+def _in_settings(k: int, n: int) -> str:
+    """"in 3 of 4 settings"; with one setting measured (the 100-epoch runs as they are recorded),
+    "in the one setting" or "in no setting" rather than "in 1 of 1 settings"."""
+    return f"in {k} of {n} settings" if n > 1 else ("in the one setting" if k else "in no setting")
+
+
 def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
     """Sentences for the chapter (``glue``), each computed from the verdict table and the
     diagnostics; nothing in them is typed by hand."""
@@ -216,11 +222,11 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
                     where = ", ".join(_setting_name(d, b) for d, b in zip(hit["dataset"], hit["batch_norm"]))
                     label = {"learn (beat SHALLOW)": "beats SHALLOW", "no better than SHALLOW":
                              "is no better than SHALLOW", "hurt (below SHALLOW)": "is below SHALLOW"}[word]
-                    parts.append(f"{label} in {len(hit)} of {n} settings ({where})")
+                    parts.append(f"{label} {_in_settings(len(hit), n)} ({where})")
         if algorithm in ALTERNATIVES:
             aligned = int((rows["updates"] == "aligned").sum())
             parts.append(f"its hidden updates have a mean cosine of {_span(rows['alignment'], lambda v: f'{v:.3f}')} "
-                         f"with BP's at the same weights (above 0 with 95 % confidence in {aligned} of {n} settings)")
+                         f"with BP's at the same weights (above 0 with 95 % confidence {_in_settings(aligned, n)})")
             ratios = []
             for dataset, batch_norm in settings:
                 key = (dataset, batch_norm, algorithm, "block 1")
@@ -242,7 +248,8 @@ def findings(table: pd.DataFrame, frame: pd.DataFrame) -> dict:
         if algorithm in CONTROLS:
             shallow = rows["mean accuracy"]
             parts.append(f"random fixed binary features alone reach a mean best test accuracy of "
-                         f"{_span(100 * shallow, lambda v: f'{v:.1f} %')} across the {n} settings")
+                         f"{_span(100 * shallow, lambda v: f'{v:.1f} %')} "
+                         f"{f'across the {n} settings' if n > 1 else _in_settings(1, 1)}")
         out[f"mech_{algorithm.lower()}"] = "; ".join(parts) + "."
     without = per_run[~per_run["batch_norm"] & (per_run["layer_name"] != "output")]
     with_bn = per_run[per_run["batch_norm"] & (per_run["layer_name"] != "output")]

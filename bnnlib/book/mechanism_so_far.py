@@ -45,14 +45,13 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base)
     if not fully_binary:
         return ""
-    so_far = probed_so_far(datasets, results_base)
-    # first on the page: what the paper's budget says, then (the admonition's next paragraph) the
-    # shorter probed runs' answer, labelled by their epochs
+    # first on the page: what the paper's budget says, then (the admonition's next paragraphs) the
+    # settings measured at it so far (probed_so_far) and the shorter probed runs' answer, labelled by their epochs
     return (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
             f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
             f"those of its {source}. The layer-by-layer measurements below are those of probed runs of "
             f"{epochs_label(budget)}, until the long run has recorded them at {epochs_label(paper)} (the Reproducing "
-            f"chapter shows how far it is)." + (f" {so_far}" if so_far else ""))
+            f"chapter shows how far it is).")
 
 
 def _finished(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
@@ -81,12 +80,14 @@ def _so_far_label(finished: list, total: int) -> str:
     return f"{where}: {sum(len(c) for *_, c in finished)} of the {total} probed runs"
 
 
-def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None, budget: Optional[Budget] = None) -> str:
     """While the paper budget's probed runs are being recorded: the chapter's findings
     (:func:`~bnnlib.book.mechanism.findings`) from the dataset × BN settings whose probed runs are
     all finished there, so that each setting's 100-epoch answer shows as soon as it is measured; ""
-    while none is."""
+    while none is, or where the page's own ``budget`` is the paper's (it shows them all itself)."""
     paper = get_budget("paper")
+    if budget is not None and budget.epochs >= paper.epochs:
+        return ""
     finished, probed, total = _finished(datasets, results_base)
     if not finished:
         return ""
