@@ -272,3 +272,27 @@ def test_protocol_mechanism_runs_every_rules_probed_binary_finals(tmp_path, mnis
     assert set(runs["weights"]) == {"binary"} and set(runs["activation"]) == {"sign"} and len(runs) == 8
     table = pd.read_csv(tmp_path / "diagnostics" / "diagnostics.csv")
     assert len(table) == 8 * 2 * 5  # runs × smoke epochs × layers
+
+
+@pytest.mark.parametrize("ratios, tail", [
+    ((2.0, 6.5), "but are 2 to 6.5 times larger per weight in block 1 than BP's at the same weights and batch."),
+    ((0.5, 6.5), "and are 0.5 to 6.5 times as large per weight in block 1 as BP's at the same weights and batch.")])
+def test_the_chapters_answer_says_larger_only_where_every_alternatives_update_is(ratios, tail):
+    """The short answer's last clause, from each alternative's block-1 update over BP's at the same
+    weights (median over seeds) without BN: "larger" only where every one is above 1."""
+    import pandas as pd
+    from bnnlib.book.mechanism import _answer
+    table = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, vs_shallow=v, alignment=c,
+                               **{"hidden layers": w})
+                          for a, v, c, w in (("BP", -0.1, float("nan"), "hurt (below SHALLOW)"),
+                                             ("DFA", 0.3, 0.2, "learn (beat SHALLOW)"),
+                                             ("DRTP", 0.25, 0.25, "learn (beat SHALLOW)"))])
+    medians = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, layer_name="block 1", update_vs_bp=r)
+                            for a, r in zip(("DFA", "DRTP"), ratios)]).set_index(
+        ["dataset", "batch_norm", "algorithm", "layer_name"])
+    answer = _answer(table, medians, [("mnist", False)])
+    assert answer.startswith("Without BN, training the hidden layers with BP lowers the accuracy that the network's "
+                             "random binary features give by themselves (BP − SHALLOW: -10.0 points), while DFA and "
+                             "DRTP raise it (+25.0 to +30.0 points). Their hidden updates point partly the way BP's "
+                             "do (cosine 0.20 to 0.25) ")
+    assert answer.endswith(tail)

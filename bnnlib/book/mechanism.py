@@ -307,8 +307,10 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
             f"binary features give by themselves (BP − SHALLOW: {_span(bp['vs_shallow'], points)} points), while "
             f"DFA and DRTP {alternative_effect} ({_span(alternatives['vs_shallow'], points)} points). Their hidden "
             f"updates point partly the way BP's do (cosine {_span(alternatives['alignment'], lambda v: f'{v:.2f}')}) "
-            f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's at the same "
-            f"weights and batch.")
+            + (f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's"
+               if ratios and min(ratios) > 1 else
+               f"and are {_span(ratios, lambda v: f'{v:.3g}')} times as large per weight in block 1 as BP's")
+            + " at the same weights and batch.")
 
 
 CHAPTER = "06c_mechanism"
