@@ -313,6 +313,17 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
                            "layer-by-layer measurements below are those of probed runs of 5 epochs, until the long "
                            "run has recorded them at 100 epochs")
     assert mechanism_so_far.at_the_papers_budget(get_budget("paper"), ["mnist"], str(tmp_path)) == ""
+    # a setting whose probed runs are recorded at 100 epochs is told by them (the next paragraph), not twice
+    monkeypatch.setattr(mechanism_so_far, "_finished", lambda datasets, base: ([("mnist", False, [])], None, 80))
+    assert mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path)).startswith(
+        "After the paper's 100 epochs, the results pages' final runs put BP, fully binary, at 97.0 % against "
+        "SHALLOW's 60.0 % on MNIST BN (+37.0 points: above its untrained hidden layers): BP's trained hidden layers "
+        "end above its untrained ones in the one setting; ")
+    monkeypatch.setattr(mechanism_so_far, "_finished", lambda datasets, base: (
+        [("mnist", False, []), ("mnist", True, [])], None, 80))
+    assert mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path)) == (
+        "The layer-by-layer measurements below are those of probed runs of 5 epochs, until the long run has recorded "
+        "them at 100 epochs (the Reproducing chapter shows how far it is).")
 
 
 def test_other_choice_compares_our_final_runs_hyperparameters_with_the_papers_selection():
@@ -359,6 +370,8 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
     assert sentence.data.startswith("**The same after the paper's 5 epochs, so far** (MNIST without BN, MNIST with "
                                     "BN: 80 of the 80 probed runs; provisional until all are recorded): BP: below "
                                     "SHALLOW at every epoch (MNIST without BN)")
+    # ... and whether they repeat the results pages' finals (here the same machine kind: exactly)
+    assert "each repeats its final run's loss and train and test accuracy at every epoch exactly" in sentence.data
     assert [ax.get_title() for ax in figure.axes if ax.get_visible()] == ["MNIST, BN off", "MNIST, BN on"]
     assert saved == ["mechanism_gap_to_shallow_so_far"]
     assert "(10 seeds of each rule per setting;" in caption.data

@@ -12,25 +12,27 @@ from typing import Optional, Sequence
 from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
 from . import control_gap
 from .mechanism import _setting_name, _span, findings
-from .probes import accuracy_frame, diagnostics_frame, recorded_configs, verdicts
+from .probes import accuracy_frame, diagnostics_frame, finals_agreement, recorded_configs, verdicts
 from .records import epochs_label, finished_runs, paper_store, recorded_so_far
 from .render import save_figure
 from .shallow import bp_against_shallow, shallow_beside
 
 
-def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
+def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[str] = None,
+                                skip: Sequence[tuple] = ()) -> tuple:
     """(BP and SHALLOW fully binary per setting, BP's verdict in words, where SHALLOW's numbers come
-    from) from the paper budget's final runs (:func:`~bnnlib.book.shallow.shallow_beside`); ([], "",
-    "") where none is recorded."""
+    from) from the paper budget's final runs (:func:`~bnnlib.book.shallow.shallow_beside`), the
+    (dataset, batch_norm) settings in ``skip`` left out; ([], "", "") where none is recorded."""
     paper = get_budget("paper")
-    summaries = recorded_so_far(paper.name, datasets, results_base)
+    summaries = {key: summary for key, summary in recorded_so_far(paper.name, datasets, results_base).items()
+                 if key not in set(skip)}
     _, fully_binary, source = shallow_beside(summaries, paper, results_base) if summaries else ([], [], "")
     if not fully_binary:
         return [], "", ""
     above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
-    every = "both" if n == 2 else f"all {n}"
-    verdict = (f"above its untrained ones in {every} settings" if above == n else
-               f"at or below its untrained ones in {every} settings" if above == 0 else
+    every = "the one setting" if n == 1 else "both settings" if n == 2 else f"all {n} settings"
+    verdict = (f"above its untrained ones in {every}" if above == n else
+               f"at or below its untrained ones in {every}" if above == 0 else
                f"above its untrained ones in {above} of {n} settings")
     return fully_binary, verdict, source
 
@@ -42,16 +44,20 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     paper = get_budget("paper")
     if budget.epochs >= paper.epochs:
         return ""
-    fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base)
-    if not fully_binary:
+    # a setting whose probed runs are recorded at the paper's budget is told by them (probed_so_far, the
+    # admonition's next paragraph), not twice: their BP runs may end apart from the finals' (finals_agreement)
+    measured = [(dataset, batch_norm) for dataset, batch_norm, _ in _finished(datasets, results_base)[0]]
+    fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base, skip=measured)
+    if not fully_binary and not measured:
         return ""
-    # first on the page: what the paper's budget says, then (the admonition's next paragraphs) the
-    # settings measured at it so far (probed_so_far) and the shorter probed runs' answer, labelled by their epochs
-    return (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
-            f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
-            f"those of its {source}. The layer-by-layer measurements below are those of probed runs of "
-            f"{epochs_label(budget)}, until the long run has recorded them at {epochs_label(paper)} (the Reproducing "
-            f"chapter shows how far it is).")
+    finals = (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
+              f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
+              f"those of its {source}. " if fully_binary else "")
+    # first on the page: what the paper's budget says, then the settings measured at it so far and the
+    # shorter probed runs' answer, labelled by their epochs
+    return (f"{finals}The layer-by-layer measurements below are those of probed runs of {epochs_label(budget)}, "
+            f"until the long run has recorded them at {epochs_label(paper)} (the Reproducing chapter shows how far "
+            f"it is).")
 
 
 def _finished(datasets: Sequence[str], results_base: Optional[str] = None) -> tuple:
@@ -141,8 +147,10 @@ def gap_so_far(budget: Budget, datasets: Sequence[str], results_base: Optional[s
     save_figure(figure, "mechanism_gap_to_shallow_so_far")
     plt.close(figure)  # shown once, where the list puts it, not again at the cell's end
     seeds = sorted({len(c) // len(PROBED_RULES) for *_, c in finished})
+    # whether these runs end where the results pages' finals (which Conclusions quotes) do, and how far apart
+    agreement = finals_agreement(probed, paper_store(results_base), configs, paper)
     return [Markdown(f"**The same after the paper's {epochs_label(paper)}, so far** ({_so_far_label(finished, total)}; "
-                     f"provisional until all are recorded): {control_gap.finding(gaps)}"),
+                     f"provisional until all are recorded): {control_gap.finding(gaps)} {agreement}"),
             figure,
             Markdown(f"*Figure: as above, from the probed runs of {epochs_label(paper)} recorded so far "
                      f"({'/'.join(map(str, seeds))} seeds of each rule per setting; epochs on a logarithmic axis "
