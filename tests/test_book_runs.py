@@ -282,6 +282,11 @@ def test_shallow_beside_takes_its_fully_binary_finals_from_the_probed_runs_befor
         ("binary tanh, MNIST no BN", grid_bar, True), ("binary sign, MNIST no BN", probed_bar, False),
         ("binary sign, Fashion-MNIST no BN", probed_bar, False)]
     assert fully_binary == [(0.4, probed_bar, "MNIST no BN"), (0.4, probed_bar, "Fashion-MNIST no BN")]
+    # a setting asked alone whose grid runs on another dataset (Fashion-MNIST's: MNIST's grid)
+    fashion = {key: ours[key] for key in ours if key[0] == "fashion-mnist"}
+    fashion_cells, fashion_binary, _ = shallow_module.shallow_beside(fashion, TINY)
+    assert [c.where for c in fashion_cells] == ["binary sign, Fashion-MNIST no BN"]
+    assert fashion_binary == [(0.4, probed_bar, "Fashion-MNIST no BN")]
     assert shallow_module.shallow_bar_phrase(cells).startswith(
         "the 52.5 % that random binary features reach with only the output layer trained (our SHALLOW control, "
         "binary sign, MNIST no BN): ")
