@@ -313,7 +313,7 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
                            "layer-by-layer measurements below are those of probed runs of 5 epochs, until the long "
                            "run has recorded them at 100 epochs")
     assert mechanism_so_far.at_the_papers_budget(get_budget("paper"), ["mnist"], str(tmp_path)) == ""
-    # a setting whose probed runs are recorded at 100 epochs is told by them (the next paragraph), not twice
+    # a setting whose probed runs are recorded at 100 epochs is told by them (the paragraph before), not twice
     monkeypatch.setattr(mechanism_so_far, "_finished", lambda datasets, base: ([("mnist", False, [])], None, 80))
     assert mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path)).startswith(
         "After the paper's 100 epochs, the results pages' final runs put BP, fully binary, at 97.0 % against "

@@ -45,7 +45,7 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     if budget.epochs >= paper.epochs:
         return ""
     # a setting whose probed runs are recorded at the paper's budget is told by them (probed_so_far, the
-    # admonition's next paragraph), not twice: their BP runs may end apart from the finals' (finals_agreement)
+    # admonition's first paragraph), not twice: their BP runs may end apart from the finals' (finals_agreement)
     measured = [(dataset, batch_norm) for dataset, batch_norm, _ in _finished(datasets, results_base)[0]]
     fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base, skip=measured)
     if not fully_binary and not measured:
@@ -53,8 +53,8 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
     finals = (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP, fully binary, at "
               f"{bp_against_shallow(fully_binary)}: BP's trained hidden layers end {verdict}; SHALLOW's numbers are "
               f"those of its {source}. " if fully_binary else "")
-    # first on the page: what the paper's budget says, then the settings measured at it so far and the
-    # shorter probed runs' answer, labelled by their epochs
+    # on the page: the settings measured at the paper's budget so far, then what its finals say of the others,
+    # then the shorter probed runs' answer, labelled by their epochs
     return (f"{finals}The layer-by-layer measurements below are those of probed runs of {epochs_label(budget)}, "
             f"until the long run has recorded them at {epochs_label(paper)} (the Reproducing chapter shows how far "
             f"it is).")
