@@ -46,7 +46,7 @@ def at_the_papers_budget(budget: Budget, datasets: Sequence[str], results_base: 
         return ""
     # a setting whose probed runs are recorded at the paper's budget is told by them (probed_so_far, the
     # admonition's first paragraph), not twice: their BP runs may end apart from the finals' (finals_agreement)
-    measured = [(dataset, batch_norm) for dataset, batch_norm, _ in _finished(datasets, results_base)[0]]
+    measured = measured_settings(datasets, results_base)
     fully_binary, verdict, source = bp_against_shallow_at_paper(datasets, results_base, skip=measured)
     if not fully_binary and not measured:
         return ""
@@ -78,6 +78,11 @@ def _finished(datasets: Sequence[str], results_base: Optional[str] = None) -> tu
             if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
                 finished.append((dataset, batch_norm, configs))
     return finished, probed, total
+
+
+def measured_settings(datasets: Sequence[str], results_base: Optional[str] = None) -> list:
+    """The (dataset, batch_norm) settings whose probed runs are all recorded at the paper's budget."""
+    return [(dataset, batch_norm) for dataset, batch_norm, _ in _finished(datasets, results_base)[0]]
 
 
 def _so_far_label(finished: list, total: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from ..protocol import get_budget, probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, findings
-from .mechanism_so_far import bp_against_shallow_at_paper
+from .mechanism_so_far import bp_against_shallow_at_paper, measured_settings, probed_so_far
 from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
 from .evaluation_check import check_runs_of, moved_by_pass, usable
 from .labels import dataset_name
@@ -96,12 +96,17 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
     frame = diagnostics_frame(probed, configs, budget_obj)
     text = findings(verdicts(frame, accuracy), frame)
     paper = get_budget("paper")
-    cells, verdict, source = bp_against_shallow_at_paper(datasets, results_base) \
-        if budget_obj.epochs < paper.epochs else ([], "", "")
-    later = (f" After the paper's {epochs_label(paper)}, the results pages' final runs put BP's trained hidden layers, "
-             f"fully binary, {verdict} ({', '.join(name for _, _, name in cells)}; SHALLOW's numbers are those of its "
-             f"{source}): the chapter measures the rest at {epochs_label(paper)} once its probed runs are recorded."
-             if verdict else "")
+    later = ""
+    if budget_obj.epochs < paper.epochs:  # what the paper's budget already says: its probed runs so far, its finals
+        measured = measured_settings(datasets, results_base)
+        cells, verdict, source = bp_against_shallow_at_paper(datasets, results_base, skip=measured)
+        finals = (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP's trained hidden "
+                  f"layers, fully binary, {verdict} ({', '.join(name for _, _, name in cells)}), SHALLOW's numbers "
+                  f"being those of its {source}." if verdict else "")
+        parts = [probed_so_far(datasets, results_base, budget_obj), finals]
+        later = " ".join([""] + [part for part in parts if part] + (
+            [f"The chapter measures the rest at {epochs_label(paper)} once its probed runs are recorded."]
+            if any(parts) else []))
     return (f"**What the measurements show** (the fully binary final runs of every rule, "
             f"**{epochs_label(budget_obj)}**, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
             f"**BP** {text['mech_bp']} **DFA** {text['mech_dfa']} **DRTP** {text['mech_drtp']} "
