@@ -290,3 +290,11 @@ def test_shallow_beside_takes_its_fully_binary_finals_from_the_probed_runs_befor
     assert shallow_module.shallow_bar_phrase(cells).startswith(
         "the 52.5 % that random binary features reach with only the output layer trained (our SHALLOW control, "
         "binary sign, MNIST no BN): ")
+
+
+def test_how_far_probed_runs_end_from_their_finals_never_reads_minus_zero():
+    from bnnlib.book.probes import _best_moved
+    assert _best_moved({"DRTP": [-0.00001, 0.00001, -0.0001]}) == (
+        "Their best test accuracy minus their final run's: DRTP +0.00 points on average (-0.01 to +0.00): a binary "
+        "network's signs can turn a last-bit difference into another training path.")
+    assert _best_moved({"BP": [-0.00004]}).startswith("Its best test accuracy minus its final run's: BP +0.00 points:")

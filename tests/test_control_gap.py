@@ -147,3 +147,22 @@ def test_nothing_to_compare_says_so_and_draws_nothing():
     assert empty.empty
     assert control_gap.finding(empty) == "not measured: no setting holds two seeds of a rule and of SHALLOW."
     assert control_gap.figure(empty) is None
+
+
+@pytest.mark.parametrize("settings", [1, 2, 3, 4])
+def test_the_figures_epoch_labels_clear_its_legend(settings):
+    """Each bottom panel says "epoch" above the legend, not under it: a figure-wide label placed at a
+    fraction of the height overlapped the legend in a one-row figure (one setting recorded at 100
+    epochs)."""
+    import matplotlib.pyplot as plt
+    keys = [("mnist", False), ("mnist", True), ("fashion-mnist", False), ("fashion-mnist", True)][:settings]
+    rows = [dict(dataset=d, batch_norm=b, algorithm=rule, **row) for d, b in keys for rule in ("BP", "DFA")
+            for row in curve(*("+" * 100)).to_dict("records")]
+    fig = control_gap.figure(pd.DataFrame(rows))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    labelled = [ax for ax in fig.axes if ax.get_visible() and ax.get_xlabel() == "epoch"]
+    assert len(labelled) == min(settings, 2)
+    assert all(ax.xaxis.label.get_window_extent(renderer).y0 > legend.y1 for ax in labelled)
+    plt.close(fig)

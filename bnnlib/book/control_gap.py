@@ -138,9 +138,10 @@ def figure(table: pd.DataFrame):
     palette = algorithm_palette()
     rules = list(dict.fromkeys(table["algorithm"]))
     last = int(table["epoch"].max()) if len(table) else 1
+    height = 2.9 * rows + 0.8
     with readable():
-        fig, axes = plt.subplots(rows, columns, figsize=(READABLE_WIDTH, 2.9 * rows + 0.8), squeeze=False)
-        for ax, (dataset, batch_norm) in zip(axes.flat, keys):
+        fig, axes = plt.subplots(rows, columns, figsize=(READABLE_WIDTH, height), squeeze=False)
+        for index, (ax, (dataset, batch_norm)) in enumerate(zip(axes.flat, keys)):
             part = table[(table["dataset"] == dataset) & (table["batch_norm"] == batch_norm)]
             for rule in rules:
                 curve = part[part["algorithm"] == rule]
@@ -151,13 +152,16 @@ def figure(table: pd.DataFrame):
             ax.axhline(0, color="grey", lw=0.8, ls="--")
             ax.set_title(f"{dataset_name(dataset)}, BN {bn_switch(batch_norm)}")
             epoch_axis(ax, last)
+            if index + columns >= len(keys):  # no panel below it
+                ax.set_xlabel("epoch")
         for ax in axes.flat[len(keys):]:
             ax.set_visible(False)
         fig.supylabel(f"accuracy − {CONTROL}'s (points)", fontsize=READABLE["axes.labelsize"])
-        fig.supxlabel("epoch", fontsize=READABLE["axes.labelsize"], y=0.075)
         handles = [plt.Line2D([], [], color=palette[r]) for r in rules]
-        fig.legend(handles, rules, loc="lower center", ncol=len(rules), frameon=False, bbox_to_anchor=(0.5, -0.01))
-        fig.tight_layout(rect=(0, 0.1, 1, 1))
+        fig.legend(handles, rules, loc="lower center", ncol=len(rules), frameon=False, bbox_to_anchor=(0.5, 0.0))
+        # the legend's half inch below the panels, whatever their number (a fraction of the height overlapped
+        # the axis label in a one-row figure)
+        fig.tight_layout(rect=(0, 0.5 / height, 1, 1))
     return fig
 
 

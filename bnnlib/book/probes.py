@@ -108,12 +108,14 @@ def _best_moved(by_rule: dict) -> str:
     """"Their best test accuracy minus their final run's: BP −0.49 points on average (−2.59 to
     +0.95), …": how far a differing probed run ends from its final run, per rule."""
     def points(values):
+        def signed(v):  # rounded first, + 0.0: a tiny negative reads "+0.00", not "-0.00"
+            return f"{round(float(v), 2) + 0.0:+.2f}"
         values = 100 * np.asarray(values)
         if len(values) == 1:
-            return f"{values[0]:+.2f} points"
-        low, high = f"{values.min():+.2f}", f"{values.max():+.2f}"
-        return f"{low} points in each" if low == high else \
-            f"{values.mean():+.2f} points on average ({low} to {high})"
+            return f"{signed(values[0])} points"
+        low, high = signed(values.min()), signed(values.max())
+        return (f"{low} points in each" if low == high else
+                f"{signed(values.mean())} points on average ({low} to {high})")
     n = sum(len(v) for v in by_rule.values())
     return (f"{'Their' if n > 1 else 'Its'} best test accuracy minus {'their' if n > 1 else 'its'} final run's: "
             + ", ".join(f"{rule} {points(values)}" for rule, values in sorted(by_rule.items()))
