@@ -163,6 +163,8 @@ def epoch_axis(ax, last: int) -> None:
         ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000) if t <= last]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
+    elif last <= 10:  # every epoch: the locator left 1, 3 and 5 of five epochs unlabelled
+        ax.set_xticks(range(1, last + 1))
     else:
         ax.xaxis.get_major_locator().set_params(integer=True)
 
