@@ -143,9 +143,9 @@ def finding(table: pd.DataFrame, layer: str = "block 1") -> str:
             shrunk.setdefault((batch_norm, causes), []).append(algorithm)
     for (batch_norm, causes), algorithms in shrunk.items():
         one = len(algorithms) == 1
-        its, named = ("its", "its grid search") if one else ("their", "their grid searches")
-        named = {"learning rate": f"the learning rate{'' if one else 's'} {named} chose",
-                 "weights": f"the weights {its} runs reached (from the init {named} chose)"}
+        its, search = ("its", "its grid search") if one else ("their", "their grid searches")
+        named = {"learning rate": f"the learning rate{'' if one else 's'} {search} chose",
+                 "weights": f"the weights {its} runs reached (from the init {search} chose)"}
         rules = " and ".join(f"{a}'s" for a in algorithms)
         parts.append(f"{rules} own update{'' if one else 's'} {bn_with(batch_norm)} BN {'is' if one else 'are'} "
                      f"nonetheless smaller than BP's: {' and '.join(named[c] for c in causes)} "
