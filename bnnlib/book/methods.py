@@ -103,10 +103,10 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
         finals = (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP's trained hidden "
                   f"layers, fully binary, {verdict} ({', '.join(name for _, _, name in cells)}), SHALLOW's numbers "
                   f"being those of its {source}." if verdict else "")
-        parts = [probed_so_far(datasets, results_base, budget_obj), finals]
-        later = " ".join([""] + [part for part in parts if part] + (
-            [f"The chapter measures the rest at {epochs_label(paper)} once its probed runs are recorded."]
-            if any(parts) else []))
+        parts = [part for part in (probed_so_far(datasets, results_base, budget_obj), finals) if part]
+        if parts:
+            later = " " + " ".join(parts + [f"The chapter measures the rest at {epochs_label(paper)} once its "
+                                            f"probed runs are recorded."])
     return (f"**What the measurements show** (the fully binary final runs of every rule, "
             f"**{epochs_label(budget_obj)}**, probed layer by layer; figures and tests in {link}). {text['mech_pass']} "
             f"**BP** {text['mech_bp']} **DFA** {text['mech_dfa']} **DRTP** {text['mech_drtp']} "

@@ -9,8 +9,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import pandas as pd
 
-from ..protocol import (CONTROLS, EXTENSIONS, GRID_DATASET, PROBED_SETTING, Budget, grid_configs, probed_store,
-                        summarise)
+from ..protocol import (CONTROLS, EXTENSIONS, GRID_DATASET, PROBED_SETTING, Budget, _is_probed_setting, grid_configs,
+                        probed_store, summarise)
 from ..store import ResultsStore
 from ..sweep import select_hyperparameters
 from .claims import BINARY_SETTINGS
@@ -61,7 +61,7 @@ def _fully_binary_probed(dataset: str, batch_norm: bool, budget: Budget, store: 
     recorded = _recorded_finals_so_far(dataset, batch_norm, budget, store, CONTROLS)
     if recorded is None:
         return None
-    finals = [c for c in recorded[0] if all(getattr(c, k) == v for k, v in PROBED_SETTING.items())]
+    finals = [c for c in recorded[0] if _is_probed_setting(c)]
     summary = summarise(probed_store(store), finals, budget)
     return summary if finals and all_finished(summary, finals, budget) else None
 
