@@ -316,6 +316,25 @@ def test_p_values_read_one_way_in_tables_and_prose():
         ["0.5", "0.031", "0.0024", "2.4\u00a0×\u00a010⁻⁷", "<\u00a010⁻³⁰⁰", "–"]
 
 
+@pytest.mark.parametrize("values", [
+    [0.25, 0.25, 0.25],                         # no spread: the interval is the value itself
+    [1.0, 2.0],
+    [0.1, -0.3, 0.7, 0.2, 1e-6, 0.05, 0.4, -0.1, 0.3, 0.9],  # ten seeds, as a 100-epoch point has
+    [3e-7, 1e-6, float("nan"), 2e-6, 5e-7],    # a missing value: seaborn switches to nanmean
+    list(range(17)),
+])
+def test_the_mechanisms_fast_bootstrap_band_is_seaborns_to_the_last_bit(values):
+    import numpy as np
+    import pandas as pd
+    from seaborn._statistics import EstimateAggregator
+    from bnnlib.book.render import mean_ci95
+    seaborn = EstimateAggregator("mean", ("ci", 95), n_boot=1000, seed=0)(pd.DataFrame({"y": values}), "y")
+    ours = mean_ci95(pd.Series(values))
+    assert ours == (seaborn["ymin"], seaborn["ymax"])  # exact: the committed figures stay pixel for pixel
+    if np.ptp(values) == 0:
+        assert ours == (values[0], values[0])
+
+
 def test_numeric_columns_are_marked_for_right_alignment_and_text_columns_are_not():
     import re
     import pandas as pd

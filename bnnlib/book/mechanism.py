@@ -30,7 +30,7 @@ from .labels import (ALGORITHMS, ALTERNATIVES, BASELINE, CONTROLS, DATASET_RANK,
                      bn_switch, bn_with, dataset_name)
 from .pages import Page
 from .pages import setup_page as open_page
-from .render import READABLE, READABLE_WIDTH, epoch_axis, readable
+from .render import READABLE, READABLE_WIDTH, epoch_axis, mean_ci95, readable
 from .update_sizes import with_update_ratio
 # the chapter's steps, in the order its page takes them (the probed runs: :mod:`~bnnlib.book.probes`)
 from .probes import (accuracy_frame, diagnostics_frame, ensure_mechanism,  # noqa: F401
@@ -91,7 +91,7 @@ def layer_figure(frame: pd.DataFrame, value: str, label: str, algorithms: Sequen
             part = data[(data["dataset"] == dataset) & (data["batch_norm"] == batch_norm) &
                         data["algorithm"].isin(algorithms)]
             sns.lineplot(data=part, x=x, y=value, hue="algorithm", hue_order=list(algorithms), palette=palette,
-                         marker="o" if part[x].nunique() <= 20 else None, errorbar=("ci", 95), n_boot=1000, seed=0,
+                         marker="o" if part[x].nunique() <= 20 else None, errorbar=mean_ci95,
                          ax=ax, legend=False)
             ax.set_title(f"{dataset_name(dataset)}, BN {bn_switch(batch_norm)}")
             ax.set_xlabel("")
@@ -138,8 +138,8 @@ def layer_epoch_figure(frame: pd.DataFrame, value: str, label: str, algorithms: 
                 ax = axes[i][j]
                 part = data[(data["algorithm"] == rule) & (data["batch_norm"] == batch_norm)]
                 sns.lineplot(data=part, x="epoch", y=value, hue="layer_name", hue_order=layers, palette=palette,
-                             marker="o" if part["epoch"].nunique() <= 20 else None, errorbar=("ci", 95),
-                             n_boot=1000, seed=0, ax=ax, legend=False)
+                             marker="o" if part["epoch"].nunique() <= 20 else None, errorbar=mean_ci95, ax=ax,
+                             legend=False)
                 ax.set_title(f"{rule}, BN {bn_switch(batch_norm)}")
                 ax.set_ylabel("")
                 ax.set_xlabel("epoch" if i == len(rules) - 1 else "")
