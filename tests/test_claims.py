@@ -343,7 +343,7 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
         monkeypatch):
     """The committed 5-epoch probed runs stand in for the paper budget's: a setting whose probed
     runs are all finished is reported, one with a run missing waits, none finished says nothing."""
-    from bnnlib.book import mechanism_so_far
+    from bnnlib.book import mechanism_so_far, probes
     from bnnlib.protocol import get_budget
     from bnnlib.store import ResultsStore
 
@@ -376,21 +376,21 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
     assert saved == ["mechanism_gap_to_shallow_so_far"]
     assert "(10 seeds of each rule per setting;" in caption.data
     assert mechanism_so_far.gap_so_far(get_budget("cpu"), ["mnist"]) == []  # the page's own budget is the paper's
-    complete = mechanism_so_far.accuracy_frame
+    complete = probes.accuracy_frame
 
     def one_missing_with_bn(probed, configs, budget):
         frame = complete(probed, configs, budget)
         return frame.iloc[1:] if configs[0].batch_norm else frame
-    monkeypatch.setattr(mechanism_so_far, "accuracy_frame", one_missing_with_bn)
+    monkeypatch.setattr(probes, "accuracy_frame", one_missing_with_bn)
     without_bn = mechanism_so_far.probed_so_far(["mnist"])
     assert without_bn.startswith("Measured after 5 epochs so far (MNIST without BN: 40 of the 80 probed runs;")
     assert "With BN" not in without_bn
-    monkeypatch.setattr(mechanism_so_far, "accuracy_frame", lambda probed, configs, budget: (
+    monkeypatch.setattr(probes, "accuracy_frame", lambda probed, configs, budget: (
         complete(probed, configs, budget).iloc[int(not configs[0].batch_norm):]))
     assert mechanism_so_far.probed_so_far(["mnist"]).startswith(
         "Measured after 5 epochs so far (MNIST with BN: 40 of the 80 probed runs; provisional until all are "
         "recorded): With BN, BP − SHALLOW: +30.6 points; DFA and DRTP: +27.7 to +33.0 points. Epoch by epoch")
-    monkeypatch.setattr(mechanism_so_far, "accuracy_frame", lambda probed, configs, budget: complete(probed, configs,
+    monkeypatch.setattr(probes, "accuracy_frame", lambda probed, configs, budget: complete(probed, configs,
                                                                                              budget).iloc[1:])
     assert mechanism_so_far.probed_so_far(["mnist"]) == ""
     assert mechanism_so_far.gap_so_far(get_budget("smoke"), ["mnist"]) == []

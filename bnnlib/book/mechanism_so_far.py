@@ -12,8 +12,8 @@ from typing import Optional, Sequence
 from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
 from . import control_gap
 from .mechanism import _setting_name, _span, findings
-from .probes import accuracy_frame, diagnostics_frame, finals_agreement, recorded_configs, verdicts
-from .records import epochs_label, finished_runs, paper_store, recorded_so_far
+from .probes import accuracy_frame, all_probed, diagnostics_frame, finals_agreement, recorded_configs, verdicts
+from .records import epochs_label, paper_store, recorded_so_far
 from .render import save_figure
 from .shallow import bp_against_shallow, shallow_beside
 
@@ -74,8 +74,7 @@ def _finished(datasets: Sequence[str], results_base: Optional[str] = None) -> tu
             except LookupError:  # its grid search is not complete: its probed runs are not even known
                 continue
             total += len(configs)
-            accuracy = accuracy_frame(probed, configs, paper)
-            if len(accuracy) == len(configs) and finished_runs(accuracy, paper) == len(configs):
+            if all_probed(probed, configs, paper):
                 finished.append((dataset, batch_norm, configs))
     return finished, probed, total
 

@@ -11,7 +11,7 @@ from ..protocol import get_budget, probed_store
 from .diagrams import binarised_layer_diagram, learning_signal_diagram  # noqa: F401 (the page draws them)
 from .mechanism import CHAPTER, findings
 from .mechanism_so_far import bp_against_shallow_at_paper, measured_settings, probed_so_far
-from .probes import accuracy_frame, diagnostics_frame, open_store, recorded_configs, verdicts
+from .probes import accuracy_frame, all_probed, diagnostics_frame, open_store, recorded_configs, verdicts
 from .evaluation_check import check_runs_of, moved_by_pass, usable
 from .labels import dataset_name
 from .records import budget_statement, epochs_bold, epochs_label, recorded_finals
@@ -89,12 +89,11 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
     except LookupError:
         return f"The measurement of this mechanism is in {link}; its runs are not recorded at this budget yet."
     probed = probed_store(store)
-    accuracy = accuracy_frame(probed, configs, budget_obj)
-    if len(accuracy) < len(configs) or ((accuracy["epochs_done"] < budget_obj.epochs) & ~accuracy["diverged"]).any():
+    if not all_probed(probed, configs, budget_obj):
         return f"The measurement of this mechanism is in {link}; its runs are not all recorded at the " \
                f"**{epochs_label(budget_obj)}** yet."
     frame = diagnostics_frame(probed, configs, budget_obj)
-    text = findings(verdicts(frame, accuracy), frame)
+    text = findings(verdicts(frame, accuracy_frame(probed, configs, budget_obj)), frame)
     paper = get_budget("paper")
     later = ""
     if budget_obj.epochs < paper.epochs:  # what the paper's budget already says: its probed runs so far, its finals

@@ -50,6 +50,13 @@ def accuracy_frame(probed: ResultsStore, configs: Sequence[RunConfig], budget: B
     return summarise(probed, configs, budget)
 
 
+def all_probed(probed: ResultsStore, configs: Sequence[RunConfig], budget: Budget) -> bool:
+    """Whether every one of the probed runs ``configs`` is finished at ``budget`` (each epoch
+    recorded, or diverged): the one test behind the chapter's budget choice, Methods' paragraph and
+    the 100-epoch findings shown while the rest are recorded."""
+    return all_finished(accuracy_frame(probed, configs, budget), configs, budget)
+
+
 #: what a probed run must repeat of its final run, epoch by epoch
 REPEATED = ("loss", "train_accuracy", "test_accuracy")
 
@@ -194,16 +201,11 @@ def open_store(budget: str, results_base: Optional[str], settings: Sequence[Tupl
     ``python -m bnnlib protocol`` does not run them), else ``cpu`` — the chapter computes what is
     missing at the budget shown."""
     def complete(candidate: Budget, store: ResultsStore) -> bool:
-        probed = probed_store(store)
-        if not (probed.directory / "runs.csv").exists():
-            return False
         try:
             configs = [c for d, b in settings for c in recorded_configs(d, b, candidate, store)]
         except LookupError:
             return False
-        runs = probed.runs().set_index("run_id")
-        return all(c.run_id in runs.index and runs.loc[c.run_id, "status"] in ("complete", "diverged") and
-                   int(runs.loc[c.run_id, "epochs_done"]) >= candidate.epochs for c in configs)
+        return all_probed(probed_store(store), configs, candidate)
     return choose_budget(budget, results_base, complete)
 
 
