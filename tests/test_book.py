@@ -240,27 +240,36 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
 
 #: the width the book shows a figure at: its text column in a 1280 px window (Methods page, measured)
 COLUMN_PX = 676
+#: ... and on a 390 px phone (Batch normalisation page, measured)
+PHONE_COLUMN_PX = 358
+
+
+def smallest_text_px(fig, column_px: int, ticks: bool = True) -> tuple:
+    """(size in px, text) of a figure's smallest text as the page shows it: the notebook stores
+    matplotlib's inline PNG (100 dpi, tight bounding box), which the page scales to its column.
+    ``ticks``: tick labels count too (a diagram's small inset plot is left out)."""
+    import io
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    scale = column_px / Image.open(png).size[0]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    texts = [t for ax in fig.axes for t in (*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label)]
+    texts += [t for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels())] if ticks else []
+    texts += [t for lg in legends for t in lg.get_texts()]
+    plt.close(fig)
+    return min((t.get_fontsize() * 100 / 72 * scale, t.get_text()) for t in texts if t.get_text().strip())
 
 
 @pytest.mark.parametrize("diagram", ["binarised_layer_diagram", "learning_signal_diagram"])
 def test_the_methods_diagrams_text_is_at_least_11_px_on_the_page(diagram):
-    """The page shows a diagram as the notebook stored it (matplotlib's inline PNG: 100 dpi, tight
-    bounding box) scaled to the text column: its smallest text is 11 px or more there."""
-    import io
+    """Scaled to the text column of a 1280 px window, a diagram's smallest text is 11 px or more."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
     from bnnlib.book import diagrams, render
     render.style()
-    fig = getattr(diagrams, diagram)()
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
-    scale = COLUMN_PX / Image.open(png).size[0]
-    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
-    texts = [t for ax in fig.axes for t in (*ax.texts, ax.title)] + [t for lg in legends for t in lg.get_texts()]
-    smallest = min((t.get_fontsize() * 100 / 72 * scale, t.get_text()) for t in texts if t.get_text().strip())
-    plt.close(fig)
+    smallest = smallest_text_px(getattr(diagrams, diagram)(), COLUMN_PX, ticks=False)
     assert smallest[0] >= 11, f"{diagram}: {smallest[1]!r} is {smallest[0]:.1f} px at the page's {COLUMN_PX} px"
 
 
@@ -1202,6 +1211,10 @@ def test_bn_effect_figure_shows_the_alternatives_on_a_panel_of_their_own():
     assert -10 < low < -1 and 0 <= high < 5  # DFA's −1 and DRTP's −0.5, with their intervals, and 0
     alone = bn_effect.bn_effect_figure(table[table["algorithm"] == "BP"], "BP only")
     assert len(alone.axes) == 1  # nothing to zoom on without an alternative
+    # readable on a phone: its text was ~4 px there, beside a legend that took a third of the width
+    for fig in (bn_effect.bn_effect_figure(table, "MNIST (100 epochs): effect of removing BN"), alone):
+        smallest = smallest_text_px(fig, PHONE_COLUMN_PX)
+        assert smallest[0] >= 8, f"{smallest[1]!r} is {smallest[0]:.1f} px on a 390 px phone"
 
 
 def test_reproducing_lists_the_paper_budgets_runs_beside_the_pages_own(tmp_path):

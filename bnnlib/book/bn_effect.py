@@ -13,7 +13,7 @@ from .claims import CLAIMS, decide
 from .labels import ALGORITHMS, ALTERNATIVES, DATASET_NAMES, SETTINGS, algorithm_palette, algorithms_in, with_setting
 from .paper import MEASUREMENT_UNCERTAINTY, paper_final_medians
 from .records import epochs_bold, epochs_label
-from .render import save_figure, signed_points
+from .render import READABLE_WIDTH, readable, save_figure, signed_points
 from .stats import p_text, welch_difference
 
 
@@ -131,29 +131,34 @@ def bn_effect_figure(table: pd.DataFrame, title: str):
     offsets = {rule: 0.5 * (i - (len(rules) - 1) / 2) / max(len(rules) - 1, 1) for i, rule in enumerate(rules)}
     zoomed = [rule for rule in rules if rule in ALTERNATIVES]
     two = bool(zoomed) and len(zoomed) < len(rules)
-    fig, axes = plt.subplots(2 if two else 1, 1, figsize=(10, 7.5 if two else 4.5), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 1]} if two else None)
-    top = axes[0, 0]
-    _draw_effects(top, table, offsets, palette)
-    if two:
-        bottom = axes[1, 0]
-        _draw_effects(bottom, table[table["algorithm"].isin(zoomed)], offsets, palette)
-        low, high = bottom.get_ylim()
-        top.axhspan(low, high, color="grey", alpha=0.15, lw=0)  # where the panel below looks
-        bottom.set_title(f"{' and '.join(zoomed)} alone, zoomed on the grey band above", fontsize="medium")
-        bottom.set_ylabel("Δ (points)")
-    for algorithm in rules:
-        top.plot([], [], "o", color=palette[algorithm], label=algorithm)
-    if "paper_difference" in table and table["paper_difference"].notna().any():
-        top.plot([], [], "x", color="black", ms=7, mew=1.5, label="paper (its medians)")
-    if two:
-        top.fill_between([], [], color="grey", alpha=0.15, lw=0, label="range of the panel below")
-    axes[-1, 0].set_xticks(range(len(SETTINGS)), [s.replace(" ", "\n") for s in SETTINGS])
-    top.set_ylabel("Δ best test accuracy,\nno BN − BN (points)")
-    top.set_title(title)
-    top.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.align_ylabels(axes[:, 0])
-    fig.tight_layout()
+    with readable():
+        fig, axes = plt.subplots(2 if two else 1, 1, figsize=(READABLE_WIDTH, 7.6 if two else 4.4), sharex=True,
+                                 squeeze=False, gridspec_kw={"height_ratios": [1, 1]} if two else None)
+        top = axes[0, 0]
+        _draw_effects(top, table, offsets, palette)
+        if two:
+            bottom = axes[1, 0]
+            _draw_effects(bottom, table[table["algorithm"].isin(zoomed)], offsets, palette)
+            low, high = bottom.get_ylim()
+            top.axhspan(low, high, color="grey", alpha=0.15, lw=0)  # where the panel below looks
+            bottom.set_title(f"{' and '.join(zoomed)} alone, zoomed on the grey band")
+            bottom.set_ylabel("Δ (points)")
+        handles = {algorithm: plt.Line2D([], [], ls="", marker="o", color=palette[algorithm]) for algorithm in rules}
+        if "paper_difference" in table and table["paper_difference"].notna().any():
+            handles["paper (its medians)"] = plt.Line2D([], [], ls="", marker="x", color="black", ms=7, mew=1.5)
+        if two:
+            handles["range of the panel below"] = plt.matplotlib.patches.Patch(color="grey", alpha=0.15, lw=0)
+        axes[-1, 0].set_xticks(range(len(SETTINGS)), [s.replace(" ", "\n") for s in SETTINGS])
+        top.set_ylabel("Δ best test accuracy,\nno BN − BN (points)")
+        top.set_title(title)
+        fig.align_ylabels(axes[:, 0])
+        # below the panels, not beside them: at the book's width a side legend took a third of the
+        # figure, and on a phone every label shrank to ~4 px
+        # the rules on the first row, the markers' meaning on the second (matplotlib fills columns first)
+        order = [i for column in range(3) for i in range(column, len(handles), 3)]
+        fig.legend([list(handles.values())[i] for i in order], [list(handles)[i] for i in order], loc="lower center",
+                   ncol=3, frameon=False, bbox_to_anchor=(0.5, 0), handletextpad=0.3, columnspacing=1.0)
+        fig.tight_layout(rect=(0, 0.085 if len(handles) > 3 else 0.05, 1, 1))
     return fig
 
 
