@@ -234,6 +234,12 @@ def test_book_builds_without_warnings_and_renders_every_figure(tmp_path):
                 "  h.getBoundingClientRect().right - h.closest('table').parentElement.getBoundingClientRect().right)"
                 ".filter(overhang => overhang > 1)")
             assert not cut, f"{page}: the paper's median lies {cut} px beyond a 390 px screen"
+        # ... but the Methods' two wide diagrams keep 640 px (labels ~10 px, not ~6) and scroll in their own box
+        open_page(html / "chapters" / "02_methods.html")
+        diagrams = driver.execute_script(
+            "return [...document.querySelectorAll('div.tag_wide-diagram img')].map(i => "
+            "[Math.round(i.getBoundingClientRect().width), getComputedStyle(i.closest('.cell_output')).overflowX])")
+        assert diagrams == [[640, "auto"]] * 2, diagrams
     finally:
         driver.quit()
 
