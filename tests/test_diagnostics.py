@@ -274,25 +274,50 @@ def test_protocol_mechanism_runs_every_rules_probed_binary_finals(tmp_path, mnis
     assert len(table) == 8 * 2 * 5  # runs × smoke epochs × layers
 
 
-@pytest.mark.parametrize("ratios, tail", [
-    ((2.0, 6.5), "but are 2 to 6.5 times larger per weight in block 1 than BP's at the same weights and batch."),
-    ((0.5, 6.5), "and are 0.5 to 6.5 times as large per weight in block 1 as BP's at the same weights and batch.")])
-def test_the_chapters_answer_says_larger_only_where_every_alternatives_update_is(ratios, tail):
+@pytest.mark.parametrize("bp, ratios, tail", [
+    ((-0.1, "hurt (below SHALLOW)"), (2.0, 6.5),
+     "but are 2.00 to 6.50 times larger per weight in block 1 than BP's at the same weights and batch."),
+    ((-0.1, "hurt (below SHALLOW)"), (0.5, 6.5),
+     "and are 0.50 to 6.50 times as large per weight in block 1 as BP's at the same weights and batch."),
+    ((-0.1, "hurt (below SHALLOW)"), (0.799, 12.34),
+     "and are 0.80 to 12.3 times as large per weight in block 1 as BP's at the same weights and batch."),
+])
+def test_the_chapters_answer_says_larger_only_where_every_alternatives_update_is(bp, ratios, tail):
     """The short answer's last clause, from each alternative's block-1 update over BP's at the same
     weights (median over seeds) without BN: "larger" only where every one is above 1."""
-    import pandas as pd
-    from bnnlib.book.mechanism import _answer
-    table = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, vs_shallow=v, alignment=c,
-                               **{"hidden layers": w})
-                          for a, v, c, w in (("BP", -0.1, float("nan"), "hurt (below SHALLOW)"),
-                                             ("DFA", 0.3, 0.2, "learn (beat SHALLOW)"),
-                                             ("DRTP", 0.25, 0.25, "learn (beat SHALLOW)"))])
-    medians = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, layer_name="block 1", update_vs_bp=r)
-                            for a, r in zip(("DFA", "DRTP"), ratios)]).set_index(
-        ["dataset", "batch_norm", "algorithm", "layer_name"])
-    answer = _answer(table, medians, [("mnist", False)])
+    answer = _short_answer(bp, ratios)
     assert answer.startswith("Without BN, training the hidden layers with BP lowers the accuracy that the network's "
                              "random binary features give by themselves (BP − SHALLOW: -10.0 points), while DFA and "
                              "DRTP raise it (+25.0 to +30.0 points). Their hidden updates point partly the way BP's "
                              "do (cosine 0.20 to 0.25) ")
     assert answer.endswith(tail)
+
+
+@pytest.mark.parametrize("bp, joined", [
+    ((-0.1, "hurt (below SHALLOW)"), "lowers … (BP − SHALLOW: -10.0 points), while DFA and DRTP raise it"),
+    ((0.1, "learn (beat SHALLOW)"), "raises … (BP − SHALLOW: +10.0 points), and DFA and DRTP raise it more"),
+    ((0.27, "learn (beat SHALLOW)"), "raises … (BP − SHALLOW: +27.0 points), as DFA and DRTP do"),
+])
+def test_the_chapters_answer_sets_bp_against_the_alternatives_only_where_they_differ(bp, joined):
+    """At 100 epochs BP's hidden training may raise the random features' accuracy too: then the
+    alternatives are joined to it ("and … more", "as … do"), not set against it ("while")."""
+    answer = _short_answer(bp, (2.0, 6.5))
+    effect, rest = joined.split(" … ")
+    assert answer.startswith(f"Without BN, training the hidden layers with BP {effect} the accuracy that the network's "
+                             f"random binary features give by themselves {rest} (+25.0 to +30.0 points).")
+
+
+def _short_answer(bp, ratios) -> str:
+    """bnnlib.book.mechanism._answer for one setting: BP's (vs SHALLOW, verdict), DFA +0.30 and DRTP
+    +0.25 above SHALLOW, and the alternatives' block-1 update over BP's."""
+    import pandas as pd
+    from bnnlib.book.mechanism import _answer
+    table = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, vs_shallow=v, alignment=c,
+                               **{"hidden layers": w})
+                          for a, v, c, w in (("BP", bp[0], float("nan"), bp[1]),
+                                             ("DFA", 0.3, 0.2, "learn (beat SHALLOW)"),
+                                             ("DRTP", 0.25, 0.25, "learn (beat SHALLOW)"))])
+    medians = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm=a, layer_name="block 1", update_vs_bp=r)
+                            for a, r in zip(("DFA", "DRTP"), ratios)]).set_index(
+        ["dataset", "batch_norm", "algorithm", "layer_name"])
+    return _answer(table, medians, [("mnist", False)])

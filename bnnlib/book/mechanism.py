@@ -301,15 +301,21 @@ def _answer(table: pd.DataFrame, medians: pd.DataFrame, settings) -> str:
             key = (dataset, batch_norm, algorithm, "block 1")
             if key in medians.index:
                 ratios.append(medians.loc[key, "update_vs_bp"])
-    alternative_effect = ("raise it" if (alternatives["hidden layers"] == "learn (beat SHALLOW)").all()
-                          else "do not all raise it")
+    all_raise = (alternatives["hidden layers"] == "learn (beat SHALLOW)").all()
+    alternative_effect = "raise it" if all_raise else "do not all raise it"
+    if effect == "raises" and all_raise:  # the same direction: "while" would set them against each other
+        more = alternatives["vs_shallow"].min() > bp["vs_shallow"].max()
+        alternative_effect = f"{', and' if more else ', as'} DFA and DRTP {'raise it more' if more else 'do'}"
+    else:
+        alternative_effect = f", while DFA and DRTP {alternative_effect}"
+    times = lambda v: f"{v:.2f}" if v < 10 else f"{v:.3g}"  # noqa: E731  (0.80 and 2.43, not 0.799 and 2.43)
     return (f"Without BN, training the hidden layers with BP {effect} the accuracy that the network's random "
-            f"binary features give by themselves (BP − SHALLOW: {_span(bp['vs_shallow'], points)} points), while "
-            f"DFA and DRTP {alternative_effect} ({_span(alternatives['vs_shallow'], points)} points). Their hidden "
+            f"binary features give by themselves (BP − SHALLOW: {_span(bp['vs_shallow'], points)} "
+            f"points){alternative_effect} ({_span(alternatives['vs_shallow'], points)} points). Their hidden "
             f"updates point partly the way BP's do (cosine {_span(alternatives['alignment'], lambda v: f'{v:.2f}')}) "
-            + (f"but are {_span(ratios, lambda v: f'{v:.3g}')} times larger per weight in block 1 than BP's"
+            + (f"but are {_span(ratios, times)} times larger per weight in block 1 than BP's"
                if ratios and min(ratios) > 1 else
-               f"and are {_span(ratios, lambda v: f'{v:.3g}')} times as large per weight in block 1 as BP's")
+               f"and are {_span(ratios, times)} times as large per weight in block 1 as BP's")
             + " at the same weights and batch.")
 
 
