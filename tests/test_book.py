@@ -1457,7 +1457,7 @@ def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
     text = differences.explained_sentence(table, "100 epochs")
     assert text.startswith("After 100 epochs, the inter-quartile ranges of **2** configurations do not overlap")
     assert "overlap the paper's. The seeds could explain **1** of them: the two medians lie within 2 standard" in text
-    assert "The hyperparameters could explain **1** more: our grid search" in text
+    assert "The hyperparameters could explain the rest: our grid search" in text
     assert text.endswith("so the final runs train another configuration. That leaves **none** that neither explains.")
     assert differences.rising_sentence(table) == (" Still rising? In their last 10 epochs our runs' best accuracy "
                                                   "rose by a median of at most 0.30 points in these configurations; "
@@ -1467,6 +1467,29 @@ def test_the_differences_sentence_counts_each_cause_and_says_none_for_zero():
                                                        "by as much as the gap.")
     table["gain, last 10 epochs (points)"] = "–"
     assert differences.rising_sentence(table) == ""
+
+
+@pytest.mark.parametrize("seeds, same, says", [
+    # one configuration the seeds do not explain but another (init, lr) does: no "none … more" (the MNIST page's)
+    (["no"], [False], ["The seeds do not explain it: the two medians lie further apart than 2 standard errors",
+                       "The hyperparameters could explain it: our grid search", "That leaves **none** that"]),
+    (["no"], [True], ["The seeds do not explain it", "The hyperparameters do not explain it: it trains the paper's "
+                      "(init, lr). That leaves **1** that neither explains."]),
+    (["yes"], [True], ["The seeds could explain it: the two medians lie within 2 standard errors"]),
+    (["no", "no"], [False, False], ["The seeds do not explain them", "could explain all of them: our grid search"]),
+    (["yes", "yes"], [True, True], ["The seeds could explain all of them: "]),
+    (["yes", "no", "no"], [True, False, True], ["The seeds could explain **1** of them",
+                                                "The hyperparameters could explain **1** of the rest", "leaves **1**"]),
+    (["yes", "no"], [True, True], ["The hyperparameters do not explain the rest: they train the paper's"]),
+])
+def test_each_cause_in_the_differences_sentence_reads_as_its_count_says(seeds, same, says):
+    import pandas as pd
+    from bnnlib.book import differences
+    text = differences.explained_sentence(pd.DataFrame({"seeds explain it": seeds, "_same": same}), "100 epochs")
+    assert all(part in text for part in says), text
+    assert "more" not in text.split("overlap the paper's.")[1]  # no cause counted "more" after another's count
+    if "yes" not in seeds:
+        assert "could close the gap" not in text and "within 2 standard errors" not in text
 
 
 def test_the_budgets_table_counts_the_arithmetic_versions_of_each_budgets_records(tmp_path):
@@ -1491,12 +1514,12 @@ def test_the_results_pages_say_how_far_the_shallow_controls_runs_are(tmp_path):
     budget, store = get_budget("smoke"), ResultsStore(tmp_path / "smoke")
     paper_rules = pd.DataFrame({"algorithm": ["BP", "DFA", "DRTP"]})
 
-    def record(configs):
-        store.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=budget.epochs)
-                           for c in configs])
-        store.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + 0.001 * i,
-                               train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5, test_f1=0.5)
-                          for i, c in enumerate(configs) for e in range(1, budget.epochs + 1)])
+    def record(configs, into=store):
+        into.update_runs([dict(run_id=c.run_id, **c.identity(), status="complete", epochs_done=budget.epochs)
+                          for c in configs])
+        into.add_epochs([dict(run_id=c.run_id, **c.identity(), epoch=e, loss=0.1, train_accuracy=0.5 + 0.001 * i,
+                              train_precision=0.5, train_f1=0.5, test_accuracy=0.5, test_precision=0.5, test_f1=0.5)
+                         for i, c in enumerate(configs) for e in range(1, budget.epochs + 1)])
 
     assert "It is not recorded with **" in control_sentence(paper_rules, "fashion-mnist", True, budget, store)
     grid = grid_configs("mnist", True, budget, algorithms=("SHALLOW",))
@@ -1506,6 +1529,14 @@ def test_the_results_pages_say_how_far_the_shallow_controls_runs_are(tmp_path):
     text = control_sentence(paper_rules, "fashion-mnist", True, budget, store)
     assert f"Its grid search is recorded with **{budget.epochs} epoch" in text
     assert f"its final runs not yet: **3 of {len(finals)}** so far" in text
+    assert "fully binary ones are recorded already" not in text
+    # its fully binary finals, once all recorded as probed runs (the same runs), are said to be: Conclusions reads them
+    from bnnlib.protocol import _is_probed_setting, probed_store
+    binary = [c for c in finals if _is_probed_setting(c)]
+    record(binary, into=probed_store(store))
+    text = control_sentence(paper_rules, "fashion-mnist", True, budget, store)
+    assert (f"Its {len(binary)} fully binary ones are recorded already, as the mechanism chapter's probed runs (mean "
+            f"best test accuracy 50.0 %), which the Conclusions and that chapter use") in text
     shown = control_sentence(pd.DataFrame({"algorithm": ["BP", "SHALLOW"]}), "fashion-mnist", True, budget, store)
     assert shown.endswith("Its grid search and final runs follow the same protocol; the paper has no numbers for it.")
 

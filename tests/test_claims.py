@@ -272,19 +272,20 @@ def test_the_shallow_bar_compares_each_binary_cell_with_the_alternatives_lowest_
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
     assert source == "final runs (mean over seeds)"
     assert shallow_module.shallow_bar_phrase(cells) == (
-        "the 60.0 % that random binary features reach with only the output layer trained (our SHALLOW control, "
-        "continuous sign, MNIST no BN): DFA's and DRTP's means above SHALLOW's in the same cell in all 3 binary "
-        "cells measured, on MNIST")
+        "random binary features with only the output layer trained (our SHALLOW control, measured in 3 binary cells "
+        "on MNIST: up to 60.0 % in continuous sign, MNIST no BN): DFA's and DRTP's means lie above SHALLOW's in the "
+        "same cell in all 3, by at least 30.0 points (binary sign, MNIST no BN)")
     shallow["value"] = lambda w, a: 0.92 if (w, a) == ("binary", "sign") else 0.60
     text = conclusions.shallow_bar(ours, get_budget("paper"), str(tmp_path))
     assert "reach up to 92.0 %" in text and "at or below SHALLOW's in 1 of them" in text
     cells, _, source = shallow_module.shallow_beside(ours, get_budget("paper"), str(tmp_path))
     assert shallow_module.shallow_bar_phrase(cells).endswith(
-        "(our SHALLOW control, binary sign, MNIST no BN): DFA's or DRTP's mean at or below SHALLOW's in the same "
-        "cell in 1 of 3 binary cells measured, on MNIST")
+        "up to 92.0 % in binary sign, MNIST no BN): DFA's or DRTP's mean lies at or below SHALLOW's in the same "
+        "cell in 1 of 3")
     assert shallow_module.shallow_bar_phrase([]) == ""
     assert shallow_module.shallow_bar_phrase([cells[0]._replace(one_seed=True)]).endswith(
-        "; one seed): DFA's and DRTP's means above it in the one binary cell measured, on MNIST")
+        "(our SHALLOW control, measured in the one binary cell on MNIST: 60.0 %; one seed): DFA's and DRTP's means "
+        "lie above it, by at least 30.0 points")
 
 
 def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_the_papers_budget(monkeypatch,
@@ -394,3 +395,25 @@ def test_the_mechanism_chapter_shows_each_setting_at_the_papers_budget_once_its_
                                                                                              budget).iloc[1:])
     assert mechanism_so_far.probed_so_far(["mnist"]) == ""
     assert mechanism_so_far.gap_so_far(get_budget("smoke"), ["mnist"]) == []
+
+
+def test_the_mechanisms_100_epoch_answer_names_the_finals_bp_against_shallow_where_it_differs(monkeypatch):
+    """Conclusions quotes BP − SHALLOW from the results pages' finals, the mechanism from its probed
+    runs: where the two differ to the shown 0.1 point, the answer names both (a reader meets both)."""
+    from bnnlib.book import mechanism_so_far
+    table = pd.DataFrame([dict(dataset="mnist", batch_norm=False, algorithm="BP", vs_shallow=0.028),
+                          dict(dataset="mnist", batch_norm=False, algorithm="DFA", vs_shallow=0.354)])
+    finished = [("mnist", False, [])]
+    skipped = []
+
+    def finals(datasets, results_base, skip):
+        skipped.extend(skip)
+        return [(0.602, 0.569, "MNIST no BN")], "above its untrained ones in the one setting", "final runs"
+    monkeypatch.setattr(mechanism_so_far, "bp_against_shallow_at_paper", finals)
+    assert mechanism_so_far._finals_apart(table, finished, ["mnist", "fashion-mnist"], None) == (
+        "The results pages' final runs, which Conclusions quotes, put BP − SHALLOW at +3.3 points (MNIST no BN; here "
+        "+2.8): their BP runs do not all repeat the probed ones, as the chapter's gap to SHALLOW after 100 epochs "
+        "details.")
+    assert set(skipped) == {("mnist", True), ("fashion-mnist", False), ("fashion-mnist", True)}  # measured ones only
+    table.loc[0, "vs_shallow"] = 0.0331  # the same to the shown 0.1 point: not said twice
+    assert mechanism_so_far._finals_apart(table, finished, ["mnist", "fashion-mnist"], None) == ""

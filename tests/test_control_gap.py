@@ -81,6 +81,9 @@ def test_the_finding_groups_each_rules_settings_by_their_course():
     assert control_gap.finding(pd.DataFrame(rows)) == (
         "BP: above SHALLOW from epoch 2 on (MNIST without BN, Fashion-MNIST without BN); below SHALLOW at every "
         "epoch (MNIST with BN). DFA: above SHALLOW at every epoch (all 3 settings).")
+    one = pd.DataFrame([row for row in rows if row["dataset"] == "mnist" and not row["batch_norm"]])
+    assert control_gap.finding(one) == (  # one setting: named once, not after each rule
+        "in MNIST without BN, BP: above SHALLOW from epoch 2 on; DFA: above SHALLOW at every epoch.")
 
 
 @pytest.mark.parametrize("epochs, log", [(5, False), (100, True)])

@@ -321,3 +321,16 @@ def _short_answer(bp, ratios) -> str:
                             for a, r in zip(("DFA", "DRTP"), ratios)]).set_index(
         ["dataset", "batch_norm", "algorithm", "layer_name"])
     return _answer(table, medians, [("mnist", False)])
+
+
+@pytest.mark.parametrize("block_1, block_4, says", [
+    ([0.02, 0.03], [0.53, 0.60], "grows from 0.02–0.03 in block 1 to 0.53–0.60 in block 4"),
+    ([0.50, 0.60], [0.10, 0.20], "falls from 0.50–0.60 in block 1 to 0.10–0.20 in block 4"),
+    ([0.16, 0.55], [0.28, 0.68], "is 0.16–0.55 in block 1 and 0.28–0.68 in block 4"),  # overlapping: no verb
+    ([0.20, 0.20], [0.30], "grows from 0.20 in block 1 to 0.30 in block 4"),
+    ([], [0.30], "is not measured in blocks 1 and 4"),
+])
+def test_the_alignment_from_block_1_to_block_4_takes_its_verb_from_the_numbers(block_1, block_4, says):
+    import pandas as pd
+    from bnnlib.book.mechanism import _from_block_1_to_4
+    assert _from_block_1_to_4(pd.Series(block_1, dtype=float), pd.Series(block_4, dtype=float)) == says

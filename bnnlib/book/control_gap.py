@@ -110,6 +110,11 @@ def finding(table: pd.DataFrame) -> str:
         return "not measured: no setting holds two seeds of a rule and of SHALLOW."
     sentences = []
     settings = list(dict.fromkeys(zip(table["dataset"], table["batch_norm"])))
+    if len(settings) == 1:  # one setting: named once, not after every rule
+        (dataset, batch_norm), = settings
+        return f"in {dataset_name(dataset)} {bn_with(batch_norm)} BN, " + "; ".join(
+            f"{algorithm}: {course_text(course(curve))}"
+            for algorithm, curve in table.groupby("algorithm", sort=False)) + "."
     for algorithm in dict.fromkeys(table["algorithm"]):
         groups = {}
         for (dataset, batch_norm), curve in table[table["algorithm"] == algorithm].groupby(

@@ -77,19 +77,37 @@ def _count(k: int) -> str:
 def explained_sentence(table: pd.DataFrame, epochs: str) -> str:
     """How many of :func:`differences_table`'s configurations each measured cause could explain:
     the seeds (|z| within :data:`~bnnlib.book.claims.SEED_Z`), else another (init, lr) than the
-    paper's, else neither — each count stated, "none" where it is 0."""
+    paper's, else neither — each count stated, "none" where it is 0, and each clause saying what
+    its count means (a count of none is not followed by the reason it would have had)."""
     seeds = table["seeds explain it"] == "yes"
     other_choice = ~seeds & ~table["_same"]
-    left = int((~seeds & table["_same"]).sum())
-    n = len(table)
+    n, k, m = len(table), int(seeds.sum()), int(other_choice.sum())
+    left = n - k - m
+    them = "them" if n > 1 else "it"
+    error = (f"{SEED_Z:g} standard errors of their difference (z; each median's error from its seeds' quartiles, "
+             f"the paper's from its box plot)")
+    if k == 0:
+        seed_part = f"The seeds do not explain {them}: the two medians lie further apart than {error}."
+    else:
+        count = "all of them" if k == n > 1 else f"{_count(k)} of them" if n > 1 else "it"
+        seed_part = (f"The seeds could explain {count}: the two medians lie within {error}, so another draw of the "
+                     f"seeds on either side could close the gap.")
+    rest = n - k
+    if rest == 0:
+        return (f"After {epochs}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** configuration"
+                f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. {seed_part}")
+    of_rest = "the rest" if k else them
+    if m == 0:
+        subject = "it trains" if of_rest == "it" else "they train"
+        choice_part = f"The hyperparameters do not explain {of_rest}: {subject} the paper's (init, lr)."
+    else:
+        count = ("all of " + of_rest if m == rest > 1 else of_rest if m == rest else f"**{m}** of {of_rest}")
+        choice_part = (f"The hyperparameters could explain {count}: our grid search chose another (init, lr) than "
+                       f"the paper's ([Grid search](03_grid_search.html)), so the final runs train another "
+                       f"configuration.")
     return (f"After {epochs}, the inter-quartile range{'s' if n > 1 else ''} of **{n}** configuration"
-            f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. The seeds could explain "
-            f"{_count(int(seeds.sum()))} of {'them' if n > 1 else 'it'}: the two medians lie within {SEED_Z:g} "
-            f"standard errors of their difference (z; each median's error from its seeds' quartiles, the paper's "
-            f"from its box plot), so another draw of the seeds on either side could close the gap. The "
-            f"hyperparameters could explain {_count(int(other_choice.sum()))} more: our grid search chose another "
-            f"(init, lr) than the paper's ([Grid search](03_grid_search.html)), so the final runs train another "
-            f"configuration. That leaves {_count(left)} that neither explains.")
+            f"{'s' if n > 1 else ''} {'do' if n > 1 else 'does'} not overlap the paper's. {seed_part} {choice_part} "
+            f"That leaves {_count(left)} that neither explains.")
 
 
 def rising_sentence(table: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 from ..protocol import PROBED_RULES, Budget, get_budget, probed_store
 from . import control_gap
+from .labels import bn_short, dataset_name
 from .mechanism import _setting_name, _span, findings
 from .probes import accuracy_frame, all_probed, diagnostics_frame, finals_agreement, recorded_configs, verdicts
 from .records import epochs_label, paper_store, recorded_so_far
@@ -112,7 +113,28 @@ def probed_so_far(datasets: Sequence[str], results_base: Optional[str] = None, b
         f"Measured after {epochs_label(paper)} so far ({_so_far_label(finished, total)}; provisional until all are "
         f"recorded):", answer, _with_bn(table),
         f"Epoch by epoch, where each rule's 95 % interval lies against SHALLOW's and since when: "
-        f"{control_gap.finding(gaps)}" if len(gaps) else "") if part)
+        f"{control_gap.finding(gaps)}" if len(gaps) else "", _finals_apart(table, finished, datasets, results_base))
+        if part)
+
+
+def _finals_apart(table, finished: list, datasets: Sequence[str], results_base: Optional[str]) -> str:
+    """Where the results pages' final runs (which Conclusions quotes) put BP − SHALLOW fully binary
+    elsewhere than these probed runs do, both numbers named: a reader meets both ("" where they agree
+    to the shown 0.1 point, or no final is recorded)."""
+    measured = {(d, b) for d, b, _ in finished}
+    others = [(d, b) for d in datasets for b in (False, True) if (d, b) not in measured]
+    fully_binary, _, _ = bp_against_shallow_at_paper(datasets, results_base, skip=others)
+    # keyed as shallow_beside names a setting ("MNIST no BN")
+    probed = {f"{dataset_name(r['dataset'])} {bn_short(r['batch_norm'])}": f"{100 * r['vs_shallow']:+.1f}"
+              for _, r in table[table["algorithm"] == "BP"].iterrows()}
+    apart = [(f"{100 * (bp - shallow):+.1f}", probed[where], where) for bp, shallow, where in fully_binary
+             if where in probed and f"{100 * (bp - shallow):+.1f}" != probed[where]]
+    if not apart:
+        return ""
+    return ("The results pages' final runs, which Conclusions quotes, put BP − SHALLOW at " +
+            "; ".join(f"{final} points ({where}; here {mine})" for final, mine, where in apart) +
+            ": their BP runs do not all repeat the probed ones, as the chapter's gap to SHALLOW after "
+            f"{epochs_label(get_budget('paper'))} details.")
 
 
 def _with_bn(table) -> str:
@@ -157,5 +179,20 @@ def gap_so_far(budget: Budget, datasets: Sequence[str], results_base: Optional[s
                      f"provisional until all are recorded): {control_gap.finding(gaps)} {agreement}"),
             figure,
             Markdown(f"*Figure: as above, from the probed runs of {epochs_label(paper)} recorded so far "
-                     f"({'/'.join(map(str, seeds))} seeds of each rule per setting; epochs on a logarithmic axis "
-                     f"beyond 20).*")]
+                     f"({'/'.join(map(str, seeds))} seeds of each rule per setting; epochs on a logarithmic axis, "
+                     f"which keeps the first epochs visible beside the hundredth).*")]
+
+
+def so_far_note(budget: Budget, datasets: Sequence[str], results_base: Optional[str] = None) -> str:
+    """For the page's closing provenance, while it shows a shorter budget: which of its parts already
+    come from the paper budget's probed runs, so that "this page shows runs of 5 epochs" is not read
+    as the whole page ("" where none is finished, or the page shows the paper's budget)."""
+    paper = get_budget("paper")
+    if budget.epochs >= paper.epochs:
+        return ""
+    finished, _, total = _finished(datasets, results_base)
+    if not finished:
+        return ""
+    return (f" The probed runs of {epochs_label(paper)} recorded so far ({_so_far_label(finished, total)}) already "
+            f"give the short answer's first paragraph and the figure of the gap to SHALLOW after {epochs_label(paper)}; "
+            f"everything else on this page is of {epochs_label(budget)}.")

@@ -102,13 +102,18 @@ def finals_agreement(probed: ResultsStore, store: ResultsStore, configs: Sequenc
                        f"at every epoch exactly: probing changes no number, and the results pages and this chapter "
                        f"read the same training.")
     phrases = {"arithmetic": lambda n: f"computed by another arithmetic version than {'their' if n > 1 else 'its'} "
-                                       f"final run", "processor": lambda n: "on another kind of processor",
-               "unrecorded": lambda n: "beside a run recorded without its processor"}
+                                       f"final run",
+               "processor": lambda n: f"computed on another kind of processor than {'their' if n > 1 else 'its'} "
+                                      f"final run",
+               "unrecorded": lambda n: f"set beside a final run that did not record its processor (recorded before "
+                                       f"runs named it)"}
     known = [f"{n} {phrases[name](n)}" for name, n in causes.items() if n]
     return head + (f"{differ} {'differ' if differ > 1 else 'differs'} from {'their' if differ > 1 else 'its'} final "
-                   f"run's loss or accuracy at some epoch ("
-                   + ("; ".join(known) if known else "same arithmetic version, same kind of processor: not explained")
-                   + f"). {_best_moved(best_moved)} This chapter's accuracies are the probed runs' own.")
+                   f"run's loss or accuracy at some epoch: "
+                   + ("; ".join(known) + ". The probe itself changes no number (a test pins it on one machine); "
+                      "another processor can round the same arithmetic differently."
+                      if known else "same arithmetic version, same kind of processor: not explained.")
+                   + f" {_best_moved(best_moved)} This chapter's accuracies are the probed runs' own.")
 
 
 def _best_moved(by_rule: dict) -> str:

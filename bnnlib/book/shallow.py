@@ -38,6 +38,11 @@ def control_sentence(summary: pd.DataFrame, dataset: str, batch_norm: bool, budg
                      f"as the paper's rules'), its final runs not yet: **{finished_runs(runs, budget)} of "
                      f"{len(finals)}** so far (Reproducing shows how far the long run is). Its rows join this "
                      f"page's tables once all are.")
+            probed = _fully_binary_probed(dataset, batch_norm, budget, store)
+            if probed is not None:  # the same runs as its fully binary finals: Conclusions already reads them
+                what += (f" Its {len(probed)} fully binary ones are recorded already, as the mechanism chapter's "
+                         f"probed runs (mean best test accuracy {100 * probed['best_test_accuracy'].mean():.1f} %), "
+                         f"which the Conclusions and that chapter use; the final runs' stage takes them over.")
     extensions = [a for a in EXTENSIONS if a in set(summary["algorithm"])]
     if extensions:
         what += (f" {' and '.join(extensions)} {'are' if len(extensions) > 1 else 'is'} our extension"
@@ -124,22 +129,28 @@ def shallow_beside(summaries: Dict[Tuple[str, bool], pd.DataFrame], budget: Budg
 
 def shallow_bar_phrase(cells: List[ShallowCell]) -> str:
     """C1's harder bar in a phrase, from :func:`shallow_beside`'s cells: SHALLOW's highest mean in a
-    binary setting and whether DFA's and DRTP's lowest lies above it cell by cell ("" where none is
-    recorded)."""
+    binary setting, and whether DFA's and DRTP's lowest lies above SHALLOW's cell by cell, by how much
+    at the least and where — each rule compared within its own cell, never with another cell's bar
+    ("" where none is recorded)."""
     if not cells:
         return ""
     highest = max(cells, key=lambda cell: (cell.shallow, cell.where))  # a tie: the last cell by name
+    closest = min(cells, key=lambda cell: (cell.lowest - cell.shallow, cell.where))
     below = sum(cell.lowest <= cell.shallow for cell in cells)
     n = len(cells)
     # which datasets the cells cover (SHALLOW's grid search runs on the grid's dataset alone)
     on = " and ".join(name for name in DATASET_NAMES.values() if any(f", {name} " in cell.where for cell in cells))
-    beside = ((f"DFA's and DRTP's means above SHALLOW's in the same cell in all {n} binary cells measured" if n > 1
-               else "DFA's and DRTP's means above it in the one binary cell measured") if not below else
-              f"DFA's or DRTP's mean at or below SHALLOW's in the same cell in {below} of {n} binary "
-              f"cell{'s' if n > 1 else ''} measured") + (f", on {on}" if on else "")
     one_seed = "; one seed" if highest.one_seed else ""
-    return (f"the {100 * highest.shallow:.1f} % that random binary features reach with only the output layer trained "
-            f"(our SHALLOW control, {highest.where}{one_seed}): {beside}")
+    measured = (f"measured in the one binary cell{' on ' + on if on else ''}: {100 * highest.shallow:.1f} %{one_seed}"
+                if n == 1 else f"measured in {n} binary cells{' on ' + on if on else ''}: up to "
+                f"{100 * highest.shallow:.1f} % in {highest.where}{one_seed}")
+    if below:
+        beside = f"DFA's or DRTP's mean lies at or below SHALLOW's in the same cell in {below} of {n}"
+    else:
+        margin = f"by at least {100 * (closest.lowest - closest.shallow):.1f} points"
+        beside = (f"DFA's and DRTP's means lie above SHALLOW's in the same cell in all {n}, {margin} ({closest.where})"
+                  if n > 1 else f"DFA's and DRTP's means lie above it, {margin}")
+    return f"random binary features with only the output layer trained (our SHALLOW control, {measured}): {beside}"
 
 
 def bp_against_shallow(fully_binary: List[tuple]) -> str:
