@@ -417,3 +417,14 @@ def test_the_mechanisms_100_epoch_answer_names_the_finals_bp_against_shallow_whe
     assert set(skipped) == {("mnist", True), ("fashion-mnist", False), ("fashion-mnist", True)}  # measured ones only
     table.loc[0, "vs_shallow"] = 0.0331  # the same to the shown 0.1 point: not said twice
     assert mechanism_so_far._finals_apart(table, finished, ["mnist", "fashion-mnist"], None) == ""
+
+
+@pytest.mark.parametrize("apart, says", [
+    ([], "(both rules' |Δ BN| within 2 standard errors of the paper's: the seeds could explain it)"),
+    (["DRTP"], "(DRTP's |Δ BN| further than 2 standard errors from the paper's)"),
+    (["BP", "DRTP"], "(BP's and DRTP's |Δ BN| further than 2 standard errors from the paper's)"),
+])
+def test_a_reversed_pair_says_which_rules_the_seeds_do_not_explain(apart, says):
+    from bnnlib.book.conclusions import order_flip
+    assert order_flip("DRTP", "continuous tanh", "fashion-mnist", apart) == (
+        f"BP against DRTP, continuous tanh on Fashion-MNIST {says}")

@@ -33,6 +33,6 @@ def finding(budget: Budget, requested: str, results_base: Optional[str], dataset
                      f"{len(significant)} one-sided tests significant (Holm, {100 * alpha:g} %); {CLAIM_DETAIL[claim](glue)}.")
     overview = results_overview_by_setting(requested, results_base, [(d, b) for d in datasets for b in (False, True)])
     if not overview.empty:
-        lines += ["", f"{overview_agreement(overview, AGREEMENT_TEXT, where='')} [Results](04_results.html) sets each configuration "
-                      f"beside the paper's published numbers."]
+        lines += ["", f"{overview_agreement(overview, AGREEMENT_TEXT, where='')} The [Results](04_results.html) chapter sets "
+                      f"each configuration beside the paper's published numbers."]
     return "\n".join(lines)
