@@ -319,7 +319,7 @@ def test_the_mechanism_chapter_sets_its_short_answer_beside_bp_and_shallow_at_th
     assert mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path)).startswith(
         "After the paper's 100 epochs, the results pages' final runs put BP, fully binary, at 97.0 % against "
         "SHALLOW's 60.0 % on MNIST BN (+37.0 points: above its untrained hidden layers): BP's trained hidden layers "
-        "end above its untrained ones in the one setting; ")
+        "end above its untrained ones there; ")
     monkeypatch.setattr(mechanism_so_far, "_finished", lambda datasets, base: (
         [("mnist", False, []), ("mnist", True, [])], None, 80))
     assert mechanism_so_far.at_the_papers_budget(get_budget("cpu"), ["mnist"], str(tmp_path)) == (
@@ -408,7 +408,7 @@ def test_the_mechanisms_100_epoch_answer_names_the_finals_bp_against_shallow_whe
 
     def finals(datasets, results_base, skip):
         skipped.extend(skip)
-        return [(0.602, 0.569, "MNIST no BN")], "above its untrained ones in the one setting", "final runs"
+        return [(0.602, 0.569, "MNIST no BN")], "above its untrained ones there", "final runs"
     monkeypatch.setattr(mechanism_so_far, "bp_against_shallow_at_paper", finals)
     assert mechanism_so_far._finals_apart(table, finished, ["mnist", "fashion-mnist"], None) == (
         "The results pages' final runs, which Conclusions quotes, put BP − SHALLOW at +3.3 points (MNIST no BN; here "

@@ -31,9 +31,9 @@ def bp_against_shallow_at_paper(datasets: Sequence[str], results_base: Optional[
     if not fully_binary:
         return [], "", ""
     above, n = sum(bp > shallow for bp, shallow, _ in fully_binary), len(fully_binary)
-    every = "the one setting" if n == 1 else "both settings" if n == 2 else f"all {n} settings"
-    verdict = (f"above its untrained ones in {every}" if above == n else
-               f"at or below its untrained ones in {every}" if above == 0 else
+    every = "there" if n == 1 else "in both settings" if n == 2 else f"in all {n} settings"
+    verdict = (f"above its untrained ones {every}" if above == n else
+               f"at or below its untrained ones {every}" if above == 0 else
                f"above its untrained ones in {above} of {n} settings")
     return fully_binary, verdict, source
 

@@ -100,8 +100,8 @@ def methods_summary(budget: str, results_base: Optional[str] = None,
         measured = measured_settings(datasets, results_base)
         cells, verdict, source = bp_against_shallow_at_paper(datasets, results_base, skip=measured)
         finals = (f"After the paper's {epochs_label(paper)}, the results pages' final runs put BP's trained hidden "
-                  f"layers, fully binary, {verdict} ({', '.join(name for _, _, name in cells)}), SHALLOW's numbers "
-                  f"being those of its {source}." if verdict else "")
+                  f"layers, fully binary, {verdict.removesuffix(' there')} ({', '.join(name for _, _, name in cells)}), "
+                  f"SHALLOW's numbers being those of its {source}." if verdict else "")
         parts = [part for part in (probed_so_far(datasets, results_base, budget_obj), finals) if part]
         if parts:
             later = " " + " ".join(parts + [f"The chapter measures the rest at {epochs_label(paper)} once its "
